@@ -1,0 +1,168 @@
+//! Every user-visible string, in Japanese and English.
+//!
+//! Catalogs live in `assets/i18n/{ja,en}.toml` (flat `key = "text"`), are
+//! compiled in, and a test checks that both hold the same keys. `{name}`
+//! placeholders are filled by [`tr_args`].
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    Ja,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ja => "ja",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "ja" => Some(Lang::Ja),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+}
+
+static CURRENT: AtomicU8 = AtomicU8::new(0);
+
+pub fn set_lang(l: Lang) {
+    CURRENT.store(
+        match l {
+            Lang::Ja => 0,
+            Lang::En => 1,
+        },
+        Ordering::Relaxed,
+    );
+}
+
+pub fn lang() -> Lang {
+    match CURRENT.load(Ordering::Relaxed) {
+        0 => Lang::Ja,
+        _ => Lang::En,
+    }
+}
+
+/// Japanese when the locale says Japanese, else English.
+pub fn detect_lang() -> Lang {
+    for var in ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            return if v.starts_with("ja") {
+                Lang::Ja
+            } else {
+                Lang::En
+            };
+        }
+    }
+    Lang::En
+}
+
+const JA_SRC: &str = include_str!("../assets/i18n/ja.toml");
+const EN_SRC: &str = include_str!("../assets/i18n/en.toml");
+
+type Catalog = HashMap<String, String>;
+
+fn parse(src: &str) -> Catalog {
+    // The catalogs are compiled in and checked by tests; an error here
+    // would be caught before release, so an empty map is a safe fallback.
+    toml::from_str::<Catalog>(src).unwrap_or_default()
+}
+
+fn catalog(l: Lang) -> &'static Catalog {
+    static JA: OnceLock<Catalog> = OnceLock::new();
+    static EN: OnceLock<Catalog> = OnceLock::new();
+    match l {
+        Lang::Ja => JA.get_or_init(|| parse(JA_SRC)),
+        Lang::En => EN.get_or_init(|| parse(EN_SRC)),
+    }
+}
+
+/// The text for `key` in the current language.
+pub fn tr(key: &str) -> String {
+    tr_in(lang(), key)
+}
+
+/// The text for `key` in `l`; an unknown key shows itself, so a mistake
+/// is visible rather than blank.
+pub fn tr_in(l: Lang, key: &str) -> String {
+    catalog(l)
+        .get(key)
+        .cloned()
+        .unwrap_or_else(|| key.to_string())
+}
+
+/// Like [`tr`], replacing each `{name}` with its value.
+pub fn tr_args(key: &str, args: &[(&str, &str)]) -> String {
+    tr_args_in(lang(), key, args)
+}
+
+pub fn tr_args_in(l: Lang, key: &str, args: &[(&str, &str)]) -> String {
+    let mut s = tr_in(l, key);
+    for (name, value) in args {
+        s = s.replace(&format!("{{{name}}}"), value);
+    }
+    s
+}
+
+/// All keys of one catalog, for completeness checks.
+pub fn keys(l: Lang) -> Vec<&'static str> {
+    let mut k: Vec<&str> = catalog(l).keys().map(|s| s.as_str()).collect();
+    k.sort_unstable();
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogs_parse_and_hold_the_same_keys() {
+        let ja = keys(Lang::Ja);
+        let en = keys(Lang::En);
+        assert!(!ja.is_empty(), "ja catalog must parse");
+        let missing_en: Vec<_> = ja.iter().filter(|k| !en.contains(k)).collect();
+        let missing_ja: Vec<_> = en.iter().filter(|k| !ja.contains(k)).collect();
+        assert!(missing_en.is_empty(), "missing in en: {missing_en:?}");
+        assert!(missing_ja.is_empty(), "missing in ja: {missing_ja:?}");
+    }
+
+    #[test]
+    fn placeholders_match_between_languages() {
+        for k in keys(Lang::Ja) {
+            let holes = |s: String| {
+                let mut v: Vec<String> = s
+                    .split('{')
+                    .skip(1)
+                    .filter_map(|p| p.split_once('}').map(|(h, _)| h.to_string()))
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(
+                holes(tr_in(Lang::Ja, k)),
+                holes(tr_in(Lang::En, k)),
+                "placeholders differ for {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn japanese_is_japanese() {
+        assert_eq!(tr_in(Lang::Ja, "app.name"), "気づき");
+        assert_eq!(tr_in(Lang::En, "app.name"), "kizuki");
+        assert_eq!(
+            tr_args_in(Lang::En, "scan.incomplete", &[]),
+            tr_in(Lang::En, "scan.incomplete")
+        );
+    }
+}

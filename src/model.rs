@@ -1,0 +1,350 @@
+//! Plain data shared by every layer: what the probe saw, what the monitor
+//! tracked, and what the UI and CLI show. No behaviour beyond small helpers.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// Transport protocol of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Socket state, named as `ss` and the contract name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SockState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    /// A UDP socket bound without a peer (UDP has no connection state).
+    Unconn,
+    Unknown,
+}
+
+impl SockState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SockState::Established => "ESTABLISHED",
+            SockState::SynSent => "SYN_SENT",
+            SockState::SynRecv => "SYN_RECV",
+            SockState::FinWait1 => "FIN_WAIT1",
+            SockState::FinWait2 => "FIN_WAIT2",
+            SockState::TimeWait => "TIME_WAIT",
+            SockState::Close => "CLOSE",
+            SockState::CloseWait => "CLOSE_WAIT",
+            SockState::LastAck => "LAST_ACK",
+            SockState::Listen => "LISTEN",
+            SockState::Closing => "CLOSING",
+            SockState::Unconn => "UNCONN",
+            SockState::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl fmt::Display for SockState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One process as the probe saw it. Strings are kept as the OS gave them
+/// (lossy only where the OS API itself is); escaping happens at output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawProcess {
+    pub pid: u32,
+    pub parent: Option<u32>,
+    pub name: String,
+    /// The executable's path without the kernel's " (deleted)" suffix.
+    pub exe: Option<PathBuf>,
+    pub exe_deleted: bool,
+    pub cmdline: Vec<String>,
+    pub uid: Option<u32>,
+    pub user: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub start_time: u64,
+}
+
+/// One socket from the kernel's table, with the PIDs that hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSocket {
+    pub protocol: Protocol,
+    pub local: SocketAddr,
+    /// `None` for listening TCP sockets and unconnected UDP sockets.
+    pub remote: Option<SocketAddr>,
+    pub state: SockState,
+    pub pids: Vec<u32>,
+    /// Owning user as the kernel reports it (Linux), even when PIDs are hidden.
+    pub uid: Option<u32>,
+    /// Kernel socket inode (Linux); 0 when the socket is no longer owned.
+    pub inode: u64,
+}
+
+/// Everything one probe call returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawSample {
+    pub processes: Vec<RawProcess>,
+    pub sockets: Vec<RawSocket>,
+    /// False when some owners could not be seen (not running as administrator).
+    pub complete: bool,
+}
+
+/// How much a finding matters to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+/// The fixed vocabulary of findings (see CONTRACT.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    NewProgram,
+    ExeDeleted,
+    ExeChanged,
+    RunsFromTemp,
+    Listening,
+    Tor,
+    Beaconing,
+    BlockedRunning,
+}
+
+impl FindingKind {
+    pub const ALL: [FindingKind; 8] = [
+        FindingKind::NewProgram,
+        FindingKind::ExeDeleted,
+        FindingKind::ExeChanged,
+        FindingKind::RunsFromTemp,
+        FindingKind::Listening,
+        FindingKind::Tor,
+        FindingKind::Beaconing,
+        FindingKind::BlockedRunning,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::NewProgram => "new-program",
+            FindingKind::ExeDeleted => "exe-deleted",
+            FindingKind::ExeChanged => "exe-changed",
+            FindingKind::RunsFromTemp => "runs-from-temp",
+            FindingKind::Listening => "listening",
+            FindingKind::Tor => "tor",
+            FindingKind::Beaconing => "beaconing",
+            FindingKind::BlockedRunning => "blocked-running",
+        }
+    }
+}
+
+/// What a detector noticed about one program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub severity: Severity,
+    /// One sentence a home user understands, in the current language.
+    pub summary: String,
+    /// Machine-readable facts behind the finding (endpoint, counts, …).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub evidence: serde_json::Map<String, serde_json::Value>,
+    pub first_raised: SystemTime,
+}
+
+/// The user's decision about a program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mark {
+    Trusted,
+    Unknown,
+    Blocked,
+}
+
+impl Mark {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mark::Trusted => "trusted",
+            Mark::Unknown => "unknown",
+            Mark::Blocked => "blocked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mark> {
+        match s {
+            "trusted" => Some(Mark::Trusted),
+            "unknown" => Some(Mark::Unknown),
+            "blocked" => Some(Mark::Blocked),
+            _ => None,
+        }
+    }
+}
+
+/// Groups processes into programs: by executable when it is known, else by
+/// name (other users' processes without administrator rights, kernel helpers).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProgramKey {
+    Exe(PathBuf),
+    Name(String),
+}
+
+/// A connection session: one socket of one process, from first to last sight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub pid: Option<u32>,
+    pub protocol: Protocol,
+    pub local: SocketAddr,
+    pub remote: Option<SocketAddr>,
+    pub state: SockState,
+    pub first_seen: SystemTime,
+    pub last_seen: SystemTime,
+    /// Still present in the latest sample.
+    pub live: bool,
+    /// Owning user from the kernel, for sockets whose process is hidden.
+    pub uid: Option<u32>,
+}
+
+/// One process of a program, for the details view and reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub parent: Option<u32>,
+    pub name: String,
+    pub cmdline: Vec<String>,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    pub start_time: u64,
+    /// Still running at the latest sample.
+    pub alive: bool,
+    /// The image was deleted or replaced while this process runs.
+    pub exe_deleted: bool,
+    pub sha256: Option<String>,
+}
+
+/// A program: every process that runs the same executable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub key: ProgramKey,
+    pub name: String,
+    pub exe: Option<PathBuf>,
+    pub exe_deleted: bool,
+    pub sha256: Option<String>,
+    pub processes: Vec<ProcessInfo>,
+    pub connections: Vec<Connection>,
+    pub findings: Vec<Finding>,
+    pub mark: Option<Mark>,
+    /// When kizuki first saw this program (this run).
+    pub first_seen: SystemTime,
+}
+
+impl Program {
+    pub fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(|p| p.pid).collect()
+    }
+
+    /// The user running it; several are joined with commas.
+    pub fn user(&self) -> Option<String> {
+        let mut users: Vec<&str> = self
+            .processes
+            .iter()
+            .filter_map(|p| p.user.as_deref())
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        if users.is_empty() {
+            None
+        } else {
+            Some(users.join(","))
+        }
+    }
+
+    pub fn live_connections(&self) -> impl Iterator<Item = &Connection> {
+        self.connections.iter().filter(|c| c.live)
+    }
+
+    pub fn uses_network(&self) -> bool {
+        self.connections.iter().any(|c| c.live)
+    }
+
+    /// The most serious finding, if any.
+    pub fn top_severity(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+/// An immutable picture of the machine, published by the monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Increases by one per published snapshot; the UI drops older ones.
+    pub generation: u64,
+    pub taken_at: SystemTime,
+    /// When the monitor's window began (for `watch`).
+    pub since: SystemTime,
+    pub interval: std::time::Duration,
+    pub programs: Vec<Program>,
+    /// Sockets whose owning process could not be seen (other users without
+    /// administrator rights, or sockets in TIME_WAIT that no process holds).
+    pub unattributed: Vec<Connection>,
+    pub complete: bool,
+}
+
+impl Snapshot {
+    pub fn empty() -> Self {
+        Snapshot {
+            generation: 0,
+            taken_at: SystemTime::UNIX_EPOCH,
+            since: SystemTime::UNIX_EPOCH,
+            interval: std::time::Duration::from_secs(1),
+            programs: Vec::new(),
+            unattributed: Vec::new(),
+            complete: true,
+        }
+    }
+
+    pub fn program(&self, key: &ProgramKey) -> Option<&Program> {
+        self.programs.iter().find(|p| &p.key == key)
+    }
+}
+
+pub type SharedSnapshot = Arc<Snapshot>;

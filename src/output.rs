@@ -1,0 +1,234 @@
+//! Renders snapshots for the command line: the JSON of CONTRACT.md and a
+//! human table. Every string from the OS is escaped before it reaches a
+//! terminal; JSON is valid whatever the names contain.
+
+use serde_json::{Value, json};
+
+use crate::clock::rfc3339;
+use crate::escape::{for_display, os_lossless, truncate};
+use crate::i18n::{tr, tr_args};
+use crate::model::{Connection, Program, Snapshot};
+
+/// `ip:port`, IPv6 as `[addr]:port` (what `SocketAddr` prints).
+fn addr(a: &std::net::SocketAddr) -> String {
+    a.to_string()
+}
+
+pub fn connection_json(c: &Connection) -> Value {
+    json!({
+        "pid": c.pid,
+        "protocol": c.protocol.as_str(),
+        "local": addr(&c.local),
+        "remote": c.remote.as_ref().map(addr),
+        "state": c.state.as_str(),
+        "first_seen": rfc3339(c.first_seen),
+        "last_seen": rfc3339(c.last_seen),
+        "live": c.live,
+    })
+}
+
+pub fn program_json(p: &Program) -> Value {
+    let findings: Vec<Value> = p
+        .findings
+        .iter()
+        .map(|f| {
+            let mut v = json!({
+                "kind": f.kind.as_str(),
+                "severity": f.severity.as_str(),
+                "summary": f.summary,
+                "first_raised": rfc3339(f.first_raised),
+            });
+            if !f.evidence.is_empty()
+                && let Some(o) = v.as_object_mut()
+            {
+                o.insert("evidence".into(), Value::Object(f.evidence.clone()));
+            }
+            v
+        })
+        .collect();
+    let processes: Vec<Value> = p
+        .processes
+        .iter()
+        .map(|x| {
+            json!({
+                "pid": x.pid,
+                "parent": x.parent,
+                "name": x.name,
+                "cmdline": x.cmdline,
+                "user": x.user,
+                "alive": x.alive,
+            })
+        })
+        .collect();
+    json!({
+        "exe": p.exe.as_ref().map(|e| os_lossless(e.as_os_str())),
+        "name": p.name,
+        "pids": p.pids(),
+        "user": p.user(),
+        "sha256": p.sha256,
+        "exe_deleted": p.exe_deleted,
+        "mark": p.mark.map(|m| m.as_str()),
+        "first_seen": rfc3339(p.first_seen),
+        "processes": processes,
+        "connections": p.connections.iter().map(connection_json).collect::<Vec<_>>(),
+        "findings": findings,
+    })
+}
+
+pub fn snapshot_json(s: &Snapshot) -> Value {
+    json!({
+        "taken_at": rfc3339(s.taken_at),
+        "since": rfc3339(s.since),
+        "generation": s.generation,
+        "interval_ms": u64::try_from(s.interval.as_millis()).unwrap_or(u64::MAX),
+        "complete": s.complete,
+        "programs": s.programs.iter().map(program_json).collect::<Vec<_>>(),
+        "unattributed": s.unattributed.iter().map(connection_json).collect::<Vec<_>>(),
+    })
+}
+
+fn pad(s: &str, width: usize) -> String {
+    let shown = truncate(s, width);
+    let n = shown.chars().count();
+    format!("{shown}{}", " ".repeat(width.saturating_sub(n)))
+}
+
+/// A human table: one line per program, its connections indented below.
+pub fn snapshot_table(s: &Snapshot) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{} {} {} {} {} {}\n",
+        pad(&tr("scan.col.program"), 24),
+        pad(&tr("scan.col.pids"), 14),
+        pad(&tr("scan.col.user"), 10),
+        pad(&tr("scan.col.conns"), 6),
+        pad(&tr("scan.col.mark"), 8),
+        tr("scan.col.findings"),
+    ));
+    let mut total = 0usize;
+    for p in &s.programs {
+        let pids: Vec<String> = p.pids().iter().map(|x| x.to_string()).collect();
+        let live = p.live_connections().count();
+        total += p.connections.len();
+        let mark = p
+            .mark
+            .map(|m| tr(&format!("mark.{}", m.as_str())))
+            .unwrap_or_else(|| tr("mark.none"));
+        let findings: Vec<&str> = p.findings.iter().map(|f| f.kind.as_str()).collect();
+        out.push_str(&format!(
+            "{} {} {} {} {} {}\n",
+            pad(&for_display(&p.name), 24),
+            pad(&pids.join(","), 14),
+            pad(&for_display(&p.user().unwrap_or_default()), 10),
+            pad(&live.to_string(), 6),
+            pad(&mark, 8),
+            findings.join(", "),
+        ));
+        if let Some(exe) = &p.exe {
+            let deleted = if p.exe_deleted {
+                format!(" {}", tr("scan.deleted"))
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "    {}{}\n",
+                for_display(&os_lossless(exe.as_os_str())),
+                deleted
+            ));
+        }
+        for f in &p.findings {
+            out.push_str(&format!(
+                "    ! [{}] {}\n",
+                f.severity.as_str(),
+                for_display(&f.summary)
+            ));
+        }
+        for c in &p.connections {
+            out.push_str(&format!("    {}\n", connection_line(c)));
+        }
+    }
+    if !s.unattributed.is_empty() {
+        out.push_str(&tr_args(
+            "scan.unattributed",
+            &[("count", &s.unattributed.len().to_string())],
+        ));
+        out.push('\n');
+    }
+    out.push_str(&tr_args(
+        "scan.summary",
+        &[
+            ("programs", &s.programs.len().to_string()),
+            ("conns", &total.to_string()),
+        ],
+    ));
+    out.push('\n');
+    out
+}
+
+fn connection_line(c: &Connection) -> String {
+    let remote = c.remote.as_ref().map(addr).unwrap_or_else(|| "*".into());
+    format!(
+        "{:<4} {:>6} {:<28} -> {:<28} {}",
+        c.protocol.as_str(),
+        c.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+        addr(&c.local),
+        remote,
+        c.state.as_str()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ProcessInfo, ProgramKey};
+    use std::time::SystemTime;
+
+    fn hostile_program() -> Program {
+        let name = "evil\n\x1b[2J\u{202E}gpj.exe".to_string();
+        Program {
+            key: ProgramKey::Name(name.clone()),
+            name: name.clone(),
+            exe: Some("/tmp/evil\nname".into()),
+            exe_deleted: true,
+            sha256: None,
+            processes: vec![ProcessInfo {
+                pid: 5,
+                parent: None,
+                name,
+                cmdline: vec!["a\"b".into()],
+                user: Some("bob".into()),
+                uid: Some(1),
+                start_time: 0,
+                alive: true,
+                exe_deleted: true,
+                sha256: None,
+            }],
+            connections: vec![],
+            findings: vec![],
+            mark: None,
+            first_seen: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn hostile_names_cannot_break_the_table() {
+        let mut s = Snapshot::empty();
+        s.programs.push(hostile_program());
+        let t = snapshot_table(&s);
+        assert!(!t.contains('\x1b'));
+        assert!(!t.contains('\u{202E}'));
+        // Header, program line, exe line, summary: no extra lines from names.
+        assert_eq!(t.lines().count(), 4, "{t}");
+    }
+
+    #[test]
+    fn hostile_names_stay_valid_json() {
+        let mut s = Snapshot::empty();
+        s.programs.push(hostile_program());
+        let text = snapshot_json(&s).to_string();
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["programs"][0]["name"], "evil\n\x1b[2J\u{202E}gpj.exe");
+        assert_eq!(back["programs"][0]["exe_deleted"], true);
+        assert_eq!(back["programs"][0]["sha256"], Value::Null);
+    }
+}

@@ -1,0 +1,45 @@
+//! The seam between kizuki and the operating system. Only this module (and
+//! its children) talks to sysinfo and netstat2; everything above works on the
+//! plain [`RawSample`] it returns, so it can be driven by [`FakeProbe`].
+
+mod fake;
+#[cfg(target_os = "linux")]
+mod linux;
+mod native;
+
+pub use fake::FakeProbe;
+pub use native::NativeProbe;
+
+use crate::model::RawSample;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("could not read the socket table: {0}")]
+    Sockets(String),
+    #[error("could not list processes: {0}")]
+    Processes(String),
+}
+
+/// Something that can take one picture of processes and sockets.
+pub trait Probe: Send {
+    fn sample(&mut self) -> Result<RawSample, ProbeError>;
+}
+
+impl Probe for Box<dyn Probe> {
+    fn sample(&mut self) -> Result<RawSample, ProbeError> {
+        (**self).sample()
+    }
+}
+
+/// True when kizuki runs with administrator rights (root on Unix) and so
+/// can see every process's details.
+pub fn running_as_admin() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        linux::effective_uid() == Some(0)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
