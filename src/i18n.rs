@@ -1,8 +1,9 @@
 //! Every user-visible string, in Japanese and English.
 //!
-//! Catalogs live in `assets/i18n/{ja,en}.toml` (flat `key = "text"`), are
-//! compiled in, and a test checks that both hold the same keys. `{name}`
-//! placeholders are filled by [`tr_args`].
+//! Catalogs live in `assets/i18n/{ja,en}/<area>.toml` (flat
+//! `key = "text"`, one file per area of the app), are compiled in, and a test
+//! checks that both languages hold the same keys. `{name}` placeholders are
+//! filled by [`tr_args`].
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -67,23 +68,35 @@ pub fn detect_lang() -> Lang {
     Lang::En
 }
 
-const JA_SRC: &str = include_str!("../assets/i18n/ja.toml");
-const EN_SRC: &str = include_str!("../assets/i18n/en.toml");
+/// Catalog files per area: (area, Japanese, English). Add a line per area.
+const SOURCES: &[(&str, &str, &str)] = &[(
+    "core",
+    include_str!("../assets/i18n/ja/core.toml"),
+    include_str!("../assets/i18n/en/core.toml"),
+)];
 
 type Catalog = HashMap<String, String>;
 
-fn parse(src: &str) -> Catalog {
-    // The catalogs are compiled in and checked by tests; an error here
-    // would be caught before release, so an empty map is a safe fallback.
-    toml::from_str::<Catalog>(src).unwrap_or_default()
+fn parse(l: Lang) -> Catalog {
+    let mut all = Catalog::new();
+    for (_, ja, en) in SOURCES {
+        let src = match l {
+            Lang::Ja => ja,
+            Lang::En => en,
+        };
+        // The catalogs are compiled in and a test parses each one, so a
+        // broken file is caught before release; here it just adds nothing.
+        all.extend(toml::from_str::<Catalog>(src).unwrap_or_default());
+    }
+    all
 }
 
 fn catalog(l: Lang) -> &'static Catalog {
     static JA: OnceLock<Catalog> = OnceLock::new();
     static EN: OnceLock<Catalog> = OnceLock::new();
     match l {
-        Lang::Ja => JA.get_or_init(|| parse(JA_SRC)),
-        Lang::En => EN.get_or_init(|| parse(EN_SRC)),
+        Lang::Ja => JA.get_or_init(|| parse(Lang::Ja)),
+        Lang::En => EN.get_or_init(|| parse(Lang::En)),
     }
 }
 
@@ -124,6 +137,19 @@ pub fn keys(l: Lang) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_catalog_file_parses_and_no_key_is_defined_twice() {
+        let mut seen = std::collections::HashSet::new();
+        for (area, ja, en) in SOURCES {
+            let ja: Catalog = toml::from_str(ja).unwrap_or_else(|e| panic!("ja/{area}: {e}"));
+            let en: Catalog = toml::from_str(en).unwrap_or_else(|e| panic!("en/{area}: {e}"));
+            assert_eq!(ja.len(), en.len(), "{area}: ja and en differ in size");
+            for k in ja.keys() {
+                assert!(seen.insert(k.clone()), "key {k} defined in two areas");
+            }
+        }
+    }
 
     #[test]
     fn catalogs_parse_and_hold_the_same_keys() {

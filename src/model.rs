@@ -274,6 +274,10 @@ pub struct Program {
     pub connections: Vec<Connection>,
     pub findings: Vec<Finding>,
     pub mark: Option<Mark>,
+    /// A mark the user gave an earlier version of this executable (another
+    /// SHA-256 at the same path). It does not apply until the user decides
+    /// again; analysis reports the change.
+    pub stale_mark: Option<Mark>,
     /// When kizuki first saw this program (this run).
     pub first_seen: SystemTime,
 }

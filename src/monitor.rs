@@ -303,6 +303,7 @@ impl Tracker {
                 connections: Vec::new(),
                 findings: Vec::new(),
                 mark: None,
+                stale_mark: None,
                 first_seen: self
                     .programs
                     .get(&st.key)

@@ -206,6 +206,7 @@ mod tests {
             connections: vec![],
             findings: vec![],
             mark: None,
+            stale_mark: None,
             first_seen: SystemTime::UNIX_EPOCH,
         }
     }
