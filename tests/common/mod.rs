@@ -1,0 +1,74 @@
+//! Shared helpers for integration tests: run the real binary with a private
+//! data folder, and make sure child processes never outlive a test.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+
+pub fn kizuki() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kizuki"))
+}
+
+/// Runs `kizuki --data-dir <dir> --lang en <args>` and returns its output.
+pub fn run_kizuki(data: &Path, args: &[&str]) -> Output {
+    Command::new(kizuki())
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--lang", "en"])
+        .args(args)
+        .output()
+        .expect("kizuki runs")
+}
+
+/// `kizuki scan --json`, parsed; panics with stderr when it fails.
+pub fn scan_json(data: &Path) -> serde_json::Value {
+    let out = run_kizuki(data, &["scan", "--json"]);
+    assert!(
+        out.status.success(),
+        "scan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("scan prints valid JSON")
+}
+
+/// The system's Python, not a virtualenv or pyenv shim.
+pub fn python() -> PathBuf {
+    for p in ["/usr/bin/python3", "/usr/local/bin/python3"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    PathBuf::from("python3")
+}
+
+/// Kills and reaps its children when dropped, even when a test panics.
+#[derive(Default)]
+pub struct Children(pub Vec<Child>);
+
+impl Children {
+    pub fn push(&mut self, c: Child) -> &mut Child {
+        self.0.push(c);
+        self.0.last_mut().expect("just pushed")
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// All connections of all programs, each with its program's exe.
+pub fn all_connections(scan: &serde_json::Value) -> Vec<(Option<String>, serde_json::Value)> {
+    let mut out = Vec::new();
+    for p in scan["programs"].as_array().expect("programs array") {
+        for c in p["connections"].as_array().expect("connections array") {
+            out.push((p["exe"].as_str().map(str::to_string), c.clone()));
+        }
+    }
+    out
+}

@@ -1,0 +1,170 @@
+//! `kizuki scan` against real processes and sockets on this machine.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::{Children, python, scan_json};
+
+/// A Python child that runs `code` and prints one line when ready.
+fn spawn_py(kids: &mut Children, code: &str) -> (u32, String) {
+    let child = kids.push(
+        Command::new(python())
+            .args(["-c", code])
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python starts"),
+    );
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (pid, line.trim().to_string())
+}
+
+const SERVER: &str = r#"
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+"#;
+
+const CLIENT: &str = r#"
+import socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print(c.getsockname()[1], flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn each_loopback_connection_is_attributed_to_its_process() {
+    let data = tempfile::tempdir().unwrap();
+    let mut kids = Children::default();
+    let (server_pid, port) = spawn_py(&mut kids, SERVER);
+    let port: u16 = port.parse().unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let child = kids.push(
+            Command::new(python())
+                .args(["-c", CLIENT, &port.to_string()])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let pid = child.id();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        clients.push((pid, line.trim().parse::<u16>().unwrap()));
+    }
+
+    let scan = scan_json(data.path());
+    let conns = common::all_connections(&scan);
+    let find = |pid: u32, local: &str, remote: Option<&str>| {
+        conns.iter().find(|(_, c)| {
+            c["pid"] == pid
+                && c["local"] == local
+                && c["remote"].as_str() == remote
+                && c["protocol"] == "tcp"
+        })
+    };
+
+    let listen = find(server_pid, &format!("127.0.0.1:{port}"), None)
+        .unwrap_or_else(|| panic!("listener of {server_pid} on {port} missing"));
+    assert_eq!(listen.1["state"], "LISTEN");
+
+    for (pid, cport) in &clients {
+        let client_side = find(
+            *pid,
+            &format!("127.0.0.1:{cport}"),
+            Some(&format!("127.0.0.1:{port}")),
+        )
+        .unwrap_or_else(|| panic!("client {pid} connection missing"));
+        assert_eq!(client_side.1["state"], "ESTABLISHED");
+        let server_side = find(
+            server_pid,
+            &format!("127.0.0.1:{port}"),
+            Some(&format!("127.0.0.1:{cport}")),
+        )
+        .unwrap_or_else(|| panic!("server side of {cport} missing"));
+        assert_eq!(server_side.1["state"], "ESTABLISHED");
+        // Each program lists its PIDs; the client's PID belongs to python.
+        let prog = scan["programs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pids"].as_array().unwrap().contains(&(*pid).into()))
+            .unwrap();
+        assert!(prog["name"].as_str().unwrap().starts_with("python"));
+        assert!(prog["sha256"].as_str().is_some_and(|h| h.len() == 64));
+    }
+    // Contract fields exist with the right types.
+    assert!(scan["taken_at"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn a_deleted_running_executable_is_reported_with_its_original_hash() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::canonicalize("/bin/sleep").unwrap();
+    let copy = dir.path().join("freetool");
+    std::fs::copy(&original, &copy).unwrap();
+    let mut kids = Children::default();
+    let pid = kids
+        .push(Command::new(&copy).arg("120").spawn().unwrap())
+        .id();
+    // The process must have exec'd before the file goes away.
+    for _ in 0..200 {
+        if std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == copy) {
+            break;
+        }
+        std::thread::yield_now();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::fs::remove_file(&copy).unwrap();
+
+    let scan = scan_json(data.path());
+    let prog = scan["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pids"].as_array().unwrap().contains(&pid.into()))
+        .expect("the deleted program is listed");
+    assert_eq!(prog["exe"], copy.to_str().unwrap(), "no ' (deleted)' suffix");
+    assert_eq!(prog["exe_deleted"], true);
+    let want = kizuki::identity::sha256_file(&original).unwrap();
+    assert_eq!(prog["sha256"], want.as_str());
+}
+
+#[test]
+fn human_table_lists_programs_and_polling_note() {
+    let data = tempfile::tempdir().unwrap();
+    let out = common::run_kizuki(data.path(), &["scan"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("PROGRAM"));
+    assert!(text.contains("very short connections can be missed"));
+}
+
+#[test]
+fn bad_usage_exits_2_and_version_works() {
+    let out = Command::new(common::kizuki())
+        .args(["scan", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(common::kizuki())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
