@@ -138,7 +138,11 @@ fn a_deleted_running_executable_is_reported_with_its_original_hash() {
         .iter()
         .find(|p| p["pids"].as_array().unwrap().contains(&pid.into()))
         .expect("the deleted program is listed");
-    assert_eq!(prog["exe"], copy.to_str().unwrap(), "no ' (deleted)' suffix");
+    assert_eq!(
+        prog["exe"],
+        copy.to_str().unwrap(),
+        "no ' (deleted)' suffix"
+    );
     assert_eq!(prog["exe_deleted"], true);
     let want = kizuki::identity::sha256_file(&original).unwrap();
     assert_eq!(prog["sha256"], want.as_str());

@@ -39,17 +39,55 @@ pub fn exe_of(pid: u32) -> (Option<PathBuf>, bool) {
     }
 }
 
+use super::Attribution;
+
+/// Samples between two full rescans in incremental mode: corrects owners
+/// that drift when a socket is passed between processes or a forked child
+/// keeps a socket its parent closed.
+const FULL_RESCAN_EVERY: u32 = 60;
+
 /// Finds which processes hold which socket inodes.
 #[derive(Debug, Default)]
 pub struct SocketOwners {
+    mode: Attribution,
     map: HashMap<u64, Vec<u32>>,
+    /// Processes whose descriptors were read, with their start marker so a
+    /// reused PID counts as new.
+    scanned: HashMap<u32, u64>,
+    since_full: u32,
+    /// Descriptor directories read in the last sample (for benchmarks).
+    pub last_scanned: usize,
 }
 
 impl SocketOwners {
+    pub fn new(mode: Attribution) -> Self {
+        SocketOwners {
+            mode,
+            ..Default::default()
+        }
+    }
+
     /// Fills `pids` of every socket; returns false when some owned sockets
     /// stayed unattributed because their processes could not be read.
     pub fn attribute(&mut self, sockets: &mut [RawSocket]) -> bool {
-        self.rescan();
+        self.last_scanned = 0;
+        let pids = list_pids();
+        let full = self.mode == Attribution::Full
+            || self.scanned.is_empty()
+            || self.since_full >= FULL_RESCAN_EVERY;
+        if full {
+            self.map.clear();
+            self.scanned.clear();
+            for (pid, marker) in &pids {
+                scan_fds(*pid, &mut self.map);
+                self.scanned.insert(*pid, *marker);
+            }
+            self.last_scanned = pids.len();
+            self.since_full = 0;
+        } else {
+            self.since_full += 1;
+            self.update(&pids, sockets);
+        }
         let mut complete = true;
         for s in sockets.iter_mut() {
             if s.inode == 0 {
@@ -63,19 +101,102 @@ impl SocketOwners {
         complete
     }
 
-    fn rescan(&mut self) {
-        self.map.clear();
-        let Ok(dir) = fs::read_dir("/proc") else {
+    fn update(&mut self, pids: &[(u32, u64)], sockets: &[RawSocket]) {
+        let current: HashMap<u32, u64> = pids.iter().copied().collect();
+        // Forget processes that exited (or whose PID was reused).
+        let gone: Vec<u32> = self
+            .scanned
+            .iter()
+            .filter(|(pid, marker)| current.get(pid) != Some(marker))
+            .map(|(pid, _)| *pid)
+            .collect();
+        if !gone.is_empty() {
+            for pid in &gone {
+                self.scanned.remove(pid);
+            }
+            self.map.retain(|_, owners| {
+                owners.retain(|p| !gone.contains(p));
+                !owners.is_empty()
+            });
+        }
+        // Forget sockets that closed.
+        let live: std::collections::HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
+        self.map.retain(|inode, _| live.contains(inode));
+        // New processes: read their descriptors now.
+        for (pid, marker) in pids {
+            if !self.scanned.contains_key(pid) {
+                scan_fds(*pid, &mut self.map);
+                self.scanned.insert(*pid, *marker);
+                self.last_scanned += 1;
+            }
+        }
+        // A socket nobody is known to hold was opened by a running process:
+        // read descriptors again, stopping as soon as every one is found.
+        let mut unknown: std::collections::HashSet<u64> = sockets
+            .iter()
+            .filter(|s| s.inode != 0 && !self.map.contains_key(&s.inode))
+            .map(|s| s.inode)
+            .collect();
+        if unknown.is_empty() {
             return;
-        };
-        for entry in dir.flatten() {
-            let name = entry.file_name();
-            let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                continue;
-            };
-            scan_fds(pid, &mut self.map);
+        }
+        // Processes of the sockets' owners first: the kernel tells the uid.
+        let uids: std::collections::HashSet<u32> = sockets
+            .iter()
+            .filter(|s| unknown.contains(&s.inode))
+            .filter_map(|s| s.uid)
+            .collect();
+        let mut order: Vec<(bool, u32)> = pids
+            .iter()
+            .map(|(pid, _)| (!uid_of(*pid).is_some_and(|u| uids.contains(&u)), *pid))
+            .collect();
+        order.sort_unstable();
+        for (_, pid) in order {
+            let mut found = HashMap::new();
+            scan_fds(pid, &mut found);
+            self.last_scanned += 1;
+            for (inode, owners) in found {
+                unknown.remove(&inode);
+                let entry = self.map.entry(inode).or_default();
+                for o in owners {
+                    if !entry.contains(&o) {
+                        entry.push(o);
+                    }
+                }
+            }
+            if unknown.is_empty() {
+                break;
+            }
         }
     }
+}
+
+/// PIDs under /proc with a marker that changes when a PID is reused (the
+/// process's start time in clock ticks).
+fn list_pids() -> Vec<(u32, u64)> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .map(|pid| (pid, start_marker(pid)))
+        .collect()
+}
+
+/// Field 22 of /proc/PID/stat (start time); 0 when unreadable.
+fn start_marker(pid: u32) -> u64 {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // The name in parentheses may contain spaces; fields follow the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn uid_of(pid: u32) -> Option<u32> {
+    fs::metadata(format!("/proc/{pid}")).ok().map(|m| m.uid())
 }
 
 /// Adds every socket inode that `pid` holds; a process that vanished or

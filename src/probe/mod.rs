@@ -20,6 +20,17 @@ pub enum ProbeError {
     Processes(String),
 }
 
+/// How socket owners are found (Linux; elsewhere the OS reports owners).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Attribution {
+    /// Read every process's descriptors on every sample (what `ss -p` does).
+    Full,
+    /// Remember inode → PID and read descriptors only of new processes, and
+    /// of the others only when a socket appears whose owner is unknown.
+    #[default]
+    Incremental,
+}
+
 /// Something that can take one picture of processes and sockets.
 pub trait Probe: Send {
     fn sample(&mut self) -> Result<RawSample, ProbeError>;

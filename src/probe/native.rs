@@ -19,15 +19,25 @@ pub struct NativeProbe {
 }
 
 impl NativeProbe {
+    /// A probe that resolves socket owners incrementally (for a monitor
+    /// that samples again and again).
     pub fn new() -> Result<Self, ProbeError> {
+        Self::with_attribution(super::Attribution::Incremental)
+    }
+
+    /// A probe with the chosen owner resolution; `Full` is the plain
+    /// method kept for comparison.
+    pub fn with_attribution(mode: super::Attribution) -> Result<Self, ProbeError> {
         let sys = System::new().map_err(|e| ProbeError::Processes(e.to_string()))?;
         let users =
             Users::new_with_refreshed_list().map_err(|e| ProbeError::Processes(e.to_string()))?;
+        #[cfg(not(target_os = "linux"))]
+        let _ = mode;
         Ok(NativeProbe {
             sys,
             users,
             #[cfg(target_os = "linux")]
-            owners: super::linux::SocketOwners::default(),
+            owners: super::linux::SocketOwners::new(mode),
         })
     }
 

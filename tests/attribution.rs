@@ -1,0 +1,151 @@
+//! The incremental owner resolution must agree with the plain full scan on
+//! the same machine state: new sockets in running processes, new processes,
+//! and processes that exit.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+
+use kizuki::model::RawSample;
+use kizuki::probe::{Attribution, NativeProbe, Probe};
+
+const SERVER: &str = r#"
+import socket, threading
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+"#;
+
+/// Opens one more connection to the port each time a line arrives.
+const DIALER: &str = r#"
+import socket, sys
+port = int(sys.argv[1]); held = []
+for line in sys.stdin:
+    c = socket.create_connection(("127.0.0.1", port)); held.append(c)
+    print(c.getsockname()[1], flush=True)
+"#;
+
+struct Dialer {
+    pid: u32,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Dialer {
+    fn dial(&mut self) -> u16 {
+        self.stdin.write_all(b"go\n").unwrap();
+        self.stdin.flush().unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line.trim().parse().unwrap()
+    }
+}
+
+/// (local, remote) → owners, for sockets touching `port` only.
+fn owners(sample: &RawSample, port: u16) -> BTreeMap<String, Vec<u32>> {
+    sample
+        .sockets
+        .iter()
+        .filter(|s| s.local.port() == port || s.remote.is_some_and(|r| r.port() == port))
+        .map(|s| {
+            let mut p = s.pids.clone();
+            p.sort_unstable();
+            (format!("{}>{:?}", s.local, s.remote), p)
+        })
+        .collect()
+}
+
+#[test]
+fn incremental_and_full_attribution_agree() {
+    let mut kids = common::Children::default();
+    let server = kids.push(
+        Command::new(common::python())
+            .args(["-c", SERVER])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(server.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+
+    let mut spawn_dialer = |kids: &mut common::Children| {
+        let c = kids.push(
+            Command::new(common::python())
+                .args(["-c", DIALER, &port.to_string()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        Dialer {
+            pid: c.id(),
+            stdin: c.stdin.take().unwrap(),
+            stdout: BufReader::new(c.stdout.take().unwrap()),
+        }
+    };
+    let mut a = spawn_dialer(&mut kids);
+    let mut b = spawn_dialer(&mut kids);
+    a.dial();
+    b.dial();
+
+    let mut incremental = NativeProbe::with_attribution(Attribution::Incremental).unwrap();
+    let mut full = NativeProbe::with_attribution(Attribution::Full).unwrap();
+    let check = |inc: &mut NativeProbe, full: &mut NativeProbe, what: &str| {
+        // The server accepts in its own time; wait until every socket of
+        // the test has its owner before comparing.
+        for _ in 0..500 {
+            if owners(&full.sample().unwrap(), port)
+                .values()
+                .all(|p| !p.is_empty())
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let i = owners(&inc.sample().unwrap(), port);
+        let f = owners(&full.sample().unwrap(), port);
+        assert_eq!(i, f, "attribution differs after {what}");
+        i
+    };
+
+    let first = check(&mut incremental, &mut full, "the first sample");
+    assert!(first.values().all(|p| !p.is_empty()), "every socket owned");
+
+    // Running processes open new sockets: the incremental probe must find
+    // them without a new process appearing.
+    let pa = a.dial();
+    let pb = b.dial();
+    let after = check(&mut incremental, &mut full, "new sockets in old processes");
+    let key = |lp: u16| format!("127.0.0.1:{lp}>Some(127.0.0.1:{port})");
+    assert_eq!(after[&key(pa)], vec![a.pid]);
+    assert_eq!(after[&key(pb)], vec![b.pid]);
+
+    // A new process with its own connection.
+    let mut c = spawn_dialer(&mut kids);
+    let pc = c.dial();
+    let after = check(&mut incremental, &mut full, "a new process");
+    assert_eq!(after[&key(pc)], vec![c.pid]);
+
+    // A process exits: its sockets go with it.
+    let dead = a.pid;
+    kids.0.retain_mut(|k| {
+        if k.id() == dead {
+            let _ = k.kill();
+            let _ = k.wait();
+            false
+        } else {
+            true
+        }
+    });
+    let after = check(&mut incremental, &mut full, "a process exit");
+    assert!(after.values().all(|p| !p.contains(&dead)));
+}
