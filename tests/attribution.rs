@@ -77,7 +77,7 @@ fn incremental_and_full_attribution_agree() {
         .unwrap();
     let port: u16 = line.trim().parse().unwrap();
 
-    let mut spawn_dialer = |kids: &mut common::Children| {
+    let spawn_dialer = |kids: &mut common::Children| {
         let c = kids.push(
             Command::new(common::python())
                 .args(["-c", DIALER, &port.to_string()])
