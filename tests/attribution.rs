@@ -149,3 +149,47 @@ fn incremental_and_full_attribution_agree() {
     let after = check(&mut incremental, &mut full, "a process exit");
     assert!(after.values().all(|p| !p.contains(&dead)));
 }
+
+/// A process that calls `exec` keeps its PID but becomes another program:
+/// the probe must describe it anew (name, executable, command line).
+#[test]
+fn exec_in_a_running_process_is_noticed() {
+    let mut kids = common::Children::default();
+    let child = kids.push(
+        Command::new(common::python())
+            .args([
+                "-c",
+                "import os,sys\nprint('ready',flush=True)\nsys.stdin.readline()\nos.execv('/bin/sleep',['sleep','60'])",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut probe = NativeProbe::new().unwrap();
+    let before = probe.sample().unwrap();
+    let p = before.processes.iter().find(|p| p.pid == pid).unwrap();
+    assert!(p.name.starts_with("python"));
+
+    child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    child.stdin.as_mut().unwrap().flush().unwrap();
+    let sleep = std::fs::canonicalize("/bin/sleep").unwrap();
+    let mut seen = None;
+    for _ in 0..500 {
+        let s = probe.sample().unwrap();
+        let p = s.processes.iter().find(|p| p.pid == pid).cloned().unwrap();
+        if p.cmdline.first().map(String::as_str) == Some("sleep") {
+            seen = Some(p);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let p = seen.expect("the new command line shows within a few samples");
+    assert_eq!(p.exe.as_deref(), Some(sleep.as_path()));
+    assert_eq!(p.name, "sleep");
+}

@@ -12,6 +12,13 @@ pub fn is_kernel_thread(pid: u32, parent: Option<u32>) -> bool {
     pid == 2 || parent == Some(2)
 }
 
+/// The kernel's current name of a process (`/proc/PID/comm`).
+pub fn comm_of(pid: u32) -> Option<String> {
+    let bytes = fs::read(format!("/proc/{pid}/comm")).ok()?;
+    let trimmed = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    Some(crate::escape::bytes_lossless(trimmed))
+}
+
 /// The running image's path without " (deleted)", and whether the file at
 /// that path is gone or is no longer the image that runs.
 pub fn exe_of(pid: u32) -> (Option<PathBuf>, bool) {
@@ -69,16 +76,15 @@ impl SocketOwners {
 
     /// Fills `pids` of every socket; returns false when some owned sockets
     /// stayed unattributed because their processes could not be read.
-    pub fn attribute(&mut self, sockets: &mut [RawSocket]) -> bool {
+    pub fn attribute(&mut self, pids: &[(u32, u64)], sockets: &mut [RawSocket]) -> bool {
         self.last_scanned = 0;
-        let pids = list_pids();
         let full = self.mode == Attribution::Full
             || self.scanned.is_empty()
             || self.since_full >= FULL_RESCAN_EVERY;
         if full {
             self.map.clear();
             self.scanned.clear();
-            for (pid, marker) in &pids {
+            for (pid, marker) in pids {
                 scan_fds(*pid, &mut self.map);
                 self.scanned.insert(*pid, *marker);
             }
@@ -86,7 +92,7 @@ impl SocketOwners {
             self.since_full = 0;
         } else {
             self.since_full += 1;
-            self.update(&pids, sockets);
+            self.update(pids, sockets);
         }
         let mut complete = true;
         for s in sockets.iter_mut() {
@@ -173,7 +179,7 @@ impl SocketOwners {
 
 /// PIDs under /proc with a marker that changes when a PID is reused (the
 /// process's start time in clock ticks).
-fn list_pids() -> Vec<(u32, u64)> {
+pub fn list_pids() -> Vec<(u32, u64)> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, TcpState};
-use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Users};
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Users};
 
 use super::{Probe, ProbeError};
 use crate::escape;
@@ -16,7 +16,18 @@ pub struct NativeProbe {
     users: Users,
     #[cfg(target_os = "linux")]
     owners: super::linux::SocketOwners,
+    /// Processes already described, by PID with their start marker: only
+    /// new ones are asked of sysinfo (Linux). `None` marks kernel threads,
+    /// remembered so they are not asked about again.
+    #[cfg(target_os = "linux")]
+    known: HashMap<u32, (u64, Option<RawProcess>)>,
+    samples: u64,
 }
+
+/// Samples between two complete process refreshes (command lines that a
+/// program rewrote, users renamed).
+#[cfg(target_os = "linux")]
+const FULL_REFRESH_EVERY: u64 = 60;
 
 impl NativeProbe {
     /// A probe that resolves socket owners incrementally (for a monitor
@@ -38,68 +49,156 @@ impl NativeProbe {
             users,
             #[cfg(target_os = "linux")]
             owners: super::linux::SocketOwners::new(mode),
+            #[cfg(target_os = "linux")]
+            known: HashMap::new(),
+            samples: 0,
         })
     }
 
-    fn refresh_processes(&mut self) -> Vec<RawProcess> {
-        // Only what kizuki shows: no memory, CPU, disk or thread lists.
-        let kind = ProcessRefreshKind::nothing()
-            .with_user(UpdateKind::OnlyIfNotSet)
-            .with_cmd(UpdateKind::OnlyIfNotSet)
+    /// Only what kizuki shows: no memory, CPU, disk or thread lists. The
+    /// command line is read anew whenever a process is refreshed, since
+    /// `exec` replaces it without changing the PID.
+    fn refresh_kind() -> ProcessRefreshKind {
+        ProcessRefreshKind::nothing()
+            .with_user(UpdateKind::Always)
+            .with_cmd(UpdateKind::Always)
             .with_exe(if cfg!(target_os = "linux") {
                 UpdateKind::Never
             } else {
                 UpdateKind::OnlyIfNotSet
-            });
+            })
+    }
+
+    /// Every process, refreshed completely.
+    fn refresh_all(&mut self) -> Vec<RawProcess> {
         self.sys
-            .refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
-        let mut unknown_user = false;
-        let mut out = Vec::with_capacity(self.sys.processes().len());
-        for (pid, p) in self.sys.processes() {
-            let pid = pid.as_u32();
-            let parent = p.parent().map(|pp| pp.as_u32());
-            #[cfg(target_os = "linux")]
-            if super::linux::is_kernel_thread(pid, parent) {
-                continue;
-            }
-            // Threads show up as tasks of their process, never as programs.
-            if p.thread_kind().is_some() {
-                continue;
-            }
-            #[cfg(target_os = "linux")]
-            let (exe, exe_deleted) = super::linux::exe_of(pid);
-            #[cfg(not(target_os = "linux"))]
-            let (exe, exe_deleted) = {
-                let exe = p.exe().map(|e| e.to_path_buf());
-                let deleted = exe.as_ref().is_some_and(|e| !e.exists());
-                (exe, deleted)
-            };
-            let user = p.user_id().and_then(|uid| {
-                let name = self.users.get_user_by_id(uid).map(|u| u.name().to_string());
-                if name.is_none() {
-                    unknown_user = true;
-                }
-                name
-            });
-            out.push(RawProcess {
-                pid,
-                parent,
-                name: escape::os_lossless(p.name()),
-                exe,
-                exe_deleted,
-                cmdline: p.cmd().iter().map(|a| escape::os_lossless(a)).collect(),
-                uid: uid_number(p.user_id()),
-                user,
-                start_time: p.start_time(),
-            });
+            .refresh_processes_specifics(ProcessesToUpdate::All, true, Self::refresh_kind());
+        let mut out: Vec<RawProcess> = self
+            .sys
+            .processes()
+            .iter()
+            .filter_map(|(pid, p)| describe(&mut self.users, *pid, p))
+            .collect();
+        out.sort_unstable_by_key(|p| p.pid);
+        out
+    }
+
+    /// Linux: asks sysinfo only about processes that started or exited since
+    /// the last sample; the rest are known. Executable links are checked
+    /// every time, since a file can be deleted while its process runs.
+    #[cfg(target_os = "linux")]
+    fn refresh_changed(&mut self, pids: &[(u32, u64)]) -> Vec<RawProcess> {
+        let full = self.samples.is_multiple_of(FULL_REFRESH_EVERY);
+        if full {
+            let all = self.refresh_all();
+            let described: HashMap<u32, &RawProcess> = all.iter().map(|p| (p.pid, p)).collect();
+            self.known = pids
+                .iter()
+                .filter(|(_, marker)| *marker != 0)
+                .map(|(pid, marker)| (*pid, (*marker, described.get(pid).map(|p| (*p).clone()))))
+                .collect();
+            return all;
         }
-        if unknown_user {
-            // A user account created since start: reread the list once.
-            self.users.refresh();
+        let current: HashMap<u32, u64> = pids.iter().copied().collect();
+        let mut ask: Vec<Pid> = Vec::new();
+        self.known.retain(|pid, (marker, _)| {
+            let same = current.get(pid) == Some(marker);
+            if !same {
+                ask.push(Pid::from_u32(*pid));
+            }
+            same
+        });
+        let fresh: Vec<u32> = pids
+            .iter()
+            .filter(|(pid, marker)| *marker != 0 && !self.known.contains_key(pid))
+            .map(|(pid, _)| *pid)
+            .collect();
+        ask.extend(fresh.iter().map(|p| Pid::from_u32(*p)));
+        if !ask.is_empty() {
+            self.sys.refresh_processes_specifics(
+                ProcessesToUpdate::Some(&ask),
+                true,
+                Self::refresh_kind(),
+            );
+        }
+        for pid in fresh {
+            let marker = current.get(&pid).copied().unwrap_or(0);
+            let described = self
+                .sys
+                .process(Pid::from_u32(pid))
+                .and_then(|p| describe(&mut self.users, Pid::from_u32(pid), p));
+            self.known.insert(pid, (marker, described));
+        }
+        let mut execed = Vec::new();
+        let mut out: Vec<RawProcess> = self
+            .known
+            .values_mut()
+            .filter_map(|(_, raw)| raw.as_mut())
+            .map(|raw| {
+                let (exe, deleted) = super::linux::exe_of(raw.pid);
+                if exe.is_some() {
+                    if exe != raw.exe && !deleted && !raw.exe_deleted {
+                        // Same PID, new program: it called exec.
+                        execed.push(raw.pid);
+                    }
+                    raw.exe = exe;
+                    raw.exe_deleted = deleted;
+                }
+                raw.clone()
+            })
+            .collect();
+        // Described again next time, with the new name and command line.
+        for pid in execed {
+            self.known.remove(&pid);
         }
         out.sort_unstable_by_key(|p| p.pid);
         out
     }
+}
+
+/// Describes one process; `None` for kernel threads and threads, which are
+/// not programs.
+fn describe(users: &mut Users, pid: Pid, p: &sysinfo::Process) -> Option<RawProcess> {
+    let pid_n = pid.as_u32();
+    let parent = p.parent().map(|pp| pp.as_u32());
+    #[cfg(target_os = "linux")]
+    if super::linux::is_kernel_thread(pid_n, parent) {
+        return None;
+    }
+    if p.thread_kind().is_some() {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    let (exe, exe_deleted) = super::linux::exe_of(pid_n);
+    #[cfg(not(target_os = "linux"))]
+    let (exe, exe_deleted) = {
+        let exe = p.exe().map(|e| e.to_path_buf());
+        let deleted = exe.as_ref().is_some_and(|e| !e.exists());
+        (exe, deleted)
+    };
+    let user = p.user_id().and_then(|uid| {
+        if users.get_user_by_id(uid).is_none() {
+            // An account created since start: reread the list.
+            users.refresh();
+        }
+        users.get_user_by_id(uid).map(|u| u.name().to_string())
+    });
+    // sysinfo keeps the name from before an `exec`; the kernel's is current.
+    #[cfg(target_os = "linux")]
+    let name = super::linux::comm_of(pid_n).unwrap_or_else(|| escape::os_lossless(p.name()));
+    #[cfg(not(target_os = "linux"))]
+    let name = escape::os_lossless(p.name());
+    Some(RawProcess {
+        pid: pid_n,
+        parent,
+        name,
+        exe,
+        exe_deleted,
+        cmdline: p.cmd().iter().map(|a| escape::os_lossless(a)).collect(),
+        uid: uid_number(p.user_id()),
+        user,
+        start_time: p.start_time(),
+    })
 }
 
 #[cfg(unix)]
@@ -192,11 +291,14 @@ impl Probe for NativeProbe {
             .collect();
 
         #[cfg(target_os = "linux")]
-        let owners_complete = self.owners.attribute(&mut sockets);
+        let (owners_complete, processes) = {
+            let pids = super::linux::list_pids();
+            let complete = self.owners.attribute(&pids, &mut sockets);
+            (complete, self.refresh_changed(&pids))
+        };
         #[cfg(not(target_os = "linux"))]
-        let owners_complete = true;
-
-        let processes = self.refresh_processes();
+        let (owners_complete, processes) = (true, self.refresh_all());
+        self.samples += 1;
 
         // Drop owners that vanished between the two reads (a PID that exited).
         let alive: HashMap<u32, ()> = processes.iter().map(|p| (p.pid, ())).collect();
