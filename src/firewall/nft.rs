@@ -347,3 +347,191 @@ impl Backend for NftBackend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::firewall::plan::{BlockedProgram, PLAN_VERSION};
+    use std::path::{Path, PathBuf};
+
+    fn layout() -> CgroupLayout {
+        CgroupLayout::for_mount(Path::new("/sys/fs/cgroup/unified")).unwrap()
+    }
+
+    fn prog_path(exe: PathBuf, flows: Vec<Flow>) -> BlockedProgram {
+        BlockedProgram {
+            exe,
+            sha256: "a".repeat(64),
+            pids: vec![4242],
+            flows,
+        }
+    }
+
+    fn flow(p: Protocol, l: &str, r: &str) -> Flow {
+        Flow {
+            protocol: p,
+            local: l.parse().unwrap(),
+            remote: r.parse().unwrap(),
+        }
+    }
+
+    fn plan(blocked: Vec<BlockedProgram>, panic: bool) -> Plan {
+        Plan {
+            version: PLAN_VERSION,
+            panic,
+            blocked,
+        }
+    }
+
+    /// Every line of a ruleset is one of the shapes kizuki writes, and
+    /// nothing but `inet kizuki` is named.
+    fn assert_well_formed(rules: &str) {
+        for line in rules.lines() {
+            let l = line.trim();
+            assert!(
+                !l.contains(';') || l.starts_with("type filter hook"),
+                "stray ';' in {l:?}"
+            );
+            assert_eq!(l.matches('"').count() % 2, 0, "unbalanced quote: {l:?}");
+            if l.starts_with("table") || l.starts_with("delete table") {
+                assert!(l.contains("inet kizuki"), "{l}");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_paths_never_reach_the_rules() {
+        let mut hostile: Vec<PathBuf> = [
+            "/tmp/free tool.exe",
+            "/tmp/a\"; flush ruleset; \"",
+            "/tmp/semi;colon",
+            "/tmp/it's",
+            "/tmp/$(reboot)`id`",
+            "/home/太郎/ダウンロード/ツール",
+            "/tmp/\u{202E}gnp.exe",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            hostile.push(PathBuf::from(std::ffi::OsString::from_vec(
+                b"/tmp/\xff\xfe bad".to_vec(),
+            )));
+        }
+        for exe in hostile {
+            let b = prog_path(exe.clone(), vec![]);
+            let id = b.id();
+            let rules = ruleset(&plan(vec![b], false), Some(&layout())).unwrap();
+            assert_well_formed(&rules);
+            let expected = format!(
+                "socket cgroupv2 level 2 \"unified/kizuki-blocked/{id}\" counter drop comment \"kizuki:block:{id}\""
+            );
+            assert_eq!(rules.matches(&expected).count(), 2, "out and in: {rules}");
+            let text = crate::escape::os_lossless(exe.as_os_str());
+            let name = text.rsplit('/').next().unwrap();
+            assert!(!rules.contains(name), "path leaked into rules: {rules}");
+        }
+    }
+
+    #[test]
+    fn paths_with_newlines_or_nul_are_refused() {
+        for bad in [
+            "/tmp/a\nflush ruleset",
+            "/tmp/a\0b",
+            "relative/x",
+            "/tmp/\r",
+        ] {
+            let p = plan(vec![prog_path(PathBuf::from(bad), vec![])], false);
+            assert!(ruleset(&p, Some(&layout())).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn connections_are_cut_exactly_both_ways_v4_and_v6() {
+        let flows = vec![
+            flow(Protocol::Tcp, "10.231.0.2:40000", "10.231.0.1:8080"),
+            flow(Protocol::Udp, "[2001:db8::2]:5353", "[2001:db8::1]:53"),
+            flow(
+                Protocol::Tcp,
+                "[::ffff:192.0.2.1]:1234",
+                "[::ffff:198.51.100.9]:443",
+            ),
+        ];
+        let b = prog_path(PathBuf::from("/usr/bin/x"), flows);
+        let id = b.id();
+        let rules = ruleset(&plan(vec![b], false), Some(&layout())).unwrap();
+        assert_well_formed(&rules);
+        for want in [
+            "meta l4proto tcp ip saddr 10.231.0.2 th sport 40000 ip daddr 10.231.0.1 th dport 8080",
+            "meta l4proto tcp ip saddr 10.231.0.1 th sport 8080 ip daddr 10.231.0.2 th dport 40000",
+            "meta l4proto udp ip6 saddr 2001:db8::2 th sport 5353 ip6 daddr 2001:db8::1 th dport 53",
+            "meta l4proto udp ip6 saddr 2001:db8::1 th sport 53 ip6 daddr 2001:db8::2 th dport 5353",
+            "meta l4proto tcp ip saddr 192.0.2.1 th sport 1234 ip daddr 198.51.100.9 th dport 443",
+        ] {
+            assert!(
+                rules.contains(&format!("{want} counter drop comment \"kizuki:cut:{id}\"")),
+                "missing {want}\n{rules}"
+            );
+        }
+        let bad = prog_path(
+            PathBuf::from("/usr/bin/x"),
+            vec![flow(Protocol::Tcp, "10.0.0.1:1", "[2001:db8::1]:2")],
+        );
+        assert!(ruleset(&plan(vec![bad], false), Some(&layout())).is_err());
+    }
+
+    #[test]
+    fn panic_keeps_loopback_only_and_empty_plan_removes_the_table() {
+        let rules = ruleset(&plan(vec![], true), None).unwrap();
+        assert_well_formed(&rules);
+        assert!(rules.contains("oifname \"lo\" accept comment \"kizuki:panic\""));
+        assert!(rules.contains("iifname \"lo\" accept comment \"kizuki:panic\""));
+        assert_eq!(
+            rules
+                .matches("counter drop comment \"kizuki:panic\"")
+                .count(),
+            3
+        );
+        // Loopback is accepted before everything is dropped.
+        let lo = rules.find("oifname \"lo\"").unwrap();
+        let drop = rules.find("counter drop comment \"kizuki:panic\"").unwrap();
+        assert!(lo < drop);
+        assert_eq!(ruleset(&Plan::default(), None).unwrap(), clear_script());
+        assert_eq!(
+            clear_script(),
+            "table inet kizuki\ndelete table inet kizuki\n"
+        );
+        // Blocking needs a cgroup v2 to name.
+        let p = plan(vec![prog_path(PathBuf::from("/a"), vec![])], false);
+        assert!(ruleset(&p, None).is_err());
+    }
+
+    #[test]
+    fn ss_arguments_name_one_socket() {
+        let a = ss_kill_args(&flow(Protocol::Tcp, "10.0.0.2:40000", "10.0.0.1:80")).unwrap();
+        assert_eq!(
+            a.join(" "),
+            "-K -n -t src 10.0.0.2 sport = :40000 dst 10.0.0.1 dport = :80"
+        );
+        let a = ss_kill_args(&flow(Protocol::Udp, "[2001:db8::2]:5", "[2001:db8::1]:6")).unwrap();
+        assert_eq!(
+            a.join(" "),
+            "-K -n -u src [2001:db8::2] sport = :5 dst [2001:db8::1] dport = :6"
+        );
+        assert!(ss_kill_args(&flow(Protocol::Tcp, "0.0.0.0:1", "10.0.0.1:80")).is_err());
+    }
+
+    #[test]
+    fn listing_tells_what_is_enforced() {
+        let b = prog_path(PathBuf::from("/usr/bin/x"), vec![]);
+        let id = b.id();
+        let rules = ruleset(&plan(vec![b], true), Some(&layout())).unwrap();
+        let e = parse_listing(&rules);
+        assert!(e.table && e.panic);
+        assert!(e.blocks(Path::new("/usr/bin/x")));
+        assert!(!e.blocks(Path::new("/usr/bin/y")));
+        assert_eq!(e.blocked_ids.into_iter().collect::<Vec<_>>(), vec![id]);
+    }
+}

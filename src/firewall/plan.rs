@@ -26,6 +26,7 @@ const MAX_PATH_BYTES: usize = 4096;
 
 /// One connection to cut, seen from the blocked program's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Flow {
     pub protocol: Protocol,
     pub local: SocketAddr,
@@ -34,6 +35,7 @@ pub struct Flow {
 
 /// A program the user blocked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BlockedProgram {
     #[serde(with = "exe_repr")]
     pub exe: PathBuf,
@@ -70,6 +72,7 @@ pub fn program_id(exe: &Path) -> String {
 
 /// What the firewall should enforce.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     pub version: u32,
     /// Stop all traffic except loopback.
@@ -329,5 +332,222 @@ mod exe_repr {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::marks::Until;
+    use crate::model::{Connection, ProcessInfo, Program, ProgramKey, SockState};
+    use std::time::SystemTime;
+
+    pub(crate) fn prog(exe: &str) -> BlockedProgram {
+        BlockedProgram {
+            exe: PathBuf::from(exe),
+            sha256: "a".repeat(64),
+            pids: vec![],
+            flows: vec![],
+        }
+    }
+
+    fn flow(l: &str, r: &str) -> Flow {
+        Flow {
+            protocol: Protocol::Tcp,
+            local: l.parse().unwrap(),
+            remote: r.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn plan_from_marks_and_snapshot_has_pids_and_live_remote_connections() {
+        let t = SystemTime::UNIX_EPOCH;
+        let mark = MarkEntry {
+            exe: "/tmp/evil".into(),
+            sha256: "b".repeat(64),
+            mark: crate::model::Mark::Blocked,
+            set_at: t,
+            until: Until::Always,
+        };
+        let conn = |remote: Option<&str>, live| Connection {
+            pid: Some(42),
+            protocol: Protocol::Tcp,
+            local: "10.0.0.2:40000".parse().unwrap(),
+            remote: remote.map(|r| r.parse().unwrap()),
+            state: SockState::Established,
+            first_seen: t,
+            last_seen: t,
+            live,
+            uid: None,
+        };
+        let proc_ = |pid, alive| ProcessInfo {
+            pid,
+            parent: None,
+            name: "evil".into(),
+            cmdline: vec![],
+            user: None,
+            uid: None,
+            start_time: 0,
+            alive,
+            exe_deleted: false,
+            sha256: None,
+        };
+        let mut snap = Snapshot::empty();
+        snap.programs.push(Program {
+            key: ProgramKey::Exe("/tmp/evil".into()),
+            name: "evil".into(),
+            exe: Some("/tmp/evil".into()),
+            exe_deleted: false,
+            sha256: Some("c".repeat(64)),
+            processes: vec![proc_(42, true), proc_(43, false)],
+            connections: vec![
+                conn(Some("[::ffff:203.0.113.7]:443"), true),
+                conn(Some("198.51.100.1:80"), false),
+                conn(None, true),
+            ],
+            findings: vec![],
+            mark: None,
+            stale_mark: Some(crate::model::Mark::Blocked),
+            first_seen: t,
+        });
+        let plan = Plan::build(&[mark], Some(&snap), false);
+        plan.validate().unwrap();
+        assert_eq!(plan.blocked.len(), 1);
+        let b = &plan.blocked[0];
+        assert_eq!(b.pids, vec![42], "only live processes");
+        assert_eq!(
+            b.flows,
+            vec![flow("10.0.0.2:40000", "203.0.113.7:443")],
+            "only live connections with a peer, IPv4-mapped unmapped"
+        );
+        // Round trip through the file the privileged side reads.
+        assert_eq!(Plan::from_json(&plan.to_json()).unwrap(), plan);
+    }
+
+    #[test]
+    fn validation_refuses_what_the_builder_never_makes() {
+        let ok = Plan {
+            version: PLAN_VERSION,
+            panic: false,
+            blocked: vec![prog("/usr/bin/a b;c\"d'e")],
+        };
+        ok.validate().unwrap();
+        let cases: Vec<(&str, Plan)> = vec![
+            (
+                "version",
+                Plan {
+                    version: 2,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "relative",
+                Plan {
+                    blocked: vec![prog("tool")],
+                    ..ok.clone()
+                },
+            ),
+            (
+                "newline",
+                Plan {
+                    blocked: vec![prog("/tmp/a\nb")],
+                    ..ok.clone()
+                },
+            ),
+            (
+                "nul",
+                Plan {
+                    blocked: vec![prog("/tmp/a\0b")],
+                    ..ok.clone()
+                },
+            ),
+            (
+                "dup",
+                Plan {
+                    blocked: vec![prog("/a"), prog("/a")],
+                    ..ok.clone()
+                },
+            ),
+            (
+                "hash",
+                Plan {
+                    blocked: vec![BlockedProgram {
+                        sha256: "x".into(),
+                        ..prog("/a")
+                    }],
+                    ..ok.clone()
+                },
+            ),
+            (
+                "pid0",
+                Plan {
+                    blocked: vec![BlockedProgram {
+                        pids: vec![0],
+                        ..prog("/a")
+                    }],
+                    ..ok.clone()
+                },
+            ),
+            (
+                "pid1",
+                Plan {
+                    blocked: vec![BlockedProgram {
+                        pids: vec![1],
+                        ..prog("/a")
+                    }],
+                    ..ok.clone()
+                },
+            ),
+            (
+                "pidneg",
+                Plan {
+                    blocked: vec![BlockedProgram {
+                        pids: vec![u32::MAX],
+                        ..prog("/a")
+                    }],
+                    ..ok.clone()
+                },
+            ),
+            (
+                "port0",
+                Plan {
+                    blocked: vec![BlockedProgram {
+                        flows: vec![flow("10.0.0.1:0", "10.0.0.2:80")],
+                        ..prog("/a")
+                    }],
+                    ..ok.clone()
+                },
+            ),
+            (
+                "any",
+                Plan {
+                    blocked: vec![BlockedProgram {
+                        flows: vec![flow("0.0.0.0:5", "10.0.0.2:80")],
+                        ..prog("/a")
+                    }],
+                    ..ok.clone()
+                },
+            ),
+            (
+                "mixed",
+                Plan {
+                    blocked: vec![BlockedProgram {
+                        flows: vec![flow("10.0.0.1:5", "[2001:db8::1]:80")],
+                        ..prog("/a")
+                    }],
+                    ..ok.clone()
+                },
+            ),
+        ];
+        for (name, plan) in cases {
+            assert!(plan.validate().is_err(), "{name} must be refused");
+        }
+        assert!(Plan::from_json(b"{\"version\":1,\"panic\":true,\"blocked\":[]}").is_ok());
+        assert!(
+            Plan::from_json(b"{\"version\":1,\"panic\":true,\"blocked\":[],\"x\":\"; rm -rf /\"}")
+                .is_err(),
+            "unknown fields are refused"
+        );
+        assert!(Plan::from_json(b"not json").is_err());
     }
 }
