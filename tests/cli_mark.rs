@@ -135,3 +135,25 @@ fn a_corrupt_marks_file_is_reported_on_stderr_and_work_goes_on() {
     assert_eq!(kept.len(), 1);
     assert_eq!(marks_json(&data)["marks"][0]["mark"], "unknown");
 }
+
+#[test]
+fn a_hostile_plan_file_is_refused_before_anything_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let plan = dir.path().join("plan.json");
+    for bad in [
+        r#"{"version":1,"panic":false,"blocked":[{"exe":"/tmp/a\nflush ruleset","sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}]}"#,
+        r#"{"version":1,"panic":false,"blocked":[{"exe":"/tmp/a","sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","pids":[0]}]}"#,
+        r#"{"version":1,"panic":true,"blocked":[],"table":"ip filter"}"#,
+        "not a plan",
+    ] {
+        std::fs::write(&plan, bad).unwrap();
+        let out = kizuki(
+            &data,
+            &["firewall", "apply", "--plan", plan.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("plan"), "{err}");
+    }
+}

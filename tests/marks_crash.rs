@@ -84,6 +84,15 @@ fn killed_saves_leave_old_or_new_marks() {
             new_seen += 1;
         }
         known = now;
+        let temps = std::fs::read_dir(&data)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .count();
+        assert_eq!(
+            temps, 0,
+            "round {i}: temp files of killed saves are cleaned up"
+        );
     }
     eprintln!(
         "marks_crash: one run {full:?}; after {rounds} kills: old kept {old_seen}, new saved {new_seen}"

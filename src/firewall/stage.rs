@@ -87,3 +87,78 @@ impl Stage for EnforceStage {
         r.last = Some(result);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::firewall::{Enforced, FirewallError};
+    use crate::identity::FakeHasher;
+    use crate::marks::MarkFor;
+    use crate::model::{Mark, RawProcess, RawSample};
+    use crate::monitor::MonitorCore;
+    use crate::probe::FakeProbe;
+    use std::time::Duration;
+
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Plan>>>);
+
+    impl Backend for Recorder {
+        fn apply(&mut self, plan: &Plan) -> Result<Applied, FirewallError> {
+            self.0.lock().unwrap().push(plan.clone());
+            Ok(Applied::default())
+        }
+        fn clear(&mut self) -> Result<(), FirewallError> {
+            Ok(())
+        }
+        fn status(&mut self) -> Result<Enforced, FirewallError> {
+            Ok(Enforced::default())
+        }
+    }
+
+    #[test]
+    fn reconciles_once_then_only_when_a_blocked_program_starts_again() {
+        let clock = Arc::new(FakeClock::at_noon());
+        let dir = tempfile::tempdir().unwrap();
+        let marks = Arc::new(MarkStore::open(dir.path(), clock.clone()));
+        let sha = "3".repeat(64);
+        marks
+            .set(
+                &PathBuf::from("/tmp/evil"),
+                &sha,
+                Mark::Blocked,
+                MarkFor::Always,
+            )
+            .unwrap();
+        let one = RawSample::of(vec![RawProcess::fake(10, "/tmp/evil")], vec![]);
+        let mut again = RawProcess::fake(11, "/tmp/evil");
+        again.start_time += 9;
+        let two = RawSample::of(vec![RawProcess::fake(10, "/tmp/evil"), again], vec![]);
+        let mut core = MonitorCore::new(
+            Box::new(FakeProbe::new(vec![one.clone(), one, two])),
+            Box::new(FakeHasher::default()),
+            clock,
+            Duration::from_secs(1),
+        );
+        let rec = Recorder::default();
+        let stage = EnforceStage::new(
+            marks.clone(),
+            Some(dir.path().to_path_buf()),
+            Box::new(rec.clone()),
+        );
+        let report = stage.report();
+        core.add_stage(Box::new(stage));
+        core.tick().unwrap();
+        core.tick().unwrap();
+        assert_eq!(rec.0.lock().unwrap().len(), 1, "unchanged plan: no reload");
+        core.tick().unwrap();
+        let plans = rec.0.lock().unwrap().clone();
+        assert_eq!(plans.len(), 2);
+        assert_eq!(plans[1].blocked[0].pids, vec![10, 11]);
+        assert!(matches!(report.lock().unwrap().last, Some(Ok(_))));
+        // Unblocking empties the plan: the table goes.
+        marks.remove(&PathBuf::from("/tmp/evil")).unwrap();
+        core.tick().unwrap();
+        assert!(rec.0.lock().unwrap().last().unwrap().is_empty());
+    }
+}

@@ -162,11 +162,30 @@ impl MarkStore {
             inner: Mutex::new(Inner::default()),
         };
         if store.path.is_some() {
-            let _lock = store.file_lock();
+            let lock = store.file_lock();
+            if lock.is_some() {
+                store.remove_stale_temps();
+            }
             let mut inner = store.lock();
             store.load(&mut inner);
         }
         store
+    }
+
+    /// Temp files of saves that were killed before their rename. Only
+    /// called under the file lock: no save of another process is running.
+    fn remove_stale_temps(&self) {
+        let Some(path) = &self.path else { return };
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        let prefix = format!(".{}.tmp-", name.to_string_lossy());
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                // Gone already, or not ours to remove: either way harmless.
+                let _ = fs::remove_file(e.path());
+            }
+        }
     }
 
     pub fn path(&self) -> Option<&Path> {
