@@ -57,6 +57,49 @@ pub enum Command {
         #[arg(long, value_name = "MS", hide = true)]
         interval_ms: Option<u64>,
     },
+    /// Record your decision about a program: trusted, unknown or blocked
+    /// (blocked is enforced in the firewall where kizuki can).
+    Mark {
+        /// The program's executable path, or the PID of a running process
+        /// (write ./1234 for a file named 1234).
+        target: String,
+        #[arg(value_parser = ["trusted", "unknown", "blocked"])]
+        mark: String,
+        /// How long trust lasts: 1h, restart (until the computer restarts)
+        /// or always. Only for trusted.
+        #[arg(long = "for", value_name = "DURATION", value_parser = ["1h", "restart", "always"])]
+        duration: Option<String>,
+        /// Only record the mark; leave the firewall as it is.
+        #[arg(long)]
+        record_only: bool,
+    },
+    /// The firewall: what is enforced, and changing it.
+    Firewall {
+        #[command(subcommand)]
+        action: FirewallCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirewallCommand {
+    /// What is recorded and what is really enforced.
+    Status,
+    /// Make the firewall match the marks (stale rules go).
+    Apply {
+        /// Apply this plan file instead (the privileged side of pkexec).
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+    },
+    /// Remove every rule kizuki added (marks are kept).
+    Clear {
+        /// Only the system side (used through pkexec).
+        #[arg(long, hide = true)]
+        system_only: bool,
+    },
+    /// Stop all network traffic except this computer's own loopback.
+    Panic,
+    /// Undo the panic button.
+    Unpanic,
 }
 
 /// Parses arguments and runs; the binary's `main` is only this.
@@ -112,7 +155,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 data_dir: data,
                 interval: DEFAULT_INTERVAL,
             };
-            let mut core = setup::native_monitor(&opts).context(tr("err.probe"))?;
+            let marks = open_marks(&opts);
+            let mut core = setup::native_monitor_with(&opts, marks).context(tr("err.probe"))?;
             let snap = core.tick().context(tr("err.probe"))?;
             core.save();
             print_snapshot(&snap, *json)?;
@@ -131,7 +175,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 data_dir: data,
                 interval,
             };
-            let core = setup::native_monitor(&opts)
+            let marks = open_marks(&opts);
+            let core = setup::native_monitor_with(&opts, marks)
                 .context(tr("err.probe"))?
                 // Keep every connection of the window, however short.
                 .with_retention(window + Duration::from_secs(3600));
@@ -139,7 +184,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_snapshot(&snap, *json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Mark {
+            target,
+            mark,
+            duration,
+            record_only,
+        }) => crate::cli_mark::mark(data, target, mark, duration.as_deref(), *record_only),
+        Some(Command::Firewall { action }) => crate::cli_mark::firewall(data, action),
     }
+}
+
+/// The data folder's marks, with any problem reported on stderr.
+fn open_marks(opts: &setup::Options) -> std::sync::Arc<crate::marks::MarkStore> {
+    let marks = setup::open_marks(opts);
+    for w in marks.take_warnings() {
+        eprintln!("kizuki: {}", w.message());
+    }
+    marks
 }
 
 /// Samples at the core's interval until `window` has passed.

@@ -69,11 +69,23 @@ pub fn detect_lang() -> Lang {
 }
 
 /// Catalog files per area: (area, Japanese, English). Add a line per area.
-const SOURCES: &[(&str, &str, &str)] = &[(
-    "core",
-    include_str!("../assets/i18n/ja/core.toml"),
-    include_str!("../assets/i18n/en/core.toml"),
-)];
+const SOURCES: &[(&str, &str, &str)] = &[
+    (
+        "core",
+        include_str!("../assets/i18n/ja/core.toml"),
+        include_str!("../assets/i18n/en/core.toml"),
+    ),
+    (
+        "marks",
+        include_str!("../assets/i18n/ja/marks.toml"),
+        include_str!("../assets/i18n/en/marks.toml"),
+    ),
+    (
+        "firewall",
+        include_str!("../assets/i18n/ja/firewall.toml"),
+        include_str!("../assets/i18n/en/firewall.toml"),
+    ),
+];
 
 type Catalog = HashMap<String, String>;
 

@@ -2,15 +2,19 @@
 //! shared folder for how the pieces fit: probe → monitor → snapshot → UI.
 
 pub mod cli;
+mod cli_mark;
 pub mod clock;
 pub mod escape;
+pub mod firewall;
 pub mod fsutil;
 pub mod i18n;
 pub mod identity;
+pub mod marks;
 pub mod model;
 pub mod monitor;
 pub mod output;
 pub mod paths;
 pub mod probe;
+pub mod procctl;
 pub mod setup;
 pub mod ui;

@@ -2,11 +2,13 @@
 //! data folder. The CLI and the GUI both start from here.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::SystemClock;
+use crate::firewall::{EnforceReport, EnforceStage};
 use crate::identity::NativeHasher;
+use crate::marks::{MarkStore, MarksStage};
 use crate::monitor::MonitorCore;
 use crate::probe::{NativeProbe, ProbeError};
 
@@ -22,14 +24,55 @@ pub fn hash_cache_path(data_dir: &Path) -> PathBuf {
     data_dir.join("hash-cache.json")
 }
 
-/// A monitor over the real machine.
+/// The marks of the data folder (kept in memory only without one). Read
+/// [`MarkStore::take_warnings`] afterwards: the CLI prints them, the GUI
+/// shows a banner.
+pub fn open_marks(opts: &Options) -> Arc<MarkStore> {
+    Arc::new(match &opts.data_dir {
+        Some(d) => MarkStore::open(d, Arc::new(SystemClock)),
+        None => MarkStore::in_memory(Arc::new(SystemClock)),
+    })
+}
+
+/// A monitor over the real machine, with the data folder's marks.
 pub fn native_monitor(opts: &Options) -> Result<MonitorCore, ProbeError> {
+    native_monitor_with(opts, open_marks(opts))
+}
+
+/// A monitor over the real machine sharing `marks` with the caller (the
+/// GUI sets marks through the same store the monitor reads).
+pub fn native_monitor_with(
+    opts: &Options,
+    marks: Arc<MarkStore>,
+) -> Result<MonitorCore, ProbeError> {
     let probe = NativeProbe::new()?;
     let hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
-    Ok(MonitorCore::new(
+    let mut core = MonitorCore::new(
         Box::new(probe),
         Box::new(hasher),
         Arc::new(SystemClock),
         opts.interval,
-    ))
+    );
+    core.add_stage(Box::new(MarksStage::new(marks)));
+    Ok(core)
+}
+
+/// With administrator rights, keeps the firewall in step with the marks
+/// while the monitor runs (reconciles on the first tick, moves new PIDs of
+/// blocked programs). Without them it adds nothing and returns `None`:
+/// enforcing then goes through [`crate::firewall::enforce`] on a user action.
+/// Add it after the stages that set marks.
+pub fn add_enforcement(
+    core: &mut MonitorCore,
+    opts: &Options,
+    marks: Arc<MarkStore>,
+) -> Option<Arc<Mutex<EnforceReport>>> {
+    if !crate::probe::running_as_admin() {
+        return None;
+    }
+    let backend = crate::firewall::native_backend().ok()?;
+    let stage = EnforceStage::new(marks, opts.data_dir.clone(), backend);
+    let report = stage.report();
+    core.add_stage(Box::new(stage));
+    Some(report)
 }

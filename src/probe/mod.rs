@@ -42,6 +42,23 @@ impl Probe for Box<dyn Probe> {
     }
 }
 
+/// The executable a running process runs (without the kernel's
+/// " (deleted)" suffix) and whether that file is gone; `None` when the
+/// process does not exist or cannot be seen.
+pub fn exe_of_pid(pid: u32) -> Option<(std::path::PathBuf, bool)> {
+    #[cfg(target_os = "linux")]
+    {
+        let (exe, deleted) = linux::exe_of(pid);
+        exe.map(|e| (e, deleted))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let sample = NativeProbe::new().ok()?.sample().ok()?;
+        let p = sample.processes.into_iter().find(|p| p.pid == pid)?;
+        p.exe.map(|e| (e, p.exe_deleted))
+    }
+}
+
 /// True when kizuki runs with administrator rights (root on Unix) and so
 /// can see every process's details.
 pub fn running_as_admin() -> bool {

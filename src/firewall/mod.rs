@@ -1,0 +1,335 @@
+//! "Blocked" that really blocks. The desired state (the user's blocked
+//! marks, what runs, the panic button) becomes a [`Plan`] — plain data that
+//! can be shown, tested, saved and validated — and a [`Backend`] enforces
+//! it: nftables on Linux, Windows Defender Firewall on Windows.
+//!
+//! Privilege: the GUI never runs as root. [`enforce`] applies a plan
+//! directly when kizuki already has administrator rights, else on Linux
+//! through `pkexec kizuki firewall apply --plan FILE` (the privileged side
+//! re-reads and validates the file), else reports that the mark is only
+//! recorded.
+
+pub mod cgroup;
+pub mod netsh;
+pub mod nft;
+pub mod plan;
+mod stage;
+mod state;
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub use plan::{BlockedProgram, Flow, PLAN_VERSION, Plan, PlanError, program_id};
+pub use stage::{EnforceReport, EnforceStage};
+pub use state::{DesiredState, STATE_FILE};
+
+use crate::escape::{for_display, os_lossless};
+use crate::i18n::{tr, tr_args};
+use crate::marks::{MarkEntry, MarkStore};
+use crate::model::Snapshot;
+
+/// File the unprivileged side writes for the privileged side to read.
+pub const PLAN_FILE: &str = "firewall-plan.json";
+/// A plan file larger than this is not read.
+const MAX_PLAN_BYTES: u64 = 16 * 1024 * 1024;
+
+fn shown(p: &Path) -> String {
+    for_display(&os_lossless(p.as_os_str()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    #[error("{}", tr_args("firewall.err.plan", &[("error", &.0.to_string())]))]
+    Plan(#[from] PlanError),
+    #[error("{}", tr("firewall.err.no_privilege"))]
+    NoPrivilege,
+    #[error("{}", tr_args("firewall.err.elevation", &[("detail", &for_display(detail))]))]
+    Elevation { code: Option<i32>, detail: String },
+    #[error("{}", tr_args("firewall.err.tool", &[("tool", tool), ("error", &source.to_string())]))]
+    Tool { tool: String, source: io::Error },
+    #[error("{}", tr_args("firewall.err.rejected", &[("tool", tool), ("detail", &for_display(detail))]))]
+    Rejected { tool: String, detail: String },
+    #[error("{}", tr("firewall.err.no_cgroup"))]
+    NoCgroupV2,
+    #[error("{}", tr_args("firewall.err.cgroup", &[("error", &source.to_string()), ("path", &shown(path))]))]
+    Cgroup { path: PathBuf, source: io::Error },
+    #[error("{}", tr_args("firewall.err.plan_file", &[("error", &source.to_string()), ("path", &shown(path))]))]
+    PlanFile { path: PathBuf, source: io::Error },
+    #[error("{}", tr("firewall.err.unsupported"))]
+    Unsupported,
+}
+
+/// What applying a plan did besides loading rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// PIDs moved where the firewall catches them.
+    pub moved: Vec<u32>,
+    /// PIDs that had exited (normal).
+    pub vanished: Vec<u32>,
+    /// Existing connections destroyed.
+    pub cut: usize,
+    /// Steps that did not work but did not stop the rest.
+    pub warnings: Vec<String>,
+}
+
+/// What the firewall enforces now, as the backend reads it back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Enforced {
+    /// kizuki has rules in place at all.
+    pub table: bool,
+    pub panic: bool,
+    /// [`program_id`]s of the programs blocked by rules.
+    pub blocked_ids: BTreeSet<String>,
+    /// The backend's own listing where rules name programs by path
+    /// (Windows).
+    pub listing: Option<String>,
+}
+
+impl Enforced {
+    pub fn blocks(&self, exe: &Path) -> bool {
+        self.blocked_ids.contains(&program_id(exe))
+            || self
+                .listing
+                .as_deref()
+                .zip(exe.to_str())
+                .is_some_and(|(l, e)| l.to_lowercase().contains(&e.to_lowercase()))
+    }
+}
+
+/// A way to enforce plans. Applying replaces everything kizuki enforced
+/// before, so stale rules go.
+pub trait Backend: Send {
+    fn apply(&mut self, plan: &Plan) -> Result<Applied, FirewallError>;
+    /// Removes everything kizuki added.
+    fn clear(&mut self) -> Result<(), FirewallError>;
+    fn status(&mut self) -> Result<Enforced, FirewallError>;
+}
+
+/// The backend for this OS, acting on the host.
+pub fn native_backend() -> Result<Box<dyn Backend>, FirewallError> {
+    #[cfg(target_os = "linux")]
+    {
+        Ok(Box::new(nft::NftBackend::new()))
+    }
+    #[cfg(windows)]
+    {
+        Ok(Box::new(netsh::NetshBackend))
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
+    {
+        Err(FirewallError::Unsupported)
+    }
+}
+
+/// How a privileged step can be taken from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// kizuki has administrator rights.
+    Direct,
+    /// Ask through polkit: `pkexec <kizuki> …`.
+    Pkexec { pkexec: PathBuf, kizuki: PathBuf },
+    /// No way: marks are recorded, not enforced.
+    Unavailable,
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The route on this machine now.
+pub fn route() -> Route {
+    if crate::probe::running_as_admin() {
+        return Route::Direct;
+    }
+    if cfg!(target_os = "linux")
+        && let (Some(pkexec), Ok(kizuki)) = (find_on_path("pkexec"), std::env::current_exe())
+    {
+        return Route::Pkexec { pkexec, kizuki };
+    }
+    Route::Unavailable
+}
+
+/// How a plan was enforced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enforcement {
+    /// Applied in this process.
+    Applied(Applied),
+    /// Applied by the privileged helper (`pkexec`).
+    Elevated,
+}
+
+fn run_elevated(
+    pkexec: &Path,
+    kizuki: &Path,
+    args: &[&std::ffi::OsStr],
+) -> Result<(), FirewallError> {
+    let out = Command::new(pkexec)
+        .arg(kizuki)
+        .args(args)
+        .output()
+        .map_err(|source| FirewallError::Tool {
+            tool: "pkexec".into(),
+            source,
+        })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(FirewallError::Elevation {
+            code: out.status.code(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// Applies `plan` by whatever route there is. `scratch` is a folder the
+/// user owns, for the plan file handed to the privileged side.
+pub fn enforce(plan: &Plan, scratch: &Path) -> Result<Enforcement, FirewallError> {
+    plan.validate()?;
+    match route() {
+        Route::Direct => Ok(Enforcement::Applied(native_backend()?.apply(plan)?)),
+        Route::Pkexec { pkexec, kizuki } => {
+            let file = scratch.join(PLAN_FILE);
+            crate::fsutil::write_atomic(&file, &plan.to_json()).map_err(|source| {
+                FirewallError::PlanFile {
+                    path: file.clone(),
+                    source,
+                }
+            })?;
+            let result = run_elevated(
+                &pkexec,
+                &kizuki,
+                &[
+                    "firewall".as_ref(),
+                    "apply".as_ref(),
+                    "--plan".as_ref(),
+                    file.as_os_str(),
+                ],
+            );
+            // The file has done its job either way.
+            let _ = std::fs::remove_file(&file);
+            result.map(|()| Enforcement::Elevated)
+        }
+        Route::Unavailable => Err(FirewallError::NoPrivilege),
+    }
+}
+
+/// Removes everything kizuki enforced, by whatever route there is.
+pub fn clear() -> Result<Enforcement, FirewallError> {
+    match route() {
+        Route::Direct => {
+            native_backend()?.clear()?;
+            Ok(Enforcement::Applied(Applied::default()))
+        }
+        Route::Pkexec { pkexec, kizuki } => run_elevated(
+            &pkexec,
+            &kizuki,
+            &[
+                "firewall".as_ref(),
+                "clear".as_ref(),
+                "--system-only".as_ref(),
+            ],
+        )
+        .map(|()| Enforcement::Elevated),
+        Route::Unavailable => Err(FirewallError::NoPrivilege),
+    }
+}
+
+/// Reads a plan file on the privileged side: size-limited, parsed and
+/// validated before anything is done with it.
+pub fn read_plan_file(path: &Path) -> Result<Plan, FirewallError> {
+    use std::io::Read;
+    let err = |source| FirewallError::PlanFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(err)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_PLAN_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(err)?;
+    Ok(Plan::from_json(&bytes)?)
+}
+
+/// The plan for the marks and desired state as they are now; `snapshot`
+/// adds running PIDs and open connections.
+pub fn desired_plan(
+    marks: &MarkStore,
+    desired: &DesiredState,
+    snapshot: Option<&Snapshot>,
+) -> Plan {
+    Plan::build(&marks.blocked(), snapshot, desired.panic)
+}
+
+fn scratch(data_dir: Option<&Path>) -> PathBuf {
+    data_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// Makes the firewall match the marks and `desired` (from
+/// [`DesiredState::load`], whose warning the caller shows). The GUI calls
+/// this at start and after a mark changes; stale rules go.
+pub fn reconcile(
+    data_dir: Option<&Path>,
+    desired: &DesiredState,
+    marks: &MarkStore,
+    snapshot: Option<&Snapshot>,
+) -> Result<Enforcement, FirewallError> {
+    enforce(&desired_plan(marks, desired, snapshot), &scratch(data_dir))
+}
+
+/// Records the panic button's state, then enforces it. The state is
+/// recorded even when enforcing fails, so the next attempt keeps it.
+pub fn set_panic(
+    on: bool,
+    data_dir: Option<&Path>,
+    marks: &MarkStore,
+    snapshot: Option<&Snapshot>,
+) -> Result<Enforcement, FirewallError> {
+    let desired = DesiredState { panic: on };
+    desired
+        .save(data_dir)
+        .map_err(|source| FirewallError::PlanFile {
+            path: scratch(data_dir).join(STATE_FILE),
+            source,
+        })?;
+    enforce(&desired_plan(marks, &desired, snapshot), &scratch(data_dir))
+}
+
+/// What is recorded versus what is enforced, for `firewall status` and the
+/// GUI.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub blocked: Vec<MarkEntry>,
+    pub panic_recorded: bool,
+    /// `Err` when the firewall could not be read (no administrator rights).
+    pub enforced: Result<Enforced, String>,
+}
+
+impl StatusReport {
+    /// `Some(true)`: enforced; `Some(false)`: only recorded; `None`: unknown.
+    pub fn is_enforced(&self, exe: &Path) -> Option<bool> {
+        self.enforced.as_ref().ok().map(|e| e.blocks(exe))
+    }
+}
+
+/// Reads back the firewall (needs administrator rights to see it).
+pub fn status(marks: &MarkStore, desired: &DesiredState) -> StatusReport {
+    let enforced = if crate::probe::running_as_admin() {
+        native_backend()
+            .and_then(|mut b| b.status())
+            .map_err(|e| e.to_string())
+    } else {
+        Err(tr("firewall.status.needs_admin"))
+    };
+    StatusReport {
+        blocked: marks.blocked(),
+        panic_recorded: desired.panic,
+        enforced,
+    }
+}
