@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::analysis::{AnalysisStage, TempDirs};
 use crate::clock::SystemClock;
 use crate::identity::NativeHasher;
 use crate::monitor::MonitorCore;
@@ -26,10 +27,20 @@ pub fn hash_cache_path(data_dir: &Path) -> PathBuf {
 pub fn native_monitor(opts: &Options) -> Result<MonitorCore, ProbeError> {
     let probe = NativeProbe::new()?;
     let hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
-    Ok(MonitorCore::new(
+    let mut core = MonitorCore::new(
         Box::new(probe),
         Box::new(hasher),
         Arc::new(SystemClock),
         opts.interval,
-    ))
+    );
+    let (analysis, warnings) = AnalysisStage::open(
+        opts.data_dir.as_deref(),
+        TempDirs::detect(),
+        std::time::SystemTime::now(),
+    );
+    for w in warnings {
+        eprintln!("kizuki: {w}");
+    }
+    core.add_stage(Box::new(analysis));
+    Ok(core)
 }
