@@ -45,17 +45,19 @@ mod tests {
     use super::*;
     use crate::analysis::testkit::{outgoing, program};
 
+    type Case = (
+        &'static str,
+        Option<Mark>,
+        bool,
+        Vec<crate::model::Connection>,
+        Option<Severity>,
+    );
+
     #[test]
     fn blocked_running_table() {
         let mut ended = outgoing("203.0.113.1:443");
         ended.live = false;
-        let cases: Vec<(
-            &str,
-            Option<Mark>,
-            bool,
-            Vec<crate::model::Connection>,
-            Option<Severity>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "blocked, online",
                 Some(Mark::Blocked),

@@ -189,6 +189,14 @@ mod tests {
     use crate::clock::{Clock, FakeClock};
     use std::time::Duration;
 
+    type Case<'a> = (
+        &'a str,
+        &'a Program,
+        Option<BaselineEntry>,
+        SystemTime,
+        Option<Severity>,
+    );
+
     fn t0() -> SystemTime {
         FakeClock::at_noon().now()
     }
@@ -212,13 +220,7 @@ mod tests {
         let system = program("/usr/bin/apt", vec![outgoing("151.101.2.132:80")]);
         let mut marked = net.clone();
         marked.mark = Some(Mark::Unknown);
-        let cases: Vec<(
-            &str,
-            &Program,
-            Option<BaselineEntry>,
-            SystemTime,
-            Option<Severity>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "newcomer online",
                 &net,
@@ -310,13 +312,7 @@ mod tests {
         let mut remarked = user.clone();
         remarked.mark = Some(Mark::Trusted);
         let changed = Some(entry(false, Some(t0())));
-        let cases: Vec<(
-            &str,
-            &Program,
-            Option<BaselineEntry>,
-            SystemTime,
-            Option<Severity>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "hash differs",
                 &user,

@@ -39,6 +39,13 @@ mod tests {
     use crate::analysis::testkit::program;
     use crate::model::Mark;
 
+    type Case<'a> = (
+        &'a str,
+        &'a TempDirs,
+        Option<Mark>,
+        Option<(Severity, &'a str)>,
+    );
+
     #[test]
     fn runs_from_temp_table() {
         let unix = TempDirs::unix(&UnixEnv {
@@ -50,7 +57,7 @@ mod tests {
             user_profile: Some(r"C:\Users\Hanako".into()),
             ..WindowsEnv::default()
         });
-        let cases: Vec<(&str, &TempDirs, Option<Mark>, Option<(Severity, &str)>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "/tmp/x/freetool",
                 &unix,

@@ -170,6 +170,8 @@ mod tests {
     use crate::analysis::testkit::{listen, outgoing, program};
     use crate::model::{Connection, Mark};
 
+    type Case = (&'static str, Program, Option<(Severity, &'static str)>);
+
     #[test]
     fn reach_table() {
         let cases = [
@@ -277,7 +279,7 @@ mod tests {
     fn tor_table() {
         let mut tor_client = program("/usr/bin/tor", vec![outgoing("198.51.100.4:9001")]);
         tor_client.name = "tor".into();
-        let cases: Vec<(&str, Program, Option<(Severity, &str)>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "uses the local SOCKS port",
                 with("/tmp/x/tool", vec![outgoing("127.0.0.1:9050")], None),
