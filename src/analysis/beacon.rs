@@ -9,7 +9,7 @@
 //! the judgement subtracts that known noise before asking whether the
 //! spacing is regular.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
@@ -38,7 +38,7 @@ pub const MIN_MEAN_INTERVAL_S: f64 = 1.5;
 /// Contact timelines per program and remote endpoint.
 #[derive(Debug, Default)]
 pub struct Contacts {
-    by_program: HashMap<ProgramKey, HashMap<SocketAddr, VecDeque<SystemTime>>>,
+    by_program: HashMap<ProgramKey, HashMap<SocketAddr, Vec<SystemTime>>>,
 }
 
 fn canonical(a: SocketAddr) -> SocketAddr {
@@ -54,19 +54,19 @@ impl Contacts {
             // Make room by forgetting the endpoint heard from least recently.
             if let Some(oldest) = endpoints
                 .iter()
-                .min_by_key(|(_, t)| t.back().copied())
+                .min_by_key(|(_, t)| t.last().copied())
                 .map(|(a, _)| *a)
             {
                 endpoints.remove(&oldest);
             }
         }
         let times = endpoints.entry(remote).or_default();
-        if times.back().is_some_and(|t| *t >= at) {
+        if times.last().is_some_and(|t| *t >= at) {
             return;
         }
-        times.push_back(at);
-        while times.len() > MAX_CONTACTS {
-            times.pop_front();
+        times.push(at);
+        if times.len() > MAX_CONTACTS {
+            times.drain(..times.len() - MAX_CONTACTS);
         }
     }
 
@@ -115,9 +115,7 @@ impl Contacts {
                 return false;
             }
             endpoints.retain(|_, times| {
-                while times.front().is_some_and(|t| *t < horizon) {
-                    times.pop_front();
-                }
+                times.retain(|t| *t >= horizon);
                 !times.is_empty()
             });
             !endpoints.is_empty()
@@ -125,15 +123,11 @@ impl Contacts {
     }
 
     /// The timelines of one program, oldest contact first.
-    pub fn of(&self, program: &ProgramKey) -> Vec<(SocketAddr, Vec<SystemTime>)> {
-        let mut v: Vec<(SocketAddr, Vec<SystemTime>)> = self
+    pub fn of(&self, program: &ProgramKey) -> Vec<(SocketAddr, &[SystemTime])> {
+        let mut v: Vec<(SocketAddr, &[SystemTime])> = self
             .by_program
             .get(program)
-            .map(|m| {
-                m.iter()
-                    .map(|(a, t)| (*a, t.iter().copied().collect()))
-                    .collect()
-            })
+            .map(|m| m.iter().map(|(a, t)| (*a, t.as_slice())).collect())
             .unwrap_or_default();
         v.sort_by_key(|(a, _)| *a);
         v
@@ -201,16 +195,16 @@ fn round(x: f64, places: i32) -> f64 {
 /// `beaconing` for one program over its timelines. The endpoint reported is
 /// the most worrying one (internet before home network before this PC),
 /// then the one with most contacts.
-pub fn beaconing(
+pub fn beaconing<T: AsRef<[SystemTime]>>(
     p: &Program,
-    timelines: &[(SocketAddr, Vec<SystemTime>)],
+    timelines: &[(SocketAddr, T)],
     sample_interval: Duration,
 ) -> Option<Detected> {
     let trusted = is_trusted(p);
     let regular: Vec<(SocketAddr, Rhythm, Severity)> = timelines
         .iter()
         .filter_map(|(ep, times)| {
-            let r = rhythm(times, sample_interval)?;
+            let r = rhythm(times.as_ref(), sample_interval)?;
             Some((*ep, r, severity(trusted, reach(ep.ip()))))
         })
         .collect();
