@@ -85,6 +85,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/firewall.toml"),
         include_str!("../assets/i18n/en/firewall.toml"),
     ),
+    (
+        "findings",
+        include_str!("../assets/i18n/ja/findings.toml"),
+        include_str!("../assets/i18n/en/findings.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

@@ -1,6 +1,7 @@
 //! kizuki (気づき): a desktop firewall companion. See DESIGN.md in the
 //! shared folder for how the pieces fit: probe → monitor → snapshot → UI.
 
+pub mod analysis;
 pub mod cli;
 mod cli_mark;
 pub mod clock;

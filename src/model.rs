@@ -331,6 +331,10 @@ pub struct Snapshot {
     /// administrator rights, or sockets in TIME_WAIT that no process holds).
     pub unattributed: Vec<Connection>,
     pub complete: bool,
+    /// Findings raised for the first time in this snapshot (program, kind),
+    /// for notifications and the journal; a finding that stays raised is
+    /// not listed again.
+    pub newly_raised: Vec<(ProgramKey, FindingKind)>,
 }
 
 impl Snapshot {
@@ -343,6 +347,7 @@ impl Snapshot {
             programs: Vec::new(),
             unattributed: Vec::new(),
             complete: true,
+            newly_raised: Vec::new(),
         }
     }
 

@@ -359,6 +359,7 @@ impl Tracker {
             programs,
             unattributed,
             complete: true,
+            newly_raised: Vec::new(),
         }
     }
 }

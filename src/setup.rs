@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::analysis::{AnalysisStage, TempDirs};
 use crate::clock::SystemClock;
 use crate::firewall::{EnforceReport, EnforceStage};
 use crate::identity::NativeHasher;
@@ -54,6 +55,15 @@ pub fn native_monitor_with(
         opts.interval,
     );
     core.add_stage(Box::new(MarksStage::new(marks)));
+    let (analysis, warnings) = AnalysisStage::open(
+        opts.data_dir.as_deref(),
+        TempDirs::detect(),
+        std::time::SystemTime::now(),
+    );
+    for w in warnings {
+        eprintln!("kizuki: {w}");
+    }
+    core.add_stage(Box::new(analysis));
     Ok(core)
 }
 
