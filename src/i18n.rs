@@ -69,11 +69,23 @@ pub fn detect_lang() -> Lang {
 }
 
 /// Catalog files per area: (area, Japanese, English). Add a line per area.
-const SOURCES: &[(&str, &str, &str)] = &[(
-    "core",
-    include_str!("../assets/i18n/ja/core.toml"),
-    include_str!("../assets/i18n/en/core.toml"),
-)];
+const SOURCES: &[(&str, &str, &str)] = &[
+    (
+        "core",
+        include_str!("../assets/i18n/ja/core.toml"),
+        include_str!("../assets/i18n/en/core.toml"),
+    ),
+    (
+        "consult",
+        include_str!("../assets/i18n/ja/consult.toml"),
+        include_str!("../assets/i18n/en/consult.toml"),
+    ),
+    (
+        "report",
+        include_str!("../assets/i18n/ja/report.toml"),
+        include_str!("../assets/i18n/en/report.toml"),
+    ),
+];
 
 type Catalog = HashMap<String, String>;
 

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod consult;
 pub mod escape;
 pub mod fsutil;
 pub mod i18n;
@@ -12,5 +13,6 @@ pub mod monitor;
 pub mod output;
 pub mod paths;
 pub mod probe;
+pub mod report;
 pub mod setup;
 pub mod ui;
