@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use kizuki::consult::{self, Contacts, LinkKind};
@@ -421,7 +421,7 @@ fn write_report_saves_into_the_reports_folder_with_a_safe_name() {
     // --out writes exactly there.
     opts.out = Some(dir.path().join("mine.html"));
     let out = report::write_report(&p, &opts).unwrap();
-    assert_eq!(out.report, PathBuf::from(dir.path().join("mine.html")));
+    assert_eq!(out.report, dir.path().join("mine.html"));
 }
 
 fn percent_decode(s: &str) -> String {
@@ -498,4 +498,14 @@ fn outside_code(md: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[test]
+fn summary_text_describes_the_program_for_the_desk() {
+    let s = report::summary_text(&fixture(), Lang::Ja);
+    assert!(s.contains(HASH), "{s}");
+    assert!(s.contains("203.0.113.7:443"), "{s}");
+    assert!(s.starts_with("「気づき」"), "{s}");
+    let en = report::summary_text(&fixture(), Lang::En);
+    assert!(en.contains("Connections (2):"), "{en}");
 }

@@ -319,3 +319,115 @@ pub fn steps(contacts: &Contacts, lang: Lang, report: Option<&Report>) -> Vec<St
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_text(s: &Step) -> String {
+        let mut parts = vec![s.title.clone()];
+        parts.extend(s.body.iter().cloned());
+        parts.extend(s.checklist.iter().cloned());
+        parts.extend(s.warning.iter().cloned());
+        parts.extend(s.checked_on.iter().cloned());
+        parts.extend(s.actions.iter().map(|a| a.label.clone()));
+        for c in &s.contacts {
+            parts.extend(c.fields.iter().map(|f| f.label.clone()));
+        }
+        parts.join("\n")
+    }
+
+    #[test]
+    fn six_steps_in_order_with_their_actions() {
+        let c = Contacts::builtin();
+        let steps = steps(&c, Lang::Ja, None);
+        let ids: Vec<&str> = steps.iter().map(|s| s.id).collect();
+        assert_eq!(ids, STEP_IDS);
+        assert_eq!(
+            steps.iter().map(|s| s.number).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6]
+        );
+        let ids_of = |n: usize| steps[n].actions.iter().map(|a| a.id).collect::<Vec<_>>();
+        assert_eq!(ids_of(0), [ActionId::Panic, ActionId::Suspend]);
+        assert_eq!(ids_of(1), [ActionId::SaveReport, ActionId::EvidenceCopy]);
+        assert!(ids_of(3).contains(&ActionId::Tel));
+        assert!(ids_of(3).contains(&ActionId::Mailto));
+        assert!(ids_of(3).contains(&ActionId::OpenUrl));
+        // Without a report there is no summary to copy.
+        assert!(!ids_of(3).contains(&ActionId::CopySummary));
+    }
+
+    #[test]
+    fn every_text_is_translated_in_both_languages() {
+        let c = Contacts::builtin();
+        for lang in [Lang::Ja, Lang::En] {
+            for s in steps(&c, lang, None) {
+                let text = all_text(&s);
+                for word in text.split_whitespace() {
+                    assert!(
+                        !word.starts_with("consult.") && !word.starts_with("report."),
+                        "untranslated key {word} in step {} ({lang:?})",
+                        s.id
+                    );
+                }
+                assert!(!s.body.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn step_one_says_do_not_power_off_and_how_to_disconnect() {
+        let s = &steps(&Contacts::builtin(), Lang::Ja, None)[0];
+        let text = all_text(s);
+        assert!(text.contains("電源は切らないで"), "{text}");
+        assert!(text.contains("LAN ケーブル"), "{text}");
+        assert!(text.contains("Wi-Fi"), "{text}");
+    }
+
+    #[test]
+    fn ipa_step_shows_the_desk_the_fake_call_warning_and_the_date() {
+        for lang in [Lang::Ja, Lang::En] {
+            let s = &steps(&Contacts::builtin(), lang, None)[3];
+            let ipa = &s.contacts[0];
+            assert_eq!(ipa.id, "ipa_anshin", "the IPA desk comes first");
+            let phone = ipa.field("phone").unwrap();
+            assert_eq!(phone.value, "03-5978-7509");
+            assert!(!phone.unverified);
+            assert_eq!(phone.link.as_ref().unwrap().uri, "tel:0359787509");
+            assert!(ipa.field("hours").unwrap().unverified);
+            assert!(ipa.field("limits").is_some(), "what the desk does not do");
+            assert!(ipa.field("when").is_some(), "what the desk does");
+            let w = s.warning.as_deref().unwrap();
+            assert!(w.contains("IPA"));
+            assert!(s.checked_on.as_deref().unwrap().contains("2026-11-25"));
+            assert_eq!(s.checklist.len(), 6, "what to have ready");
+        }
+    }
+
+    #[test]
+    fn police_step_links_9110_110_and_188() {
+        let s = &steps(&Contacts::builtin(), Lang::En, None)[4];
+        let tels: Vec<&str> = s
+            .actions
+            .iter()
+            .filter(|a| a.id == ActionId::Tel)
+            .map(|a| a.link.as_ref().unwrap().uri.as_str())
+            .collect();
+        assert_eq!(tels, ["tel:%239110", "tel:110", "tel:188"]);
+        assert!(
+            s.actions
+                .iter()
+                .any(|a| a.contact.as_deref() == Some("npa_cyber_online"))
+        );
+    }
+
+    #[test]
+    fn mail_without_a_report_offers_a_template() {
+        let body = mail_body(Lang::Ja, None);
+        assert!(body.contains("OS"));
+        assert_eq!(
+            mail_subject(Lang::En, None),
+            tr_in(Lang::En, "consult.mail.subject")
+        );
+    }
+}

@@ -204,7 +204,7 @@ fn add_evidence(report: &mut Report, program: &Program, dir: &Path) -> Option<Pa
                 file: copy
                     .path
                     .file_name()
-                    .map(|n| crate::escape::os_lossless(n))
+                    .map(crate::escape::os_lossless)
                     .unwrap_or_default(),
                 matches_program: program.sha256.as_deref() == Some(copy.sha256.as_str()),
                 sha256: copy.sha256,
