@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::i18n::{self, Lang, tr};
+use crate::clock::{Clock, SystemClock};
+use crate::i18n::{self, Lang, tr, tr_args};
 use crate::model::Snapshot;
 use crate::monitor::{DEFAULT_INTERVAL, MonitorCore};
-use crate::{output, paths, setup};
+use crate::{consult, output, paths, report, setup};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -77,6 +78,29 @@ pub enum Command {
     Firewall {
         #[command(subcommand)]
         action: FirewallCommand,
+    },
+    /// Write a suspicious-program report and print its path.
+    Report {
+        /// The program: the PID of one of its processes, or its executable's path.
+        #[arg(value_name = "EXE-PATH or PID")]
+        target: String,
+        #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
+        format: String,
+        /// Write to this file instead of the reports folder.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Also save a read-only, non-executable copy of the program file
+        /// next to the report (only with the user's consent).
+        #[arg(long)]
+        evidence_copy: bool,
+        /// Put the computer's name into the report.
+        #[arg(long)]
+        include_hostname: bool,
+    },
+    /// The consultation contacts and the walk-through (language: --lang).
+    Contacts {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -191,6 +215,100 @@ fn run(cli: Cli) -> Result<ExitCode> {
             record_only,
         }) => crate::cli_mark::mark(data, target, mark, duration.as_deref(), *record_only),
         Some(Command::Firewall { action }) => crate::cli_mark::firewall(data, action),
+        Some(Command::Report {
+            target,
+            format,
+            out,
+            evidence_copy,
+            include_hostname,
+        }) => {
+            let format = report::Format::parse(format).unwrap_or_default();
+            run_report(
+                data,
+                target,
+                format,
+                out.clone(),
+                *evidence_copy,
+                *include_hostname,
+            )
+        }
+        Some(Command::Contacts { json }) => run_contacts(data.as_deref(), *json),
+    }
+}
+
+/// `kizuki report`: one snapshot, find the program, write the report.
+fn run_report(
+    data: Option<PathBuf>,
+    target: &str,
+    format: report::Format,
+    out: Option<PathBuf>,
+    evidence_copy: bool,
+    include_hostname: bool,
+) -> Result<ExitCode> {
+    let reports_dir = match (&data, &out) {
+        (Some(d), _) => report::default_reports_dir(d),
+        (None, Some(_)) => PathBuf::from("."),
+        (None, None) => anyhow::bail!(tr("err.data_dir")),
+    };
+    let opts = setup::Options {
+        data_dir: data,
+        interval: DEFAULT_INTERVAL,
+    };
+    let mut core = setup::native_monitor(&opts).context(tr("err.probe"))?;
+    let snap = core.tick().context(tr("err.probe"))?;
+    core.save();
+    let Some(program) = report::find_program(&snap, target) else {
+        anyhow::bail!(tr_args("report.not_found", &[("target", target)]));
+    };
+    let mut options = report::ReportOptions::new(reports_dir, SystemClock.now());
+    options.format = format;
+    options.out = out;
+    options.evidence_copy = evidence_copy;
+    options.include_hostname = include_hostname;
+    options.extras.parent_chains = report::parent_chains(&snap, program);
+    let files = report::write_report(program, &options)?;
+    if let Some(e) = &files.content.evidence_error {
+        eprintln!(
+            "kizuki: {}",
+            tr_args("report.evidence.failed", &[("error", e)])
+        );
+    }
+    if let Some(p) = &files.evidence {
+        eprintln!(
+            "kizuki: {}",
+            tr_args(
+                "report.evidence_saved",
+                &[("path", &p.display().to_string())]
+            )
+        );
+    }
+    write_stdout(&format!("{}\n", files.report.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kizuki contacts`: the built-in contacts, or the data folder's override.
+fn run_contacts(data: Option<&std::path::Path>, json: bool) -> Result<ExitCode> {
+    let (contacts, err) = consult::Contacts::load_or_builtin(data);
+    if let Some(e) = err {
+        eprintln!("kizuki: {e}");
+    }
+    let lang = i18n::lang();
+    let text = if json {
+        let mut s = serde_json::to_string_pretty(&consult::contacts_json(&contacts, lang))?;
+        s.push('\n');
+        s
+    } else {
+        consult::contacts_text(&contacts, lang)
+    };
+    write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("stdout"),
     }
 }
 

@@ -90,6 +90,16 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/findings.toml"),
         include_str!("../assets/i18n/en/findings.toml"),
     ),
+    (
+        "consult",
+        include_str!("../assets/i18n/ja/consult.toml"),
+        include_str!("../assets/i18n/en/consult.toml"),
+    ),
+    (
+        "report",
+        include_str!("../assets/i18n/ja/report.toml"),
+        include_str!("../assets/i18n/en/report.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;
