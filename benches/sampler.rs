@@ -105,6 +105,23 @@ fn main() {
             sockets
         );
     }
+    // The probe alone (socket table + owners + processes), without the
+    // tracker and stages, to show where a tick's time goes.
+    let mut probe = NativeProbe::new().unwrap();
+    use kizuki::probe::Probe;
+    probe.sample().unwrap();
+    let mut alone: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            probe.sample().unwrap();
+            t.elapsed()
+        })
+        .collect();
+    println!(
+        "{:>12}: sample median {:>7.2} ms",
+        "probe alone",
+        median(&mut alone).as_secs_f64() * 1e3
+    );
     let _ = load.kill();
     let _ = load.wait();
 }

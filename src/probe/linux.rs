@@ -62,6 +62,10 @@ pub struct SocketOwners {
     /// reused PID counts as new.
     scanned: HashMap<u32, u64>,
     since_full: u32,
+    /// Sockets a complete search found no holder for (a process in another
+    /// PID namespace, a socket being torn down): not searched for again
+    /// until the next full rescan, or every sample would become one.
+    orphans: std::collections::HashSet<u64>,
     /// Descriptor directories read in the last sample (for benchmarks).
     pub last_scanned: usize,
 }
@@ -84,6 +88,7 @@ impl SocketOwners {
         if full {
             self.map.clear();
             self.scanned.clear();
+            self.orphans.clear();
             for (pid, marker) in pids {
                 scan_fds(*pid, &mut self.map);
                 self.scanned.insert(*pid, *marker);
@@ -110,7 +115,7 @@ impl SocketOwners {
     fn update(&mut self, pids: &[(u32, u64)], sockets: &[RawSocket]) {
         let current: HashMap<u32, u64> = pids.iter().copied().collect();
         // Forget processes that exited (or whose PID was reused).
-        let gone: Vec<u32> = self
+        let gone: std::collections::HashSet<u32> = self
             .scanned
             .iter()
             .filter(|(pid, marker)| current.get(pid) != Some(marker))
@@ -128,6 +133,7 @@ impl SocketOwners {
         // Forget sockets that closed.
         let live: std::collections::HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
         self.map.retain(|inode, _| live.contains(inode));
+        self.orphans.retain(|inode| live.contains(inode));
         // New processes: read their descriptors now.
         for (pid, marker) in pids {
             if !self.scanned.contains_key(pid) {
@@ -140,7 +146,9 @@ impl SocketOwners {
         // read descriptors again, stopping as soon as every one is found.
         let mut unknown: std::collections::HashSet<u64> = sockets
             .iter()
-            .filter(|s| s.inode != 0 && !self.map.contains_key(&s.inode))
+            .filter(|s| {
+                s.inode != 0 && !self.map.contains_key(&s.inode) && !self.orphans.contains(&s.inode)
+            })
             .map(|s| s.inode)
             .collect();
         if unknown.is_empty() {
@@ -174,6 +182,7 @@ impl SocketOwners {
                 break;
             }
         }
+        self.orphans.extend(unknown);
     }
 }
 
