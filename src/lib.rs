@@ -1,6 +1,7 @@
 //! kizuki (気づき): a desktop firewall companion. See DESIGN.md in the
 //! shared folder for how the pieces fit: probe → monitor → snapshot → UI.
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod escape;
