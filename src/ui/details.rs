@@ -93,21 +93,24 @@ fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
     let mark = state.mark_of(p);
     let can_mark = p.exe.is_some() && p.sha256.is_some();
     let alive = p.processes.iter().any(|x| x.alive);
-    let mark_button = |ui: &mut Ui, cmds: &mut Vec<Command>, m: Mark, key: &str| {
+    let mark_button = |ui: &mut Ui, cmds: &mut Vec<Command>, m: Mark, key: &str, hint: &str| {
         let r = ui
             .add_enabled(
                 can_mark,
                 egui::Button::new(state.t(key)).selected(mark == Some(m)),
             )
+            .on_hover_text(state.t(hint))
             .on_disabled_hover_text(state.t("gui.hint.cannot_mark"));
         if r.clicked() {
             cmds.push(Command::SetMark(p.key.clone(), m));
         }
     };
     ui.horizontal_wrapped(|ui| {
-        mark_button(ui, cmds, Mark::Trusted, "gui.action.trust");
+        ui.label(RichText::new(state.t("gui.actions.mark")).weak());
+        mark_button(ui, cmds, Mark::Trusted, "gui.action.trust", "gui.hint.trust");
         let dur_name = |d: TrustDuration| state.t(&format!("gui.duration.{}", d.as_str()));
-        egui::ComboBox::new("trust-duration", state.t("gui.duration"))
+        let label = ui.label(state.t("gui.duration"));
+        let combo = egui::ComboBox::from_id_salt("trust-duration")
             .selected_text(dur_name(state.trust_duration))
             .show_ui(ui, |ui| {
                 for d in TrustDuration::ALL {
@@ -119,27 +122,39 @@ fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
                     }
                 }
             });
-        mark_button(ui, cmds, Mark::Unknown, "gui.action.unknown");
-        mark_button(ui, cmds, Mark::Blocked, "gui.action.block");
+        combo.response.labelled_by(label.id);
+        ui.separator();
+        mark_button(ui, cmds, Mark::Unknown, "gui.action.unknown", "gui.hint.unknown");
+        mark_button(ui, cmds, Mark::Blocked, "gui.action.block", "gui.hint.block");
     });
     ui.horizontal_wrapped(|ui| {
-        for (action, key) in [
-            (ProcAction::Suspend, "gui.action.suspend"),
-            (ProcAction::Resume, "gui.action.resume"),
-            (ProcAction::Terminate, "gui.action.terminate"),
+        ui.label(RichText::new(state.t("gui.actions.process")).weak());
+        for (action, key, hint) in [
+            (ProcAction::Suspend, "gui.action.suspend", "gui.hint.suspend"),
+            (ProcAction::Resume, "gui.action.resume", "gui.hint.resume"),
+            (ProcAction::Terminate, "gui.action.terminate", "gui.hint.terminate"),
         ] {
             let r = ui
                 .add_enabled(alive, egui::Button::new(state.t(key)))
+                .on_hover_text(state.t(hint))
                 .on_disabled_hover_text(state.t("gui.hint.not_running"));
             if r.clicked() {
                 cmds.push(Command::AskProcess(p.key.clone(), action));
             }
         }
         ui.separator();
-        if ui.button(state.t("gui.action.report")).clicked() {
+        if ui
+            .button(state.t("gui.action.report"))
+            .on_hover_text(state.t("gui.hint.report"))
+            .clicked()
+        {
             cmds.push(Command::WriteReport(p.key.clone()));
         }
-        if ui.button(state.t("gui.action.consult")).clicked() {
+        if ui
+            .button(state.t("gui.action.consult"))
+            .on_hover_text(state.t("gui.hint.consult"))
+            .clicked()
+        {
             cmds.push(Command::Consult(Some(p.key.clone())));
         }
     });

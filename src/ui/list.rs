@@ -90,7 +90,8 @@ fn toolbar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
                 SortKey::Connections => "gui.sort.connections",
             })
         };
-        egui::ComboBox::new("sort", state.t("gui.sort"))
+        let label = ui.label(state.t("gui.sort"));
+        egui::ComboBox::from_id_salt("sort")
             .selected_text(sort_name(state.sort))
             .show_ui(ui, |ui| {
                 for s in SortKey::ALL {
@@ -98,7 +99,9 @@ fn toolbar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
                         cmds.push(Command::SetSort(s));
                     }
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
     });
 }
 

@@ -2,26 +2,37 @@
 //! labels that truncate with the full text on hover.
 
 use egui::{
-    Align, Align2, CornerRadius, FontId, Frame, Label, Layout, Margin, Response, RichText, Sense,
-    Ui, Vec2,
+    Align, Align2, CornerRadius, FontId, Label, Layout, Response, RichText, Role, Sense,
+    TextStyle, TextWrapMode, Ui, Vec2, WidgetInfo, WidgetText,
 };
 
 use super::theme::{self, Chip};
 
-/// A rounded, coloured label (badges, severities).
+/// A rounded, coloured label (badges, severities), cut to the space it has
+/// with the full text on hover. Painted by hand so it keeps its own height
+/// in any layout; it is still a label for screen readers and tests.
 pub fn chip(ui: &mut Ui, text: &str, colors: Chip) -> Response {
-    Frame::new()
-        .fill(colors.fill)
-        .corner_radius(CornerRadius::same(9))
-        .inner_margin(Margin::symmetric(7, 1))
-        .show(ui, |ui| {
-            ui.add(
-                Label::new(RichText::new(text).color(colors.text).size(12.5))
-                    .selectable(false)
-                    .truncate(),
-            )
-        })
-        .inner
+    let pad = Vec2::new(7.0, 2.0);
+    let max_text = (ui.available_width() - 2.0 * pad.x).max(12.0);
+    let galley = WidgetText::from(RichText::new(text).size(12.5)).into_galley(
+        ui,
+        Some(TextWrapMode::Truncate),
+        max_text,
+        TextStyle::Body,
+    );
+    let size = galley.size() + 2.0 * pad;
+    let (rect, resp) = ui.allocate_exact_size(size, Sense::hover());
+    if ui.is_rect_visible(rect) {
+        let p = ui.painter();
+        p.rect_filled(rect, CornerRadius::same(9), colors.fill);
+        p.galley(rect.min + pad, galley.clone(), colors.text);
+    }
+    resp.widget_info(|| WidgetInfo::labeled(Role::Label, true, text));
+    if galley.elided {
+        resp.on_hover_text(text)
+    } else {
+        resp
+    }
 }
 
 /// A coloured circle with the name's first letter, standing in for an icon.
