@@ -9,7 +9,7 @@ use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
-use kizuki::app::{AppState, Call, Command, Feature, BackendError, ProcAction, RecordingBackend};
+use kizuki::app::{AppState, BackendError, Call, Command, Feature, ProcAction, RecordingBackend};
 use kizuki::clock::FakeClock;
 use kizuki::i18n::Lang;
 use kizuki::identity::FakeHasher;
@@ -107,7 +107,10 @@ fn row<'h>(h: &'h Harness<'static, KizukiApp>, name: &'h str) -> egui_kittest::N
 fn list_shows_the_scripted_programs() {
     let backend = RecordingBackend::new();
     let mut h = harness(Lang::Ja, &backend);
-    assert!(h.query_by_label("調べています…").is_some(), "waits for data first");
+    assert!(
+        h.query_by_label("調べています…").is_some(),
+        "waits for data first"
+    );
     let mut script = Script::new(home_sample());
     feed(&mut h, script.tick());
     for name in ["curl", "firefox", "sshd", "tool"] {
@@ -127,7 +130,10 @@ fn clicking_a_program_shows_its_connections() {
     h.run();
     assert!(h.query_by_label("198.51.100.1:443").is_some());
     assert!(h.query_by_label("198.51.100.2:443").is_some());
-    assert!(h.query_by_label("203.0.113.7:443").is_none(), "curl's are not shown");
+    assert!(
+        h.query_by_label("203.0.113.7:443").is_none(),
+        "curl's are not shown"
+    );
     assert!(h.query_by_label("通信 (2 件 / 記録 2 件)").is_some());
 }
 
@@ -139,7 +145,10 @@ fn block_sends_the_mark_and_the_badge_changes() {
     feed(&mut h, with_findings(script.tick()));
     row(&h, "tool").click();
     h.run();
-    assert!(h.query_by_role_and_label(Role::Label, "ブロック中").is_none());
+    assert!(
+        h.query_by_role_and_label(Role::Label, "ブロック中")
+            .is_none()
+    );
     h.get_by_role_and_label(Role::Button, "ブロック").click();
     h.run();
     let calls = backend.calls();
@@ -151,7 +160,11 @@ fn block_sends_the_mark_and_the_badge_changes() {
     assert_eq!(req.sha256, TOOL_SHA);
     assert_eq!(req.pids, vec![400]);
     // Shown at once in the list and the details, before the monitor says so.
-    assert_eq!(h.query_all_by_role_and_label(Role::Label, "ブロック中").count(), 2);
+    assert_eq!(
+        h.query_all_by_role_and_label(Role::Label, "ブロック中")
+            .count(),
+        2
+    );
 
     // The next snapshot carries the mark itself: it stays blocked.
     let mut next = with_findings(script.tick());
@@ -161,7 +174,11 @@ fn block_sends_the_mark_and_the_badge_changes() {
         .for_each(|p| p.mark = Some(Mark::Blocked));
     feed(&mut h, next);
     assert!(h.state().state.pending_marks.is_empty());
-    assert_eq!(h.query_all_by_role_and_label(Role::Label, "ブロック中").count(), 2);
+    assert_eq!(
+        h.query_all_by_role_and_label(Role::Label, "ブロック中")
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -175,7 +192,10 @@ fn a_failed_mark_is_explained_and_changes_nothing() {
     h.run();
     h.get_by_role_and_label(Role::Button, "ブロック").click();
     h.run();
-    assert!(h.query_by_role_and_label(Role::Label, "ブロック中").is_none());
+    assert!(
+        h.query_by_role_and_label(Role::Label, "ブロック中")
+            .is_none()
+    );
     h.get_by_label_contains("「ブロック」は、この版ではまだ使えません");
     h.get_by_role_and_label(Role::Button, "閉じる").click();
     h.run();
@@ -195,7 +215,10 @@ fn language_switch_changes_labels() {
     h.get_by_label("English").click();
     h.run();
     h.get_by_role_and_label(Role::Button, "Block");
-    assert!(h.query_by_role_and_label(Role::Button, "ブロック").is_none());
+    assert!(
+        h.query_by_role_and_label(Role::Button, "ブロック")
+            .is_none()
+    );
     assert!(h.query_by_label("Checks every 1 s").is_some());
     assert!(h.query_by_label("Only using the network").is_some());
     h.get_by_label("日本語").click();
@@ -216,7 +239,10 @@ fn a_suspicious_program_is_listed_first() {
     }
     // Busy programs come next; by name it is alphabetical.
     assert!(y("firefox") < y("curl"));
-    assert!(h.query_by_role_and_label(Role::Label, "一時フォルダから動いています").is_some());
+    assert!(
+        h.query_by_role_and_label(Role::Label, "一時フォルダから動いています")
+            .is_some()
+    );
 }
 
 #[test]
@@ -254,7 +280,10 @@ fn terminate_asks_first() {
     h.run();
     h.get_by_role_and_label(Role::Button, "終了").click();
     h.run();
-    assert!(backend.calls().is_empty(), "nothing happens before the answer");
+    assert!(
+        backend.calls().is_empty(),
+        "nothing happens before the answer"
+    );
     h.get_by_label("「tool」を終了しますか?");
     h.get_by_role_and_label(Role::Button, "やめる").click();
     h.run();
@@ -263,7 +292,10 @@ fn terminate_asks_first() {
     h.run();
     h.get_by_role_and_label(Role::Button, "終了する").click();
     h.run();
-    assert_eq!(backend.calls(), vec![Call::Process(ProcAction::Terminate, vec![400])]);
+    assert_eq!(
+        backend.calls(),
+        vec![Call::Process(ProcAction::Terminate, vec![400])]
+    );
     assert!(h.query_by_label("「tool」を終了しますか?").is_none());
 }
 
@@ -318,7 +350,10 @@ fn stale_snapshots_are_dropped() {
     let mut h = harness(Lang::En, &backend);
     let mut script = Script::new(home_sample());
     let old = script.tick();
-    script.probe.push(RawSample::of(vec![RawProcess::fake(9, "/usr/bin/newer")], vec![]));
+    script.probe.push(RawSample::of(
+        vec![RawProcess::fake(9, "/usr/bin/newer")],
+        vec![],
+    ));
     let new = script.tick();
     let new_generation = new.generation;
     feed(&mut h, new);
@@ -351,8 +386,14 @@ fn ten_thousand_connections_stay_smooth() {
     feed(&mut h, snap);
     row(&h, "busy").click();
     h.run();
-    assert!(h.query_by_label("通信 (10000 件 / 記録 10000 件)").is_some());
-    assert!(h.query_by_label("10.0.0.2:20000").is_some(), "first rows drawn");
+    assert!(
+        h.query_by_label("通信 (10000 件 / 記録 10000 件)")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label("10.0.0.2:20000").is_some(),
+        "first rows drawn"
+    );
     assert!(
         h.query_by_label("10.0.0.2:29999").is_none(),
         "rows out of sight are not laid out"

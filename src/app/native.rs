@@ -5,9 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::backend::{
-    Backend, BackendError, Feature, History, MarkRequest, ProcAction,
-};
+use super::backend::{Backend, BackendError, Feature, History, MarkRequest, ProcAction};
 use crate::model::{Program, ProgramKey};
 
 #[derive(Debug, Clone, Default)]

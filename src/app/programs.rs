@@ -98,8 +98,7 @@ fn matches(p: &Program, needle: &str) -> bool {
     }
     let hay = |s: &str| s.to_lowercase().contains(needle);
     hay(&p.name)
-        || p
-            .exe
+        || p.exe
             .as_ref()
             .is_some_and(|e| hay(&os_lossless(e.as_os_str())))
         || p.user().is_some_and(|u| hay(&u))
@@ -130,8 +129,11 @@ pub fn rows(state: &AppState) -> Vec<Row<'_>> {
     let name = |r: &Row<'_>| r.program.name.to_lowercase();
     match state.sort {
         SortKey::Attention => rows.sort_by(|a, b| {
-            (Reverse(a.attention), Reverse(a.live), name(a))
-                .cmp(&(Reverse(b.attention), Reverse(b.live), name(b)))
+            (Reverse(a.attention), Reverse(a.live), name(a)).cmp(&(
+                Reverse(b.attention),
+                Reverse(b.live),
+                name(b),
+            ))
         }),
         SortKey::Name => rows.sort_by_key(|r| (name(r), r.program.key.clone())),
         SortKey::Connections => {
@@ -209,7 +211,8 @@ mod tests {
     #[test]
     fn users_decision_wins_over_changed_and_new() {
         let mut p = program("tool");
-        p.findings.push(finding(FindingKind::NewProgram, Severity::Low));
+        p.findings
+            .push(finding(FindingKind::NewProgram, Severity::Low));
         assert_eq!(badge(None, &p), Badge::New);
         p.stale_mark = Some(Mark::Trusted);
         assert_eq!(badge(None, &p), Badge::Changed);
@@ -226,7 +229,8 @@ mod tests {
         let mut z = program("zzz");
         z.findings.push(finding(FindingKind::Tor, Severity::High));
         let mut m = program("mmm");
-        m.findings.push(finding(FindingKind::Listening, Severity::Info));
+        m.findings
+            .push(finding(FindingKind::Listening, Severity::Info));
         let mut snap = Snapshot::empty();
         snap.programs = vec![a, m, z];
         state.snapshot = Arc::new(snap);

@@ -16,10 +16,9 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
                 return effects;
             }
             // A pending mark is done once the snapshot shows it.
-            state.pending_marks.retain(|key, mark| {
-                snap.program(key)
-                    .is_some_and(|p| p.mark != Some(*mark))
-            });
+            state
+                .pending_marks
+                .retain(|key, mark| snap.program(key).is_some_and(|p| p.mark != Some(*mark)));
             state.snapshot = snap;
         }
         Command::MonitorError(e) => state.monitor_error = e,
@@ -265,7 +264,11 @@ mod tests {
         let mut st = AppState::new(Lang::Ja);
         let mut b = RecordingBackend::new();
         update(&mut st, Command::NewSnapshot(snap(5, None)), &mut b);
-        update(&mut st, Command::NewSnapshot(snap(3, Some(Mark::Blocked))), &mut b);
+        update(
+            &mut st,
+            Command::NewSnapshot(snap(3, Some(Mark::Blocked))),
+            &mut b,
+        );
         assert_eq!(st.snapshot.generation, 5);
         assert_eq!(st.snapshot.programs[0].mark, None);
     }
@@ -281,13 +284,23 @@ mod tests {
         let Call::SetMark(req) = &b.calls()[0] else {
             panic!("expected a mark call");
         };
-        assert_eq!((req.mark, req.duration), (Mark::Blocked, TrustDuration::Always));
+        assert_eq!(
+            (req.mark, req.duration),
+            (Mark::Blocked, TrustDuration::Always)
+        );
         assert_eq!(req.pids, vec![42]);
         let p = st.snapshot.programs[0].clone();
         assert_eq!(st.mark_of(&p), Some(Mark::Blocked));
         update(&mut st, Command::NewSnapshot(snap(2, None)), &mut b);
-        assert_eq!(st.mark_of(&st.snapshot.programs[0].clone()), Some(Mark::Blocked));
-        update(&mut st, Command::NewSnapshot(snap(3, Some(Mark::Blocked))), &mut b);
+        assert_eq!(
+            st.mark_of(&st.snapshot.programs[0].clone()),
+            Some(Mark::Blocked)
+        );
+        update(
+            &mut st,
+            Command::NewSnapshot(snap(3, Some(Mark::Blocked))),
+            &mut b,
+        );
         assert!(st.pending_marks.is_empty());
     }
 
@@ -296,7 +309,11 @@ mod tests {
         let mut st = AppState::new(Lang::Ja);
         let mut b = RecordingBackend::new();
         update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
-        update(&mut st, Command::SetTrustDuration(TrustDuration::UntilRestart), &mut b);
+        update(
+            &mut st,
+            Command::SetTrustDuration(TrustDuration::UntilRestart),
+            &mut b,
+        );
         update(&mut st, Command::SetMark(key(), Mark::Trusted), &mut b);
         let Call::SetMark(req) = &b.calls()[0] else {
             panic!("expected a mark call");
@@ -323,15 +340,30 @@ mod tests {
         let mut st = AppState::new(Lang::Ja);
         let mut b = RecordingBackend::new();
         update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
-        update(&mut st, Command::AskProcess(key(), ProcAction::Terminate), &mut b);
+        update(
+            &mut st,
+            Command::AskProcess(key(), ProcAction::Terminate),
+            &mut b,
+        );
         assert!(b.calls().is_empty());
         assert!(st.confirm.is_some());
         update(&mut st, Command::CancelConfirm, &mut b);
         assert!(b.calls().is_empty());
-        update(&mut st, Command::AskProcess(key(), ProcAction::Terminate), &mut b);
+        update(
+            &mut st,
+            Command::AskProcess(key(), ProcAction::Terminate),
+            &mut b,
+        );
         update(&mut st, Command::ConfirmProcess, &mut b);
-        assert_eq!(b.calls(), vec![Call::Process(ProcAction::Terminate, vec![42])]);
-        update(&mut st, Command::AskProcess(key(), ProcAction::Resume), &mut b);
+        assert_eq!(
+            b.calls(),
+            vec![Call::Process(ProcAction::Terminate, vec![42])]
+        );
+        update(
+            &mut st,
+            Command::AskProcess(key(), ProcAction::Resume),
+            &mut b,
+        );
         assert_eq!(b.calls()[1], Call::Process(ProcAction::Resume, vec![42]));
         assert!(st.confirm.is_none());
     }

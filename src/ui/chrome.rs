@@ -61,10 +61,7 @@ pub fn banners(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
 pub fn status_bar(ui: &mut Ui, state: &AppState) {
     let snap = &state.snapshot;
     ui.horizontal_wrapped(|ui| {
-        ui.label(state.t_args(
-            "gui.status.interval",
-            &[("secs", &seconds(snap.interval))],
-        ));
+        ui.label(state.t_args("gui.status.interval", &[("secs", &seconds(snap.interval))]));
         ui.separator();
         let updated = if snap.generation == 0 {
             "—".to_string()

@@ -8,10 +8,8 @@ use super::format::{addr, clock, date_time};
 use super::list::finding_title;
 use super::theme;
 use super::widgets::{chip, cut, initial};
-use crate::app::programs::{badge, parent_chain, shown_path};
-use crate::app::{
-    AppState, Command, DetailTab, History, ProcAction, TrustDuration,
-};
+use crate::app::programs::{attention, badge, parent_chain, shown_path};
+use crate::app::{AppState, BannerLevel, Command, DetailTab, History, ProcAction, TrustDuration};
 use crate::escape::for_display;
 use crate::model::{Connection, Mark, Program, SockState};
 
@@ -42,12 +40,54 @@ pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     }
 }
 
+/// Before a program is chosen: how things stand, in one sentence.
 fn placeholder(ui: &mut Ui, state: &AppState) {
-    ui.add_space(24.0);
+    let snap = &state.snapshot;
+    ui.add_space(16.0);
+    if snap.generation > 0 {
+        let needing = snap
+            .programs
+            .iter()
+            .filter(|p| attention(state.mark_of(p), p) > 0)
+            .count();
+        let conns: usize = snap
+            .programs
+            .iter()
+            .map(|p| p.live_connections().count())
+            .sum();
+        let dark = ui.visuals().dark_mode;
+        let (c, text) = if needing > 0 {
+            (
+                theme::banner(BannerLevel::Warning, dark),
+                state.t_args("gui.overview.attention", &[("count", &needing.to_string())]),
+            )
+        } else {
+            (theme::calm(dark), state.t("gui.overview.calm"))
+        };
+        Frame::new()
+            .fill(c.fill)
+            .corner_radius(8)
+            .inner_margin(Margin::symmetric(14, 10))
+            .show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.label(RichText::new(text).heading().color(c.text));
+                ui.label(
+                    RichText::new(state.t_args(
+                        "gui.overview.counts",
+                        &[
+                            ("programs", &snap.programs.len().to_string()),
+                            ("conns", &conns.to_string()),
+                        ],
+                    ))
+                    .color(c.text),
+                );
+            });
+        ui.add_space(16.0);
+    }
     ui.vertical_centered(|ui| {
-        ui.heading(state.t("gui.details.pick"));
-        ui.add_space(8.0);
-        ui.label(state.t("gui.details.pick_hint"));
+        ui.label(RichText::new(state.t("gui.details.pick")).strong());
+        ui.add_space(4.0);
+        ui.label(RichText::new(state.t("gui.details.pick_hint")).weak());
     });
 }
 
@@ -60,7 +100,11 @@ fn header(ui: &mut Ui, state: &AppState, p: &Program) {
             ui.horizontal(|ui| {
                 ui.add(Label::new(RichText::new(&name).heading().strong()).truncate());
                 let b = badge(state.mark_of(p), p);
-                chip(ui, &state.t(&format!("gui.badge.{}", b.as_str())), theme::badge(b, dark));
+                chip(
+                    ui,
+                    &state.t(&format!("gui.badge.{}", b.as_str())),
+                    theme::badge(b, dark),
+                );
             });
             cut(ui, RichText::new(shown_path(p)).weak());
         });
@@ -107,7 +151,13 @@ fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
     };
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new(state.t("gui.actions.mark")).weak());
-        mark_button(ui, cmds, Mark::Trusted, "gui.action.trust", "gui.hint.trust");
+        mark_button(
+            ui,
+            cmds,
+            Mark::Trusted,
+            "gui.action.trust",
+            "gui.hint.trust",
+        );
         let dur_name = |d: TrustDuration| state.t(&format!("gui.duration.{}", d.as_str()));
         let label = ui.label(state.t("gui.duration"));
         let combo = egui::ComboBox::from_id_salt("trust-duration")
@@ -124,15 +174,35 @@ fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
             });
         combo.response.labelled_by(label.id);
         ui.separator();
-        mark_button(ui, cmds, Mark::Unknown, "gui.action.unknown", "gui.hint.unknown");
-        mark_button(ui, cmds, Mark::Blocked, "gui.action.block", "gui.hint.block");
+        mark_button(
+            ui,
+            cmds,
+            Mark::Unknown,
+            "gui.action.unknown",
+            "gui.hint.unknown",
+        );
+        mark_button(
+            ui,
+            cmds,
+            Mark::Blocked,
+            "gui.action.block",
+            "gui.hint.block",
+        );
     });
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new(state.t("gui.actions.process")).weak());
         for (action, key, hint) in [
-            (ProcAction::Suspend, "gui.action.suspend", "gui.hint.suspend"),
+            (
+                ProcAction::Suspend,
+                "gui.action.suspend",
+                "gui.hint.suspend",
+            ),
             (ProcAction::Resume, "gui.action.resume", "gui.hint.resume"),
-            (ProcAction::Terminate, "gui.action.terminate", "gui.hint.terminate"),
+            (
+                ProcAction::Terminate,
+                "gui.action.terminate",
+                "gui.hint.terminate",
+            ),
         ] {
             let r = ui
                 .add_enabled(alive, egui::Button::new(state.t(key)))
@@ -254,12 +324,13 @@ fn connections(ui: &mut Ui, state: &AppState, p: &Program) {
         .striped(true)
         .resizable(true)
         .auto_shrink([false, false])
-        .column(Column::exact(56.0))
-        .column(Column::initial(170.0).at_least(90.0).clip(true))
-        .column(Column::initial(190.0).at_least(90.0).clip(true))
-        .column(Column::initial(90.0).at_least(60.0).clip(true))
-        .column(Column::exact(70.0))
-        .column(Column::remainder().at_least(70.0))
+        // Fits a narrow pane: the other side takes what is left.
+        .column(Column::exact(44.0))
+        .column(Column::initial(150.0).at_least(90.0).clip(true))
+        .column(Column::remainder().at_least(110.0).clip(true))
+        .column(Column::initial(120.0).at_least(60.0).clip(true))
+        .column(Column::exact(66.0))
+        .column(Column::exact(66.0))
         .header(22.0, |mut h| {
             for key in [
                 "gui.conn.protocol",
@@ -353,8 +424,13 @@ fn about(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
                         }
                         if x.exe_deleted {
                             ui.label(
-                                RichText::new(state.t("gui.about.image_deleted"))
-                                    .color(theme::severity(crate::model::Severity::High, ui.visuals().dark_mode).fill),
+                                RichText::new(state.t("gui.about.image_deleted")).color(
+                                    theme::severity(
+                                        crate::model::Severity::High,
+                                        ui.visuals().dark_mode,
+                                    )
+                                    .fill,
+                                ),
                             );
                         }
                         if let Some(u) = &x.user {
@@ -363,7 +439,9 @@ fn about(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
                     });
                     let chain = parent_chain(&state.snapshot, x.pid);
                     let chain_text = if chain.is_empty() {
-                        x.parent.map(|pp| pp.to_string()).unwrap_or_else(|| "—".into())
+                        x.parent
+                            .map(|pp| pp.to_string())
+                            .unwrap_or_else(|| "—".into())
                     } else {
                         chain
                             .iter()
@@ -389,7 +467,11 @@ fn about(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
                         .join(" ");
                     ui.horizontal(|ui| {
                         ui.label(RichText::new(state.t("gui.about.cmdline")).weak());
-                        cut(ui, RichText::new(if cmd.is_empty() { "—".into() } else { cmd }).monospace());
+                        cut(
+                            ui,
+                            RichText::new(if cmd.is_empty() { "—".into() } else { cmd })
+                                .monospace(),
+                        );
                     });
                 });
             }
@@ -461,7 +543,11 @@ fn history(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
                             cut(ui, RichText::new(for_display(&r.local)).monospace());
                         });
                         row.col(|ui| {
-                            let remote = r.remote.as_deref().map(for_display).unwrap_or_else(|| "—".into());
+                            let remote = r
+                                .remote
+                                .as_deref()
+                                .map(for_display)
+                                .unwrap_or_else(|| "—".into());
                             cut(ui, RichText::new(remote).monospace());
                         });
                     });

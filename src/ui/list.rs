@@ -17,11 +17,12 @@ const CONNS_W: f32 = 44.0;
 const FINDING_W: f32 = 128.0;
 const USER_W: f32 = 64.0;
 
-/// Text for a finding's short title; the summary when there is none.
+/// Text for a finding's short title; the summary (escaped: it may quote a
+/// hostile name) when the catalog has none.
 pub fn finding_title(state: &AppState, f: &crate::model::Finding) -> String {
     let key = format!("finding.{}.title", f.kind.as_str());
     let t = state.t(&key);
-    if t == key { f.summary.clone() } else { t }
+    if t == key { for_display(&f.summary) } else { t }
 }
 
 pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
@@ -80,7 +81,10 @@ fn toolbar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
             cmds.push(Command::SetOnlyNetwork(v));
         }
         let mut v = state.only_attention;
-        if ui.checkbox(&mut v, state.t("gui.filter.attention")).changed() {
+        if ui
+            .checkbox(&mut v, state.t("gui.filter.attention"))
+            .changed()
+        {
             cmds.push(Command::SetOnlyAttention(v));
         }
         let sort_name = |s: SortKey| {
@@ -90,18 +94,21 @@ fn toolbar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
                 SortKey::Connections => "gui.sort.connections",
             })
         };
-        let label = ui.label(state.t("gui.sort"));
-        egui::ComboBox::from_id_salt("sort")
-            .selected_text(sort_name(state.sort))
-            .show_ui(ui, |ui| {
-                for s in SortKey::ALL {
-                    if ui.selectable_label(state.sort == s, sort_name(s)).clicked() {
-                        cmds.push(Command::SetSort(s));
+        // Label and list stay on one line when the row wraps.
+        ui.horizontal(|ui| {
+            let label = ui.label(state.t("gui.sort"));
+            egui::ComboBox::from_id_salt("sort")
+                .selected_text(sort_name(state.sort))
+                .show_ui(ui, |ui| {
+                    for s in SortKey::ALL {
+                        if ui.selectable_label(state.sort == s, sort_name(s)).clicked() {
+                            cmds.push(Command::SetSort(s));
+                        }
                     }
-                }
-            })
-            .response
-            .labelled_by(label.id);
+                })
+                .response
+                .labelled_by(label.id);
+        });
     });
 }
 
@@ -110,11 +117,21 @@ fn header(ui: &mut Ui, state: &AppState) {
     ui.horizontal(|ui| {
         let rest = BADGE_W + CONNS_W + FINDING_W + USER_W + 4.0 * ui.spacing().item_spacing.x;
         let name_w = (ui.available_width() - rest).max(80.0);
-        cell(ui, name_w, 16.0, |ui| ui.label(weak(state.t("gui.col.program"))));
-        cell(ui, BADGE_W, 16.0, |ui| ui.label(weak(state.t("gui.col.state"))));
-        cell(ui, CONNS_W, 16.0, |ui| ui.label(weak(state.t("gui.col.conns"))));
-        cell(ui, FINDING_W, 16.0, |ui| ui.label(weak(state.t("gui.col.finding"))));
-        cell(ui, USER_W, 16.0, |ui| ui.label(weak(state.t("gui.col.user"))));
+        cell(ui, name_w, 16.0, |ui| {
+            ui.label(weak(state.t("gui.col.program")))
+        });
+        cell(ui, BADGE_W, 16.0, |ui| {
+            ui.label(weak(state.t("gui.col.state")))
+        });
+        cell(ui, CONNS_W, 16.0, |ui| {
+            ui.label(weak(state.t("gui.col.conns")))
+        });
+        cell(ui, FINDING_W, 16.0, |ui| {
+            ui.label(weak(state.t("gui.col.finding")))
+        });
+        cell(ui, USER_W, 16.0, |ui| {
+            ui.label(weak(state.t("gui.col.user")))
+        });
     });
 }
 

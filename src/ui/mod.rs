@@ -82,9 +82,10 @@ impl KizukiApp {
                 Effect::LanguageChanged(lang) => {
                     // Findings and reports are worded where they are made.
                     i18n::set_lang(lang);
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Title(
-                        i18n::tr_in(lang, "gui.title"),
-                    ));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Title(i18n::tr_in(
+                        lang,
+                        "gui.title",
+                    )));
                 }
             }
         }

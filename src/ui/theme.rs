@@ -37,7 +37,10 @@ pub fn badge(b: Badge, dark: bool) -> Chip {
         (Badge::Trusted, false) => chip(Color32::from_rgb(0x2e, 0x7d, 0x32), WHITE),
         (Badge::Trusted, true) => chip(Color32::from_rgb(0x3f, 0x9a, 0x48), WHITE),
         (Badge::Blocked, false) => chip(Color32::from_rgb(0x37, 0x37, 0x3c), WHITE),
-        (Badge::Blocked, true) => chip(Color32::from_rgb(0x1a, 0x1a, 0x1e), Color32::from_rgb(0xff, 0x8a, 0x80)),
+        (Badge::Blocked, true) => chip(
+            Color32::from_rgb(0x1a, 0x1a, 0x1e),
+            Color32::from_rgb(0xff, 0x8a, 0x80),
+        ),
         (Badge::New, false) => chip(Color32::from_rgb(0x15, 0x65, 0xc0), WHITE),
         (Badge::New, true) => chip(Color32::from_rgb(0x42, 0x8b, 0xdf), WHITE),
         (Badge::Changed, false) => chip(Color32::from_rgb(0x8e, 0x24, 0xaa), WHITE),
@@ -55,6 +58,15 @@ pub fn banner(level: BannerLevel, dark: bool) -> Chip {
         (BannerLevel::Warning, true) => chip(Color32::from_rgb(0x4d, 0x3b, 0x0c), WHITE),
         (BannerLevel::Error, false) => chip(Color32::from_rgb(0xfd, 0xe2, 0xe1), INK),
         (BannerLevel::Error, true) => chip(Color32::from_rgb(0x5a, 0x1d, 0x1d), WHITE),
+    }
+}
+
+/// The "all is well" box.
+pub fn calm(dark: bool) -> Chip {
+    if dark {
+        chip(Color32::from_rgb(0x1e, 0x4a, 0x2b), WHITE)
+    } else {
+        chip(Color32::from_rgb(0xe3, 0xf4, 0xe5), INK)
     }
 }
 
@@ -76,9 +88,9 @@ pub fn initial(name: &str, dark: bool) -> Chip {
         (0x6d, 0x4c, 0x41),
     ];
     // FNV-1a: stable across runs, unlike the std hasher.
-    let h = name
-        .bytes()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let h = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     let (r, g, b) = HUES[(h % HUES.len() as u32) as usize];
     let fill = if dark {
         Color32::from_rgb(r / 4 * 3 + 0x20, g / 4 * 3 + 0x20, b / 4 * 3 + 0x20)

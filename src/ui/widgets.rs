@@ -2,8 +2,8 @@
 //! labels that truncate with the full text on hover.
 
 use egui::{
-    Align, Align2, CornerRadius, FontId, Label, Layout, Response, RichText, Role, Sense,
-    TextStyle, TextWrapMode, Ui, Vec2, WidgetInfo, WidgetText,
+    Align, Align2, CornerRadius, FontId, Label, Layout, Response, RichText, Role, Sense, TextStyle,
+    TextWrapMode, Ui, Vec2, WidgetInfo, WidgetText,
 };
 
 use super::theme::{self, Chip};
