@@ -126,18 +126,20 @@ pub fn rows(state: &AppState) -> Vec<Row<'_>> {
         .filter(|r| !state.only_network || r.live > 0)
         .filter(|r| !state.only_attention || r.attention > 0)
         .collect();
+    // Ties are broken by name, then by key, so the order never flickers.
     let name = |r: &Row<'_>| r.program.name.to_lowercase();
     match state.sort {
-        SortKey::Attention => rows.sort_by(|a, b| {
-            (Reverse(a.attention), Reverse(a.live), name(a)).cmp(&(
-                Reverse(b.attention),
-                Reverse(b.live),
-                name(b),
-            ))
+        SortKey::Attention => rows.sort_by_cached_key(|r| {
+            (
+                Reverse(r.attention),
+                Reverse(r.live),
+                name(r),
+                r.program.key.clone(),
+            )
         }),
-        SortKey::Name => rows.sort_by_key(|r| (name(r), r.program.key.clone())),
+        SortKey::Name => rows.sort_by_cached_key(|r| (name(r), r.program.key.clone())),
         SortKey::Connections => {
-            rows.sort_by(|a, b| (Reverse(a.live), name(a)).cmp(&(Reverse(b.live), name(b))))
+            rows.sort_by_cached_key(|r| (Reverse(r.live), name(r), r.program.key.clone()))
         }
     }
     rows
