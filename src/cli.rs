@@ -36,6 +36,11 @@ pub struct Cli {
     #[arg(long)]
     pub minimized: bool,
 
+    /// Let the window run as administrator (root); it refuses otherwise.
+    /// KIZUKI_ALLOW_ROOT=1 does the same.
+    #[arg(long)]
+    pub allow_root: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -171,6 +176,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             crate::ui::run(crate::ui::Launch {
                 data_dir: data,
                 minimized: cli.minimized,
+                allow_root: crate::ui::root_allowed(cli.allow_root),
             })?;
             Ok(ExitCode::SUCCESS)
         }

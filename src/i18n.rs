@@ -100,6 +100,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/report.toml"),
         include_str!("../assets/i18n/en/report.toml"),
     ),
+    (
+        "gui",
+        include_str!("../assets/i18n/ja/gui.toml"),
+        include_str!("../assets/i18n/en/gui.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

@@ -2,6 +2,7 @@
 //! shared folder for how the pieces fit: probe → monitor → snapshot → UI.
 
 pub mod analysis;
+pub mod app;
 pub mod cli;
 mod cli_mark;
 pub mod clock;

@@ -1,17 +1,23 @@
-//! The window. Views read the latest snapshot and never do I/O.
+//! The window. Views read [`AppState`] and return [`Command`]s; this shell
+//! feeds snapshots in, applies commands through [`update`], and carries out
+//! the few effects only it can (clipboard, asking the monitor to sample).
 
+mod chrome;
+mod details;
 pub mod fonts;
+pub mod format;
+mod list;
+pub mod theme;
+mod widgets;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
 
-use crate::clock::hms;
-use crate::escape::for_display;
-use crate::i18n::{tr, tr_args};
-use crate::model::Snapshot;
-use crate::monitor::{DEFAULT_INTERVAL, Monitor};
+use crate::app::native::NativeBackend;
+use crate::app::{AppState, Backend, BannerLevel, Command, Effect, Message, update};
+use crate::i18n::{self, tr};
+use crate::monitor::{Control, DEFAULT_INTERVAL, Monitor};
 use crate::setup;
 
 /// How the GUI was asked to start.
@@ -19,99 +25,187 @@ use crate::setup;
 pub struct Launch {
     pub data_dir: Option<PathBuf>,
     pub minimized: bool,
+    /// Run even as administrator (root); the window then warns.
+    pub allow_root: bool,
 }
 
-pub struct MainApp {
+/// The environment variable that allows running as root, like `--allow-root`.
+pub const ALLOW_ROOT_ENV: &str = "KIZUKI_ALLOW_ROOT";
+
+/// True when `--allow-root` was given or `KIZUKI_ALLOW_ROOT=1` is set.
+pub fn root_allowed(flag: bool) -> bool {
+    flag || std::env::var(ALLOW_ROOT_ENV).is_ok_and(|v| v == "1")
+}
+
+/// The window's state, its backend, and (in the real app) the monitor.
+pub struct KizukiApp {
+    pub state: AppState,
+    backend: Box<dyn Backend>,
     monitor: Option<Monitor>,
-    snapshot: Arc<Snapshot>,
+    /// Clipboard texts asked for since the last frame, for tests to read.
+    copied: Vec<String>,
 }
 
-impl MainApp {
-    pub fn new(monitor: Option<Monitor>) -> Self {
-        MainApp {
-            monitor,
-            snapshot: Arc::new(Snapshot::empty()),
+impl KizukiApp {
+    pub fn new(state: AppState, backend: Box<dyn Backend>) -> Self {
+        KizukiApp {
+            state,
+            backend,
+            monitor: None,
+            copied: Vec::new(),
         }
     }
 
-    /// Takes the monitor's newest snapshot; older generations are ignored.
-    fn pull(&mut self) {
-        if let Some(m) = &self.monitor {
-            let latest = m.snapshots.latest();
-            if latest.generation > self.snapshot.generation {
-                self.snapshot = latest;
+    pub fn with_monitor(mut self, monitor: Monitor) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// Texts put on the clipboard so far.
+    pub fn copied(&self) -> &[String] {
+        &self.copied
+    }
+
+    /// Applies one command and carries out its effects.
+    pub fn apply(&mut self, ctx: &egui::Context, cmd: Command) {
+        for effect in update(&mut self.state, cmd, self.backend.as_mut()) {
+            match effect {
+                Effect::CopyToClipboard(text) => {
+                    ctx.copy_text(text.clone());
+                    self.copied.push(text);
+                }
+                Effect::RefreshNow => {
+                    if let Some(m) = &self.monitor {
+                        m.send(Control::TickNow);
+                    }
+                }
+                Effect::LanguageChanged(lang) => {
+                    // Findings and reports are worded where they are made.
+                    i18n::set_lang(lang);
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Title(i18n::tr_in(
+                        lang,
+                        "gui.title",
+                    )));
+                }
             }
         }
+        // Show the result of the user's action on the next frame.
+        ctx.request_repaint();
+    }
+
+    /// Takes the monitor's newest snapshot and error, if they changed.
+    fn pull(&mut self, ctx: &egui::Context) {
+        let Some(m) = &self.monitor else {
+            return;
+        };
+        let latest = m.snapshots.latest();
+        let error = m.errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if latest.generation > self.state.snapshot.generation {
+            self.apply(ctx, Command::NewSnapshot(latest));
+        }
+        if error != self.state.monitor_error {
+            self.apply(ctx, Command::MonitorError(error));
+        }
+    }
+
+    /// Draws the whole window into `ui` and applies what the user did.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let mut cmds = Vec::new();
+        let state = &self.state;
+        egui::Panel::top("top").show(ui, |ui| {
+            ui.add_space(4.0);
+            chrome::top_bar(ui, state, &mut cmds);
+            if !state.banners.is_empty() {
+                ui.add_space(2.0);
+                chrome::banners(ui, state, &mut cmds);
+            }
+            ui.add_space(4.0);
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.add_space(2.0);
+            chrome::status_bar(ui, state);
+        });
+        egui::Panel::left("programs")
+            .resizable(true)
+            .default_size(540.0)
+            .size_range(320.0..=900.0)
+            .show(ui, |ui| {
+                ui.add_space(4.0);
+                list::show(ui, state, &mut cmds);
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            details::show(ui, state, &mut cmds);
+        });
+        chrome::confirm_dialog(ui, state, &mut cmds);
+        let ctx = ui.ctx().clone();
+        for cmd in cmds {
+            self.apply(&ctx, cmd);
+        }
     }
 }
 
-impl eframe::App for MainApp {
-    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        self.pull();
+impl eframe::App for KizukiApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.pull(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        let snap = self.snapshot.clone();
-        egui::Panel::bottom("status").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.label(tr_args(
-                    "gui.status.interval",
-                    &[("secs", &snap.interval.as_secs_f32().to_string())],
-                ));
-                ui.separator();
-                ui.label(tr_args(
-                    "gui.status.updated",
-                    &[("time", &hms(snap.taken_at))],
-                ));
-                ui.separator();
-                ui.label(if snap.complete {
-                    tr("gui.status.complete")
-                } else {
-                    tr("gui.status.incomplete")
-                });
-            });
-        });
-        egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading(tr("gui.programs"));
-            if snap.generation == 0 {
-                ui.label(tr("gui.waiting"));
-                return;
-            }
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                for p in &snap.programs {
-                    let live = p.live_connections().count();
-                    ui.horizontal(|ui| {
-                        ui.strong(for_display(&p.name));
-                        ui.label(format!("{} {live}", tr("gui.connections")));
-                    });
-                }
-            });
-        });
+        self.show(ui);
     }
+}
+
+/// Sets up an egui context the way the window needs it (fonts, sizes);
+/// test harnesses call it too.
+pub fn setup_context(ctx: &egui::Context) {
+    fonts::install(ctx);
+    ctx.all_styles_mut(|style| {
+        style.spacing.item_spacing = egui::vec2(8.0, 5.0);
+        style.spacing.button_padding = egui::vec2(8.0, 3.0);
+    });
+}
+
+/// The local time offset. Asked before any thread starts: the platform
+/// call is only sound while the process is single-threaded.
+fn local_offset() -> time::UtcOffset {
+    time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC)
 }
 
 /// Opens the window and runs until it is closed.
 pub fn run(launch: Launch) -> Result<()> {
+    let admin = crate::probe::running_as_admin();
+    if admin && !root_allowed(launch.allow_root) {
+        return Err(anyhow!("{}", tr("gui.err.root")));
+    }
+    let mut state = AppState::new(i18n::lang());
+    state.utc_offset = local_offset();
+    if admin {
+        state.push_banner(BannerLevel::Warning, Message::new("gui.warn.root"), false);
+    }
     let opts = setup::Options {
-        data_dir: launch.data_dir,
+        data_dir: launch.data_dir.clone(),
         interval: DEFAULT_INTERVAL,
     };
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title(tr("gui.title"))
-            .with_inner_size([1100.0, 720.0])
+            .with_app_id("kizuki")
+            .with_inner_size([1180.0, 760.0])
+            .with_min_inner_size([760.0, 480.0])
             .with_visible(!launch.minimized),
         ..Default::default()
     };
+    let backend = NativeBackend::new(launch.data_dir);
     eframe::run_native(
         "kizuki",
         native,
         Box::new(move |cc| {
-            fonts::install(&cc.egui_ctx);
+            setup_context(&cc.egui_ctx);
             let ctx = cc.egui_ctx.clone();
             let core = setup::native_monitor(&opts)?;
             let monitor = Monitor::spawn(core, true, Box::new(move || ctx.request_repaint()))?;
-            Ok(Box::new(MainApp::new(Some(monitor))))
+            Ok(Box::new(
+                KizukiApp::new(state, Box::new(backend)).with_monitor(monitor),
+            ))
         }),
     )
     .map_err(|e| anyhow!("{e}"))

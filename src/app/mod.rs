@@ -1,0 +1,19 @@
+//! The window's state and the one function that changes it. Views (in
+//! `ui/`) read [`AppState`] and return [`Command`]s; [`update`] applies
+//! them and reaches the outside world only through a [`Backend`].
+
+pub mod backend;
+pub mod command;
+pub mod native;
+pub mod programs;
+pub mod state;
+mod update;
+
+pub use backend::{
+    Backend, BackendError, Call, Feature, History, HistoryRow, MarkRequest, ProcAction,
+    RecordingBackend, TrustDuration,
+};
+pub use command::{Command, Effect};
+pub use programs::{Badge, Row};
+pub use state::{AppState, Banner, BannerLevel, Confirmation, DetailTab, Message, SortKey};
+pub use update::update;

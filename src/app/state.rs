@@ -1,0 +1,194 @@
+//! Everything the window shows or remembers between frames. Views read it;
+//! only [`super::update`] changes it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::backend::{History, ProcAction, TrustDuration};
+use crate::i18n::{Lang, tr_args_in};
+use crate::model::{Mark, Program, ProgramKey, Snapshot};
+
+/// How the program list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SortKey {
+    /// Programs that need attention first (the default).
+    #[default]
+    Attention,
+    Name,
+    Connections,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 3] = [SortKey::Attention, SortKey::Name, SortKey::Connections];
+}
+
+/// Which part of the details pane is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DetailTab {
+    #[default]
+    Connections,
+    About,
+    History,
+}
+
+/// A text to show, kept as a catalog key so it follows language changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub key: String,
+    pub args: Vec<(String, String)>,
+}
+
+impl Message {
+    pub fn new(key: &str) -> Self {
+        Message {
+            key: key.to_string(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.args.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// Arguments that are themselves catalog keys are translated too
+    /// (their names end in `_key`).
+    pub fn text(&self, lang: Lang) -> String {
+        let args: Vec<(String, String)> = self
+            .args
+            .iter()
+            .map(|(n, v)| match n.strip_suffix("_key") {
+                Some(name) => (name.to_string(), crate::i18n::tr_in(lang, v)),
+                None => (n.clone(), v.clone()),
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = args.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        tr_args_in(lang, &self.key, &refs)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BannerLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Banner {
+    pub id: u64,
+    pub level: BannerLevel,
+    pub message: Message,
+    /// False for lasting conditions (running as administrator).
+    pub dismissable: bool,
+}
+
+/// A process action waiting for the user's "yes".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    pub key: ProgramKey,
+    /// The program's name as shown (already escaped).
+    pub name: String,
+    pub pids: Vec<u32>,
+    pub action: ProcAction,
+}
+
+/// The window's whole state.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub snapshot: Arc<Snapshot>,
+    pub lang: Lang,
+    pub selected: Option<ProgramKey>,
+    pub search: String,
+    pub only_network: bool,
+    pub only_attention: bool,
+    pub sort: SortKey,
+    pub tab: DetailTab,
+    pub trust_duration: TrustDuration,
+    pub banners: Vec<Banner>,
+    next_banner: u64,
+    pub confirm: Option<Confirmation>,
+    /// Marks the user set that the snapshots do not show yet.
+    pub pending_marks: HashMap<ProgramKey, Mark>,
+    /// The journal's answer for the program it was asked about.
+    pub history: Option<(ProgramKey, History)>,
+    /// The sampling thread's last error, if the last tick failed.
+    pub monitor_error: Option<String>,
+    /// Offset of local time from UTC, for showing times.
+    pub utc_offset: time::UtcOffset,
+}
+
+impl AppState {
+    pub fn new(lang: Lang) -> Self {
+        AppState {
+            snapshot: Arc::new(Snapshot::empty()),
+            lang,
+            selected: None,
+            search: String::new(),
+            only_network: false,
+            only_attention: false,
+            sort: SortKey::default(),
+            tab: DetailTab::default(),
+            trust_duration: TrustDuration::default(),
+            banners: Vec::new(),
+            next_banner: 1,
+            confirm: None,
+            pending_marks: HashMap::new(),
+            history: None,
+            monitor_error: None,
+            utc_offset: time::UtcOffset::UTC,
+        }
+    }
+
+    pub fn push_banner(&mut self, level: BannerLevel, message: Message, dismissable: bool) {
+        // The same message twice in a row says nothing new.
+        if let Some(last) = self.banners.last()
+            && last.message == message
+            && last.level == level
+        {
+            return;
+        }
+        let id = self.next_banner;
+        self.next_banner += 1;
+        self.banners.push(Banner {
+            id,
+            level,
+            message,
+            dismissable,
+        });
+        // Keep the window readable: only the newest few dismissable ones.
+        const KEEP: usize = 4;
+        let dismissable = self.banners.iter().filter(|b| b.dismissable).count();
+        if dismissable > KEEP {
+            let mut drop = dismissable - KEEP;
+            self.banners.retain(|b| {
+                if drop > 0 && b.dismissable {
+                    drop -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+
+    /// The selected program in the current snapshot, if it is still there.
+    pub fn selected_program(&self) -> Option<&Program> {
+        self.selected
+            .as_ref()
+            .and_then(|k| self.snapshot.program(k))
+    }
+
+    /// The mark that applies, counting one the user just set.
+    pub fn mark_of(&self, p: &Program) -> Option<Mark> {
+        self.pending_marks.get(&p.key).copied().or(p.mark)
+    }
+
+    pub fn t(&self, key: &str) -> String {
+        crate::i18n::tr_in(self.lang, key)
+    }
+
+    pub fn t_args(&self, key: &str, args: &[(&str, &str)]) -> String {
+        tr_args_in(self.lang, key, args)
+    }
+}

@@ -1,0 +1,382 @@
+//! The one place the window's state changes.
+
+use super::backend::{Backend, BackendError, History, MarkRequest, ProcAction, TrustDuration};
+use super::command::{Command, Effect};
+use super::state::{AppState, BannerLevel, Confirmation, DetailTab, Message};
+use crate::escape::for_display;
+use crate::model::{Mark, ProgramKey};
+
+/// Applies `cmd` to `state`, calling `backend` for side effects, and
+/// returns what the shell still has to do. Backend errors become banners.
+pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    match cmd {
+        Command::NewSnapshot(snap) => {
+            if snap.generation <= state.snapshot.generation {
+                return effects;
+            }
+            // A pending mark is done once the snapshot shows it.
+            state
+                .pending_marks
+                .retain(|key, mark| snap.program(key).is_some_and(|p| p.mark != Some(*mark)));
+            state.snapshot = snap;
+        }
+        Command::MonitorError(e) => state.monitor_error = e,
+        Command::Select(key) => {
+            if key != state.selected {
+                state.history = None;
+            }
+            state.selected = key;
+        }
+        Command::SetSearch(s) => state.search = s,
+        Command::SetOnlyNetwork(v) => state.only_network = v,
+        Command::SetOnlyAttention(v) => state.only_attention = v,
+        Command::SetSort(s) => state.sort = s,
+        Command::SetTab(t) => state.tab = t,
+        Command::SetLang(l) => {
+            if l != state.lang {
+                state.lang = l;
+                effects.push(Effect::LanguageChanged(l));
+            }
+        }
+        Command::SetTrustDuration(d) => state.trust_duration = d,
+        Command::SetMark(key, mark) => {
+            if set_mark(state, &key, mark, backend) {
+                effects.push(Effect::RefreshNow);
+            }
+        }
+        Command::AskProcess(key, action) => {
+            let Some(p) = state.snapshot.program(&key) else {
+                return effects;
+            };
+            let pids: Vec<u32> = p
+                .processes
+                .iter()
+                .filter(|x| x.alive)
+                .map(|x| x.pid)
+                .collect();
+            if pids.is_empty() {
+                state.push_banner(
+                    BannerLevel::Warning,
+                    Message::new("gui.msg.not_running").arg("name", for_display(&p.name)),
+                    true,
+                );
+                return effects;
+            }
+            let c = Confirmation {
+                key,
+                name: for_display(&p.name),
+                pids,
+                action,
+            };
+            if action == ProcAction::Resume {
+                run_process_action(state, c, backend, &mut effects);
+            } else {
+                state.confirm = Some(c);
+            }
+        }
+        Command::ConfirmProcess => {
+            if let Some(c) = state.confirm.take() {
+                run_process_action(state, c, backend, &mut effects);
+            }
+        }
+        Command::CancelConfirm => state.confirm = None,
+        Command::WriteReport(key) => {
+            let Some(p) = state.snapshot.program(&key) else {
+                return effects;
+            };
+            match backend.write_report(p) {
+                Ok(path) => {
+                    let shown = for_display(&crate::escape::os_lossless(path.as_os_str()));
+                    state.push_banner(
+                        BannerLevel::Info,
+                        Message::new("gui.msg.report_saved").arg("path", shown),
+                        true,
+                    );
+                }
+                Err(e) => failed(state, "gui.action.report", &e),
+            }
+        }
+        Command::Consult(key) => {
+            let p = key.as_ref().and_then(|k| state.snapshot.program(k));
+            if let Err(e) = backend.open_consultation(p) {
+                failed(state, "gui.action.consult", &e);
+            }
+        }
+        Command::LoadHistory(key) => match backend.connection_history(&key) {
+            Ok(h) => {
+                state.history = Some((key, h));
+                state.tab = DetailTab::History;
+            }
+            Err(BackendError::Unavailable(_)) => {
+                // Without a journal there is nothing to show; say so in place.
+                state.history = Some((key, History::NoJournal));
+                state.tab = DetailTab::History;
+            }
+            Err(e) => failed(state, "gui.action.history", &e),
+        },
+        Command::CopyText(text) => {
+            effects.push(Effect::CopyToClipboard(text));
+            state.push_banner(BannerLevel::Info, Message::new("gui.msg.copied"), true);
+        }
+        Command::DismissBanner(id) => state.banners.retain(|b| b.id != id || !b.dismissable),
+        Command::RefreshNow => effects.push(Effect::RefreshNow),
+    }
+    effects
+}
+
+/// Shows a failed action once, in words the user can act on.
+fn failed(state: &mut AppState, action_key: &str, e: &BackendError) {
+    let msg = match e {
+        BackendError::Unavailable(f) => Message::new("gui.err.unavailable")
+            .arg("action_key", action_key)
+            .arg("feature_key", format!("gui.feature.{}", f.as_str())),
+        BackendError::PermissionDenied(d) => Message::new("gui.err.permission")
+            .arg("action_key", action_key)
+            .arg("detail", for_display(d)),
+        BackendError::Failed(d) => Message::new("gui.err.failed")
+            .arg("action_key", action_key)
+            .arg("detail", for_display(d)),
+    };
+    state.push_banner(BannerLevel::Error, msg, true);
+}
+
+fn set_mark(state: &mut AppState, key: &ProgramKey, mark: Mark, backend: &mut dyn Backend) -> bool {
+    let Some(p) = state.snapshot.program(key) else {
+        return false;
+    };
+    let (Some(exe), Some(sha256)) = (p.exe.clone(), p.sha256.clone()) else {
+        state.push_banner(
+            BannerLevel::Warning,
+            Message::new("gui.msg.cannot_mark").arg("name", for_display(&p.name)),
+            true,
+        );
+        return false;
+    };
+    let req = MarkRequest {
+        key: key.clone(),
+        exe,
+        sha256,
+        pids: p
+            .processes
+            .iter()
+            .filter(|x| x.alive)
+            .map(|x| x.pid)
+            .collect(),
+        mark,
+        duration: match mark {
+            Mark::Trusted => state.trust_duration,
+            Mark::Unknown | Mark::Blocked => TrustDuration::Always,
+        },
+    };
+    let name = for_display(&p.name);
+    match backend.set_mark(&req) {
+        Ok(()) => {
+            state.pending_marks.insert(key.clone(), mark);
+            state.push_banner(
+                BannerLevel::Info,
+                Message::new("gui.msg.marked")
+                    .arg("name", name)
+                    .arg("mark_key", format!("gui.badge.{}", mark.as_str())),
+                true,
+            );
+            true
+        }
+        Err(e) => {
+            let action = match mark {
+                Mark::Trusted => "gui.action.trust",
+                Mark::Unknown => "gui.action.unknown",
+                Mark::Blocked => "gui.action.block",
+            };
+            failed(state, action, &e);
+            false
+        }
+    }
+}
+
+fn run_process_action(
+    state: &mut AppState,
+    c: Confirmation,
+    backend: &mut dyn Backend,
+    effects: &mut Vec<Effect>,
+) {
+    let action_key = format!("gui.action.{}", c.action.as_str());
+    match backend.process_action(c.action, &c.pids) {
+        Ok(()) => {
+            state.push_banner(
+                BannerLevel::Info,
+                Message::new("gui.msg.process_done")
+                    .arg("name", c.name)
+                    .arg("action_key", action_key),
+                true,
+            );
+            effects.push(Effect::RefreshNow);
+        }
+        Err(e) => failed(state, &action_key, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::backend::{Call, Feature, RecordingBackend};
+    use crate::i18n::Lang;
+    use crate::model::{ProcessInfo, Program, Snapshot};
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    fn snap(generation: u64, mark: Option<Mark>) -> Arc<Snapshot> {
+        let mut s = Snapshot::empty();
+        s.generation = generation;
+        s.programs = vec![Program {
+            key: ProgramKey::Exe("/tmp/tool".into()),
+            name: "tool".into(),
+            exe: Some("/tmp/tool".into()),
+            exe_deleted: false,
+            sha256: Some("ab".repeat(32)),
+            processes: vec![ProcessInfo {
+                pid: 42,
+                parent: Some(1),
+                name: "tool".into(),
+                cmdline: vec![],
+                user: None,
+                uid: None,
+                start_time: 0,
+                alive: true,
+                exe_deleted: false,
+                sha256: None,
+            }],
+            connections: vec![],
+            findings: vec![],
+            mark,
+            stale_mark: None,
+            first_seen: SystemTime::UNIX_EPOCH,
+        }];
+        Arc::new(s)
+    }
+
+    fn key() -> ProgramKey {
+        ProgramKey::Exe("/tmp/tool".into())
+    }
+
+    #[test]
+    fn stale_generation_is_dropped() {
+        let mut st = AppState::new(Lang::Ja);
+        let mut b = RecordingBackend::new();
+        update(&mut st, Command::NewSnapshot(snap(5, None)), &mut b);
+        update(
+            &mut st,
+            Command::NewSnapshot(snap(3, Some(Mark::Blocked))),
+            &mut b,
+        );
+        assert_eq!(st.snapshot.generation, 5);
+        assert_eq!(st.snapshot.programs[0].mark, None);
+    }
+
+    #[test]
+    fn mark_is_sent_then_held_until_a_snapshot_shows_it() {
+        let mut st = AppState::new(Lang::Ja);
+        let mut b = RecordingBackend::new();
+        update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
+        st.trust_duration = TrustDuration::OneHour;
+        let fx = update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
+        assert_eq!(fx, vec![Effect::RefreshNow]);
+        let Call::SetMark(req) = &b.calls()[0] else {
+            panic!("expected a mark call");
+        };
+        assert_eq!(
+            (req.mark, req.duration),
+            (Mark::Blocked, TrustDuration::Always)
+        );
+        assert_eq!(req.pids, vec![42]);
+        let p = st.snapshot.programs[0].clone();
+        assert_eq!(st.mark_of(&p), Some(Mark::Blocked));
+        update(&mut st, Command::NewSnapshot(snap(2, None)), &mut b);
+        assert_eq!(
+            st.mark_of(&st.snapshot.programs[0].clone()),
+            Some(Mark::Blocked)
+        );
+        update(
+            &mut st,
+            Command::NewSnapshot(snap(3, Some(Mark::Blocked))),
+            &mut b,
+        );
+        assert!(st.pending_marks.is_empty());
+    }
+
+    #[test]
+    fn trust_keeps_the_chosen_duration() {
+        let mut st = AppState::new(Lang::Ja);
+        let mut b = RecordingBackend::new();
+        update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
+        update(
+            &mut st,
+            Command::SetTrustDuration(TrustDuration::UntilRestart),
+            &mut b,
+        );
+        update(&mut st, Command::SetMark(key(), Mark::Trusted), &mut b);
+        let Call::SetMark(req) = &b.calls()[0] else {
+            panic!("expected a mark call");
+        };
+        assert_eq!(req.duration, TrustDuration::UntilRestart);
+    }
+
+    #[test]
+    fn unavailable_feature_becomes_one_banner_and_no_pending_mark() {
+        let mut st = AppState::new(Lang::En);
+        let mut b = RecordingBackend::new();
+        b.fail_with(Some(BackendError::Unavailable(Feature::Marks)));
+        update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
+        update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
+        update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
+        assert!(st.pending_marks.is_empty());
+        assert_eq!(st.banners.len(), 1);
+        let text = st.banners[0].message.text(Lang::En);
+        assert!(!text.contains("gui."), "translated: {text}");
+    }
+
+    #[test]
+    fn terminate_waits_for_confirmation_resume_does_not() {
+        let mut st = AppState::new(Lang::Ja);
+        let mut b = RecordingBackend::new();
+        update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
+        update(
+            &mut st,
+            Command::AskProcess(key(), ProcAction::Terminate),
+            &mut b,
+        );
+        assert!(b.calls().is_empty());
+        assert!(st.confirm.is_some());
+        update(&mut st, Command::CancelConfirm, &mut b);
+        assert!(b.calls().is_empty());
+        update(
+            &mut st,
+            Command::AskProcess(key(), ProcAction::Terminate),
+            &mut b,
+        );
+        update(&mut st, Command::ConfirmProcess, &mut b);
+        assert_eq!(
+            b.calls(),
+            vec![Call::Process(ProcAction::Terminate, vec![42])]
+        );
+        update(
+            &mut st,
+            Command::AskProcess(key(), ProcAction::Resume),
+            &mut b,
+        );
+        assert_eq!(b.calls()[1], Call::Process(ProcAction::Resume, vec![42]));
+        assert!(st.confirm.is_none());
+    }
+
+    #[test]
+    fn program_without_hash_cannot_be_marked() {
+        let mut st = AppState::new(Lang::Ja);
+        let mut b = RecordingBackend::new();
+        let mut s = (*snap(1, None)).clone();
+        s.programs[0].sha256 = None;
+        update(&mut st, Command::NewSnapshot(Arc::new(s)), &mut b);
+        update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
+        assert!(b.calls().is_empty());
+        assert_eq!(st.banners[0].level, BannerLevel::Warning);
+    }
+}

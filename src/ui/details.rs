@@ -1,0 +1,557 @@
+//! The details pane: who the selected program is, what kizuki noticed,
+//! what the user can do, and its connections.
+
+use egui::{Frame, Grid, Label, Margin, RichText, ScrollArea, TextStyle, Ui};
+use egui_extras::{Column, TableBuilder};
+
+use super::format::{addr, clock, date_time};
+use super::list::finding_title;
+use super::theme;
+use super::widgets::{chip, cut, initial};
+use crate::app::programs::{attention, badge, parent_chain, shown_path};
+use crate::app::{AppState, BannerLevel, Command, DetailTab, History, ProcAction, TrustDuration};
+use crate::escape::for_display;
+use crate::model::{Connection, Mark, Program, SockState};
+
+const TABLE_ROW: f32 = 20.0;
+
+pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
+    let Some(key) = &state.selected else {
+        placeholder(ui, state);
+        return;
+    };
+    let Some(p) = state.snapshot.program(key) else {
+        ui.add_space(12.0);
+        ui.label(state.t("gui.details.gone"));
+        return;
+    };
+    header(ui, state, p);
+    warnings(ui, state, p);
+    actions(ui, state, p, cmds);
+    ui.add_space(4.0);
+    findings(ui, state, p);
+    ui.add_space(4.0);
+    tabs(ui, state, p, cmds);
+    ui.separator();
+    match state.tab {
+        DetailTab::Connections => connections(ui, state, p),
+        DetailTab::About => about(ui, state, p, cmds),
+        DetailTab::History => history(ui, state, p, cmds),
+    }
+}
+
+/// Before a program is chosen: how things stand, in one sentence.
+fn placeholder(ui: &mut Ui, state: &AppState) {
+    let snap = &state.snapshot;
+    ui.add_space(16.0);
+    if snap.generation > 0 {
+        let needing = snap
+            .programs
+            .iter()
+            .filter(|p| attention(state.mark_of(p), p) > 0)
+            .count();
+        let conns: usize = snap
+            .programs
+            .iter()
+            .map(|p| p.live_connections().count())
+            .sum();
+        let dark = ui.visuals().dark_mode;
+        let (c, text) = if needing > 0 {
+            (
+                theme::banner(BannerLevel::Warning, dark),
+                state.t_args("gui.overview.attention", &[("count", &needing.to_string())]),
+            )
+        } else {
+            (theme::calm(dark), state.t("gui.overview.calm"))
+        };
+        Frame::new()
+            .fill(c.fill)
+            .corner_radius(8)
+            .inner_margin(Margin::symmetric(14, 10))
+            .show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.label(RichText::new(text).heading().color(c.text));
+                ui.label(
+                    RichText::new(state.t_args(
+                        "gui.overview.counts",
+                        &[
+                            ("programs", &snap.programs.len().to_string()),
+                            ("conns", &conns.to_string()),
+                        ],
+                    ))
+                    .color(c.text),
+                );
+            });
+        ui.add_space(16.0);
+    }
+    ui.vertical_centered(|ui| {
+        ui.label(RichText::new(state.t("gui.details.pick")).strong());
+        ui.add_space(4.0);
+        ui.label(RichText::new(state.t("gui.details.pick_hint")).weak());
+    });
+}
+
+fn header(ui: &mut Ui, state: &AppState, p: &Program) {
+    let dark = ui.visuals().dark_mode;
+    let name = for_display(&p.name);
+    ui.horizontal(|ui| {
+        initial(ui, &name, 40.0);
+        ui.vertical(|ui| {
+            ui.horizontal(|ui| {
+                ui.add(Label::new(RichText::new(&name).heading().strong()).truncate());
+                let b = badge(state.mark_of(p), p);
+                chip(
+                    ui,
+                    &state.t(&format!("gui.badge.{}", b.as_str())),
+                    theme::badge(b, dark),
+                );
+            });
+            cut(ui, RichText::new(shown_path(p)).weak());
+        });
+    });
+}
+
+fn warnings(ui: &mut Ui, state: &AppState, p: &Program) {
+    let dark = ui.visuals().dark_mode;
+    let boxed = |ui: &mut Ui, text: String| {
+        let c = theme::danger(dark);
+        Frame::new()
+            .fill(c.fill)
+            .corner_radius(6)
+            .inner_margin(Margin::symmetric(8, 4))
+            .show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.label(RichText::new(text).color(c.text));
+            });
+    };
+    if p.exe_deleted {
+        boxed(ui, state.t("gui.warn.deleted"));
+    }
+    if let Some(old) = p.stale_mark {
+        let old = state.t(&format!("gui.badge.{}", old.as_str()));
+        boxed(ui, state.t_args("gui.warn.changed", &[("mark", &old)]));
+    }
+}
+
+fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
+    let mark = state.mark_of(p);
+    let can_mark = p.exe.is_some() && p.sha256.is_some();
+    let alive = p.processes.iter().any(|x| x.alive);
+    let mark_button = |ui: &mut Ui, cmds: &mut Vec<Command>, m: Mark, key: &str, hint: &str| {
+        let r = ui
+            .add_enabled(
+                can_mark,
+                egui::Button::new(state.t(key)).selected(mark == Some(m)),
+            )
+            .on_hover_text(state.t(hint))
+            .on_disabled_hover_text(state.t("gui.hint.cannot_mark"));
+        if r.clicked() {
+            cmds.push(Command::SetMark(p.key.clone(), m));
+        }
+    };
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new(state.t("gui.actions.mark")).weak());
+        mark_button(
+            ui,
+            cmds,
+            Mark::Trusted,
+            "gui.action.trust",
+            "gui.hint.trust",
+        );
+        let dur_name = |d: TrustDuration| state.t(&format!("gui.duration.{}", d.as_str()));
+        let label = ui.label(state.t("gui.duration"));
+        let combo = egui::ComboBox::from_id_salt("trust-duration")
+            .selected_text(dur_name(state.trust_duration))
+            .show_ui(ui, |ui| {
+                for d in TrustDuration::ALL {
+                    if ui
+                        .selectable_label(state.trust_duration == d, dur_name(d))
+                        .clicked()
+                    {
+                        cmds.push(Command::SetTrustDuration(d));
+                    }
+                }
+            });
+        combo.response.labelled_by(label.id);
+        ui.separator();
+        mark_button(
+            ui,
+            cmds,
+            Mark::Unknown,
+            "gui.action.unknown",
+            "gui.hint.unknown",
+        );
+        mark_button(
+            ui,
+            cmds,
+            Mark::Blocked,
+            "gui.action.block",
+            "gui.hint.block",
+        );
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new(state.t("gui.actions.process")).weak());
+        for (action, key, hint) in [
+            (
+                ProcAction::Suspend,
+                "gui.action.suspend",
+                "gui.hint.suspend",
+            ),
+            (ProcAction::Resume, "gui.action.resume", "gui.hint.resume"),
+            (
+                ProcAction::Terminate,
+                "gui.action.terminate",
+                "gui.hint.terminate",
+            ),
+        ] {
+            let r = ui
+                .add_enabled(alive, egui::Button::new(state.t(key)))
+                .on_hover_text(state.t(hint))
+                .on_disabled_hover_text(state.t("gui.hint.not_running"));
+            if r.clicked() {
+                cmds.push(Command::AskProcess(p.key.clone(), action));
+            }
+        }
+        ui.separator();
+        if ui
+            .button(state.t("gui.action.report"))
+            .on_hover_text(state.t("gui.hint.report"))
+            .clicked()
+        {
+            cmds.push(Command::WriteReport(p.key.clone()));
+        }
+        if ui
+            .button(state.t("gui.action.consult"))
+            .on_hover_text(state.t("gui.hint.consult"))
+            .clicked()
+        {
+            cmds.push(Command::Consult(Some(p.key.clone())));
+        }
+    });
+}
+
+fn findings(ui: &mut Ui, state: &AppState, p: &Program) {
+    if p.findings.is_empty() {
+        ui.label(RichText::new(state.t("gui.findings.none")).weak());
+        return;
+    }
+    let dark = ui.visuals().dark_mode;
+    let mut list: Vec<_> = p.findings.iter().collect();
+    list.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    ScrollArea::vertical()
+        .id_salt("findings")
+        .max_height(170.0)
+        .auto_shrink([false, true])
+        .show(ui, |ui| {
+            for f in list {
+                ui.horizontal(|ui| {
+                    chip(
+                        ui,
+                        &state.t(&format!("gui.severity.{}", f.severity.as_str())),
+                        theme::severity(f.severity, dark),
+                    );
+                    ui.label(RichText::new(finding_title(state, f)).strong());
+                });
+                ui.indent(("finding", f.kind.as_str()), |ui| {
+                    ui.label(for_display(&f.summary));
+                    let key = format!("finding.{}.why", f.kind.as_str());
+                    let why = state.t(&key);
+                    if why != key {
+                        ui.label(
+                            RichText::new(state.t_args("gui.findings.why", &[("why", &why)]))
+                                .weak(),
+                        );
+                    }
+                });
+            }
+        });
+}
+
+fn tabs(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        let live = p.live_connections().count();
+        let tabs = [
+            (
+                DetailTab::Connections,
+                state.t_args(
+                    "gui.tab.connections",
+                    &[
+                        ("live", &live.to_string()),
+                        ("all", &p.connections.len().to_string()),
+                    ],
+                ),
+            ),
+            (DetailTab::About, state.t("gui.tab.about")),
+            (DetailTab::History, state.t("gui.tab.history")),
+        ];
+        for (tab, label) in tabs {
+            if ui.selectable_label(state.tab == tab, label).clicked() {
+                cmds.push(Command::SetTab(tab));
+            }
+        }
+    });
+}
+
+/// State words a parent understands; the kernel's name otherwise.
+fn sock_state(state: &AppState, c: &Connection) -> String {
+    if !c.live {
+        return state.t("gui.sock.ended");
+    }
+    let key = match c.state {
+        SockState::Established => "gui.sock.established",
+        SockState::Listen => "gui.sock.listen",
+        SockState::Unconn => "gui.sock.unconn",
+        SockState::SynSent => "gui.sock.syn_sent",
+        SockState::TimeWait | SockState::CloseWait | SockState::FinWait1 | SockState::FinWait2 => {
+            "gui.sock.closing"
+        }
+        other => return other.as_str().to_string(),
+    };
+    state.t(key)
+}
+
+fn connections(ui: &mut Ui, state: &AppState, p: &Program) {
+    if p.connections.is_empty() {
+        ui.label(state.t("gui.no_connections"));
+        return;
+    }
+    let dim = theme::ended_text(ui.visuals().dark_mode);
+    let off = state.utc_offset;
+    let conns = &p.connections;
+    let row_h = TABLE_ROW.max(ui.text_style_height(&TextStyle::Body) + 2.0);
+    TableBuilder::new(ui)
+        .id_salt("connections")
+        .striped(true)
+        .resizable(true)
+        .auto_shrink([false, false])
+        // Fits a narrow pane: the other side takes what is left.
+        .column(Column::exact(44.0))
+        .column(Column::initial(150.0).at_least(90.0).clip(true))
+        .column(Column::remainder().at_least(110.0).clip(true))
+        .column(Column::initial(120.0).at_least(60.0).clip(true))
+        .column(Column::exact(66.0))
+        .column(Column::exact(66.0))
+        .header(22.0, |mut h| {
+            for key in [
+                "gui.conn.protocol",
+                "gui.conn.local",
+                "gui.conn.remote",
+                "gui.conn.state",
+                "gui.conn.first",
+                "gui.conn.last",
+            ] {
+                h.col(|ui| {
+                    ui.strong(state.t(key));
+                });
+            }
+        })
+        .body(|body| {
+            body.rows(row_h, conns.len(), |mut row| {
+                let c = &conns[row.index()];
+                let text = |s: String| {
+                    let t = RichText::new(s);
+                    if c.live { t } else { t.color(dim) }
+                };
+                row.col(|ui| {
+                    ui.label(text(c.protocol.as_str().to_uppercase()));
+                });
+                row.col(|ui| {
+                    cut(ui, text(addr(&c.local)).monospace());
+                });
+                row.col(|ui| {
+                    let r = c.remote.as_ref().map(addr).unwrap_or_else(|| "—".into());
+                    cut(ui, text(r).monospace());
+                });
+                row.col(|ui| {
+                    cut(ui, text(sock_state(state, c)));
+                });
+                row.col(|ui| {
+                    ui.label(text(clock(c.first_seen, off)));
+                });
+                row.col(|ui| {
+                    ui.label(text(clock(c.last_seen, off)));
+                });
+            });
+        });
+}
+
+fn about(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
+    let off = state.utc_offset;
+    ScrollArea::vertical()
+        .id_salt("about")
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            Grid::new("about-grid")
+                .num_columns(2)
+                .spacing([12.0, 6.0])
+                .striped(true)
+                .show(ui, |ui| {
+                    ui.label(RichText::new(state.t("gui.about.path")).strong());
+                    cut(ui, shown_path(p));
+                    ui.end_row();
+
+                    ui.label(RichText::new("SHA-256").strong());
+                    ui.horizontal(|ui| match &p.sha256 {
+                        Some(h) => {
+                            if ui.button(state.t("gui.about.copy")).clicked() {
+                                cmds.push(Command::CopyText(h.clone()));
+                            }
+                            cut(ui, RichText::new(for_display(h)).monospace());
+                        }
+                        None => {
+                            ui.label(state.t("gui.about.no_hash"));
+                        }
+                    });
+                    ui.end_row();
+
+                    ui.label(RichText::new(state.t("gui.about.user")).strong());
+                    ui.label(for_display(&p.user().unwrap_or_else(|| "—".into())));
+                    ui.end_row();
+
+                    ui.label(RichText::new(state.t("gui.about.first_seen")).strong());
+                    ui.label(date_time(p.first_seen, off));
+                    ui.end_row();
+                });
+            ui.add_space(8.0);
+            ui.strong(state.t("gui.about.processes"));
+            for x in &p.processes {
+                Frame::group(ui.style()).show(ui, |ui| {
+                    ui.set_width(ui.available_width());
+                    ui.horizontal(|ui| {
+                        ui.strong(format!("PID {}", x.pid));
+                        if !x.alive {
+                            ui.label(RichText::new(state.t("gui.about.exited")).weak());
+                        }
+                        if x.exe_deleted {
+                            ui.label(
+                                RichText::new(state.t("gui.about.image_deleted")).color(
+                                    theme::severity(
+                                        crate::model::Severity::High,
+                                        ui.visuals().dark_mode,
+                                    )
+                                    .fill,
+                                ),
+                            );
+                        }
+                        if let Some(u) = &x.user {
+                            ui.label(for_display(u));
+                        }
+                    });
+                    let chain = parent_chain(&state.snapshot, x.pid);
+                    let chain_text = if chain.is_empty() {
+                        x.parent
+                            .map(|pp| pp.to_string())
+                            .unwrap_or_else(|| "—".into())
+                    } else {
+                        chain
+                            .iter()
+                            .map(|(pid, name)| {
+                                if name.is_empty() {
+                                    pid.to_string()
+                                } else {
+                                    format!("{name} ({pid})")
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" ← ")
+                    };
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new(state.t("gui.about.parents")).weak());
+                        cut(ui, chain_text);
+                    });
+                    let cmd = x
+                        .cmdline
+                        .iter()
+                        .map(|a| for_display(a))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new(state.t("gui.about.cmdline")).weak());
+                        cut(
+                            ui,
+                            RichText::new(if cmd.is_empty() { "—".into() } else { cmd })
+                                .monospace(),
+                        );
+                    });
+                });
+            }
+        });
+}
+
+fn history(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
+    let loaded = state
+        .history
+        .as_ref()
+        .filter(|(k, _)| *k == p.key)
+        .map(|(_, h)| h);
+    ui.horizontal(|ui| {
+        ui.label(state.t("gui.history.explain"));
+        let label = if loaded.is_some() {
+            "gui.history.reload"
+        } else {
+            "gui.history.load"
+        };
+        if ui.button(state.t(label)).clicked() {
+            cmds.push(Command::LoadHistory(p.key.clone()));
+        }
+    });
+    let off = state.utc_offset;
+    match loaded {
+        None => {}
+        Some(History::NoJournal) => {
+            ui.label(RichText::new(state.t("gui.history.none")).weak());
+        }
+        Some(History::Rows(rows)) if rows.is_empty() => {
+            ui.label(RichText::new(state.t("gui.history.empty")).weak());
+        }
+        Some(History::Rows(rows)) => {
+            TableBuilder::new(ui)
+                .id_salt("history")
+                .striped(true)
+                .auto_shrink([false, false])
+                .column(Column::exact(150.0))
+                .column(Column::exact(150.0))
+                .column(Column::exact(56.0))
+                .column(Column::initial(170.0).clip(true))
+                .column(Column::remainder().clip(true))
+                .header(22.0, |mut h| {
+                    for key in [
+                        "gui.conn.first",
+                        "gui.conn.last",
+                        "gui.conn.protocol",
+                        "gui.conn.local",
+                        "gui.conn.remote",
+                    ] {
+                        h.col(|ui| {
+                            ui.strong(state.t(key));
+                        });
+                    }
+                })
+                .body(|body| {
+                    body.rows(TABLE_ROW, rows.len(), |mut row| {
+                        let r = &rows[row.index()];
+                        row.col(|ui| {
+                            ui.label(date_time(r.first_seen, off));
+                        });
+                        row.col(|ui| {
+                            ui.label(date_time(r.last_seen, off));
+                        });
+                        row.col(|ui| {
+                            ui.label(r.protocol.as_str().to_uppercase());
+                        });
+                        row.col(|ui| {
+                            cut(ui, RichText::new(for_display(&r.local)).monospace());
+                        });
+                        row.col(|ui| {
+                            let remote = r
+                                .remote
+                                .as_deref()
+                                .map(for_display)
+                                .unwrap_or_else(|| "—".into());
+                            cut(ui, RichText::new(remote).monospace());
+                        });
+                    });
+                });
+        }
+    }
+}

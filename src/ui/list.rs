@@ -1,0 +1,226 @@
+//! The program list: search, filters, order, one row per program.
+
+use egui::{
+    Align, Frame, Id, Label, Layout, Margin, RichText, Role, ScrollArea, Sense, TextEdit, Ui,
+    UiBuilder, WidgetInfo,
+};
+
+use super::theme;
+use super::widgets::{cell, chip, cut, initial};
+use crate::app::programs::{Row, rows, shown_path};
+use crate::app::{AppState, Command, SortKey};
+use crate::escape::for_display;
+
+const ROW_HEIGHT: f32 = 46.0;
+const BADGE_W: f32 = 84.0;
+const CONNS_W: f32 = 44.0;
+const FINDING_W: f32 = 128.0;
+const USER_W: f32 = 64.0;
+
+/// Text for a finding's short title; the summary (escaped: it may quote a
+/// hostile name) when the catalog has none.
+pub fn finding_title(state: &AppState, f: &crate::model::Finding) -> String {
+    let key = format!("finding.{}.title", f.kind.as_str());
+    let t = state.t(&key);
+    if t == key { for_display(&f.summary) } else { t }
+}
+
+pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
+    toolbar(ui, state, cmds);
+    ui.add_space(4.0);
+    let rows = rows(state);
+    if state.snapshot.generation == 0 {
+        ui.label(state.t("gui.waiting"));
+        return;
+    }
+    ui.label(
+        RichText::new(state.t_args(
+            "gui.list.count",
+            &[
+                ("shown", &rows.len().to_string()),
+                ("total", &state.snapshot.programs.len().to_string()),
+            ],
+        ))
+        .weak(),
+    );
+    header(ui, state);
+    ui.separator();
+    if rows.is_empty() {
+        ui.label(state.t("gui.list.empty"));
+        return;
+    }
+    ScrollArea::vertical()
+        .id_salt("programs")
+        .auto_shrink([false, false])
+        .show_rows(ui, ROW_HEIGHT, rows.len(), |ui, range| {
+            for r in &rows[range] {
+                row(ui, state, r, cmds);
+            }
+        });
+}
+
+fn toolbar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        let label = ui.label(state.t("gui.search"));
+        let mut text = state.search.clone();
+        let r = ui
+            .add(
+                TextEdit::singleline(&mut text)
+                    .id(Id::unique("search"))
+                    .hint_text(state.t("gui.search.hint"))
+                    .desired_width(ui.available_width().min(260.0)),
+            )
+            .labelled_by(label.id);
+        if r.changed() {
+            cmds.push(Command::SetSearch(text));
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        let mut v = state.only_network;
+        if ui.checkbox(&mut v, state.t("gui.filter.network")).changed() {
+            cmds.push(Command::SetOnlyNetwork(v));
+        }
+        let mut v = state.only_attention;
+        if ui
+            .checkbox(&mut v, state.t("gui.filter.attention"))
+            .changed()
+        {
+            cmds.push(Command::SetOnlyAttention(v));
+        }
+        let sort_name = |s: SortKey| {
+            state.t(match s {
+                SortKey::Attention => "gui.sort.attention",
+                SortKey::Name => "gui.sort.name",
+                SortKey::Connections => "gui.sort.connections",
+            })
+        };
+        // Label and list stay on one line when the row wraps.
+        ui.horizontal(|ui| {
+            let label = ui.label(state.t("gui.sort"));
+            egui::ComboBox::from_id_salt("sort")
+                .selected_text(sort_name(state.sort))
+                .show_ui(ui, |ui| {
+                    for s in SortKey::ALL {
+                        if ui.selectable_label(state.sort == s, sort_name(s)).clicked() {
+                            cmds.push(Command::SetSort(s));
+                        }
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+        });
+    });
+}
+
+fn header(ui: &mut Ui, state: &AppState) {
+    let weak = |s: String| RichText::new(s).small().weak();
+    ui.horizontal(|ui| {
+        let rest = BADGE_W + CONNS_W + FINDING_W + USER_W + 4.0 * ui.spacing().item_spacing.x;
+        let name_w = (ui.available_width() - rest).max(80.0);
+        cell(ui, name_w, 16.0, |ui| {
+            ui.label(weak(state.t("gui.col.program")))
+        });
+        cell(ui, BADGE_W, 16.0, |ui| {
+            ui.label(weak(state.t("gui.col.state")))
+        });
+        cell(ui, CONNS_W, 16.0, |ui| {
+            ui.label(weak(state.t("gui.col.conns")))
+        });
+        cell(ui, FINDING_W, 16.0, |ui| {
+            ui.label(weak(state.t("gui.col.finding")))
+        });
+        cell(ui, USER_W, 16.0, |ui| {
+            ui.label(weak(state.t("gui.col.user")))
+        });
+    });
+}
+
+fn row(ui: &mut Ui, state: &AppState, r: &Row<'_>, cmds: &mut Vec<Command>) {
+    let p = r.program;
+    let name = for_display(&p.name);
+    let selected = state.selected.as_ref() == Some(&p.key);
+    let dark = ui.visuals().dark_mode;
+    let resp = ui
+        .scope_builder(
+            UiBuilder::new()
+                .id_salt(("program-row", &p.key))
+                .sense(Sense::click()),
+            |ui| {
+                let hovered = ui.response().hovered();
+                let fill = if selected {
+                    ui.visuals().selection.bg_fill.gamma_multiply(0.45)
+                } else if hovered {
+                    ui.visuals().widgets.hovered.weak_bg_fill
+                } else {
+                    egui::Color32::TRANSPARENT
+                };
+                Frame::new()
+                    .fill(fill)
+                    .corner_radius(6)
+                    .inner_margin(Margin::symmetric(4, 2))
+                    .show(ui, |ui| {
+                        let h = ROW_HEIGHT - 4.0;
+                        ui.set_height(h);
+                        ui.horizontal(|ui| {
+                            let rest = 32.0
+                                + BADGE_W
+                                + CONNS_W
+                                + FINDING_W
+                                + USER_W
+                                + 5.0 * ui.spacing().item_spacing.x;
+                            let name_w = (ui.available_width() - rest).max(80.0);
+                            cell(ui, 28.0, h, |ui| initial(ui, &name, 28.0));
+                            ui.allocate_ui_with_layout(
+                                egui::vec2(name_w, h),
+                                Layout::top_down(Align::Min),
+                                |ui| {
+                                    ui.set_width(name_w);
+                                    ui.add(
+                                        Label::new(RichText::new(&name).strong())
+                                            .selectable(false)
+                                            .truncate(),
+                                    );
+                                    ui.add(
+                                        Label::new(RichText::new(shown_path(p)).small().weak())
+                                            .selectable(false)
+                                            .truncate(),
+                                    );
+                                },
+                            );
+                            cell(ui, BADGE_W, h, |ui| {
+                                chip(
+                                    ui,
+                                    &state.t(&format!("gui.badge.{}", r.badge.as_str())),
+                                    theme::badge(r.badge, dark),
+                                )
+                            });
+                            cell(ui, CONNS_W, h, |ui| {
+                                let t = RichText::new(r.live.to_string());
+                                ui.add(
+                                    Label::new(if r.live > 0 { t.strong() } else { t.weak() })
+                                        .selectable(false),
+                                )
+                            });
+                            cell(ui, FINDING_W, h, |ui| {
+                                if let Some(f) = r.top {
+                                    chip(
+                                        ui,
+                                        &finding_title(state, f),
+                                        theme::severity(f.severity, dark),
+                                    )
+                                    .on_hover_text(for_display(&f.summary));
+                                }
+                            });
+                            cell(ui, USER_W, h, |ui| {
+                                cut(ui, for_display(&p.user().unwrap_or_default()))
+                            });
+                        });
+                    });
+            },
+        )
+        .response;
+    resp.widget_info(|| WidgetInfo::selected(Role::Button, true, selected, &name));
+    if resp.clicked() {
+        cmds.push(Command::Select(Some(p.key.clone())));
+    }
+}
