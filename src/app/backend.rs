@@ -119,11 +119,20 @@ pub enum BackendError {
     Failed(String),
 }
 
+/// What became of a mark beyond being recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkOutcome {
+    /// Recorded, and enforced where the mark asks for it.
+    Done,
+    /// Recorded, but the firewall could not be changed (why, for the user).
+    NotEnforced(String),
+}
+
 /// Side effects of the window. Each call is one user action; errors are
 /// shown to the user once, by `update`.
 pub trait Backend {
     /// Records the user's mark (and, for blocked, enforces it).
-    fn set_mark(&mut self, req: &MarkRequest) -> Result<(), BackendError>;
+    fn set_mark(&mut self, req: &MarkRequest) -> Result<MarkOutcome, BackendError>;
     /// Suspends, resumes or terminates these processes.
     fn process_action(&mut self, action: ProcAction, pids: &[u32]) -> Result<(), BackendError>;
     /// Writes a report about `program`; returns where it was saved.
@@ -192,8 +201,9 @@ impl RecordingBackend {
 }
 
 impl Backend for RecordingBackend {
-    fn set_mark(&mut self, req: &MarkRequest) -> Result<(), BackendError> {
-        self.record(Call::SetMark(req.clone()))
+    fn set_mark(&mut self, req: &MarkRequest) -> Result<MarkOutcome, BackendError> {
+        self.record(Call::SetMark(req.clone()))?;
+        Ok(MarkOutcome::Done)
     }
 
     fn process_action(&mut self, action: ProcAction, pids: &[u32]) -> Result<(), BackendError> {

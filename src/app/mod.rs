@@ -10,8 +10,8 @@ pub mod state;
 mod update;
 
 pub use backend::{
-    Backend, BackendError, Call, Feature, History, HistoryRow, MarkRequest, ProcAction,
-    RecordingBackend, TrustDuration,
+    Backend, BackendError, Call, Feature, History, HistoryRow, MarkOutcome, MarkRequest,
+    ProcAction, RecordingBackend, TrustDuration,
 };
 pub use command::{Command, Effect};
 pub use programs::{Badge, Row};

@@ -1,6 +1,8 @@
 //! The one place the window's state changes.
 
-use super::backend::{Backend, BackendError, History, MarkRequest, ProcAction, TrustDuration};
+use super::backend::{
+    Backend, BackendError, History, MarkOutcome, MarkRequest, ProcAction, TrustDuration,
+};
 use super::command::{Command, Effect};
 use super::state::{AppState, BannerLevel, Confirmation, DetailTab, Message};
 use crate::escape::for_display;
@@ -171,7 +173,14 @@ fn set_mark(state: &mut AppState, key: &ProgramKey, mark: Mark, backend: &mut dy
     };
     let name = for_display(&p.name);
     match backend.set_mark(&req) {
-        Ok(()) => {
+        Ok(outcome) => {
+            if let MarkOutcome::NotEnforced(why) = outcome {
+                state.push_banner(
+                    BannerLevel::Warning,
+                    Message::new("gui.msg.not_enforced").arg("detail", for_display(&why)),
+                    true,
+                );
+            }
             state.pending_marks.insert(key.clone(), mark);
             state.push_banner(
                 BannerLevel::Info,

@@ -194,15 +194,24 @@ pub fn run(launch: Launch) -> Result<()> {
             .with_visible(!launch.minimized),
         ..Default::default()
     };
-    let backend = NativeBackend::new(launch.data_dir);
+    let marks = setup::open_marks(&opts);
+    for w in marks.take_warnings() {
+        state.push_banner(
+            BannerLevel::Warning,
+            Message::new("gui.msg.plain").arg("text", w.message()),
+            true,
+        );
+    }
     eframe::run_native(
         "kizuki",
         native,
         Box::new(move |cc| {
             setup_context(&cc.egui_ctx);
             let ctx = cc.egui_ctx.clone();
-            let core = setup::native_monitor(&opts)?;
+            let core = setup::native_monitor_with(&opts, marks.clone())?;
             let monitor = Monitor::spawn(core, true, Box::new(move || ctx.request_repaint()))?;
+            let backend =
+                NativeBackend::new(launch.data_dir, marks, Some(monitor.snapshots.clone()));
             Ok(Box::new(
                 KizukiApp::new(state, Box::new(backend)).with_monitor(monitor),
             ))
