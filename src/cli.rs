@@ -57,6 +57,9 @@ pub enum Command {
         #[arg(long, value_name = "MS", hide = true)]
         interval_ms: Option<u64>,
     },
+    /// Connection history from the evidence journal; `history verify`
+    /// checks that it was not altered.
+    History(crate::journal::command::HistoryArgs),
 }
 
 /// Parses arguments and runs; the binary's `main` is only this.
@@ -115,6 +118,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut core = setup::native_monitor(&opts).context(tr("err.probe"))?;
             let snap = core.tick().context(tr("err.probe"))?;
             core.save();
+            crate::journal::command::report_warnings(opts.data_dir.as_deref());
             print_snapshot(&snap, *json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -136,9 +140,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 // Keep every connection of the window, however short.
                 .with_retention(window + Duration::from_secs(3600));
             let snap = watch(core, window)?;
+            crate::journal::command::report_warnings(opts.data_dir.as_deref());
             print_snapshot(&snap, *json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::History(args)) => crate::journal::command::run(args, data.as_deref()),
     }
 }
 

@@ -69,11 +69,18 @@ pub fn detect_lang() -> Lang {
 }
 
 /// Catalog files per area: (area, Japanese, English). Add a line per area.
-const SOURCES: &[(&str, &str, &str)] = &[(
-    "core",
-    include_str!("../assets/i18n/ja/core.toml"),
-    include_str!("../assets/i18n/en/core.toml"),
-)];
+const SOURCES: &[(&str, &str, &str)] = &[
+    (
+        "core",
+        include_str!("../assets/i18n/ja/core.toml"),
+        include_str!("../assets/i18n/en/core.toml"),
+    ),
+    (
+        "journal",
+        include_str!("../assets/i18n/ja/journal.toml"),
+        include_str!("../assets/i18n/en/journal.toml"),
+    ),
+];
 
 type Catalog = HashMap<String, String>;
 

@@ -7,6 +7,7 @@ pub mod escape;
 pub mod fsutil;
 pub mod i18n;
 pub mod identity;
+pub mod journal;
 pub mod model;
 pub mod monitor;
 pub mod output;

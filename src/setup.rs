@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::clock::SystemClock;
 use crate::identity::NativeHasher;
+use crate::journal::JournalStage;
 use crate::monitor::MonitorCore;
 use crate::probe::{NativeProbe, ProbeError};
 
@@ -26,10 +27,16 @@ pub fn hash_cache_path(data_dir: &Path) -> PathBuf {
 pub fn native_monitor(opts: &Options) -> Result<MonitorCore, ProbeError> {
     let probe = NativeProbe::new()?;
     let hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
-    Ok(MonitorCore::new(
+    let mut core = MonitorCore::new(
         Box::new(probe),
         Box::new(hasher),
         Arc::new(SystemClock),
         opts.interval,
-    ))
+    );
+    // The journal runs last: it records what the other stages decided.
+    // Its handle: `journal::live_handle(&journal::path_in(data_dir))`.
+    if let Some(dir) = opts.data_dir.as_deref() {
+        core.add_stage(Box::new(JournalStage::open(dir, Arc::new(SystemClock))));
+    }
+    Ok(core)
 }
