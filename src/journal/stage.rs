@@ -105,14 +105,35 @@ impl JournalStage {
         Self::build(path, clock, capacity)
     }
 
+    /// A stage over an already open journal (benchmarks, tests that set
+    /// connection limits); the writer starts when the caller says.
+    pub fn with_journal(
+        journal: Journal,
+        clock: Arc<dyn Clock>,
+        capacity: usize,
+    ) -> (JournalStage, Option<PausedWriter>) {
+        let path = journal.path().to_path_buf();
+        Self::assemble(&path, clock, capacity, Ok((journal, Vec::new())))
+    }
+
     fn build(
         path: &Path,
         clock: Arc<dyn Clock>,
         capacity: usize,
     ) -> (JournalStage, Option<PausedWriter>) {
+        let opened = Journal::open(path, clock.now());
+        Self::assemble(path, clock, capacity, opened)
+    }
+
+    fn assemble(
+        path: &Path,
+        clock: Arc<dyn Clock>,
+        capacity: usize,
+        opened: Result<(Journal, Vec<JournalWarning>), super::JournalError>,
+    ) -> (JournalStage, Option<PausedWriter>) {
         let now = clock.now();
         let (tx, rx) = writer::channel(capacity);
-        let (shared, paused) = match Journal::open(path, now) {
+        let (shared, paused) = match opened {
             Ok((journal, warnings)) => {
                 let shared = Shared::new(path, warnings);
                 let paused = PausedWriter {
@@ -332,17 +353,19 @@ impl Stage for JournalStage {
         let now = self.last_now.unwrap_or_else(|| self.clock.now());
         self.flush_seen(now);
         self.open.clear();
-        let Some(join) = self.join.take() else {
-            // No writer runs (tests of a paused one): never wait.
+        if !self.shared.running.load(std::sync::atomic::Ordering::SeqCst) {
+            // No writer drains the channel (a paused one): never wait.
             let _ = self.tx.try_send(Msg::Stop(now));
             return;
-        };
+        }
         // Shutting down may wait for the disk: the stop must be recorded.
         if let Some(note) = self.shared.take_pending_note(now) {
             let _ = self.tx.send(Msg::Entry(note));
         }
         let _ = self.tx.send(Msg::Stop(now));
-        let _ = join.join();
+        if let Some(join) = self.join.take() {
+            let _ = join.join();
+        }
     }
 }
 
@@ -351,5 +374,143 @@ impl Drop for JournalStage {
         if self.join.is_some() {
             self.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::identity::FakeHasher;
+    use crate::journal::SessionQuery;
+    use crate::model::{RawProcess, RawSample, RawSocket};
+    use crate::monitor::MonitorCore;
+    use crate::probe::FakeProbe;
+
+    fn sample(n: u16) -> RawSample {
+        RawSample::of(
+            vec![RawProcess::fake(100, "/usr/bin/curl")],
+            (0..n)
+                .map(|i| RawSocket::tcp(100, &format!("10.0.0.2:{}", 40000 + i), "203.0.113.7:443"))
+                .collect(),
+        )
+    }
+
+    fn core(samples: Vec<RawSample>, clock: Arc<FakeClock>) -> MonitorCore {
+        MonitorCore::new(
+            Box::new(FakeProbe::new(samples)),
+            Box::new(FakeHasher::default()),
+            clock,
+            Duration::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn full_channel_counts_drops_and_journals_the_count_when_room_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite3");
+        let clock = Arc::new(FakeClock::at_noon());
+        let (stage, paused) = JournalStage::open_paused(&path, clock.clone(), 8);
+        let handle = stage.handle();
+        // 30 sessions open while nothing drains the channel.
+        let mut m = core(vec![sample(30), sample(0)], clock.clone());
+        m.add_stage(Box::new(stage));
+        m.tick().unwrap();
+        let dropped = handle.status().dropped;
+        assert!(dropped >= 20, "sampling did not wait; drops were counted: {dropped}");
+        assert!(handle
+            .status()
+            .all_warnings()
+            .contains(&JournalWarning::Dropped { count: dropped }));
+        // The writer starts: the next entries get through, led by the count.
+        let join = paused.unwrap().start().unwrap();
+        assert!(handle.flush(Duration::from_secs(30)));
+        clock.advance(Duration::from_secs(1));
+        m.tick().unwrap();
+        m.save();
+        join.join().unwrap();
+        let j = Journal::open_existing(&path).unwrap();
+        let events = j.events(&SessionQuery::default()).unwrap();
+        let noted: u64 = events
+            .iter()
+            .filter(|e| e.kind == "dropped")
+            .map(|e| e.detail["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(noted, handle.status().dropped, "every drop is in the journal");
+        assert!(j.verify().unwrap().intact());
+    }
+
+    #[test]
+    fn disk_full_pauses_the_journal_without_stopping_sampling() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite3");
+        let clock = Arc::new(FakeClock::at_noon());
+        let (journal, _) = Journal::open(&path, clock.now()).unwrap();
+        let pages: i64 = journal
+            .connection()
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .unwrap();
+        // The database may not grow: every write hits SQLITE_FULL.
+        journal
+            .connection()
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+        let (stage, paused) = JournalStage::with_journal(journal, clock.clone(), 64);
+        let handle = stage.handle();
+        let mut m = core(vec![sample(40), sample(0), sample(40)], clock.clone());
+        m.add_stage(Box::new(stage));
+        let _join = paused.unwrap().start().unwrap();
+        for _ in 0..3 {
+            let snap = m.tick().unwrap();
+            assert_eq!(snap.programs.len(), 1, "sampling goes on");
+            handle.flush(Duration::from_secs(30));
+            clock.advance(Duration::from_secs(1));
+        }
+        let st = handle.status();
+        assert_eq!(st.paused, Some(JournalWarning::DiskFull));
+        assert!(st.lost > 0);
+        assert!(JournalWarning::DiskFull.message().contains("disk full")
+            || JournalWarning::DiskFull.message().contains("ディスク"));
+        m.save();
+    }
+
+    #[test]
+    fn sessions_programs_findings_and_stop_are_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FakeClock::at_noon());
+        let t0 = clock.now();
+        let mut m = core(vec![sample(1), sample(1), sample(1), sample(0)], clock.clone());
+        m.add_stage(Box::new(JournalStage::open(dir.path(), clock.clone())));
+        for _ in 0..4 {
+            m.tick().unwrap();
+            clock.advance(Duration::from_secs(5));
+        }
+        m.save();
+        let j = Journal::open_existing(&crate::journal::path_in(dir.path())).unwrap();
+        let s = j
+            .sessions(&SessionQuery {
+                exe: Some("/usr/bin/curl".into()),
+                ..SessionQuery::default()
+            })
+            .unwrap();
+        assert_eq!(s.len(), 1, "one row per session, not per sample");
+        assert_eq!(s[0].first_seen, t0);
+        assert_eq!(s[0].last_seen, Some(t0 + Duration::from_secs(10)));
+        assert_eq!(s[0].remote.as_deref(), Some("203.0.113.7:443"));
+        assert_eq!(s[0].pid, Some(100));
+        assert!(s[0].sha256.is_some());
+        let kinds: Vec<String> = j
+            .events(&SessionQuery::default())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, vec!["app-start", "program", "app-stop"]);
+        let progs = j.programs(Some("/usr/bin/curl")).unwrap();
+        assert_eq!(progs.len(), 1);
+        assert_eq!(progs[0].first_seen, Some(t0));
+        assert_eq!(progs[0].last_seen, Some(t0 + Duration::from_secs(15)));
+        assert_eq!(progs[0].sessions, 1);
+        assert!(j.verify().unwrap().intact());
     }
 }

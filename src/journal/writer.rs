@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -78,6 +79,8 @@ pub(super) struct Shared {
     pub(super) status: Mutex<JournalStatus>,
     /// Drops not yet reported in the journal itself.
     pending: Mutex<Pending>,
+    /// A writer thread is draining the channel.
+    pub(super) running: AtomicBool,
 }
 
 impl Shared {
@@ -89,6 +92,7 @@ impl Shared {
                 ..JournalStatus::default()
             }),
             pending: Mutex::new(Pending::default()),
+            running: AtomicBool::new(false),
         })
     }
 
@@ -221,9 +225,20 @@ pub(super) fn spawn(
     shared: Arc<Shared>,
     clock: Arc<dyn Clock>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
+    let outside = shared.clone();
+    outside.running.store(true, Ordering::SeqCst);
+    let spawned = std::thread::Builder::new()
         .name("kizuki-journal".into())
-        .spawn(move || Writer::new(app, shared, clock).run(rx))
+        .spawn(move || {
+            let flag = shared.clone();
+            Writer::new(app, shared, clock).run(rx);
+            flag.running.store(false, Ordering::SeqCst);
+        });
+    if spawned.is_err() {
+        // Nothing drains the channel: senders must not wait on it.
+        outside.running.store(false, Ordering::SeqCst);
+    }
+    spawned
 }
 
 struct Writer {
