@@ -137,6 +137,29 @@ fn quarantine_all(path: &Path, now: SystemTime) -> std::io::Result<PathBuf> {
     Ok(moved)
 }
 
+/// True when the file is empty or starts like an SQLite database. Checked
+/// before SQLite opens it: closing a connection to a damaged file can
+/// delete its `-wal`, which we want to keep with it.
+fn looks_like_sqlite(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    match std::fs::File::open(path) {
+        Ok(mut f) => match f.read(&mut head) {
+            Ok(0) => true,
+            Ok(16) => &head == b"SQLite format 3\0",
+            _ => false,
+        },
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
+fn not_a_database() -> JournalError {
+    JournalError::Sql(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOTADB),
+        None,
+    ))
+}
+
 pub(super) fn open_for_writing(
     path: &Path,
     now: SystemTime,
@@ -144,7 +167,12 @@ pub(super) fn open_for_writing(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    match open_rw(path) {
+    let opened = if looks_like_sqlite(path) {
+        open_rw(path)
+    } else {
+        Err(not_a_database())
+    };
+    match opened {
         Ok(j) => Ok((j, Vec::new())),
         Err(e) if is_damage(&e) && path.exists() => {
             let moved_to = quarantine_all(path, now)?;
@@ -158,6 +186,9 @@ pub(super) fn open_for_writing(
 pub(super) fn open_existing(path: &Path) -> Result<Journal, JournalError> {
     if !path.exists() {
         return Err(JournalError::Missing(path.to_path_buf()));
+    }
+    if !looks_like_sqlite(path) {
+        return Err(not_a_database());
     }
     // Read-write without create: a reader may need to recover a WAL left by
     // a killed writer, which a read-only handle cannot do.
