@@ -2,6 +2,7 @@
 //! its "closed" record), programs with first and last sight, and events
 //! (findings, the user's marks and firewall actions, app start and stop).
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use rusqlite::types::Value as SqlValue;
@@ -83,66 +84,108 @@ fn limit(q: &SessionQuery) -> i64 {
         .unwrap_or(-1)
 }
 
-/// Per-program filters go through the program list's index and the
-/// records' (program, kind, ts) index; see `explain` in the tests.
+/// Sessions of one program: the covering `records_sessions` index gives
+/// the "opened" rows in time order, `records_by_ref` their "closed" rows;
+/// no table row is read (see `plan_tests`).
 const SESSIONS: &str = "
-    SELECT o.id, p.exe, p.name, p.sha256, o.pid, o.protocol, o.local, o.remote,
+    SELECT o.id, o.program, o.pid, o.protocol, o.local, o.remote,
            coalesce(c.state, o.state), o.ts, c.ts
     FROM records o
-    LEFT JOIN programs p ON p.id = o.program
-    LEFT JOIN records c ON c.ref = o.id AND c.kind = 'closed'
-    WHERE o.kind = 'opened' AND o.ts >= ?1 AND o.program IN (SELECT id FROM programs WHERE exe = ?2)
-    ORDER BY o.ts, o.id
+    LEFT JOIN records c ON c.ref = o.id
+    WHERE o.kind = 'opened' AND o.program = ?1 AND o.ts >= ?2
+    ORDER BY o.ts
     LIMIT ?3";
 
 const SESSIONS_ALL: &str = "
-    SELECT o.id, p.exe, p.name, p.sha256, o.pid, o.protocol, o.local, o.remote,
+    SELECT o.id, o.program, o.pid, o.protocol, o.local, o.remote,
            coalesce(c.state, o.state), o.ts, c.ts
     FROM records o
-    LEFT JOIN programs p ON p.id = o.program
-    LEFT JOIN records c ON c.ref = o.id AND c.kind = 'closed'
+    LEFT JOIN records c ON c.ref = o.id
     WHERE o.kind = 'opened' AND o.ts >= ?1
     ORDER BY o.ts, o.id
     LIMIT ?2";
 
-fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
+type ProgramNames = HashMap<i64, (Option<String>, Option<String>, Option<String>)>;
+
+fn session_row(r: &Row<'_>, names: &ProgramNames) -> rusqlite::Result<SessionRow> {
+    let program: Option<i64> = r.get(1)?;
+    let (exe, name, sha256) = program
+        .and_then(|p| names.get(&p).cloned())
+        .unwrap_or((None, None, None));
     Ok(SessionRow {
         id: r.get(0)?,
-        exe: opt_text(r.get(1)?),
-        name: opt_text(r.get(2)?),
-        sha256: opt_text(r.get(3)?),
+        exe,
+        name,
+        sha256,
         pid: r
-            .get::<_, Option<i64>>(4)
+            .get::<_, Option<i64>>(2)
             .ok()
             .flatten()
             .and_then(|p| u32::try_from(p).ok()),
-        protocol: opt_text(r.get(5)?).unwrap_or_default(),
-        local: opt_text(r.get(6)?).unwrap_or_default(),
-        remote: opt_text(r.get(7)?),
-        state: opt_text(r.get(8)?).unwrap_or_default(),
-        first_seen: opt_ms(r.get(9)?).unwrap_or(SystemTime::UNIX_EPOCH),
-        last_seen: opt_ms(r.get(10)?),
+        protocol: opt_text(r.get(3)?).unwrap_or_default(),
+        local: opt_text(r.get(4)?).unwrap_or_default(),
+        remote: opt_text(r.get(5)?),
+        state: opt_text(r.get(6)?).unwrap_or_default(),
+        first_seen: opt_ms(r.get(7)?).unwrap_or(SystemTime::UNIX_EPOCH),
+        last_seen: opt_ms(r.get(8)?),
     })
 }
 
 const EVENT_KINDS: &str = "kind NOT IN ('opened', 'closed', 'seen')";
 
 impl Journal {
+    /// Program ids with path, name and SHA-256 (those at `exe`, or all).
+    fn program_names(&self, exe: Option<&str>) -> Result<ProgramNames, JournalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, exe, name, sha256 FROM programs WHERE ?1 IS NULL OR exe = ?1",
+        )?;
+        let rows = stmt.query_map([exe], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                (
+                    opt_text(r.get(1)?),
+                    opt_text(r.get(2)?),
+                    opt_text(r.get(3)?),
+                ),
+            ))
+        })?;
+        let mut map = HashMap::new();
+        for row in rows {
+            let (id, names) = row?;
+            map.insert(id, names);
+        }
+        Ok(map)
+    }
+
     /// Connection sessions, oldest first.
     pub fn sessions(&self, q: &SessionQuery) -> Result<Vec<SessionRow>, JournalError> {
         let since = q.since.map(to_millis).unwrap_or(i64::MIN);
-        let rows = match &q.exe {
-            Some(exe) => {
+        let names = self.program_names(q.exe.as_deref())?;
+        let mut rows = Vec::new();
+        match &q.exe {
+            Some(_) => {
+                // One indexed range per program at that path (one per hash).
                 let mut stmt = self.conn.prepare_cached(SESSIONS)?;
-                stmt.query_map(params![since, exe, limit(q)], session_row)?
-                    .collect::<Result<Vec<_>, _>>()?
+                for id in names.keys() {
+                    let part = stmt
+                        .query_map(params![id, since, limit(q)], |r| session_row(r, &names))?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    rows.extend(part);
+                }
+                if names.len() > 1 {
+                    rows.sort_by_key(|s: &SessionRow| (s.first_seen, s.id));
+                }
+                if let Some(l) = q.limit {
+                    rows.truncate(l);
+                }
             }
             None => {
                 let mut stmt = self.conn.prepare_cached(SESSIONS_ALL)?;
-                stmt.query_map(params![since, limit(q)], session_row)?
-                    .collect::<Result<Vec<_>, _>>()?
+                rows = stmt
+                    .query_map(params![since, limit(q)], |r| session_row(r, &names))?
+                    .collect::<Result<Vec<_>, _>>()?;
             }
-        };
+        }
         Ok(rows)
     }
 
@@ -212,29 +255,22 @@ impl Journal {
         for row in rows {
             ids.push(row?);
         }
-        let mut first = self.conn.prepare_cached(
-            "SELECT min(ts) FROM records WHERE program = ?1 AND kind = ?2",
+        let mut opened = self.conn.prepare_cached(
+            "SELECT min(ts), max(ts), count(*) FROM records
+             WHERE kind = 'opened' AND program = ?1",
         )?;
-        let mut last = self.conn.prepare_cached(
-            "SELECT max(ts) FROM records WHERE program = ?1 AND kind = ?2",
-        )?;
-        let mut count = self.conn.prepare_cached(
-            "SELECT count(*) FROM records WHERE program = ?1 AND kind = 'opened'",
+        let mut others = self.conn.prepare_cached(
+            "SELECT min(ts), max(ts) FROM records
+             WHERE program = ?1 AND kind <> 'opened'",
         )?;
         for (id, row) in &mut ids {
-            for kind in ["program", "seen", "opened", "closed", "finding", "mark", "firewall"] {
-                let f = opt_ms(first.query_row(params![*id, kind], |r| r.get(0))?);
-                let l = opt_ms(last.query_row(params![*id, kind], |r| r.get(0))?);
-                row.first_seen = match (row.first_seen, f) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                row.last_seen = match (row.last_seen, l) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-            }
-            row.sessions = count.query_row([*id], |r| r.get::<_, i64>(0))?.max(0) as u64;
+            let (f1, l1, n) = opened.query_row([*id], |r| {
+                Ok((opt_ms(r.get(0)?), opt_ms(r.get(1)?), r.get::<_, i64>(2)?))
+            })?;
+            let (f2, l2) = others.query_row([*id], |r| Ok((opt_ms(r.get(0)?), opt_ms(r.get(1)?))))?;
+            row.first_seen = [f1, f2].into_iter().flatten().min();
+            row.last_seen = [l1, l2].into_iter().flatten().max();
+            row.sessions = n.max(0) as u64;
         }
         Ok(ids.into_iter().map(|(_, r)| r).collect())
     }
@@ -310,14 +346,21 @@ mod plan_tests {
         let (j, _) = Journal::open(&dir.path().join("j.sqlite3"), SystemTime::UNIX_EPOCH).unwrap();
         let p = plan(&j, SESSIONS, 3);
         assert!(!p.contains("SCAN"), "{p}");
-        assert!(p.contains("records_by_program"), "{p}");
-        assert!(p.contains("records_by_ref"), "{p}");
+        assert!(!p.contains("TEMP B-TREE"), "no sorting: {p}");
+        assert!(p.contains("COVERING INDEX records_sessions"), "{p}");
+        assert!(p.contains("COVERING INDEX records_by_ref"), "{p}");
         let p = plan(
             &j,
-            "SELECT max(ts) FROM records WHERE program = ?1 AND kind = ?2",
-            2,
+            "SELECT min(ts), max(ts), count(*) FROM records WHERE kind = 'opened' AND program = ?1",
+            1,
         );
-        assert!(p.contains("records_by_program"), "{p}");
+        assert!(p.contains("records_sessions") && !p.contains("SCAN"), "{p}");
+        let p = plan(
+            &j,
+            "SELECT min(ts), max(ts) FROM records WHERE program = ?1 AND kind <> 'opened'",
+            1,
+        );
+        assert!(p.contains("records_by_program") && !p.contains("SCAN"), "{p}");
         let p = plan(
             &j,
             &format!("SELECT r.id FROM records r WHERE r.{EVENT_KINDS} AND r.ts >= ?1"),

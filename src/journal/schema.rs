@@ -25,9 +25,13 @@ const MIGRATIONS: &[&str] = &[
          detail   TEXT,
          hash     BLOB    NOT NULL
      );
+     -- Sessions of one program, covering: answered from the index alone.
+     CREATE INDEX records_sessions
+         ON records(program, ts, pid, protocol, local, remote, state)
+         WHERE kind = 'opened';
      CREATE INDEX records_by_program ON records(program, kind, ts)
-         WHERE program IS NOT NULL;
-     CREATE INDEX records_by_ref ON records(ref) WHERE ref IS NOT NULL;
+         WHERE program IS NOT NULL AND kind <> 'opened';
+     CREATE INDEX records_by_ref ON records(ref, ts, state) WHERE ref IS NOT NULL;
      CREATE INDEX records_events ON records(ts)
          WHERE kind NOT IN ('opened', 'closed', 'seen');
      CREATE TABLE programs (
