@@ -9,7 +9,7 @@
 //! `KIZUKI_BENCH_SESSIONS` changes the size of part 1.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use kizuki::clock::{Clock, FakeClock};
 use kizuki::identity::FakeHasher;
@@ -38,7 +38,10 @@ fn program(i: usize) -> ProgramRef {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -63,8 +66,14 @@ fn million(sessions: usize) {
         let at = t0 + Duration::from_millis(span_ms * n as u64 / sessions as u64);
         let c = Connection {
             pid: Some(1000 + (r % 5000) as u32),
-            protocol: if r % 10 == 0 { Protocol::Udp } else { Protocol::Tcp },
-            local: format!("192.168.1.10:{}", 32768 + n % 28000).parse().unwrap(),
+            protocol: if r.is_multiple_of(10) {
+                Protocol::Udp
+            } else {
+                Protocol::Tcp
+            },
+            local: format!("192.168.1.10:{}", 32768 + n % 28000)
+                .parse()
+                .unwrap(),
             remote: Some(
                 format!("203.0.{}.{}:443", r % 256, (r >> 8) % 256)
                     .parse()
@@ -197,14 +206,20 @@ fn idle_day() {
     let day = 86_400u64;
     let started = Instant::now();
     for t in 0..day {
-        if t % 15 == 0 {
+        if t.is_multiple_of(15) {
             port = if port > 60000 { 40000 } else { port + 1 };
             let pid = 2000 + (rng.next() % 20) as u32;
             short.push((pid, format!("192.168.1.10:{port}"), t + 5 + rng.next() % 60));
         }
         short.retain(|(_, _, end)| *end > t);
         let mut sockets: Vec<RawSocket> = (0..20u32)
-            .map(|i| RawSocket::tcp(2000 + i, &format!("192.168.1.10:{}", 30000 + i), "198.51.100.1:443"))
+            .map(|i| {
+                RawSocket::tcp(
+                    2000 + i,
+                    &format!("192.168.1.10:{}", 30000 + i),
+                    "198.51.100.1:443",
+                )
+            })
             .collect();
         sockets.extend(
             short
@@ -213,7 +228,7 @@ fn idle_day() {
         );
         probe.push(RawSample::of(procs.clone(), sockets));
         core.tick().unwrap();
-        if t % 600 == 0 {
+        if t.is_multiple_of(600) {
             handle.flush(Duration::from_secs(60));
         }
         clock.advance(Duration::from_secs(1));
@@ -231,7 +246,6 @@ fn idle_day() {
         bytes as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
-    let _ = SystemTime::now();
 }
 
 fn main() {

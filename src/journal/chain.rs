@@ -306,8 +306,11 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
                 })
             } else if let Some(p) = program.filter(|p| !progs.contains_key(p)) {
                 Some(Problem::UnknownProgram { program: p })
-            } else if !(ts_ok && program_ok && ref_ok && pid_ok)
-                || !matches!(&stored, SqlValue::Blob(b) if b.as_slice() == computed)
+            } else if !(ts_ok
+                && program_ok
+                && ref_ok
+                && pid_ok
+                && matches!(&stored, SqlValue::Blob(b) if b.as_slice() == computed))
             {
                 Some(Problem::Changed)
             } else {
@@ -395,7 +398,11 @@ mod tests {
             canonical(&f),
             r#"[7,1795608000000,"opened","/usr/bin/curl","curl",null,null,100,"tcp",null,null,null,null]"#
         );
-        assert_ne!(link(&GENESIS, &f), link(&[1; 32], &f), "the link covers the previous hash");
+        assert_ne!(
+            link(&GENESIS, &f),
+            link(&[1; 32], &f),
+            "the link covers the previous hash"
+        );
     }
 
     #[test]

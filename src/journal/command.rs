@@ -162,7 +162,10 @@ pub fn run(args: &HistoryArgs, data_dir: Option<&Path>) -> Result<ExitCode> {
                 "{}\n",
                 tr_args(
                     "journal.pruned",
-                    &[("count", &r.removed.to_string()), ("days", &days.to_string())]
+                    &[
+                        ("count", &r.removed.to_string()),
+                        ("days", &days.to_string())
+                    ]
                 )
             ))?;
             Ok(ExitCode::SUCCESS)
@@ -191,16 +194,19 @@ pub fn run(args: &HistoryArgs, data_dir: Option<&Path>) -> Result<ExitCode> {
                 let j = open(&path)?;
                 (j.sessions(&q)?, j.events(&q)?, j.head()?)
             } else {
-                (Vec::new(), Vec::new(), super::Head {
-                    id: None,
-                    at: None,
-                    hash: crate::identity::hex(&super::chain::GENESIS),
-                })
+                (
+                    Vec::new(),
+                    Vec::new(),
+                    super::Head {
+                        id: None,
+                        at: None,
+                        hash: crate::identity::hex(&super::chain::GENESIS),
+                    },
+                )
             };
             let text = if args.json {
-                let mut s = serde_json::to_string_pretty(&render::history_json(
-                    &sessions, &events, &head,
-                ))?;
+                let mut s =
+                    serde_json::to_string_pretty(&render::history_json(&sessions, &events, &head))?;
                 s.push('\n');
                 s
             } else if args.csv {

@@ -71,9 +71,15 @@ pub enum UserAction {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
     /// A program was seen (written only the first time the journal sees it).
-    Program { program: ProgramRef, at: SystemTime },
+    Program {
+        program: ProgramRef,
+        at: SystemTime,
+    },
     /// A program was still running at `at` (sent periodically and at stop).
-    Seen { program: ProgramRef, at: SystemTime },
+    Seen {
+        program: ProgramRef,
+        at: SystemTime,
+    },
     /// A connection session began (`conn.first_seen`).
     Opened {
         program: Option<ProgramRef>,
@@ -93,10 +99,18 @@ pub enum Entry {
         evidence: serde_json::Map<String, serde_json::Value>,
         at: SystemTime,
     },
-    Action { action: UserAction, at: SystemTime },
-    AppStart { at: SystemTime, detail: serde_json::Value },
+    Action {
+        action: UserAction,
+        at: SystemTime,
+    },
+    AppStart {
+        at: SystemTime,
+        detail: serde_json::Value,
+    },
     /// The app stopped: sessions still open are closed at `at`.
-    AppStop { at: SystemTime },
+    AppStop {
+        at: SystemTime,
+    },
     /// `count` records were lost between `from` and `to`; `place` says
     /// where: "queue" (the channel was full) or "disk" (writing failed).
     Dropped {

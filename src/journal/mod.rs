@@ -131,7 +131,10 @@ impl Journal {
     /// Opens (creating and migrating) the journal for writing. A file that
     /// cannot be read is moved aside and a new one started; the returned
     /// warnings say so.
-    pub fn open(path: &Path, now: SystemTime) -> Result<(Journal, Vec<JournalWarning>), JournalError> {
+    pub fn open(
+        path: &Path,
+        now: SystemTime,
+    ) -> Result<(Journal, Vec<JournalWarning>), JournalError> {
         schema::open_for_writing(path, now)
     }
 
@@ -164,7 +167,11 @@ impl Journal {
     /// Records a user's mark or firewall action at once (its own
     /// transaction). Returns the record's id. For a running GUI,
     /// [`JournalHandle::record_action`] queues it to the writer instead.
-    pub fn record_action(&mut self, action: &UserAction, at: SystemTime) -> Result<i64, JournalError> {
+    pub fn record_action(
+        &mut self,
+        action: &UserAction,
+        at: SystemTime,
+    ) -> Result<i64, JournalError> {
         let (_, last) = self.write_entries_last(&[Entry::Action {
             action: action.clone(),
             at,

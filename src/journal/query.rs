@@ -267,7 +267,8 @@ impl Journal {
             let (f1, l1, n) = opened.query_row([*id], |r| {
                 Ok((opt_ms(r.get(0)?), opt_ms(r.get(1)?), r.get::<_, i64>(2)?))
             })?;
-            let (f2, l2) = others.query_row([*id], |r| Ok((opt_ms(r.get(0)?), opt_ms(r.get(1)?))))?;
+            let (f2, l2) =
+                others.query_row([*id], |r| Ok((opt_ms(r.get(0)?), opt_ms(r.get(1)?))))?;
             row.first_seen = [f1, f2].into_iter().flatten().min();
             row.last_seen = [l1, l2].into_iter().flatten().max();
             row.sessions = n.max(0) as u64;
@@ -303,14 +304,17 @@ pub fn parse_since(s: &str, now: SystemTime) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{FakeClock, rfc3339};
     use crate::clock::Clock;
+    use crate::clock::{FakeClock, rfc3339};
 
     #[test]
     fn since_accepts_rfc3339_dates_and_ages() {
         let now = FakeClock::at_noon().now();
         let at = |s: &str| parse_since(s, now).map(rfc3339);
-        assert_eq!(at("2026-11-24T08:00:00Z").as_deref(), Some("2026-11-24T08:00:00Z"));
+        assert_eq!(
+            at("2026-11-24T08:00:00Z").as_deref(),
+            Some("2026-11-24T08:00:00Z")
+        );
         assert_eq!(at("2026-11-24").as_deref(), Some("2026-11-24T00:00:00Z"));
         assert_eq!(at("2h").as_deref(), Some("2026-11-25T10:00:00Z"));
         assert_eq!(at("3d").as_deref(), Some("2026-11-22T12:00:00Z"));
@@ -331,11 +335,12 @@ mod plan_tests {
             .conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap();
-        let params: Vec<rusqlite::types::Value> = (0..n)
-            .map(|_| rusqlite::types::Value::Integer(0))
-            .collect();
+        let params: Vec<rusqlite::types::Value> =
+            (0..n).map(|_| rusqlite::types::Value::Integer(0)).collect();
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3))
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
             .unwrap();
         rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
     }
@@ -360,7 +365,10 @@ mod plan_tests {
             "SELECT min(ts), max(ts) FROM records WHERE program = ?1 AND kind <> 'opened'",
             1,
         );
-        assert!(p.contains("records_by_program") && !p.contains("SCAN"), "{p}");
+        assert!(
+            p.contains("records_by_program") && !p.contains("SCAN"),
+            "{p}"
+        );
         let p = plan(
             &j,
             &format!("SELECT r.id FROM records r WHERE r.{EVENT_KINDS} AND r.ts >= ?1"),

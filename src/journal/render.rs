@@ -128,7 +128,12 @@ pub fn event_text(e: &EventRow) -> String {
     let d = &e.detail;
     let s = |k: &str| d[k].as_str().unwrap_or("").to_string();
     match e.kind.as_str() {
-        "finding" => format!("[{}] {} {}", s("severity"), s("kind"), for_display(&s("summary"))),
+        "finding" => format!(
+            "[{}] {} {}",
+            s("severity"),
+            s("kind"),
+            for_display(&s("summary"))
+        ),
         "mark" => tr_args(
             "journal.event.mark",
             &[(
@@ -193,7 +198,10 @@ pub fn history_table(sessions: &[SessionRow], events: &[EventRow]) -> String {
                 20
             ),
             pad(&program_label(s.exe.as_deref(), s.name.as_deref()), 18),
-            pad(&s.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()), 7),
+            pad(
+                &s.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+                7
+            ),
             pad(&s.protocol, 5),
             pad(&format!("{} -> {}", s.local, remote), 50),
             s.state,
@@ -244,9 +252,10 @@ pub fn problem_text(p: &Problem) -> String {
             &[("program", &program.to_string())],
         ),
         Problem::Anchor => tr("journal.problem.anchor"),
-        Problem::TailRemoved { last } => {
-            tr_args("journal.problem.tail_removed", &[("last", &last.to_string())])
-        }
+        Problem::TailRemoved { last } => tr_args(
+            "journal.problem.tail_removed",
+            &[("last", &last.to_string())],
+        ),
     }
 }
 
@@ -285,7 +294,10 @@ mod tests {
 
     #[test]
     fn formula_starters_become_text() {
-        assert_eq!(csv_cell("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
+        assert_eq!(
+            csv_cell("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
         assert_eq!(csv_cell("+1"), "'+1");
         assert_eq!(csv_cell("-2+3"), "'-2+3");
         assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");

@@ -86,13 +86,14 @@ impl Journal {
             });
         }
         let anchor: Vec<u8> =
-            tx.query_row("SELECT hash FROM records WHERE id = ?1", [cut], |r| r.get(0))?;
+            tx.query_row("SELECT hash FROM records WHERE id = ?1", [cut], |r| {
+                r.get(0)
+            })?;
         let keeps_from = cut + 1;
-        let removed: i64 = tx.query_row(
-            "SELECT count(*) FROM records WHERE id <= ?1",
-            [cut],
-            |r| r.get(0),
-        )?;
+        let removed: i64 =
+            tx.query_row("SELECT count(*) FROM records WHERE id <= ?1", [cut], |r| {
+                r.get(0)
+            })?;
         let removed = removed.max(0) as u64;
         let seq: i64 = tx
             .query_row(

@@ -66,7 +66,10 @@ fn configure(conn: &Connection) -> Result<(), JournalError> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
-    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    // The version is read inside the write lock, so two processes opening a
+    // new journal at once do not both create the tables.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > SCHEMA_VERSION {
         return Err(JournalError::NewerSchema {
             found,
@@ -74,17 +77,18 @@ fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
         });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
     }
+    tx.commit()?;
     Ok(())
 }
 
 /// Reads enough to prove the file is a journal this build understands.
 fn check_readable(conn: &Connection) -> Result<(), JournalError> {
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > SCHEMA_VERSION {
         return Err(JournalError::NewerSchema {

@@ -353,7 +353,11 @@ impl Stage for JournalStage {
         let now = self.last_now.unwrap_or_else(|| self.clock.now());
         self.flush_seen(now);
         self.open.clear();
-        if !self.shared.running.load(std::sync::atomic::Ordering::SeqCst) {
+        if !self
+            .shared
+            .running
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
             // No writer drains the channel (a paused one): never wait.
             let _ = self.tx.try_send(Msg::Stop(now));
             return;
@@ -417,11 +421,16 @@ mod tests {
         m.add_stage(Box::new(stage));
         m.tick().unwrap();
         let dropped = handle.status().dropped;
-        assert!(dropped >= 20, "sampling did not wait; drops were counted: {dropped}");
-        assert!(handle
-            .status()
-            .all_warnings()
-            .contains(&JournalWarning::Dropped { count: dropped }));
+        assert!(
+            dropped >= 20,
+            "sampling did not wait; drops were counted: {dropped}"
+        );
+        assert!(
+            handle
+                .status()
+                .all_warnings()
+                .contains(&JournalWarning::Dropped { count: dropped })
+        );
         // The writer starts: the next entries get through, led by the count.
         let join = paused.unwrap().start().unwrap();
         assert!(handle.flush(Duration::from_secs(30)));
@@ -436,7 +445,11 @@ mod tests {
             .filter(|e| e.kind == "dropped")
             .map(|e| e.detail["count"].as_u64().unwrap())
             .sum();
-        assert_eq!(noted, handle.status().dropped, "every drop is in the journal");
+        assert_eq!(
+            noted,
+            handle.status().dropped,
+            "every drop is in the journal"
+        );
         assert!(j.verify().unwrap().intact());
     }
 
@@ -469,8 +482,10 @@ mod tests {
         let st = handle.status();
         assert_eq!(st.paused, Some(JournalWarning::DiskFull));
         assert!(st.lost > 0);
-        assert!(JournalWarning::DiskFull.message().contains("disk full")
-            || JournalWarning::DiskFull.message().contains("ディスク"));
+        assert!(
+            JournalWarning::DiskFull.message().contains("disk full")
+                || JournalWarning::DiskFull.message().contains("ディスク")
+        );
         m.save();
     }
 
@@ -479,7 +494,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(FakeClock::at_noon());
         let t0 = clock.now();
-        let mut m = core(vec![sample(1), sample(1), sample(1), sample(0)], clock.clone());
+        let mut m = core(
+            vec![sample(1), sample(1), sample(1), sample(0)],
+            clock.clone(),
+        );
         m.add_stage(Box::new(JournalStage::open(dir.path(), clock.clone())));
         for _ in 0..4 {
             m.tick().unwrap();

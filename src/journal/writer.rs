@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -170,7 +170,8 @@ impl JournalHandle {
     /// Queues the user's mark or firewall action. False when it could not
     /// be queued (counted as dropped, like every other lost record).
     pub fn record_action(&self, action: UserAction, at: SystemTime) -> bool {
-        self.shared.offer(&self.tx, Entry::Action { action, at }, at)
+        self.shared
+            .offer(&self.tx, Entry::Action { action, at }, at)
     }
 
     /// Queues any entry without waiting.
