@@ -64,14 +64,15 @@ impl Journal {
         // The records before the first one that is young enough go; ids
         // follow time closely enough (a late "opened" record only keeps a
         // few older ones a little longer).
+        // Walks from the oldest record and stops at the first young one, so
+        // a journal with nothing to prune costs one row, not a scan.
         let first_young: Option<i64> = tx
             .query_row(
-                "SELECT min(id) FROM records WHERE ts >= ?1",
+                "SELECT id FROM records WHERE ts >= ?1 ORDER BY id LIMIT 1",
                 [horizon],
                 |r| r.get(0),
             )
-            .optional()?
-            .flatten();
+            .optional()?;
         let mut cut = first_young.unwrap_or(last_id + 1) - 1;
         if let Some(k) = keep_from {
             cut = cut.min(k - 1);
