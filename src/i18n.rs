@@ -105,6 +105,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/gui.toml"),
         include_str!("../assets/i18n/en/gui.toml"),
     ),
+    (
+        "journal",
+        include_str!("../assets/i18n/ja/journal.toml"),
+        include_str!("../assets/i18n/en/journal.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

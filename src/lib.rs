@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod i18n;
 pub mod identity;
 pub mod marks;
+pub mod journal;
 pub mod model;
 pub mod monitor;
 pub mod output;
