@@ -9,8 +9,8 @@ use crate::analysis::{AnalysisStage, TempDirs};
 use crate::clock::SystemClock;
 use crate::firewall::{EnforceReport, EnforceStage};
 use crate::identity::NativeHasher;
-use crate::marks::{MarkStore, MarksStage};
 use crate::journal::JournalStage;
+use crate::marks::{MarkStore, MarksStage};
 use crate::monitor::MonitorCore;
 use crate::probe::{NativeProbe, ProbeError};
 
