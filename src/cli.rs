@@ -278,6 +278,9 @@ fn run_report(
     options.evidence_copy = evidence_copy;
     options.include_hostname = include_hostname;
     options.extras.parent_chains = report::parent_chains(&snap, program);
+    if let (Some(d), Some(exe)) = (&opts.data_dir, &program.exe) {
+        options.extras.journal_connections = crate::journal::recorded_connections(d, exe, 5000);
+    }
     let files = report::write_report(program, &options)?;
     if let Some(e) = &files.content.evidence_error {
         eprintln!(

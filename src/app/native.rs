@@ -20,6 +20,8 @@ use super::backend::HistoryRow;
 
 /// At most this many past sessions are shown per program.
 const HISTORY_ROWS: usize = 2000;
+/// At most this many recorded sessions go into a report.
+const REPORT_SESSIONS: usize = 5000;
 
 pub struct NativeBackend {
     /// Where marks, the journal and reports live.
@@ -149,6 +151,10 @@ impl Backend for NativeBackend {
         options.lang = crate::i18n::lang();
         if let Some(r) = &self.snapshots {
             options.extras.parent_chains = report::parent_chains(&r.latest(), program);
+        }
+        if let Some(exe) = &program.exe {
+            options.extras.journal_connections =
+                journal::recorded_connections(data, exe, REPORT_SESSIONS);
         }
         report::write_report(program, &options)
             .map(|files| files.report)

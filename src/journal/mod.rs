@@ -30,7 +30,9 @@ use rusqlite::Connection;
 pub use append::Appender;
 pub use chain::{BadRecord, Head, Problem, VerifyReport};
 pub use entry::{Entry, ProgramRef, UserAction};
-pub use query::{EventRow, ProgramRow, SessionQuery, SessionRow, parse_since};
+pub use query::{
+    EventRow, ProgramRow, SessionQuery, SessionRow, parse_since, recorded_connections,
+};
 pub use retention::{DEFAULT_RETENTION_DAYS, PruneReport};
 pub use stage::JournalStage;
 pub use writer::{JournalHandle, JournalStatus, live_handle};

@@ -377,3 +377,46 @@ mod plan_tests {
         assert!(p.contains("records_events"), "{p}");
     }
 }
+
+/// Every recorded session of the program at `exe`, as connections for a
+/// report. `None` when there is no journal or it cannot be read (the report
+/// then falls back to the live snapshot and says so).
+pub fn recorded_connections(
+    data_dir: &std::path::Path,
+    exe: &std::path::Path,
+    limit: usize,
+) -> Option<Vec<crate::model::Connection>> {
+    let path = super::path_in(data_dir);
+    if !path.exists() {
+        return None;
+    }
+    let j = super::Journal::open_existing(&path).ok()?;
+    let rows = j
+        .sessions(&SessionQuery {
+            exe: Some(crate::escape::os_lossless(exe.as_os_str())),
+            since: None,
+            limit: Some(limit),
+        })
+        .ok()?;
+    Some(
+        rows.into_iter()
+            .filter_map(|r| {
+                Some(crate::model::Connection {
+                    pid: r.pid,
+                    protocol: if r.protocol == "udp" {
+                        crate::model::Protocol::Udp
+                    } else {
+                        crate::model::Protocol::Tcp
+                    },
+                    local: r.local.parse().ok()?,
+                    remote: r.remote.as_deref().and_then(|s| s.parse().ok()),
+                    state: crate::model::SockState::Unknown,
+                    first_seen: r.first_seen,
+                    last_seen: r.last_seen.unwrap_or(r.first_seen),
+                    live: r.last_seen.is_none(),
+                    uid: None,
+                })
+            })
+            .collect(),
+    )
+}
