@@ -2,6 +2,8 @@
 //! the same machine state: new sockets in running processes, new processes,
 //! and processes that exit.
 
+// These tests drive real Linux processes, sockets and /proc.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,6 +1,8 @@
 //! Processes that start and exit while kizuki scans are normal events:
 //! every scan succeeds and prints valid JSON.
 
+// These tests drive real Linux processes, sockets and /proc.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

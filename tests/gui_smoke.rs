@@ -1,3 +1,5 @@
+// These tests drive real Linux processes, sockets and /proc.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The real binary under Xvfb: it starts, stays up, and draws a window.
 //! Skips (saying so) when Xvfb or ImageMagick is missing.

@@ -1,3 +1,5 @@
+// These tests drive real Linux processes, sockets and /proc.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The evidence journal from the outside: tampering with plain SQL is
 //! caught, a killed writer leaves a journal that verifies, a corrupt file is

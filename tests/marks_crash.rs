@@ -1,6 +1,9 @@
 //! A save interrupted by killing the process leaves either the old or the
 //! new marks file, never a broken one: the real binary is started again and
 //! again and killed with SIGKILL at moments spread over its whole run.
+
+// These tests drive real Linux processes, sockets and /proc.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
 

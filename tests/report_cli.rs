@@ -1,6 +1,8 @@
 //! `kizuki report` and `kizuki contacts` against real processes, and the
 //! evidence copy of a program whose file was deleted while it runs.
 
+// These tests drive real Linux processes, sockets and /proc.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

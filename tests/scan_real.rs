@@ -1,5 +1,7 @@
 //! `kizuki scan` against real processes and sockets on this machine.
 
+// These tests drive real Linux processes, sockets and /proc.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

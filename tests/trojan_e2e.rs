@@ -4,6 +4,9 @@
 //! must be reported by `kizuki watch --json` with exe-deleted,
 //! runs-from-temp, listening and beaconing, while the ordinary local server
 //! it talks to gets nothing high.
+
+// These tests drive real Linux processes, sockets and /proc.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read};
