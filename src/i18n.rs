@@ -105,6 +105,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/gui.toml"),
         include_str!("../assets/i18n/en/gui.toml"),
     ),
+    (
+        "wizard",
+        include_str!("../assets/i18n/ja/wizard.toml"),
+        include_str!("../assets/i18n/en/wizard.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;
