@@ -17,6 +17,13 @@ use crate::escape::for_display;
 use crate::i18n::Lang;
 use crate::model::Program;
 
+/// The paragraph of the "stop" step that says not to power off
+/// (`consult.step.stop.body.3`).
+const STOP_POWER_PARAGRAPH: usize = 2;
+
+/// Size of the fine print (sources, dates): small but readable.
+const FINE_PRINT: f32 = 12.0;
+
 fn wiz(c: ConsultCommand) -> Command {
     Command::Wizard(c)
 }
@@ -140,7 +147,11 @@ fn program_picker(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Comm
             .labelled_by(label.id);
     });
     if w.program.is_none() {
-        ui.label(RichText::new(state.t("wizard.program.hint")).weak().small());
+        ui.label(
+            RichText::new(state.t("wizard.program.hint"))
+                .weak()
+                .size(FINE_PRINT),
+        );
     }
 }
 
@@ -148,8 +159,13 @@ fn body(ui: &mut Ui, state: &AppState, w: &Wizard, step: &Step, cmds: &mut Vec<C
     ui.add_space(4.0);
     ui.heading(RichText::new(format!("{}. {}", step.number, step.title)).strong());
     ui.add_space(4.0);
-    for para in &step.body {
-        ui.label(para);
+    for (i, para) in step.body.iter().enumerate() {
+        // "Do not power off" is the one people get wrong: make it stand out.
+        if step.id == "stop" && i == STOP_POWER_PARAGRAPH {
+            note(ui, BannerLevel::Warning, para);
+        } else {
+            ui.label(para);
+        }
         ui.add_space(2.0);
     }
     ui.add_space(4.0);
@@ -183,7 +199,7 @@ fn body(ui: &mut Ui, state: &AppState, w: &Wizard, step: &Step, cmds: &mut Vec<C
     }
     if let Some(checked) = &step.checked_on {
         ui.add_space(4.0);
-        ui.label(RichText::new(checked).weak().small());
+        ui.label(RichText::new(checked).weak().size(FINE_PRINT));
     }
 }
 
@@ -241,7 +257,7 @@ fn stop_actions(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Comman
         cmds.push(Command::AskProcess(p.key.clone(), ProcAction::Suspend));
     }
     if program.is_none() {
-        ui.label(RichText::new(hint).weak().small());
+        ui.label(RichText::new(hint).weak().size(FINE_PRINT));
     }
     ui.add_space(6.0);
 }
@@ -255,7 +271,11 @@ fn report_actions(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Comm
         cmds.push(wiz(ConsultCommand::SetEvidenceConsent(consent)));
     }
     ui.indent("consent-hint", |ui| {
-        ui.label(RichText::new(state.t("wizard.consent.hint")).weak().small());
+        ui.label(
+            RichText::new(state.t("wizard.consent.hint"))
+                .weak()
+                .size(FINE_PRINT),
+        );
     });
     ui.add_space(4.0);
     let has_program = w
@@ -273,7 +293,11 @@ fn report_actions(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Comm
         cmds.push(wiz(ConsultCommand::SaveReport));
     }
     if !has_program {
-        ui.label(RichText::new(state.t("wizard.report.none")).weak().small());
+        ui.label(
+            RichText::new(state.t("wizard.report.none"))
+                .weak()
+                .size(FINE_PRINT),
+        );
     }
     if let Some(saved) = &state.last_report
         && (w.program.is_none() || w.program.as_ref() == Some(&saved.key))
@@ -333,8 +357,11 @@ fn contact_card(ui: &mut Ui, state: &AppState, c: &ContactView, cmds: &mut Vec<C
                     match &f.link {
                         Some(link) => {
                             let hover = link_hint(state, c, f.kind, &link.label);
+                            // Phone numbers big, still in link colour.
                             let text = if f.kind == "phone" {
-                                RichText::new(&value).size(16.0).strong()
+                                RichText::new(&value)
+                                    .size(17.0)
+                                    .color(ui.visuals().hyperlink_color)
                             } else {
                                 RichText::new(&value)
                             };
@@ -372,7 +399,7 @@ fn contact_card(ui: &mut Ui, state: &AppState, c: &ContactView, cmds: &mut Vec<C
                 ui.label(
                     RichText::new(state.t_args("wizard.verification", &[("state", &word)]))
                         .weak()
-                        .small(),
+                        .size(FINE_PRINT),
                 );
             }
             if let Some(src) = &c.source {
@@ -383,7 +410,7 @@ fn contact_card(ui: &mut Ui, state: &AppState, c: &ContactView, cmds: &mut Vec<C
                         for_display(src)
                     ))
                     .weak()
-                    .small(),
+                    .size(FINE_PRINT),
                 );
             }
         });
