@@ -275,6 +275,12 @@ fn phone_and_mail_links_reach_the_opener_with_a_prefilled_mail() {
     h.run();
     assert_eq!(h.state().copied(), [IPA_PHONE.to_string()]);
     assert_eq!(opener.opened().len(), 2, "copying opens nothing");
+    // Said inside the dialog too (the window's banners are behind it).
+    assert_eq!(
+        h.query_all_by_label("クリップボードにコピーしました。")
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -286,7 +292,12 @@ fn panic_and_suspend_reach_the_backend() {
     click_button(&mut h, "ネットワークを切る (緊急停止)");
     assert_eq!(backend.calls(), vec![Call::Panic(true)]);
     h.get_by_label_contains("気づきがすべての通信を止めました");
-    h.get_by_label("緊急停止中: 気づきがすべての通信を止めています。");
+    // In the window's banners and repeated at the foot of the dialog.
+    assert_eq!(
+        h.query_all_by_label("緊急停止中: 気づきがすべての通信を止めています。")
+            .count(),
+        2
+    );
     click_button(&mut h, "通信を再開する");
     assert_eq!(backend.calls()[1], Call::Panic(false));
     assert!(h.query_by_label_contains("緊急停止中").is_none());

@@ -225,6 +225,12 @@ impl AppState {
         }
     }
 
+    /// The id the next banner will get: banners from now on have ids at
+    /// least this.
+    pub fn next_banner_id(&self) -> u64 {
+        self.next_banner
+    }
+
     /// The selected program in the current snapshot, if it is still there.
     pub fn selected_program(&self) -> Option<&Program> {
         self.selected

@@ -26,6 +26,9 @@ pub struct Wizard {
     pub program: Option<ProgramKey>,
     /// What a report about it would say: fills the checklist and e-mails.
     pub preview: Option<Box<Report>>,
+    /// Banners from this id on came while the walk-through was open: it
+    /// repeats the newest (the window's banners are behind it).
+    pub since_banner: u64,
 }
 
 /// What the panic button did last.
@@ -73,11 +76,16 @@ pub(super) fn open(state: &mut AppState, key: Option<ProgramKey>, backend: &mut 
             .banners
             .retain(|b| b.action.as_ref() != Some(&BannerAction::Consult(k.clone())));
     }
-    let step = state.wizard.as_ref().map(|w| w.step).unwrap_or(0);
+    let (step, since_banner) = state
+        .wizard
+        .as_ref()
+        .map(|w| (w.step, w.since_banner))
+        .unwrap_or((0, state.next_banner_id()));
     state.wizard = Some(Wizard {
         step,
         program: None,
         preview: None,
+        since_banner,
     });
     about(state, key, backend);
 }

@@ -450,6 +450,30 @@ fn checklist(ui: &mut Ui, state: &AppState, step: &Step, cmds: &mut Vec<Command>
     ui.add_space(6.0);
 }
 
+/// The newest banner raised while the walk-through is open ("copied",
+/// "could not open …"): the window's own banners are behind the dialog.
+fn latest_news(ui: &mut Ui, state: &AppState, w: &Wizard) {
+    let Some(b) = state
+        .banners
+        .iter()
+        .filter(|b| b.id >= w.since_banner)
+        .max_by_key(|b| b.id)
+    else {
+        return;
+    };
+    let c = theme::banner(b.level, ui.visuals().dark_mode);
+    Frame::new()
+        .fill(c.fill)
+        .corner_radius(4)
+        .inner_margin(Margin::symmetric(6, 2))
+        .show(ui, |ui| {
+            ui.add(
+                egui::Label::new(RichText::new(b.message.text(state.lang)).color(c.text))
+                    .truncate(),
+            );
+        });
+}
+
 fn footer(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         if ui
@@ -477,6 +501,9 @@ fn footer(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Command>) {
             {
                 cmds.push(wiz(ConsultCommand::Close));
             }
+            ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                latest_news(ui, state, w);
+            });
         });
     });
 }
