@@ -110,6 +110,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/journal.toml"),
         include_str!("../assets/i18n/en/journal.toml"),
     ),
+    (
+        "wizard",
+        include_str!("../assets/i18n/ja/wizard.toml"),
+        include_str!("../assets/i18n/en/wizard.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

@@ -9,7 +9,9 @@ use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
-use kizuki::app::{AppState, BackendError, Call, Command, Feature, ProcAction, RecordingBackend};
+use kizuki::app::{
+    AppState, BackendError, Call, Command, Feature, ProcAction, RecordingBackend, ReportRequest,
+};
 use kizuki::clock::FakeClock;
 use kizuki::i18n::Lang;
 use kizuki::identity::FakeHasher;
@@ -312,8 +314,12 @@ fn report_consult_and_copy_reach_the_backend() {
     h.run();
     h.get_by_role_and_label(Role::Button, "レポート").click();
     h.run();
-    h.get_by_label_contains("レポートを保存しました");
-    // The details pane's button (the title bar has a general one too).
+    // The saved report is shown in the details pane with what to do next.
+    h.get_by_label("報告書を保存しました:");
+    h.get_by_label("/reports/tool.md");
+    h.get_by_role_and_label(Role::Button, "フォルダを開く");
+    // The details pane's button (the title bar has a general one too)
+    // opens the walk-through about this program.
     h.get_all_by_role_and_label(Role::Button, "相談する")
         .last()
         .unwrap()
@@ -322,8 +328,13 @@ fn report_consult_and_copy_reach_the_backend() {
     let key = ProgramKey::Exe("/tmp/.cache/tool".into());
     assert_eq!(
         backend.calls(),
-        vec![Call::Report(key.clone()), Call::Consult(Some(key))]
+        vec![Call::Report(key.clone(), ReportRequest::default())]
     );
+    let wizard = h.state().state.wizard.clone().unwrap();
+    assert_eq!(wizard.program, Some(key));
+    h.get_by_role_and_label(Role::Button, "閉じる").click();
+    h.run();
+    assert!(h.state().state.wizard.is_none());
     h.get_by_label("詳しい情報").click();
     h.run();
     h.get_by_role_and_label(Role::Button, "コピー").click();

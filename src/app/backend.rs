@@ -1,11 +1,13 @@
 //! The side effects the window can ask for, behind one trait so the views
 //! and `update` are testable without touching marks, processes or files.
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::model::{Mark, Program, ProgramKey, Protocol};
+use crate::report::{MachineInfo, Report};
 
 /// How long a mark lasts. Only trust can be timed (a block that ends by
 /// itself would surprise the user), so blocks and "unknown" are `Always`.
@@ -128,6 +130,39 @@ pub enum MarkOutcome {
     NotEnforced(String),
 }
 
+/// How to save a report: where, and whether the user agreed to an
+/// evidence copy of the program file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportRequest {
+    /// An exact file ("save as…"); `None`: the default reports folder.
+    pub out: Option<PathBuf>,
+    pub evidence_copy: bool,
+}
+
+/// A report that was written, and what it says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedReport {
+    pub key: ProgramKey,
+    pub path: PathBuf,
+    /// The evidence copy, when one was asked for and made.
+    pub evidence: Option<PathBuf>,
+    /// Why an agreed evidence copy could not be made.
+    pub evidence_error: Option<String>,
+    /// The content, for "copy summary" and the consultation steps.
+    pub content: Box<Report>,
+}
+
+impl SavedReport {
+    /// The folder holding the report (for "open folder").
+    pub fn folder(&self) -> PathBuf {
+        self.path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+}
+
 /// Side effects of the window. Each call is one user action; errors are
 /// shown to the user once, by `update`.
 pub trait Backend {
@@ -135,10 +170,20 @@ pub trait Backend {
     fn set_mark(&mut self, req: &MarkRequest) -> Result<MarkOutcome, BackendError>;
     /// Suspends, resumes or terminates these processes.
     fn process_action(&mut self, action: ProcAction, pids: &[u32]) -> Result<(), BackendError>;
-    /// Writes a report about `program`; returns where it was saved.
-    fn write_report(&mut self, program: &Program) -> Result<PathBuf, BackendError>;
-    /// Opens the consultation walk-through, about `program` when one is chosen.
-    fn open_consultation(&mut self, program: Option<&Program>) -> Result<(), BackendError>;
+    /// Writes a report about `program`; says where it was saved.
+    fn write_report(
+        &mut self,
+        program: &Program,
+        req: &ReportRequest,
+    ) -> Result<SavedReport, BackendError>;
+    /// What a report about `program` would say, without saving it (the
+    /// walk-through fills its checklist and e-mail from it).
+    fn report_preview(&mut self, program: &Program) -> Result<Report, BackendError>;
+    /// Cuts (`true`) or restores (`false`) all network traffic: kizuki's
+    /// panic button.
+    fn panic(&mut self, on: bool) -> Result<MarkOutcome, BackendError>;
+    /// Hands a link (`tel:`, `mailto:`, `https:`) or a folder to the desktop.
+    fn open(&mut self, target: &OsStr) -> Result<(), BackendError>;
     /// Past connections of `key` from the evidence journal.
     fn connection_history(&mut self, key: &ProgramKey) -> Result<History, BackendError>;
 }
@@ -148,8 +193,9 @@ pub trait Backend {
 pub enum Call {
     SetMark(MarkRequest),
     Process(ProcAction, Vec<u32>),
-    Report(ProgramKey),
-    Consult(Option<ProgramKey>),
+    Report(ProgramKey, ReportRequest),
+    Panic(bool),
+    Open(OsString),
     History(ProgramKey),
 }
 
@@ -210,13 +256,49 @@ impl Backend for RecordingBackend {
         self.record(Call::Process(action, pids.to_vec()))
     }
 
-    fn write_report(&mut self, program: &Program) -> Result<PathBuf, BackendError> {
-        self.record(Call::Report(program.key.clone()))?;
-        Ok(PathBuf::from(format!("/reports/{}.md", program.name)))
+    fn write_report(
+        &mut self,
+        program: &Program,
+        req: &ReportRequest,
+    ) -> Result<SavedReport, BackendError> {
+        self.record(Call::Report(program.key.clone(), req.clone()))?;
+        let path = req
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/reports/{}.md", program.name)));
+        let content = self.report_preview(program)?;
+        Ok(SavedReport {
+            key: program.key.clone(),
+            path,
+            evidence: None,
+            evidence_error: None,
+            content: Box::new(content),
+        })
     }
 
-    fn open_consultation(&mut self, program: Option<&Program>) -> Result<(), BackendError> {
-        self.record(Call::Consult(program.map(|p| p.key.clone())))
+    fn report_preview(&mut self, program: &Program) -> Result<Report, BackendError> {
+        Ok(Report::build(
+            program,
+            &crate::report::Extras::default(),
+            MachineInfo {
+                os: "Test OS 1".into(),
+                os_version: Some("1".into()),
+                kernel: None,
+                arch: "x86_64".into(),
+                hostname: None,
+            },
+            SystemTime::UNIX_EPOCH,
+            crate::i18n::Lang::Ja,
+        ))
+    }
+
+    fn panic(&mut self, on: bool) -> Result<MarkOutcome, BackendError> {
+        self.record(Call::Panic(on))?;
+        Ok(MarkOutcome::Done)
+    }
+
+    fn open(&mut self, target: &OsStr) -> Result<(), BackendError> {
+        self.record(Call::Open(target.to_os_string()))
     }
 
     fn connection_history(&mut self, key: &ProgramKey) -> Result<History, BackendError> {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::backend::{ProcAction, TrustDuration};
 use super::state::{DetailTab, SortKey};
+use super::wizard::ConsultCommand;
 use crate::i18n::Lang;
 use crate::model::{Mark, ProgramKey, Snapshot};
 
@@ -28,7 +29,14 @@ pub enum Command {
     ConfirmProcess,
     CancelConfirm,
     WriteReport(ProgramKey),
+    /// Open the consultation walk-through (about a program, else the
+    /// selected one). Sent by the window's "相談する" buttons.
     Consult(Option<ProgramKey>),
+    /// The same from outside the window (the tray): also brings the
+    /// window to the front.
+    OpenConsultation(Option<ProgramKey>),
+    /// A step of the walk-through or the report box.
+    Wizard(ConsultCommand),
     LoadHistory(ProgramKey),
     CopyText(String),
     DismissBanner(u64),
@@ -43,4 +51,17 @@ pub enum Effect {
     RefreshNow,
     /// Texts made outside the window (findings) should follow this language.
     LanguageChanged(Lang),
+    /// Ask the user where to save a file; the answer comes back as
+    /// `Command::Wizard(ConsultCommand::SaveDialogAnswer(..))`.
+    AskSavePath(SaveRequest),
+    /// Show the window and bring it to the front.
+    ShowWindow,
+}
+
+/// What a "save as…" dialog shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveRequest {
+    pub title: String,
+    /// The suggested file name.
+    pub file_name: String,
 }

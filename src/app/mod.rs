@@ -8,12 +8,16 @@ pub mod native;
 pub mod programs;
 pub mod state;
 mod update;
+pub mod wizard;
 
 pub use backend::{
     Backend, BackendError, Call, Feature, History, HistoryRow, MarkOutcome, MarkRequest,
-    ProcAction, RecordingBackend, TrustDuration,
+    ProcAction, RecordingBackend, ReportRequest, SavedReport, TrustDuration,
 };
-pub use command::{Command, Effect};
+pub use command::{Command, Effect, SaveRequest};
 pub use programs::{Badge, Row};
-pub use state::{AppState, Banner, BannerLevel, Confirmation, DetailTab, Message, SortKey};
+pub use state::{
+    AppState, Banner, BannerAction, BannerLevel, Confirmation, DetailTab, Message, SortKey,
+};
 pub use update::update;
+pub use wizard::{ConsultCommand, PanicState, Wizard};

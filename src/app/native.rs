@@ -1,19 +1,23 @@
 //! The backend of the real window: each method hands over to the module
 //! that owns the concern (marks, firewall, process control, reports).
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::backend::{
-    Backend, BackendError, Feature, History, MarkOutcome, MarkRequest, ProcAction, TrustDuration,
+    Backend, BackendError, History, MarkOutcome, MarkRequest, ProcAction, ReportRequest,
+    SavedReport, TrustDuration,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::consult::{Opener, SystemOpener};
 use crate::escape::os_lossless;
 use crate::firewall::{self, DesiredState, Enforcement, FirewallError};
 use crate::journal::{self, JournalHandle, ProgramRef, SessionQuery, UserAction};
 use crate::marks::{MarkFor, MarkStore};
 use crate::model::{Mark, Program, ProgramKey, Protocol};
 use crate::monitor::SnapshotReceiver;
+use crate::report::Report;
 use crate::{procctl, report};
 
 use super::backend::HistoryRow;
@@ -33,6 +37,8 @@ pub struct NativeBackend {
     snapshots: Option<SnapshotReceiver>,
     /// The running journal writer, for the user's actions.
     journal: Option<JournalHandle>,
+    /// Opens links and folders (the desktop's handler; a recording one in tests).
+    opener: Box<dyn Opener>,
 }
 
 impl NativeBackend {
@@ -49,6 +55,7 @@ impl NativeBackend {
             marks,
             snapshots,
             journal,
+            opener: Box::new(SystemOpener),
         }
     }
 
@@ -57,6 +64,25 @@ impl NativeBackend {
         if let Some(j) = &self.journal {
             j.record_action(action, SystemClock.now());
         }
+    }
+
+    /// Uses `opener` for links and folders instead of the desktop's.
+    pub fn with_opener(mut self, opener: Box<dyn Opener>) -> Self {
+        self.opener = opener;
+        self
+    }
+
+    /// What the report needs besides the program: parent chains from the
+    /// latest snapshot.
+    fn extras(&self, program: &Program) -> report::Extras {
+        let mut extras = report::Extras::default();
+        if let Some(r) = &self.snapshots {
+            extras.parent_chains = report::parent_chains(&r.latest(), program);
+        }
+        if let (Some(data), Some(exe)) = (&self.data_dir, &program.exe) {
+            extras.journal_connections = journal::recorded_connections(data, exe, REPORT_SESSIONS);
+        }
+        extras
     }
 
     /// Makes the firewall match the marks; `Ok(None)` when it now does.
@@ -142,27 +168,69 @@ impl Backend for NativeBackend {
         }
     }
 
-    fn write_report(&mut self, program: &Program) -> Result<PathBuf, BackendError> {
-        let Some(data) = &self.data_dir else {
-            return Err(BackendError::Failed(crate::i18n::tr("err.data_dir")));
+    fn write_report(
+        &mut self,
+        program: &Program,
+        req: &ReportRequest,
+    ) -> Result<SavedReport, BackendError> {
+        let reports_dir = match (&self.data_dir, &req.out) {
+            (Some(data), _) => report::default_reports_dir(data),
+            // "Save as…" needs no data folder.
+            (None, Some(_)) => std::env::temp_dir(),
+            (None, None) => return Err(BackendError::Failed(crate::i18n::tr("err.data_dir"))),
         };
-        let mut options =
-            report::ReportOptions::new(report::default_reports_dir(data), SystemClock.now());
+        let mut options = report::ReportOptions::new(reports_dir, SystemClock.now());
         options.lang = crate::i18n::lang();
-        if let Some(r) = &self.snapshots {
-            options.extras.parent_chains = report::parent_chains(&r.latest(), program);
-        }
-        if let Some(exe) = &program.exe {
-            options.extras.journal_connections =
-                journal::recorded_connections(data, exe, REPORT_SESSIONS);
-        }
-        report::write_report(program, &options)
-            .map(|files| files.report)
-            .map_err(|e| BackendError::Failed(e.to_string()))
+        options.out = req.out.clone();
+        options.evidence_copy = req.evidence_copy;
+        options.extras = self.extras(program);
+        let files = report::write_report(program, &options)
+            .map_err(|e| BackendError::Failed(e.to_string()))?;
+        Ok(SavedReport {
+            key: program.key.clone(),
+            path: files.report,
+            evidence: files.evidence,
+            evidence_error: files.content.evidence_error.clone(),
+            content: Box::new(files.content),
+        })
     }
 
-    fn open_consultation(&mut self, _program: Option<&Program>) -> Result<(), BackendError> {
-        Err(BackendError::Unavailable(Feature::Consultation))
+    fn report_preview(&mut self, program: &Program) -> Result<Report, BackendError> {
+        Ok(Report::build(
+            program,
+            &self.extras(program),
+            report::machine::detect(false),
+            SystemClock.now(),
+            crate::i18n::lang(),
+        ))
+    }
+
+    fn panic(&mut self, on: bool) -> Result<MarkOutcome, BackendError> {
+        let snap = self.snapshots.as_ref().map(|r| r.latest());
+        let result =
+            firewall::set_panic(on, self.data_dir.as_deref(), &self.marks, snap.as_deref());
+        self.record(UserAction::Firewall {
+            program: None,
+            verb: if on { "panic" } else { "unpanic" }.into(),
+            ok: result.is_ok(),
+            detail: result
+                .as_ref()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        });
+        match result {
+            Ok(Enforcement::Applied(_)) | Ok(Enforcement::Elevated) => Ok(MarkOutcome::Done),
+            // Recorded; the user is told plainly that traffic still flows.
+            Err(e @ FirewallError::PlanFile { .. }) => Err(BackendError::Failed(e.to_string())),
+            Err(e) => Ok(MarkOutcome::NotEnforced(e.to_string())),
+        }
+    }
+
+    fn open(&mut self, target: &OsStr) -> Result<(), BackendError> {
+        self.opener
+            .open(target)
+            .map_err(|e| BackendError::Failed(e.to_string()))
     }
 
     fn connection_history(&mut self, key: &ProgramKey) -> Result<History, BackendError> {
@@ -271,7 +339,8 @@ mod tests {
             stale_mark: None,
             first_seen: std::time::SystemTime::UNIX_EPOCH,
         };
-        let path = b.write_report(&program).unwrap();
+        let saved = b.write_report(&program, &ReportRequest::default()).unwrap();
+        let path = saved.path;
         assert!(path.starts_with(dir.path().join("reports")));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(&"cd".repeat(32)));

@@ -1,10 +1,12 @@
 //! Everything the window shows or remembers between frames. Views read it;
 //! only [`super::update`] changes it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::backend::{History, ProcAction, TrustDuration};
+use super::backend::{History, ProcAction, SavedReport, TrustDuration};
+use super::wizard::{PanicState, Wizard};
+use crate::consult::Contacts;
 use crate::i18n::{Lang, tr_args_in};
 use crate::model::{Mark, Program, ProgramKey, Snapshot};
 
@@ -81,6 +83,15 @@ pub struct Banner {
     pub message: Message,
     /// False for lasting conditions (running as administrator).
     pub dismissable: bool,
+    /// A button the banner offers besides "close".
+    pub action: Option<BannerAction>,
+}
+
+/// What a banner's button does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BannerAction {
+    /// Open the consultation walk-through about this program.
+    Consult(ProgramKey),
 }
 
 /// A process action waiting for the user's "yes".
@@ -116,6 +127,20 @@ pub struct AppState {
     pub monitor_error: Option<String>,
     /// Offset of local time from UTC, for showing times.
     pub utc_offset: time::UtcOffset,
+    /// The consultation walk-through, while it is open.
+    pub wizard: Option<Wizard>,
+    /// The help desks the walk-through shows.
+    pub contacts: Arc<Contacts>,
+    /// Programs the walk-through was already offered for (once each).
+    pub consult_offered: HashSet<ProgramKey>,
+    /// The report saved last, for "open folder", "save as…", "copy summary".
+    pub last_report: Option<SavedReport>,
+    /// The user agreed to an evidence copy of the program file.
+    pub evidence_consent: bool,
+    /// What the panic button did last (this session).
+    pub panic: Option<PanicState>,
+    /// A "save as…" dialog is open.
+    pub save_dialog_open: bool,
 }
 
 impl AppState {
@@ -137,10 +162,37 @@ impl AppState {
             history: None,
             monitor_error: None,
             utc_offset: time::UtcOffset::UTC,
+            wizard: None,
+            contacts: Arc::new(Contacts::builtin()),
+            consult_offered: HashSet::new(),
+            last_report: None,
+            evidence_consent: false,
+            panic: None,
+            save_dialog_open: false,
         }
     }
 
     pub fn push_banner(&mut self, level: BannerLevel, message: Message, dismissable: bool) {
+        self.push_banner_full(level, message, dismissable, None);
+    }
+
+    /// A dismissable banner with a button.
+    pub fn push_banner_with(
+        &mut self,
+        level: BannerLevel,
+        message: Message,
+        action: Option<BannerAction>,
+    ) {
+        self.push_banner_full(level, message, true, action);
+    }
+
+    fn push_banner_full(
+        &mut self,
+        level: BannerLevel,
+        message: Message,
+        dismissable: bool,
+        action: Option<BannerAction>,
+    ) {
         // The same message twice in a row says nothing new.
         if let Some(last) = self.banners.last()
             && last.message == message
@@ -155,6 +207,7 @@ impl AppState {
             level,
             message,
             dismissable,
+            action,
         });
         // Keep the window readable: only the newest few dismissable ones.
         const KEEP: usize = 4;
@@ -170,6 +223,12 @@ impl AppState {
                 }
             });
         }
+    }
+
+    /// The id the next banner will get: banners from now on have ids at
+    /// least this.
+    pub fn next_banner_id(&self) -> u64 {
+        self.next_banner
     }
 
     /// The selected program in the current snapshot, if it is still there.

@@ -5,6 +5,7 @@ use super::backend::{
 };
 use super::command::{Command, Effect};
 use super::state::{AppState, BannerLevel, Confirmation, DetailTab, Message};
+use super::wizard;
 use crate::escape::for_display;
 use crate::model::{Mark, ProgramKey};
 
@@ -22,6 +23,7 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
                 .pending_marks
                 .retain(|key, mark| snap.program(key).is_some_and(|p| p.mark != Some(*mark)));
             state.snapshot = snap;
+            super::wizard::offer_for_new_findings(state);
         }
         Command::MonitorError(e) => state.monitor_error = e,
         Command::Select(key) => {
@@ -83,28 +85,13 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
             }
         }
         Command::CancelConfirm => state.confirm = None,
-        Command::WriteReport(key) => {
-            let Some(p) = state.snapshot.program(&key) else {
-                return effects;
-            };
-            match backend.write_report(p) {
-                Ok(path) => {
-                    let shown = for_display(&crate::escape::os_lossless(path.as_os_str()));
-                    state.push_banner(
-                        BannerLevel::Info,
-                        Message::new("gui.msg.report_saved").arg("path", shown),
-                        true,
-                    );
-                }
-                Err(e) => failed(state, "gui.action.report", &e),
-            }
+        Command::WriteReport(key) => wizard::save(state, &key, None, backend),
+        Command::Consult(key) => wizard::open(state, key, backend),
+        Command::OpenConsultation(key) => {
+            wizard::open(state, key, backend);
+            effects.push(Effect::ShowWindow);
         }
-        Command::Consult(key) => {
-            let p = key.as_ref().and_then(|k| state.snapshot.program(k));
-            if let Err(e) = backend.open_consultation(p) {
-                failed(state, "gui.action.consult", &e);
-            }
-        }
+        Command::Wizard(c) => wizard::apply(state, c, backend, &mut effects),
         Command::LoadHistory(key) => match backend.connection_history(&key) {
             Ok(h) => {
                 state.history = Some((key, h));
@@ -128,7 +115,7 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
 }
 
 /// Shows a failed action once, in words the user can act on.
-fn failed(state: &mut AppState, action_key: &str, e: &BackendError) {
+pub(super) fn failed(state: &mut AppState, action_key: &str, e: &BackendError) {
     let msg = match e {
         BackendError::Unavailable(f) => Message::new("gui.err.unavailable")
             .arg("action_key", action_key)

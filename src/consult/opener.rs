@@ -16,6 +16,14 @@ pub trait Opener: Send + Sync {
     }
 }
 
+/// A shared opener opens like the one it shares (a test keeps one handle
+/// to read what was opened and gives the backend another).
+impl<T: Opener + ?Sized> Opener for std::sync::Arc<T> {
+    fn open(&self, target: &OsStr) -> std::io::Result<()> {
+        (**self).open(target)
+    }
+}
+
 /// The real thing: the `open` crate (xdg-open, `start`, `open`), detached
 /// so a slow handler never blocks the UI.
 #[derive(Debug, Default, Clone, Copy)]

@@ -5,7 +5,7 @@ use egui::{Align, Frame, Id, Layout, Margin, Modal, RichText, Ui};
 
 use super::format::{clock, seconds};
 use super::theme;
-use crate::app::{AppState, Command, ProcAction};
+use crate::app::{AppState, BannerAction, Command, ProcAction};
 use crate::i18n::Lang;
 
 pub fn top_bar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
@@ -45,6 +45,11 @@ pub fn banners(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
                         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                             if ui.button(state.t("gui.close")).clicked() {
                                 cmds.push(Command::DismissBanner(b.id));
+                            }
+                            if let Some(BannerAction::Consult(key)) = &b.action
+                                && ui.button(state.t("wizard.offer.button")).clicked()
+                            {
+                                cmds.push(Command::Consult(Some(key.clone())));
                             }
                             ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
                                 ui.label(RichText::new(b.message.text(state.lang)).color(c.text));

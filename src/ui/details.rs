@@ -28,6 +28,9 @@ pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     header(ui, state, p);
     warnings(ui, state, p);
     actions(ui, state, p, cmds);
+    if let Some(saved) = state.last_report.as_ref().filter(|r| r.key == p.key) {
+        super::report_box::show(ui, state, saved, cmds);
+    }
     ui.add_space(4.0);
     findings(ui, state, p);
     ui.add_space(4.0);

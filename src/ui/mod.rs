@@ -7,18 +7,24 @@ mod details;
 pub mod fonts;
 pub mod format;
 mod list;
+mod report_box;
+pub mod save_dialog;
 pub mod theme;
 mod widgets;
+mod wizard;
 
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 
 use crate::app::native::NativeBackend;
-use crate::app::{AppState, Backend, BannerLevel, Command, Effect, Message, update};
+use crate::app::{
+    AppState, Backend, BannerLevel, Command, ConsultCommand, Effect, Message, update,
+};
 use crate::i18n::{self, tr};
 use crate::monitor::{Control, DEFAULT_INTERVAL, Monitor};
 use crate::setup;
+use save_dialog::{NoSaveDialog, RfdSaveDialog, SaveDialog};
 
 /// How the GUI was asked to start.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +50,8 @@ pub struct KizukiApp {
     monitor: Option<Monitor>,
     /// Clipboard texts asked for since the last frame, for tests to read.
     copied: Vec<String>,
+    /// "Save as…" (none until the shell installs one: tests stay quiet).
+    save_dialog: Box<dyn SaveDialog>,
 }
 
 impl KizukiApp {
@@ -53,7 +61,14 @@ impl KizukiApp {
             backend,
             monitor: None,
             copied: Vec::new(),
+            save_dialog: Box::new(NoSaveDialog::default()),
         }
+    }
+
+    /// Uses `dialog` for "save as…".
+    pub fn with_save_dialog(mut self, dialog: Box<dyn SaveDialog>) -> Self {
+        self.save_dialog = dialog;
+        self
     }
 
     pub fn with_monitor(mut self, monitor: Monitor) -> Self {
@@ -78,6 +93,12 @@ impl KizukiApp {
                     if let Some(m) = &self.monitor {
                         m.send(Control::TickNow);
                     }
+                }
+                Effect::AskSavePath(req) => self.save_dialog.ask(&req, ctx),
+                Effect::ShowWindow => {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
                 }
                 Effect::LanguageChanged(lang) => {
                     // Findings and reports are worded where they are made.
@@ -110,6 +131,13 @@ impl KizukiApp {
 
     /// Draws the whole window into `ui` and applies what the user did.
     pub fn show(&mut self, ui: &mut egui::Ui) {
+        if let Some(answer) = self.save_dialog.poll() {
+            let ctx = ui.ctx().clone();
+            self.apply(
+                &ctx,
+                Command::Wizard(ConsultCommand::SaveDialogAnswer(answer)),
+            );
+        }
         let mut cmds = Vec::new();
         let state = &self.state;
         egui::Panel::top("top").show(ui, |ui| {
@@ -136,6 +164,7 @@ impl KizukiApp {
         egui::CentralPanel::default().show(ui, |ui| {
             details::show(ui, state, &mut cmds);
         });
+        wizard::show(ui, state, &mut cmds);
         chrome::confirm_dialog(ui, state, &mut cmds);
         let ctx = ui.ctx().clone();
         for cmd in cmds {
@@ -194,6 +223,16 @@ pub fn run(launch: Launch) -> Result<()> {
             .with_visible(!launch.minimized),
         ..Default::default()
     };
+    let (contacts, contacts_err) =
+        crate::consult::Contacts::load_or_builtin(launch.data_dir.as_deref());
+    state.contacts = std::sync::Arc::new(contacts);
+    if let Some(e) = contacts_err {
+        state.push_banner(
+            BannerLevel::Warning,
+            Message::new("gui.msg.plain").arg("text", e.to_string()),
+            true,
+        );
+    }
     let marks = setup::open_marks(&opts);
     for w in marks.take_warnings() {
         state.push_banner(
@@ -213,7 +252,9 @@ pub fn run(launch: Launch) -> Result<()> {
             let backend =
                 NativeBackend::new(launch.data_dir, marks, Some(monitor.snapshots.clone()));
             Ok(Box::new(
-                KizukiApp::new(state, Box::new(backend)).with_monitor(monitor),
+                KizukiApp::new(state, Box::new(backend))
+                    .with_monitor(monitor)
+                    .with_save_dialog(Box::new(RfdSaveDialog::default())),
             ))
         }),
     )
