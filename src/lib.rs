@@ -20,6 +20,7 @@ pub mod output;
 pub mod paths;
 pub mod probe;
 pub mod procctl;
+pub mod provenance;
 pub mod report;
 pub mod setup;
 pub mod ui;

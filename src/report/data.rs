@@ -62,6 +62,10 @@ pub struct ProgramPart {
     pub started: Option<SystemTime>,
     pub mark: Option<Mark>,
     pub stale_mark: Option<Mark>,
+    /// Where the file was downloaded from, when the system recorded it
+    /// (Windows' Mark of the Web).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downloaded_from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -165,6 +169,8 @@ pub struct Extras {
     pub parent_chains: BTreeMap<u32, Vec<ProcessLink>>,
     /// Size of the program file, when it could be read.
     pub file_size: Option<u64>,
+    /// Where the file came from (see [`crate::provenance`]).
+    pub downloaded_from: Option<String>,
 }
 
 /// The explanation of a finding: `finding.<kind>.why` when the catalog
@@ -287,6 +293,7 @@ impl Report {
                 started: processes.iter().filter_map(|p| p.started).min(),
                 mark: program.mark,
                 stale_mark: program.stale_mark,
+                downloaded_from: extras.downloaded_from.clone(),
             },
             processes,
             connections_source,

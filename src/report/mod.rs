@@ -233,6 +233,13 @@ pub fn write_report(
     if extras.file_size.is_none() {
         extras.file_size = file_size(program);
     }
+    if extras.downloaded_from.is_none() {
+        extras.downloaded_from = program
+            .exe
+            .as_deref()
+            .and_then(crate::provenance::of_file)
+            .and_then(|p| p.host_url.or(p.referrer_url));
+    }
     let mut report = Report::build(program, &extras, machine, options.now, options.lang);
     if !options.include_hostname {
         report.machine.hostname = None;

@@ -105,6 +105,9 @@ pub fn program(r: &Report, lang: Lang) -> Vec<Row> {
         ),
         Row::text(t("report.field.status"), status.join(" / ")),
     ];
+    if let Some(url) = &p.downloaded_from {
+        rows.push(Row::code(t("report.field.downloaded_from"), url.clone()));
+    }
     if let Some(s) = p.started {
         rows.push(Row::text(t("report.field.started"), fmt::time(s, lang)));
     }
