@@ -124,6 +124,8 @@ fn extras() -> Extras {
         ],
     );
     Extras {
+        // As Windows records a browser download (the Mark of the Web).
+        downloaded_from: Some("https://bbs.example.jp/dl/freetool.zip".into()),
         // The journal remembers a connection from before kizuki's window,
         // and the same HTTPS session starting earlier.
         journal_connections: Some(vec![
