@@ -107,6 +107,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Start kizuki when you log in: on, off or status.
+    Autostart {
+        #[command(subcommand)]
+        action: crate::cli_autostart::AutostartCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +244,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )
         }
         Some(Command::Contacts { json }) => run_contacts(data.as_deref(), *json),
+        Some(Command::Autostart { action }) => crate::cli_autostart::autostart(action),
     }
 }
 

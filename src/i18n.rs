@@ -105,6 +105,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/gui.toml"),
         include_str!("../assets/i18n/en/gui.toml"),
     ),
+    (
+        "autostart",
+        include_str!("../assets/i18n/ja/autostart.toml"),
+        include_str!("../assets/i18n/en/autostart.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;
