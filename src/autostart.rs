@@ -164,13 +164,19 @@ pub fn exec_argument(exe: &Path) -> Result<String, AutostartError> {
     Ok(quoted.replace('\\', "\\\\"))
 }
 
-/// The entry with its `Exec` line starting `exe` minimized.
+/// The entry with its `Exec` line starting `exe` minimized, and `TryExec`
+/// naming the same file (so the session skips the entry once it is gone).
 fn with_exec(entry: &str, exe: &Path) -> Result<String, AutostartError> {
     let exec = format!("Exec={} --minimized", exec_argument(exe)?);
-    let mut out = String::with_capacity(entry.len() + exec.len());
+    // exec_argument refused anything but UTF-8 without control characters.
+    let try_exec = format!("TryExec={}", exe.to_string_lossy().replace('\\', "\\\\"));
+    let mut out = String::with_capacity(entry.len() + exec.len() + try_exec.len());
     for line in entry.lines() {
-        if line.trim_start().starts_with("Exec=") {
+        let key = line.trim_start();
+        if key.starts_with("Exec=") {
             out.push_str(&exec);
+        } else if key.starts_with("TryExec=") {
+            out.push_str(&try_exec);
         } else {
             out.push_str(line);
         }
@@ -203,6 +209,8 @@ mod tests {
         assert!(a.is_enabled());
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(exec_line(&text), "Exec=kizuki --minimized");
+        // Once kizuki is uninstalled the session skips the entry.
+        assert!(text.contains("\nTryExec=kizuki\n"));
         assert!(text.starts_with("[Desktop Entry]"));
 
         assert!(a.disable().unwrap());
@@ -255,7 +263,11 @@ mod tests {
             exec_line(&text),
             r#"Exec="/home/a b/\\$x/\\"k\\"/100%%/kizuki" --minimized"#
         );
-        assert_eq!(text.matches("Exec=").count(), 1);
+        assert_eq!(text.matches("\nExec=").count(), 1);
+        assert!(
+            text.contains("\nTryExec=/home/a b/$x/\"k\"/100%/kizuki\n"),
+            "{text}"
+        );
         assert!(text.contains("Name[ja]=気づき"), "the rest is kept");
 
         for bad in ["relative/kizuki", "/tmp/new\nline"] {
