@@ -110,6 +110,11 @@ pub enum Command {
     /// Connection history from the evidence journal; `history verify`
     /// checks that it was not altered.
     History(crate::journal::command::HistoryArgs),
+    /// Start kizuki when you log in: on, off or status.
+    Autostart {
+        #[command(subcommand)]
+        action: crate::cli_autostart::AutostartCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,6 +250,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Contacts { json }) => run_contacts(data.as_deref(), *json),
         Some(Command::History(args)) => crate::journal::command::run(args, data.as_deref()),
+        Some(Command::Autostart { action }) => crate::cli_autostart::autostart(action),
     }
 }
 

@@ -115,6 +115,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/wizard.toml"),
         include_str!("../assets/i18n/en/wizard.toml"),
     ),
+    (
+        "autostart",
+        include_str!("../assets/i18n/ja/autostart.toml"),
+        include_str!("../assets/i18n/en/autostart.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

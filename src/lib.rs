@@ -3,7 +3,9 @@
 
 pub mod analysis;
 pub mod app;
+pub mod autostart;
 pub mod cli;
+mod cli_autostart;
 mod cli_mark;
 pub mod clock;
 pub mod consult;

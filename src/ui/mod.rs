@@ -217,7 +217,7 @@ pub fn run(launch: Launch) -> Result<()> {
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title(tr("gui.title"))
-            .with_app_id("kizuki")
+            .with_app_id("jp.kizuki.Kizuki")
             .with_inner_size([1180.0, 760.0])
             .with_min_inner_size([760.0, 480.0])
             .with_visible(!launch.minimized),
