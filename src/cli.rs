@@ -192,6 +192,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let opts = setup::Options {
                 data_dir: data,
                 interval: DEFAULT_INTERVAL,
+                record: false,
             };
             let marks = open_marks(&opts);
             let mut core = setup::native_monitor_with(&opts, marks).context(tr("err.probe"))?;
@@ -213,6 +214,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let opts = setup::Options {
                 data_dir: data,
                 interval,
+                record: true,
             };
             let marks = open_marks(&opts);
             let core = setup::native_monitor_with(&opts, marks)
@@ -271,6 +273,7 @@ fn run_report(
     let opts = setup::Options {
         data_dir: data,
         interval: DEFAULT_INTERVAL,
+        record: false,
     };
     let mut core = setup::native_monitor(&opts).context(tr("err.probe"))?;
     let snap = core.tick().context(tr("err.probe"))?;
@@ -362,11 +365,15 @@ fn print_snapshot(snap: &Snapshot, json: bool) -> Result<()> {
     if !snap.complete {
         eprintln!("kizuki: {}", tr("scan.incomplete"));
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let text = if json {
-        let mut s = serde_json::to_string_pretty(&output::snapshot_json(snap))?;
-        s.push('\n');
-        s
+        // Pretty for a person at a terminal; compact for programs (a busy
+        // machine's snapshot is megabytes).
+        let pretty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let mut buf = Vec::with_capacity(1 << 20);
+        output::write_snapshot_json(snap, &mut buf, pretty)?;
+        buf.push(b'\n');
+        String::from_utf8(buf).unwrap_or_default()
     } else {
         let mut s = output::snapshot_table(snap);
         s.push_str(&tr("scan.polling_note"));

@@ -27,6 +27,7 @@ fn options(data: Option<PathBuf>) -> setup::Options {
     setup::Options {
         data_dir: data,
         interval: DEFAULT_INTERVAL,
+        record: false,
     }
 }
 

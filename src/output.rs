@@ -2,7 +2,8 @@
 //! human table. Every string from the OS is escaped before it reaches a
 //! terminal; JSON is valid whatever the names contain.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::clock::rfc3339;
 use crate::escape::{for_display, os_lossless, truncate};
@@ -14,77 +15,151 @@ fn addr(a: &std::net::SocketAddr) -> String {
     a.to_string()
 }
 
-pub fn connection_json(c: &Connection) -> Value {
-    json!({
-        "pid": c.pid,
-        "protocol": c.protocol.as_str(),
-        "local": addr(&c.local),
-        "remote": c.remote.as_ref().map(addr),
-        "state": c.state.as_str(),
-        "first_seen": rfc3339(c.first_seen),
-        "last_seen": rfc3339(c.last_seen),
-        "live": c.live,
-    })
+// The JSON of CONTRACT.md, serialized straight from borrowed data: a
+// snapshot under load holds ten thousand connections, and building a
+// `serde_json::Value` tree first costs more than the sampling itself.
+
+#[derive(Serialize)]
+struct ConnectionOut {
+    pid: Option<u32>,
+    protocol: &'static str,
+    local: String,
+    remote: Option<String>,
+    state: &'static str,
+    first_seen: String,
+    last_seen: String,
+    live: bool,
 }
 
-pub fn program_json(p: &Program) -> Value {
-    let findings: Vec<Value> = p
-        .findings
-        .iter()
-        .map(|f| {
-            let mut v = json!({
-                "kind": f.kind.as_str(),
-                "severity": f.severity.as_str(),
-                "summary": f.summary,
-                "first_raised": rfc3339(f.first_raised),
-            });
-            if !f.evidence.is_empty()
-                && let Some(o) = v.as_object_mut()
-            {
-                o.insert("evidence".into(), Value::Object(f.evidence.clone()));
-            }
-            v
-        })
-        .collect();
-    let processes: Vec<Value> = p
-        .processes
-        .iter()
-        .map(|x| {
-            json!({
-                "pid": x.pid,
-                "parent": x.parent,
-                "name": x.name,
-                "cmdline": x.cmdline,
-                "user": x.user,
-                "alive": x.alive,
-            })
-        })
-        .collect();
-    json!({
-        "exe": p.exe.as_ref().map(|e| os_lossless(e.as_os_str())),
-        "name": p.name,
-        "pids": p.pids(),
-        "user": p.user(),
-        "sha256": p.sha256,
-        "exe_deleted": p.exe_deleted,
-        "mark": p.mark.map(|m| m.as_str()),
-        "first_seen": rfc3339(p.first_seen),
-        "processes": processes,
-        "connections": p.connections.iter().map(connection_json).collect::<Vec<_>>(),
-        "findings": findings,
-    })
+impl ConnectionOut {
+    fn of(c: &Connection) -> Self {
+        ConnectionOut {
+            pid: c.pid,
+            protocol: c.protocol.as_str(),
+            local: addr(&c.local),
+            remote: c.remote.as_ref().map(addr),
+            state: c.state.as_str(),
+            first_seen: rfc3339(c.first_seen),
+            last_seen: rfc3339(c.last_seen),
+            live: c.live,
+        }
+    }
 }
 
+#[derive(Serialize)]
+struct FindingOut<'a> {
+    kind: &'static str,
+    severity: &'static str,
+    summary: &'a str,
+    first_raised: String,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    evidence: &'a serde_json::Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct ProcessOut<'a> {
+    pid: u32,
+    parent: Option<u32>,
+    name: &'a str,
+    cmdline: &'a [String],
+    user: Option<&'a str>,
+    alive: bool,
+}
+
+#[derive(Serialize)]
+struct ProgramOut<'a> {
+    exe: Option<String>,
+    name: &'a str,
+    pids: Vec<u32>,
+    user: Option<String>,
+    sha256: Option<&'a str>,
+    exe_deleted: bool,
+    mark: Option<&'static str>,
+    first_seen: String,
+    processes: Vec<ProcessOut<'a>>,
+    connections: Vec<ConnectionOut>,
+    findings: Vec<FindingOut<'a>>,
+}
+
+impl<'a> ProgramOut<'a> {
+    fn of(p: &'a Program) -> Self {
+        ProgramOut {
+            exe: p.exe.as_ref().map(|e| os_lossless(e.as_os_str())),
+            name: &p.name,
+            pids: p.pids(),
+            user: p.user(),
+            sha256: p.sha256.as_deref(),
+            exe_deleted: p.exe_deleted,
+            mark: p.mark.map(|m| m.as_str()),
+            first_seen: rfc3339(p.first_seen),
+            processes: p
+                .processes
+                .iter()
+                .map(|x| ProcessOut {
+                    pid: x.pid,
+                    parent: x.parent,
+                    name: &x.name,
+                    cmdline: &x.cmdline,
+                    user: x.user.as_deref(),
+                    alive: x.alive,
+                })
+                .collect(),
+            connections: p.connections.iter().map(ConnectionOut::of).collect(),
+            findings: p
+                .findings
+                .iter()
+                .map(|f| FindingOut {
+                    kind: f.kind.as_str(),
+                    severity: f.severity.as_str(),
+                    summary: &f.summary,
+                    first_raised: rfc3339(f.first_raised),
+                    evidence: &f.evidence,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    taken_at: String,
+    since: String,
+    generation: u64,
+    interval_ms: u64,
+    complete: bool,
+    programs: Vec<ProgramOut<'a>>,
+    unattributed: Vec<ConnectionOut>,
+}
+
+/// Writes the snapshot as the contract's JSON (pretty when `pretty`).
+pub fn write_snapshot_json(
+    s: &Snapshot,
+    out: impl std::io::Write,
+    pretty: bool,
+) -> serde_json::Result<()> {
+    let doc = SnapshotOut {
+        taken_at: rfc3339(s.taken_at),
+        since: rfc3339(s.since),
+        generation: s.generation,
+        interval_ms: u64::try_from(s.interval.as_millis()).unwrap_or(u64::MAX),
+        complete: s.complete,
+        programs: s.programs.iter().map(ProgramOut::of).collect(),
+        unattributed: s.unattributed.iter().map(ConnectionOut::of).collect(),
+    };
+    if pretty {
+        serde_json::to_writer_pretty(out, &doc)
+    } else {
+        serde_json::to_writer(out, &doc)
+    }
+}
+
+/// The snapshot as a JSON value (tests and callers that edit it).
 pub fn snapshot_json(s: &Snapshot) -> Value {
-    json!({
-        "taken_at": rfc3339(s.taken_at),
-        "since": rfc3339(s.since),
-        "generation": s.generation,
-        "interval_ms": u64::try_from(s.interval.as_millis()).unwrap_or(u64::MAX),
-        "complete": s.complete,
-        "programs": s.programs.iter().map(program_json).collect::<Vec<_>>(),
-        "unattributed": s.unattributed.iter().map(connection_json).collect::<Vec<_>>(),
-    })
+    let mut buf = Vec::new();
+    match write_snapshot_json(s, &mut buf, false) {
+        Ok(()) => serde_json::from_slice(&buf).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
 }
 
 fn pad(s: &str, width: usize) -> String {

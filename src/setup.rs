@@ -19,6 +19,10 @@ use crate::probe::{NativeProbe, ProbeError};
 pub struct Options {
     pub data_dir: Option<PathBuf>,
     pub interval: Duration,
+    /// Keep the evidence journal while running (the window and `watch`).
+    /// A one-shot look (`scan`, `report`, a firewall plan) does not record:
+    /// that would cost a write per open connection for a single glance.
+    pub record: bool,
 }
 
 /// The hash cache's file inside the data folder.
@@ -67,7 +71,7 @@ pub fn native_monitor_with(
     core.add_stage(Box::new(analysis));
     // The journal runs last: it records what the other stages decided.
     // Its handle: `journal::live_handle(&journal::path_in(data_dir))`.
-    if let Some(dir) = opts.data_dir.as_deref() {
+    if let Some(dir) = opts.data_dir.as_deref().filter(|_| opts.record) {
         core.add_stage(Box::new(JournalStage::open(dir, Arc::new(SystemClock))));
     }
     Ok(core)

@@ -56,6 +56,7 @@ fn evidence_copy_of_a_deleted_running_program_has_the_original_hash() {
     let opts = kizuki::setup::Options {
         data_dir: Some(data.path().to_path_buf()),
         interval: Duration::from_secs(1),
+        record: false,
     };
     let mut core = kizuki::setup::native_monitor(&opts).unwrap();
     let snap = core.tick().unwrap();

@@ -213,6 +213,7 @@ pub fn run(launch: Launch) -> Result<()> {
     let opts = setup::Options {
         data_dir: launch.data_dir.clone(),
         interval: DEFAULT_INTERVAL,
+        record: true,
     };
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
