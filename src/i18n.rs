@@ -105,6 +105,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/gui.toml"),
         include_str!("../assets/i18n/en/gui.toml"),
     ),
+    (
+        "tray",
+        include_str!("../assets/i18n/ja/tray.toml"),
+        include_str!("../assets/i18n/en/tray.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

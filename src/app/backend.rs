@@ -95,6 +95,7 @@ pub enum Feature {
     Report,
     Consultation,
     Journal,
+    Firewall,
 }
 
 impl Feature {
@@ -105,6 +106,7 @@ impl Feature {
             Feature::Report => "report",
             Feature::Consultation => "consult",
             Feature::Journal => "journal",
+            Feature::Firewall => "firewall",
         }
     }
 }
@@ -141,6 +143,10 @@ pub trait Backend {
     fn open_consultation(&mut self, program: Option<&Program>) -> Result<(), BackendError>;
     /// Past connections of `key` from the evidence journal.
     fn connection_history(&mut self, key: &ProgramKey) -> Result<History, BackendError>;
+    /// Stops all traffic (`true`, the panic button) or lets it flow again.
+    fn set_panic(&mut self, _on: bool) -> Result<MarkOutcome, BackendError> {
+        Err(BackendError::Unavailable(Feature::Firewall))
+    }
 }
 
 /// One call a [`RecordingBackend`] received.
@@ -151,6 +157,7 @@ pub enum Call {
     Report(ProgramKey),
     Consult(Option<ProgramKey>),
     History(ProgramKey),
+    Panic(bool),
 }
 
 #[derive(Debug, Default)]
@@ -222,5 +229,10 @@ impl Backend for RecordingBackend {
     fn connection_history(&mut self, key: &ProgramKey) -> Result<History, BackendError> {
         self.record(Call::History(key.clone()))?;
         Ok(self.lock().history.clone().unwrap_or(History::NoJournal))
+    }
+
+    fn set_panic(&mut self, on: bool) -> Result<MarkOutcome, BackendError> {
+        self.record(Call::Panic(on))?;
+        Ok(MarkOutcome::Done)
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::backend::{ProcAction, TrustDuration};
+use super::background::{BackgroundCommand, BackgroundEffect};
 use super::state::{DetailTab, SortKey};
 use crate::i18n::Lang;
 use crate::model::{Mark, ProgramKey, Snapshot};
@@ -33,6 +34,8 @@ pub enum Command {
     CopyText(String),
     DismissBanner(u64),
     RefreshNow,
+    /// Tray, notifications and the window's life in the background.
+    Background(BackgroundCommand),
 }
 
 /// What the window shell must do after an update (things only it can).
@@ -43,4 +46,6 @@ pub enum Effect {
     RefreshNow,
     /// Texts made outside the window (findings) should follow this language.
     LanguageChanged(Lang),
+    /// Show, hide or quit the window; tell the tray's background thread.
+    Background(BackgroundEffect),
 }

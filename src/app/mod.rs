@@ -2,6 +2,7 @@
 //! `ui/`) read [`AppState`] and return [`Command`]s; [`update`] applies
 //! them and reaches the outside world only through a [`Backend`].
 
+pub mod background;
 pub mod backend;
 pub mod command;
 pub mod native;
@@ -13,6 +14,7 @@ pub use backend::{
     Backend, BackendError, Call, Feature, History, HistoryRow, MarkOutcome, MarkRequest,
     ProcAction, RecordingBackend, TrustDuration,
 };
+pub use background::{BackgroundCommand, BackgroundEffect, BackgroundState};
 pub use command::{Command, Effect};
 pub use programs::{Badge, Row};
 pub use state::{AppState, Banner, BannerLevel, Confirmation, DetailTab, Message, SortKey};

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::backend::{History, ProcAction, TrustDuration};
+use super::background::BackgroundState;
 use crate::i18n::{Lang, tr_args_in};
 use crate::model::{Mark, Program, ProgramKey, Snapshot};
 
@@ -116,6 +117,8 @@ pub struct AppState {
     pub monitor_error: Option<String>,
     /// Offset of local time from UTC, for showing times.
     pub utc_offset: time::UtcOffset,
+    /// Tray, notifications, hidden or shown.
+    pub background: BackgroundState,
 }
 
 impl AppState {
@@ -137,6 +140,7 @@ impl AppState {
             history: None,
             monitor_error: None,
             utc_offset: time::UtcOffset::UTC,
+            background: BackgroundState::default(),
         }
     }
 
