@@ -2,7 +2,7 @@
 //! version; at most a few notifications a minute, the rest gathered into
 //! one "N more programs need attention". Pure, with an injected clock.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -23,16 +23,15 @@ pub enum Outgoing {
     Batch { programs: usize },
 }
 
-type Seen = (ProgramKey, FindingKind, Option<String>);
-
 pub struct RateLimiter {
     clock: Arc<dyn Clock>,
     per_window: usize,
     window: Duration,
     /// When the notifications of the current window went out.
     sent: VecDeque<SystemTime>,
-    /// Program, kind and executable hash already told (or silenced).
-    seen: HashSet<Seen>,
+    /// Program and kind already told (or silenced), with the executable's
+    /// hash at the time.
+    seen: HashMap<(ProgramKey, FindingKind), Option<String>>,
     /// Alerts waiting for a free slot, oldest first.
     held: Vec<Alert>,
 }
@@ -48,7 +47,7 @@ impl RateLimiter {
             per_window: per_window.max(1),
             window,
             sent: VecDeque::new(),
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             held: Vec::new(),
         }
     }
@@ -100,13 +99,27 @@ impl RateLimiter {
         self.held.len()
     }
 
-    /// Adds the alert's kinds to what was told; true if any was new.
+    /// Adds the alert's kinds to what was told; true if any was new. A
+    /// hash learnt later (hashing is lazy) is not a new version; another
+    /// hash than the one told is.
     fn remember(&mut self, alert: &Alert) -> bool {
         let mut new = false;
         for kind in &alert.kinds {
-            new |= self
-                .seen
-                .insert((alert.key.clone(), *kind, alert.version.clone()));
+            match self.seen.get_mut(&(alert.key.clone(), *kind)) {
+                None => {
+                    self.seen
+                        .insert((alert.key.clone(), *kind), alert.version.clone());
+                    new = true;
+                }
+                Some(told) => match (told.as_ref(), alert.version.as_ref()) {
+                    (Some(a), Some(b)) if a != b => {
+                        *told = alert.version.clone();
+                        new = true;
+                    }
+                    (None, Some(_)) => *told = alert.version.clone(),
+                    _ => {}
+                },
+            }
         }
         new
     }
@@ -155,6 +168,16 @@ mod tests {
         let mut other_kind = a.clone();
         other_kind.kinds = vec![FindingKind::Tor];
         assert!(l.offer(other_kind).is_some(), "a new kind is news");
+    }
+
+    #[test]
+    fn a_hash_learnt_later_is_not_news() {
+        let (_, mut l) = limiter();
+        let mut a = alert("freetool", FindingKind::NewProgram);
+        a.version = None;
+        assert!(l.offer(a.clone()).is_some());
+        a.version = Some("ab".repeat(32));
+        assert_eq!(l.offer(a), None);
     }
 
     #[test]
