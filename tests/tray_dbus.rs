@@ -37,7 +37,10 @@ fn missing_tool() -> Option<String> {
         }
     }
     let ok = Command::new(PYTHON)
-        .args(["-c", "import dbus, dbus.service; from gi.repository import GLib"])
+        .args([
+            "-c",
+            "import dbus, dbus.service; from gi.repository import GLib",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -279,10 +282,8 @@ fn tray_menu_notifications_and_second_launch_over_dbus() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
     // Outside temporary folders, so "new program" is all there is to say.
-    let tool_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "tray-dbus-{}",
-        std::process::id()
-    ));
+    let tool_dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tray-dbus-{}", std::process::id()));
     std::fs::create_dir_all(&tool_dir).unwrap();
     let tool = tool_dir.join("freetool");
     std::fs::copy(PYTHON, &tool).unwrap();
@@ -308,8 +309,7 @@ fn tray_menu_notifications_and_second_launch_over_dbus() {
     assert_eq!(note["actions"][0], "default", "a click opens the program");
 
     // The tray says there is something to look at.
-    let tip: serde_json::Value =
-        serde_json::from_str(&desktop.sni(&["tooltip", &item])).unwrap();
+    let tip: serde_json::Value = serde_json::from_str(&desktop.sni(&["tooltip", &item])).unwrap();
     assert_ne!(tip["title"], "気づき — 注意が必要なことはありません");
     assert!(
         tip["text"]

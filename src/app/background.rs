@@ -355,12 +355,13 @@ mod tests {
         let mut b = RecordingBackend::new();
         let fx = bfx(run(&mut st, BackgroundCommand::SetPanic(true), &mut b));
         assert_eq!(b.calls(), vec![Call::Panic(true)]);
-        assert_eq!(
-            fx,
-            vec![BackgroundEffect::Control(Control::SetPanic(true))]
-        );
+        assert_eq!(fx, vec![BackgroundEffect::Control(Control::SetPanic(true))]);
         assert!(st.background.panic);
-        assert!(st.banners.iter().any(|x| x.message.key == PANIC_BANNER && !x.dismissable));
+        assert!(
+            st.banners
+                .iter()
+                .any(|x| x.message.key == PANIC_BANNER && !x.dismissable)
+        );
         run(&mut st, BackgroundCommand::SetPanic(false), &mut b);
         assert!(!st.background.panic);
         assert!(st.banners.iter().all(|x| x.message.key != PANIC_BANNER));
@@ -370,7 +371,11 @@ mod tests {
     fn turning_notifications_off_is_saved_and_told() {
         let mut st = AppState::new(Lang::Ja);
         let mut b = RecordingBackend::new();
-        let fx = bfx(run(&mut st, BackgroundCommand::SetNotifications(false), &mut b));
+        let fx = bfx(run(
+            &mut st,
+            BackgroundCommand::SetNotifications(false),
+            &mut b,
+        ));
         assert_eq!(
             fx,
             vec![

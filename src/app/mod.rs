@@ -2,8 +2,8 @@
 //! `ui/`) read [`AppState`] and return [`Command`]s; [`update`] applies
 //! them and reaches the outside world only through a [`Backend`].
 
-pub mod background;
 pub mod backend;
+pub mod background;
 pub mod command;
 pub mod native;
 pub mod programs;

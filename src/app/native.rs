@@ -122,8 +122,13 @@ impl Backend for NativeBackend {
         match firewall::set_panic(on, self.data_dir.as_deref(), &self.marks, snap.as_deref()) {
             Ok(Enforcement::Applied(_)) | Ok(Enforcement::Elevated) => Ok(MarkOutcome::Done),
             // The state file failed to save: nothing was recorded.
-            Err(FirewallError::PlanFile { path, source }) if path.ends_with(firewall::STATE_FILE) => {
-                Err(BackendError::Failed(format!("{source}: {}", path.display())))
+            Err(FirewallError::PlanFile { path, source })
+                if path.ends_with(firewall::STATE_FILE) =>
+            {
+                Err(BackendError::Failed(format!(
+                    "{source}: {}",
+                    path.display()
+                )))
             }
             // Recorded; the user is told plainly that it is not enforced.
             Err(e) => Ok(MarkOutcome::NotEnforced(e.to_string())),

@@ -46,9 +46,13 @@ fn plain(s: &str) -> String {
 /// True when a notify error means "no notification service here", which is
 /// a fact about the desktop, not a failure.
 fn is_unavailable(message: &str) -> bool {
-    ["ServiceUnknown", "org.freedesktop.DBus.Error.NoServer", "NoReply"]
-        .iter()
-        .any(|m| message.contains(m))
+    [
+        "ServiceUnknown",
+        "org.freedesktop.DBus.Error.NoServer",
+        "NoReply",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
         || message.contains("DBUS_SESSION_BUS_ADDRESS")
 }
 
@@ -149,7 +153,6 @@ mod platform {
             }
         }
     }
-
 }
 
 #[cfg(not(target_os = "linux"))]

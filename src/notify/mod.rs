@@ -185,7 +185,10 @@ mod tests {
         assert_eq!(out.len(), 1, "one per program, none for a medium finding");
         assert_eq!(out[0].headline, Headline::High, "the most serious leads");
         assert_eq!(out[0].detail, "tor said");
-        assert_eq!(out[0].kinds, vec![FindingKind::NewProgram, FindingKind::Tor]);
+        assert_eq!(
+            out[0].kinds,
+            vec![FindingKind::NewProgram, FindingKind::Tor]
+        );
     }
 
     #[test]
@@ -200,7 +203,11 @@ mod tests {
         };
         let ja = render(&Outgoing::One(a.clone()), Lang::Ja);
         assert_eq!(ja.summary, "新しいプログラムが通信しています");
-        assert!(!ja.body.contains('\u{202e}'), "names are escaped: {}", ja.body);
+        assert!(
+            !ja.body.contains('\u{202e}'),
+            "names are escaped: {}",
+            ja.body
+        );
         assert_eq!(ja.target, Some(a.key.clone()));
         let batch = render(&Outgoing::Batch { programs: 3 }, Lang::Ja);
         assert_eq!(batch.summary, "ほか 3 件のプログラムに注意が必要です");

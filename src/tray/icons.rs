@@ -52,9 +52,9 @@ pub fn decode(bytes: &[u8]) -> Result<Pixmap, png::DecodingError> {
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::ALPHA);
     let mut reader = decoder.read_info()?;
-    let size = reader.output_buffer_size().ok_or_else(|| {
-        png::DecodingError::LimitsExceeded
-    })?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or(png::DecodingError::LimitsExceeded)?;
     let mut buf = vec![0; size];
     let info = reader.next_frame(&mut buf)?;
     buf.truncate(info.buffer_size());

@@ -112,7 +112,9 @@ impl Tray {
                 join: Some(join),
             }),
             Ok(Err(why)) => Err(TrayError::Unavailable(why)),
-            Err(_) => Err(TrayError::Unavailable("no answer from the session bus".into())),
+            Err(_) => Err(TrayError::Unavailable(
+                "no answer from the session bus".into(),
+            )),
         }
     }
 

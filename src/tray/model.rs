@@ -289,7 +289,9 @@ mod tests {
     #[test]
     fn known_programs_on_the_network_are_green() {
         let mut quiet = program("editor", false);
-        quiet.findings.push(finding(FindingKind::Listening, Severity::Low));
+        quiet
+            .findings
+            .push(finding(FindingKind::Listening, Severity::Low));
         assert_eq!(level(vec![program("browser", true), quiet]), Level::Green);
     }
 
@@ -342,7 +344,8 @@ mod tests {
         new.findings
             .push(finding(FindingKind::NewProgram, Severity::Low));
         let mut high = program("iesys", true);
-        high.findings.push(finding(FindingKind::Tor, Severity::High));
+        high.findings
+            .push(finding(FindingKind::Tor, Severity::High));
         let s = snap(vec![program("browser", true), new, high]);
         let ja = TrayState::initial(Lang::Ja).with_snapshot(&s);
         assert_eq!(ja.level, Level::Red);

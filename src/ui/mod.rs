@@ -19,9 +19,9 @@ use anyhow::{Result, anyhow};
 
 use crate::app::native::NativeBackend;
 use crate::app::{AppState, Backend, BannerLevel, Command, Effect, Message, update};
+use crate::clock::SystemClock;
 use crate::i18n::{self, tr};
 use crate::monitor::{Control, DEFAULT_INTERVAL, Monitor};
-use crate::clock::SystemClock;
 use crate::notify::desktop::Notifier;
 use crate::setup;
 use crate::tray::life::Life;
@@ -272,7 +272,7 @@ fn background_parts(launch: &Launch, state: &mut AppState) -> Result<Option<Back
     let tray = match Tray::spawn(initial.clone(), events.clone()) {
         Ok(t) => Some(t),
         Err(e) => {
-            eprintln!("kizuki: {e}");
+            eprintln!("kizuki: {}: {e}", tr("tray.none"));
             None
         }
     };
