@@ -39,12 +39,14 @@ impl Notifier {
 }
 
 /// Characters a notification server may read as markup become look-alikes.
+#[cfg(any(target_os = "linux", test))]
 fn plain(s: &str) -> String {
     s.replace('&', "＆").replace('<', "＜").replace('>', "＞")
 }
 
 /// True when a notify error means "no notification service here", which is
 /// a fact about the desktop, not a failure.
+#[cfg(any(target_os = "linux", test))]
 fn is_unavailable(message: &str) -> bool {
     [
         "ServiceUnknown",

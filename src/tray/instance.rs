@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 /// The message a second launch sends.
+#[cfg(unix)]
 const SHOW: &str = "show";
 
 /// Where the socket of `data_dir` lives: one per data folder, since two
