@@ -120,6 +120,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/autostart.toml"),
         include_str!("../assets/i18n/en/autostart.toml"),
     ),
+    (
+        "tray",
+        include_str!("../assets/i18n/ja/tray.toml"),
+        include_str!("../assets/i18n/en/tray.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

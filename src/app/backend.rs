@@ -97,6 +97,7 @@ pub enum Feature {
     Report,
     Consultation,
     Journal,
+    Firewall,
 }
 
 impl Feature {
@@ -107,6 +108,7 @@ impl Feature {
             Feature::Report => "report",
             Feature::Consultation => "consult",
             Feature::Journal => "journal",
+            Feature::Firewall => "firewall",
         }
     }
 }

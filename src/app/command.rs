@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::backend::{ProcAction, TrustDuration};
+use super::background::{BackgroundCommand, BackgroundEffect};
 use super::state::{DetailTab, SortKey};
 use super::wizard::ConsultCommand;
 use crate::i18n::Lang;
@@ -41,6 +42,8 @@ pub enum Command {
     CopyText(String),
     DismissBanner(u64),
     RefreshNow,
+    /// Tray, notifications and the window's life in the background.
+    Background(BackgroundCommand),
 }
 
 /// What the window shell must do after an update (things only it can).
@@ -56,6 +59,8 @@ pub enum Effect {
     AskSavePath(SaveRequest),
     /// Show the window and bring it to the front.
     ShowWindow,
+    /// Show, hide or quit the window; tell the tray's background thread.
+    Background(BackgroundEffect),
 }
 
 /// What a "save as…" dialog shows.

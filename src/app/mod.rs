@@ -3,6 +3,7 @@
 //! them and reaches the outside world only through a [`Backend`].
 
 pub mod backend;
+pub mod background;
 pub mod command;
 pub mod native;
 pub mod programs;
@@ -14,6 +15,7 @@ pub use backend::{
     Backend, BackendError, Call, Feature, History, HistoryRow, MarkOutcome, MarkRequest,
     ProcAction, RecordingBackend, ReportRequest, SavedReport, TrustDuration,
 };
+pub use background::{BackgroundCommand, BackgroundEffect, BackgroundState};
 pub use command::{Command, Effect, SaveRequest};
 pub use programs::{Badge, Row};
 pub use state::{

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::backend::{History, ProcAction, SavedReport, TrustDuration};
+use super::background::BackgroundState;
 use super::wizard::{PanicState, Wizard};
 use crate::consult::Contacts;
 use crate::i18n::{Lang, tr_args_in};
@@ -141,6 +142,8 @@ pub struct AppState {
     pub panic: Option<PanicState>,
     /// A "save as…" dialog is open.
     pub save_dialog_open: bool,
+    /// Tray, notifications, hidden or shown.
+    pub background: BackgroundState,
 }
 
 impl AppState {
@@ -169,6 +172,7 @@ impl AppState {
             evidence_consent: false,
             panic: None,
             save_dialog_open: false,
+            background: BackgroundState::default(),
         }
     }
 

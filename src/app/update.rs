@@ -110,6 +110,7 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
         }
         Command::DismissBanner(id) => state.banners.retain(|b| b.id != id || !b.dismissable),
         Command::RefreshNow => effects.push(Effect::RefreshNow),
+        Command::Background(c) => super::background::update(state, c, backend, &mut effects),
     }
     effects
 }

@@ -20,6 +20,7 @@ pub fn top_bar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
                 }
             }
             ui.separator();
+            super::background::top_bar(ui, state, cmds);
             if ui.button(state.t("gui.action.consult")).clicked() {
                 cmds.push(Command::Consult(None));
             }

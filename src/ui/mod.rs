@@ -2,6 +2,7 @@
 //! feeds snapshots in, applies commands through [`update`], and carries out
 //! the few effects only it can (clipboard, asking the monitor to sample).
 
+mod background;
 mod chrome;
 mod details;
 pub mod fonts;
@@ -14,6 +15,8 @@ mod widgets;
 mod wizard;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Result, anyhow};
 
@@ -21,9 +24,15 @@ use crate::app::native::NativeBackend;
 use crate::app::{
     AppState, Backend, BannerLevel, Command, ConsultCommand, Effect, Message, update,
 };
+use crate::clock::SystemClock;
 use crate::i18n::{self, tr};
 use crate::monitor::{Control, DEFAULT_INTERVAL, Monitor};
+use crate::notify::desktop::Notifier;
 use crate::setup;
+use crate::tray::life::Life;
+use crate::tray::settings::Settings;
+use crate::tray::watch::{self, Background, Outlet, Watch};
+use crate::tray::{EventSink, Tray, TrayState, instance};
 use save_dialog::{NoSaveDialog, RfdSaveDialog, SaveDialog};
 
 /// How the GUI was asked to start.
@@ -52,6 +61,8 @@ pub struct KizukiApp {
     copied: Vec<String>,
     /// "Save as…" (none until the shell installs one: tests stay quiet).
     save_dialog: Box<dyn SaveDialog>,
+    /// Tray, notifications and the instance socket (the real app only).
+    life: Option<crate::tray::life::Life>,
 }
 
 impl KizukiApp {
@@ -62,12 +73,18 @@ impl KizukiApp {
             monitor: None,
             copied: Vec::new(),
             save_dialog: Box::new(NoSaveDialog::default()),
+            life: None,
         }
     }
 
     /// Uses `dialog` for "save as…".
     pub fn with_save_dialog(mut self, dialog: Box<dyn SaveDialog>) -> Self {
         self.save_dialog = dialog;
+        self
+    }
+
+    pub fn with_life(mut self, life: crate::tray::life::Life) -> Self {
+        self.life = Some(life);
         self
     }
 
@@ -103,11 +120,13 @@ impl KizukiApp {
                 Effect::LanguageChanged(lang) => {
                     // Findings and reports are worded where they are made.
                     i18n::set_lang(lang);
+                    background::language_changed(self, lang);
                     ctx.send_viewport_cmd(egui::ViewportCommand::Title(i18n::tr_in(
                         lang,
                         "gui.title",
                     )));
                 }
+                Effect::Background(e) => background::effect(self, ctx, e),
             }
         }
         // Show the result of the user's action on the next frame.
@@ -166,6 +185,7 @@ impl KizukiApp {
         });
         wizard::show(ui, state, &mut cmds);
         chrome::confirm_dialog(ui, state, &mut cmds);
+        background::explain_close(ui, state, &mut cmds);
         let ctx = ui.ctx().clone();
         for cmd in cmds {
             self.apply(&ctx, cmd);
@@ -175,11 +195,17 @@ impl KizukiApp {
 
 impl eframe::App for KizukiApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        self.pull(ctx);
+        background::logic(self, ctx);
+        if !self.state.background.hidden {
+            self.pull(ctx);
+        }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.show(ui);
+        // Hidden in the tray: nothing to draw.
+        if !self.state.background.hidden {
+            self.show(ui);
+        }
     }
 }
 
@@ -191,6 +217,119 @@ pub fn setup_context(ctx: &egui::Context) {
         style.spacing.item_spacing = egui::vec2(8.0, 5.0);
         style.spacing.button_padding = egui::vec2(8.0, 3.0);
     });
+}
+
+/// What the window needs to live in the background, made before eframe
+/// starts (the instance socket and the tray decide how it starts).
+struct BackgroundParts {
+    /// Filled in once eframe made its context; tray events wake it.
+    ctx: Arc<OnceLock<egui::Context>>,
+    visible: Arc<AtomicBool>,
+    tray: Option<Tray>,
+    notifier: Option<Notifier>,
+    watch: Watch,
+    life: Life,
+}
+
+/// The tray and notifications the background thread feeds.
+struct TrayOutlet {
+    tray: Option<Tray>,
+    notifier: Option<Notifier>,
+}
+
+impl Outlet for TrayOutlet {
+    fn tray(&mut self, state: TrayState) {
+        if let Some(t) = &self.tray {
+            t.push(state);
+        }
+    }
+
+    fn notify(&mut self, n: crate::notify::Rendered) {
+        if let Some(x) = &self.notifier {
+            x.send(n);
+        }
+    }
+}
+
+/// Claims the instance socket (`None`: another instance was asked to show
+/// itself), reads the settings, and starts the tray and the notifier.
+fn background_parts(launch: &Launch, state: &mut AppState) -> Result<Option<BackgroundParts>> {
+    let data = launch.data_dir.as_deref();
+    let mut guard_listener = None;
+    if let Some(path) = instance::socket_path(instance::runtime_dir().as_deref(), data) {
+        match instance::claim(&path) {
+            Ok(instance::Claim::Secondary) => return Ok(None),
+            Ok(instance::Claim::Primary(l)) => guard_listener = Some(l),
+            // Without the socket a second launch opens a second window;
+            // that is all this costs.
+            Err(e) => eprintln!("kizuki: {}: {e}", path.display()),
+        }
+    }
+    let now = std::time::SystemTime::now();
+    let (settings, warning) = Settings::load(data, now);
+    if let Some(w) = warning {
+        state.push_banner(
+            BannerLevel::Warning,
+            Message::new("gui.msg.plain").arg("text", w),
+            true,
+        );
+    }
+    let (panic, warning) = crate::firewall::DesiredState::load(data, now);
+    if let Some(w) = warning {
+        state.push_banner(
+            BannerLevel::Warning,
+            Message::new("gui.msg.plain").arg("text", w),
+            true,
+        );
+    }
+    let bg = &mut state.background;
+    bg.notifications = settings.notifications;
+    bg.close_explained = settings.close_explained;
+    bg.panic = panic.panic;
+    crate::app::background::show_panic_banner(state, panic.panic);
+
+    let ctx: Arc<OnceLock<egui::Context>> = Arc::new(OnceLock::new());
+    let wake_ctx = ctx.clone();
+    let (events, events_rx) = EventSink::new(Arc::new(move || {
+        if let Some(c) = wake_ctx.get() {
+            c.request_repaint();
+        }
+    }));
+    let mut initial = TrayState::initial(state.lang);
+    initial.panic = panic.panic;
+    initial.notifications = settings.notifications;
+    let tray = match Tray::spawn(initial.clone(), events.clone()) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!("kizuki: {}: {e}", tr("tray.none"));
+            None
+        }
+    };
+    state.background.tray = tray.is_some();
+    // Starting in the tray needs a tray; without one the window shows.
+    state.background.hidden = launch.minimized && tray.is_some();
+    let notifier = Notifier::spawn(events.clone()).ok();
+    let guard = match guard_listener {
+        Some(l) => l.spawn(events.clone()).ok(),
+        None => None,
+    };
+    let visible = Arc::new(AtomicBool::new(!state.background.hidden));
+    let watch = Watch::new(Arc::new(SystemClock), state.utc_offset, initial);
+    let life = Life::new(
+        events_rx,
+        visible.clone(),
+        launch.data_dir.clone(),
+        state.background.hidden,
+    )
+    .with_instance(guard);
+    Ok(Some(BackgroundParts {
+        ctx,
+        visible,
+        tray,
+        notifier,
+        watch,
+        life,
+    }))
 }
 
 /// The local time offset. Asked before any thread starts: the platform
@@ -215,13 +354,18 @@ pub fn run(launch: Launch) -> Result<()> {
         interval: DEFAULT_INTERVAL,
         record: true,
     };
+    let Some(mut parts) = background_parts(&launch, &mut state)? else {
+        // Another kizuki runs on this data folder and was asked to show itself.
+        println!("{}", tr("tray.already_running"));
+        return Ok(());
+    };
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title(tr("gui.title"))
             .with_app_id("jp.kizuki.Kizuki")
             .with_inner_size([1180.0, 760.0])
             .with_min_inner_size([760.0, 480.0])
-            .with_visible(!launch.minimized),
+            .with_visible(!state.background.hidden),
         ..Default::default()
     };
     let (contacts, contacts_err) =
@@ -248,14 +392,38 @@ pub fn run(launch: Launch) -> Result<()> {
         Box::new(move |cc| {
             setup_context(&cc.egui_ctx);
             let ctx = cc.egui_ctx.clone();
+            let _ = parts.ctx.set(ctx.clone());
             let core = setup::native_monitor_with(&opts, marks.clone())?;
-            let monitor = Monitor::spawn(core, true, Box::new(move || ctx.request_repaint()))?;
+            // Each snapshot goes to the background thread (tray,
+            // notifications); it wakes the window only while it is shown.
+            let (bg_tx, bg_rx) = Background::channel();
+            let publish_tx = bg_tx.clone();
+            let visible = parts.visible.clone();
+            let on_publish = Box::new(move || {
+                let _ = publish_tx.send(watch::Control::Snapshot);
+                if visible.load(Ordering::SeqCst) {
+                    ctx.request_repaint();
+                }
+            });
+            let monitor = Monitor::spawn(core, true, on_publish)?;
+            let background = Background::spawn(
+                parts.watch,
+                monitor.snapshots.clone(),
+                bg_tx,
+                bg_rx,
+                Box::new(TrayOutlet {
+                    tray: parts.tray.take(),
+                    notifier: parts.notifier.take(),
+                }),
+            )?;
+            let life = parts.life.with_background(background);
             let backend =
                 NativeBackend::new(launch.data_dir, marks, Some(monitor.snapshots.clone()));
             Ok(Box::new(
                 KizukiApp::new(state, Box::new(backend))
                     .with_monitor(monitor)
-                    .with_save_dialog(Box::new(RfdSaveDialog::default())),
+                    .with_save_dialog(Box::new(RfdSaveDialog::default()))
+                    .with_life(life),
             ))
         }),
     )

@@ -1,0 +1,421 @@
+//! What the tray shows, as plain data: a level (green, amber, red) and
+//! counts worked out from a snapshot, plus the words for the tooltip and
+//! menu. Pure, so it is tested without a desktop.
+
+use std::time::SystemTime;
+
+use crate::i18n::{Lang, tr_args_in, tr_in};
+use crate::model::{FindingKind, Mark, Program, Severity, Snapshot};
+
+/// The colour of the tray icon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    /// Nothing needs attention.
+    Green,
+    /// Something new to look at: a new or unknown program on the network,
+    /// or a medium finding.
+    Amber,
+    /// Act now: a high finding, or a blocked program running.
+    Red,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Green => "green",
+            Level::Amber => "amber",
+            Level::Red => "red",
+        }
+    }
+}
+
+/// How many programs are in each situation that colours the icon.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Counts {
+    /// Programs with a live connection.
+    pub online: usize,
+    /// New (not in the baseline) or marked-unknown programs using the network.
+    pub new_or_unknown: usize,
+    /// Programs whose most serious finding is medium.
+    pub medium: usize,
+    /// Programs with a high finding.
+    pub high: usize,
+    /// Blocked programs that are running.
+    pub blocked_running: usize,
+}
+
+impl Counts {
+    /// Counts the programs of `snap`.
+    pub fn of(snap: &Snapshot) -> Counts {
+        let mut c = Counts::default();
+        for p in &snap.programs {
+            let online = p.uses_network();
+            if online {
+                c.online += 1;
+            }
+            if online && (has(p, FindingKind::NewProgram) || p.mark == Some(Mark::Unknown)) {
+                c.new_or_unknown += 1;
+            }
+            match p.top_severity() {
+                Some(Severity::High) => c.high += 1,
+                Some(Severity::Medium) => c.medium += 1,
+                _ => {}
+            }
+            let alive = p.processes.iter().any(|x| x.alive);
+            if has(p, FindingKind::BlockedRunning) || (p.mark == Some(Mark::Blocked) && alive) {
+                c.blocked_running += 1;
+            }
+        }
+        c
+    }
+
+    pub fn level(&self) -> Level {
+        if self.high > 0 || self.blocked_running > 0 {
+            Level::Red
+        } else if self.new_or_unknown > 0 || self.medium > 0 {
+            Level::Amber
+        } else {
+            Level::Green
+        }
+    }
+}
+
+fn has(p: &Program, kind: FindingKind) -> bool {
+    p.findings.iter().any(|f| f.kind == kind)
+}
+
+/// Everything the tray shows. The tray redraws only when this changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrayState {
+    pub lang: Lang,
+    pub level: Level,
+    pub counts: Counts,
+    /// The panic button is on: all traffic is stopped.
+    pub panic: bool,
+    /// Notifications are muted until this local time ("14:05"), if muted.
+    pub muted_until: Option<String>,
+    /// False when the user turned notifications off.
+    pub notifications: bool,
+    /// False until the first snapshot arrives.
+    pub ready: bool,
+}
+
+impl TrayState {
+    /// The state before anything is known.
+    pub fn initial(lang: Lang) -> Self {
+        TrayState {
+            lang,
+            level: Level::Green,
+            counts: Counts::default(),
+            panic: false,
+            muted_until: None,
+            notifications: true,
+            ready: false,
+        }
+    }
+
+    /// The state for `snap`, keeping the switches of `self`.
+    pub fn with_snapshot(&self, snap: &Snapshot) -> Self {
+        let counts = Counts::of(snap);
+        TrayState {
+            counts,
+            level: counts.level(),
+            ready: snap.generation > 0 || self.ready,
+            ..self.clone()
+        }
+    }
+
+    fn t(&self, key: &str) -> String {
+        tr_in(self.lang, key)
+    }
+
+    /// The tooltip's title: what the colour means, in words.
+    pub fn title(&self) -> String {
+        let key = if !self.ready {
+            "tray.title.starting"
+        } else {
+            match self.level {
+                Level::Green => "tray.title.green",
+                Level::Amber => "tray.title.amber",
+                Level::Red => "tray.title.red",
+            }
+        };
+        self.t(key)
+    }
+
+    /// The tooltip's text: the counts behind the colour, one per line, and
+    /// the switches that are on.
+    pub fn description(&self) -> String {
+        let c = &self.counts;
+        let mut lines = Vec::new();
+        let count = |key: &str, n: usize| tr_args_in(self.lang, key, &[("count", &n.to_string())]);
+        lines.push(count("tray.tip.online", c.online));
+        if c.new_or_unknown > 0 {
+            lines.push(count("tray.tip.new", c.new_or_unknown));
+        }
+        if c.medium > 0 {
+            lines.push(count("tray.tip.medium", c.medium));
+        }
+        if c.high > 0 {
+            lines.push(count("tray.tip.high", c.high));
+        }
+        if c.blocked_running > 0 {
+            lines.push(count("tray.tip.blocked", c.blocked_running));
+        }
+        if self.panic {
+            lines.push(self.t("tray.tip.panic"));
+        }
+        if !self.notifications {
+            lines.push(self.t("tray.tip.notifications_off"));
+        } else if let Some(t) = &self.muted_until {
+            lines.push(tr_args_in(self.lang, "tray.tip.muted", &[("time", t)]));
+        }
+        lines.join("\n")
+    }
+
+    /// The menu, in order, as (item, label). The panic item says what it
+    /// will do: stop everything, or resume.
+    pub fn menu(&self) -> Vec<(MenuItem, String)> {
+        let panic = if self.panic {
+            (MenuItem::Resume, self.t("tray.menu.resume"))
+        } else {
+            (MenuItem::Panic, self.t("tray.menu.panic"))
+        };
+        let mute = match &self.muted_until {
+            Some(t) => tr_args_in(self.lang, "tray.menu.muted", &[("time", t)]),
+            None => self.t("tray.menu.mute"),
+        };
+        vec![
+            (MenuItem::Open, self.t("tray.menu.open")),
+            (MenuItem::MuteOneHour, mute),
+            panic,
+            (MenuItem::Consult, self.t("tray.menu.consult")),
+            (MenuItem::Quit, self.t("tray.menu.quit")),
+        ]
+    }
+}
+
+/// A tray menu entry; each one sends the [`super::TrayEvent`] of its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MenuItem {
+    Open,
+    MuteOneHour,
+    Panic,
+    Resume,
+    Consult,
+    Quit,
+}
+
+/// `HH:MM` of `t` at `offset`, for "muted until".
+pub fn clock_text(t: SystemTime, offset: time::UtcOffset) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(dt) => {
+            let local = dt.to_offset(offset);
+            format!("{:02}:{:02}", local.hour(), local.minute())
+        }
+        Err(_) => "--:--".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Connection, Finding, ProcessInfo, ProgramKey, Protocol, SockState};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn program(name: &str, online: bool) -> Program {
+        let conn = Connection {
+            pid: Some(10),
+            protocol: Protocol::Tcp,
+            local: "10.0.0.2:50000".parse().unwrap(),
+            remote: Some("203.0.113.7:443".parse().unwrap()),
+            state: SockState::Established,
+            first_seen: UNIX_EPOCH,
+            last_seen: UNIX_EPOCH,
+            live: true,
+            uid: None,
+        };
+        Program {
+            key: ProgramKey::Exe(format!("/opt/{name}").into()),
+            name: name.into(),
+            exe: Some(format!("/opt/{name}").into()),
+            exe_deleted: false,
+            sha256: None,
+            processes: vec![ProcessInfo {
+                pid: 10,
+                parent: None,
+                name: name.into(),
+                cmdline: vec![],
+                user: None,
+                uid: None,
+                start_time: 0,
+                alive: true,
+                exe_deleted: false,
+                sha256: None,
+            }],
+            connections: if online { vec![conn] } else { vec![] },
+            findings: vec![],
+            mark: None,
+            stale_mark: None,
+            first_seen: UNIX_EPOCH,
+        }
+    }
+
+    fn finding(kind: FindingKind, severity: Severity) -> Finding {
+        Finding {
+            kind,
+            severity,
+            summary: String::new(),
+            evidence: Default::default(),
+            first_raised: UNIX_EPOCH,
+        }
+    }
+
+    fn snap(programs: Vec<Program>) -> Snapshot {
+        let mut s = Snapshot::empty();
+        s.generation = 1;
+        s.programs = programs;
+        s
+    }
+
+    fn level(programs: Vec<Program>) -> Level {
+        Counts::of(&snap(programs)).level()
+    }
+
+    #[test]
+    fn known_programs_on_the_network_are_green() {
+        let mut quiet = program("editor", false);
+        quiet
+            .findings
+            .push(finding(FindingKind::Listening, Severity::Low));
+        assert_eq!(level(vec![program("browser", true), quiet]), Level::Green);
+    }
+
+    #[test]
+    fn a_new_program_turns_amber_only_while_it_uses_the_network() {
+        let mut new = program("freetool", true);
+        new.findings
+            .push(finding(FindingKind::NewProgram, Severity::Low));
+        assert_eq!(level(vec![new.clone()]), Level::Amber);
+        new.connections.clear();
+        assert_eq!(level(vec![new]), Level::Green);
+    }
+
+    #[test]
+    fn a_program_marked_unknown_on_the_network_is_amber() {
+        let mut p = program("tool", true);
+        p.mark = Some(Mark::Unknown);
+        assert_eq!(level(vec![p]), Level::Amber);
+    }
+
+    #[test]
+    fn a_medium_finding_is_amber_even_offline() {
+        let mut p = program("tool", false);
+        p.findings
+            .push(finding(FindingKind::RunsFromTemp, Severity::Medium));
+        assert_eq!(level(vec![p]), Level::Amber);
+    }
+
+    #[test]
+    fn a_high_finding_or_a_running_blocked_program_is_red() {
+        let mut high = program("iesys", true);
+        high.findings
+            .push(finding(FindingKind::Beaconing, Severity::High));
+        let mut new = program("freetool", true);
+        new.findings
+            .push(finding(FindingKind::NewProgram, Severity::Low));
+        assert_eq!(level(vec![new.clone(), high]), Level::Red);
+
+        let mut blocked = program("blocked", false);
+        blocked.mark = Some(Mark::Blocked);
+        assert_eq!(level(vec![new.clone(), blocked.clone()]), Level::Red);
+        // Once it stops, the block is just a mark: back to what the rest says.
+        blocked.processes[0].alive = false;
+        assert_eq!(level(vec![new, blocked]), Level::Amber);
+    }
+
+    #[test]
+    fn tooltip_counts_in_japanese_and_english() {
+        let mut new = program("freetool", true);
+        new.findings
+            .push(finding(FindingKind::NewProgram, Severity::Low));
+        let mut high = program("iesys", true);
+        high.findings
+            .push(finding(FindingKind::Tor, Severity::High));
+        let s = snap(vec![program("browser", true), new, high]);
+        let ja = TrayState::initial(Lang::Ja).with_snapshot(&s);
+        assert_eq!(ja.level, Level::Red);
+        assert_eq!(
+            ja.counts,
+            Counts {
+                online: 3,
+                new_or_unknown: 1,
+                medium: 0,
+                high: 1,
+                blocked_running: 0
+            }
+        );
+        let d = ja.description();
+        assert!(d.contains('3') && d.contains('1'), "{d}");
+        assert_eq!(d.lines().count(), 3, "online, new, high: {d}");
+        assert!(!ja.title().contains("tray."), "translated: {}", ja.title());
+        let en = TrayState {
+            lang: Lang::En,
+            ..ja.clone()
+        };
+        assert_ne!(en.title(), ja.title());
+        assert!(en.description().contains("3"));
+    }
+
+    #[test]
+    fn tooltip_says_when_stopped_and_muted() {
+        let mut st = TrayState::initial(Lang::En).with_snapshot(&snap(vec![]));
+        st.panic = true;
+        st.muted_until = Some("14:05".into());
+        let d = st.description();
+        assert!(d.contains("14:05"), "{d}");
+        assert_eq!(d.lines().count(), 3, "{d}");
+        st.notifications = false;
+        assert!(!st.description().contains("14:05"), "off wins over muted");
+    }
+
+    #[test]
+    fn menu_offers_resume_only_while_stopped() {
+        let mut st = TrayState::initial(Lang::Ja);
+        let items: Vec<MenuItem> = st.menu().into_iter().map(|(i, _)| i).collect();
+        assert_eq!(
+            items,
+            vec![
+                MenuItem::Open,
+                MenuItem::MuteOneHour,
+                MenuItem::Panic,
+                MenuItem::Consult,
+                MenuItem::Quit
+            ]
+        );
+        let labels: Vec<String> = st.menu().into_iter().map(|(_, l)| l).collect();
+        assert_eq!(
+            labels,
+            vec![
+                "開く",
+                "通知を1時間止める",
+                "通信を全部止める",
+                "相談する",
+                "終了"
+            ]
+        );
+        st.panic = true;
+        assert_eq!(st.menu()[2], (MenuItem::Resume, "再開".to_string()));
+    }
+
+    #[test]
+    fn clock_text_is_local_time() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_608_000 + 5 * 60); // 12:05Z
+        let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap();
+        assert_eq!(clock_text(t, jst), "21:05");
+    }
+}

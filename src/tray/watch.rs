@@ -1,0 +1,388 @@
+//! The background thread (`kizuki-background`): for each new snapshot it
+//! works out the tray's state and the notifications to send, so nothing of
+//! this needs the window, which sleeps while hidden. [`Watch`] is the pure
+//! part, driven by an injected clock in tests.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use super::TrayState;
+use super::model::clock_text;
+use crate::clock::Clock;
+use crate::i18n::Lang;
+use crate::model::{FindingKind, ProgramKey, Snapshot};
+use crate::monitor::SnapshotReceiver;
+use crate::notify::{self, Outgoing, RateLimiter, Rendered};
+
+/// What the window tells the background thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// The monitor published a snapshot.
+    Snapshot,
+    SetPanic(bool),
+    /// Mute notifications until then (`None`: unmute).
+    Mute(Option<SystemTime>),
+    SetNotifications(bool),
+    SetLang(Lang),
+    Stop,
+}
+
+/// Snapshot in, tray state and notifications out.
+pub struct Watch {
+    clock: Arc<dyn Clock>,
+    offset: time::UtcOffset,
+    base: TrayState,
+    muted_until: Option<SystemTime>,
+    limiter: RateLimiter,
+    generation: u64,
+    /// Findings raised in the last snapshot seen, to catch up when the
+    /// thread missed one (the channel keeps only the newest).
+    raised: HashSet<(ProgramKey, FindingKind)>,
+    last: Option<Arc<Snapshot>>,
+}
+
+impl Watch {
+    pub fn new(clock: Arc<dyn Clock>, offset: time::UtcOffset, base: TrayState) -> Self {
+        Watch {
+            limiter: RateLimiter::new(clock.clone()),
+            clock,
+            offset,
+            base,
+            muted_until: None,
+            generation: 0,
+            raised: HashSet::new(),
+            last: None,
+        }
+    }
+
+    pub fn set_panic(&mut self, on: bool) {
+        self.base.panic = on;
+    }
+
+    pub fn set_notifications(&mut self, on: bool) {
+        self.base.notifications = on;
+        if !on {
+            self.limiter.clear_held();
+        }
+    }
+
+    pub fn mute(&mut self, until: Option<SystemTime>) {
+        self.muted_until = until;
+        if until.is_some() {
+            self.limiter.clear_held();
+        }
+    }
+
+    pub fn set_lang(&mut self, lang: Lang) {
+        self.base.lang = lang;
+    }
+
+    fn muted(&self) -> bool {
+        !self.base.notifications || self.muted_until.is_some_and(|u| self.clock.now() < u)
+    }
+
+    /// Takes in a snapshot; returns the notifications to send now.
+    pub fn on_snapshot(&mut self, snap: Arc<Snapshot>) -> Vec<Rendered> {
+        if snap.generation <= self.generation {
+            return self.release();
+        }
+        let skipped = self.generation > 0 && snap.generation > self.generation + 1;
+        let now_raised: HashSet<(ProgramKey, FindingKind)> = snap
+            .programs
+            .iter()
+            .flat_map(|p| p.findings.iter().map(|f| (p.key.clone(), f.kind)))
+            .collect();
+        let mut raised = snap.newly_raised.clone();
+        if skipped {
+            // What was raised in the snapshots this thread never saw.
+            for pair in now_raised.difference(&self.raised) {
+                if !raised.contains(pair) {
+                    raised.push(pair.clone());
+                }
+            }
+        }
+        self.generation = snap.generation;
+        self.raised = now_raised;
+        let alerts = notify::alerts(&snap, &raised);
+        self.last = Some(snap);
+        let mut out = Vec::new();
+        let muted = self.muted();
+        for a in alerts {
+            if muted {
+                self.limiter.silence(&a);
+            } else if let Some(o) = self.limiter.offer(a) {
+                out.push(self.render(&o));
+            }
+        }
+        out.extend(self.release());
+        out
+    }
+
+    /// Held-back notifications whose time has come.
+    pub fn release(&mut self) -> Vec<Rendered> {
+        if self.muted() {
+            self.limiter.clear_held();
+            return Vec::new();
+        }
+        self.limiter
+            .poll()
+            .map(|o| vec![self.render(&o)])
+            .unwrap_or_default()
+    }
+
+    fn render(&self, o: &Outgoing) -> Rendered {
+        notify::render(o, self.base.lang)
+    }
+
+    /// What the tray should show now.
+    pub fn tray_state(&self) -> TrayState {
+        let mut st = match &self.last {
+            Some(s) => self.base.with_snapshot(s),
+            None => self.base.clone(),
+        };
+        st.muted_until = self
+            .muted_until
+            .filter(|u| self.clock.now() < *u)
+            .map(|u| clock_text(u, self.offset));
+        st
+    }
+}
+
+/// Where the background thread sends its results.
+pub trait Outlet: Send {
+    fn tray(&mut self, state: TrayState);
+    fn notify(&mut self, n: Rendered);
+}
+
+/// The running background thread.
+pub struct Background {
+    tx: Sender<Control>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    /// A channel for [`Control`]s; create it first so the monitor's publish
+    /// hook can hold the sender.
+    pub fn channel() -> (Sender<Control>, Receiver<Control>) {
+        mpsc::channel()
+    }
+
+    pub fn spawn(
+        mut watch: Watch,
+        snapshots: SnapshotReceiver,
+        tx: Sender<Control>,
+        rx: Receiver<Control>,
+        mut outlet: Box<dyn Outlet>,
+    ) -> std::io::Result<Background> {
+        let join = std::thread::Builder::new()
+            .name("kizuki-background".into())
+            .spawn(move || {
+                let mut shown: Option<TrayState> = None;
+                while let Ok(msg) = rx.recv() {
+                    let sends = match msg {
+                        Control::Snapshot => watch.on_snapshot(snapshots.latest()),
+                        Control::SetPanic(on) => {
+                            watch.set_panic(on);
+                            Vec::new()
+                        }
+                        Control::Mute(until) => {
+                            watch.mute(until);
+                            Vec::new()
+                        }
+                        Control::SetNotifications(on) => {
+                            watch.set_notifications(on);
+                            Vec::new()
+                        }
+                        Control::SetLang(l) => {
+                            watch.set_lang(l);
+                            Vec::new()
+                        }
+                        Control::Stop => break,
+                    };
+                    for n in sends {
+                        outlet.notify(n);
+                    }
+                    let st = watch.tray_state();
+                    if shown.as_ref() != Some(&st) {
+                        shown = Some(st.clone());
+                        outlet.tray(st);
+                    }
+                }
+            })?;
+        Ok(Background {
+            tx,
+            join: Some(join),
+        })
+    }
+
+    pub fn send(&self, c: Control) {
+        // The thread runs until Stop; a failed send means it already ended.
+        let _ = self.tx.send(c);
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Control::Stop);
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::model::{Finding, Program, Severity};
+    use crate::tray::Level;
+    use std::sync::Mutex;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn program(name: &str, kinds: &[(FindingKind, Severity)]) -> Program {
+        Program {
+            key: ProgramKey::Exe(format!("/tmp/{name}").into()),
+            name: name.into(),
+            exe: Some(format!("/tmp/{name}").into()),
+            exe_deleted: false,
+            sha256: Some("ab".repeat(32)),
+            processes: vec![],
+            connections: vec![],
+            findings: kinds
+                .iter()
+                .map(|(kind, severity)| Finding {
+                    kind: *kind,
+                    severity: *severity,
+                    summary: "s".into(),
+                    evidence: Default::default(),
+                    first_raised: UNIX_EPOCH,
+                })
+                .collect(),
+            mark: None,
+            stale_mark: None,
+            first_seen: UNIX_EPOCH,
+        }
+    }
+
+    fn snap(generation: u64, programs: Vec<Program>, fresh: bool) -> Arc<Snapshot> {
+        let mut s = Snapshot::empty();
+        s.generation = generation;
+        if fresh {
+            s.newly_raised = programs
+                .iter()
+                .flat_map(|p| p.findings.iter().map(|f| (p.key.clone(), f.kind)))
+                .collect();
+        }
+        s.programs = programs;
+        Arc::new(s)
+    }
+
+    fn watch() -> (Arc<FakeClock>, Watch) {
+        let clock = Arc::new(FakeClock::at_noon());
+        let w = Watch::new(
+            clock.clone(),
+            time::UtcOffset::UTC,
+            TrayState::initial(Lang::En),
+        );
+        (clock, w)
+    }
+
+    const NEW: (FindingKind, Severity) = (FindingKind::NewProgram, Severity::Low);
+
+    #[test]
+    fn a_new_program_notifies_once_and_the_tray_follows() {
+        let (_, mut w) = watch();
+        let p = program("freetool", &[(FindingKind::BlockedRunning, Severity::High)]);
+        let out = w.on_snapshot(snap(1, vec![p.clone()], true));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].target, Some(p.key.clone()));
+        assert_eq!(w.tray_state().level, Level::Red);
+        assert!(w.on_snapshot(snap(2, vec![p], false)).is_empty());
+    }
+
+    #[test]
+    fn muted_findings_are_not_told_later() {
+        let (clock, mut w) = watch();
+        w.mute(Some(clock.now() + Duration::from_secs(3600)));
+        assert_eq!(w.tray_state().muted_until.as_deref(), Some("13:00"));
+        let p = program("freetool", &[NEW]);
+        assert!(w.on_snapshot(snap(1, vec![p.clone()], true)).is_empty());
+        clock.advance(Duration::from_secs(3601));
+        assert_eq!(w.tray_state().muted_until, None, "the hour is over");
+        assert!(w.on_snapshot(snap(2, vec![p], true)).is_empty());
+        let q = program("other", &[NEW]);
+        assert_eq!(w.on_snapshot(snap(3, vec![q], true)).len(), 1);
+    }
+
+    #[test]
+    fn notifications_off_sends_nothing() {
+        let (_, mut w) = watch();
+        w.set_notifications(false);
+        assert!(
+            w.on_snapshot(snap(1, vec![program("a", &[NEW])], true))
+                .is_empty()
+        );
+        assert!(!w.tray_state().notifications);
+    }
+
+    #[test]
+    fn a_missed_snapshot_is_caught_up_from_the_findings() {
+        let (_, mut w) = watch();
+        w.on_snapshot(snap(1, vec![], true));
+        // Generation 2 (which raised it) was never seen.
+        let out = w.on_snapshot(snap(3, vec![program("a", &[NEW])], false));
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn held_notifications_come_out_as_a_batch_a_minute_later() {
+        let (clock, mut w) = watch();
+        let programs: Vec<Program> = (0..5).map(|i| program(&format!("p{i}"), &[NEW])).collect();
+        assert_eq!(w.on_snapshot(snap(1, programs.clone(), true)).len(), 3);
+        clock.advance(Duration::from_secs(60));
+        let out = w.on_snapshot(snap(2, programs, false));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].summary, "2 more programs need attention");
+        assert_eq!(out[0].target, None);
+    }
+
+    struct Recorder(Arc<Mutex<(Vec<TrayState>, Vec<Rendered>)>>);
+
+    impl Outlet for Recorder {
+        fn tray(&mut self, state: TrayState) {
+            self.0.lock().unwrap().0.push(state);
+        }
+        fn notify(&mut self, n: Rendered) {
+            self.0.lock().unwrap().1.push(n);
+        }
+    }
+
+    #[test]
+    fn the_thread_pushes_each_change_once() {
+        let (_, w) = watch();
+        let (sender, receiver) = SnapshotReceiver::new();
+        let seen = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+        let (tx, rx) = Background::channel();
+        let bg = Background::spawn(
+            w,
+            receiver,
+            tx.clone(),
+            rx,
+            Box::new(Recorder(seen.clone())),
+        )
+        .unwrap();
+        let medium = (FindingKind::RunsFromTemp, Severity::Medium);
+        sender.publish(snap(1, vec![program("a", &[NEW, medium])], true));
+        bg.send(Control::Snapshot);
+        bg.send(Control::Snapshot);
+        bg.send(Control::SetPanic(true));
+        drop(bg); // Stop is handled after everything before it.
+        let (states, notes) = &*seen.lock().unwrap();
+        assert_eq!(notes.len(), 1);
+        let levels: Vec<(Level, bool)> = states.iter().map(|s| (s.level, s.panic)).collect();
+        assert_eq!(levels, vec![(Level::Amber, false), (Level::Amber, true)]);
+    }
+}
