@@ -105,6 +105,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/gui.toml"),
         include_str!("../assets/i18n/en/gui.toml"),
     ),
+    (
+        "hardening",
+        include_str!("../assets/i18n/ja/hardening.toml"),
+        include_str!("../assets/i18n/en/hardening.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

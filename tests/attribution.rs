@@ -195,9 +195,10 @@ fn exec_in_a_running_process_is_noticed() {
 }
 
 /// A new process that holds a copy of another's socket and drops it right
-/// after it was first read (what a child does between `fork` and `exec`):
-/// found while building the churn soak. The next sample must no longer name it as the
-/// socket's owner, although its PID and start time did not change.
+/// after it was first read (what a child does between `fork` and `exec`;
+/// found while building the churn soak). The next sample must no longer
+/// name it as the socket's owner, although its PID and start time did not
+/// change.
 #[test]
 fn a_young_process_that_drops_an_inherited_socket_is_no_longer_its_owner() {
     const FORKER: &str = r#"
