@@ -107,6 +107,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Connection history from the evidence journal; `history verify`
+    /// checks that it was not altered.
+    History(crate::journal::command::HistoryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +192,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut core = setup::native_monitor_with(&opts, marks).context(tr("err.probe"))?;
             let snap = core.tick().context(tr("err.probe"))?;
             core.save();
+            crate::journal::command::report_warnings(opts.data_dir.as_deref());
             print_snapshot(&snap, *json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -211,6 +215,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 // Keep every connection of the window, however short.
                 .with_retention(window + Duration::from_secs(3600));
             let snap = watch(core, window)?;
+            crate::journal::command::report_warnings(opts.data_dir.as_deref());
             print_snapshot(&snap, *json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -239,6 +244,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )
         }
         Some(Command::Contacts { json }) => run_contacts(data.as_deref(), *json),
+        Some(Command::History(args)) => crate::journal::command::run(args, data.as_deref()),
     }
 }
 
@@ -272,6 +278,9 @@ fn run_report(
     options.evidence_copy = evidence_copy;
     options.include_hostname = include_hostname;
     options.extras.parent_chains = report::parent_chains(&snap, program);
+    if let (Some(d), Some(exe)) = (&opts.data_dir, &program.exe) {
+        options.extras.journal_connections = crate::journal::recorded_connections(d, exe, 5000);
+    }
     let files = report::write_report(program, &options)?;
     if let Some(e) = &files.content.evidence_error {
         eprintln!(

@@ -13,6 +13,7 @@ use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::escape::{for_display, os_lossless};
 use crate::firewall::{self, DesiredState, Enforcement, FirewallError, Plan};
 use crate::i18n::{tr, tr_args};
+use crate::journal::{ProgramRef, UserAction};
 use crate::marks::{MarkEntry, MarkFor, MarkStore, Until, duration_allowed};
 use crate::model::{Mark, Snapshot};
 use crate::monitor::DEFAULT_INTERVAL;
@@ -71,6 +72,19 @@ fn resolve(target: &str) -> Result<(PathBuf, String)> {
     Ok((exe, sha))
 }
 
+/// Writes a user action into the evidence journal. The journal is evidence,
+/// not a precondition: when it cannot be written the user is told once and
+/// the action itself stands.
+fn journal_action(opts: &setup::Options, action: UserAction) {
+    let Some(dir) = &opts.data_dir else { return };
+    let now = SystemClock.now();
+    let result = crate::journal::Journal::open(&crate::journal::path_in(dir), now)
+        .and_then(|(mut j, _)| j.record_action(&action, now));
+    if let Err(e) = result {
+        eprintln!("kizuki: {e}");
+    }
+}
+
 fn until_text(e: &MarkEntry) -> String {
     match &e.until {
         Until::Always => tr("marks.for.always"),
@@ -122,6 +136,21 @@ pub(crate) fn mark(
             tr_args("marks.stale_note", &[("mark", &mark_name(stale))])
         );
     }
+    journal_action(
+        &opts,
+        UserAction::Mark {
+            program: ProgramRef {
+                exe: Some(os_lossless(exe.as_os_str())),
+                name: exe
+                    .file_name()
+                    .map(os_lossless)
+                    .unwrap_or_else(|| os_lossless(exe.as_os_str())),
+                sha256: Some(sha.clone()),
+            },
+            mark: Some(mark),
+            previous: changed.previous.as_ref().map(|p| p.mark),
+        },
+    );
     let was_blocked = changed
         .previous
         .as_ref()
@@ -266,7 +295,21 @@ pub(crate) fn firewall(data: Option<PathBuf>, action: &FirewallCommand) -> Resul
             let marks = open_marks(&opts);
             let snap = snapshot(&opts, marks.clone());
             let plan = firewall::desired_plan(&marks, &state, snap.as_ref());
-            report(&plan, firewall::enforce(&plan, &scratch(&opts)), false)
+            let result = firewall::enforce(&plan, &scratch(&opts));
+            journal_action(
+                &opts,
+                UserAction::Firewall {
+                    program: None,
+                    verb: if state.panic { "panic" } else { "unpanic" }.into(),
+                    ok: result.is_ok(),
+                    detail: result
+                        .as_ref()
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default(),
+                },
+            );
+            report(&plan, result, false)
         }
     }
 }

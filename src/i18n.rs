@@ -106,6 +106,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/en/gui.toml"),
     ),
     (
+        "journal",
+        include_str!("../assets/i18n/ja/journal.toml"),
+        include_str!("../assets/i18n/en/journal.toml"),
+    ),
+    (
         "hardening",
         include_str!("../assets/i18n/ja/hardening.toml"),
         include_str!("../assets/i18n/en/hardening.toml"),

@@ -12,6 +12,7 @@ pub mod firewall;
 pub mod fsutil;
 pub mod i18n;
 pub mod identity;
+pub mod journal;
 pub mod marks;
 pub mod model;
 pub mod monitor;

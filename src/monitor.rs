@@ -400,6 +400,10 @@ pub struct TickContext<'a> {
 /// the journal. Stages run in the order they were added.
 pub trait Stage: Send {
     fn apply(&mut self, ctx: &TickContext<'_>, snapshot: &mut Snapshot);
+
+    /// The run is ending (from [`MonitorCore::save`]): flush and close
+    /// what the stage holds open. A later `apply` may start it again.
+    fn finish(&mut self) {}
 }
 
 /// Probe, hasher, tracker and stages: one call to [`MonitorCore::tick`] is
@@ -477,9 +481,13 @@ impl MonitorCore {
         Ok(snap)
     }
 
-    /// Persists caches (hashes); called when a run ends.
+    /// Persists caches (hashes) and finishes the stages (the journal
+    /// writes its stop record); called when a run ends.
     pub fn save(&mut self) {
         self.hasher.save();
+        for stage in &mut self.stages {
+            stage.finish();
+        }
     }
 }
 

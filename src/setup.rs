@@ -9,6 +9,7 @@ use crate::analysis::{AnalysisStage, TempDirs};
 use crate::clock::SystemClock;
 use crate::firewall::{EnforceReport, EnforceStage};
 use crate::identity::NativeHasher;
+use crate::journal::JournalStage;
 use crate::marks::{MarkStore, MarksStage};
 use crate::monitor::MonitorCore;
 use crate::probe::{NativeProbe, ProbeError};
@@ -64,6 +65,11 @@ pub fn native_monitor_with(
         eprintln!("kizuki: {w}");
     }
     core.add_stage(Box::new(analysis));
+    // The journal runs last: it records what the other stages decided.
+    // Its handle: `journal::live_handle(&journal::path_in(data_dir))`.
+    if let Some(dir) = opts.data_dir.as_deref() {
+        core.add_stage(Box::new(JournalStage::open(dir, Arc::new(SystemClock))));
+    }
     Ok(core)
 }
 

@@ -157,3 +157,33 @@ fn a_hostile_plan_file_is_refused_before_anything_is_applied() {
         assert!(err.contains("plan"), "{err}");
     }
 }
+
+/// The user's decisions are evidence too: each mark lands in the journal,
+/// in a chain that verifies.
+#[test]
+fn marks_are_written_to_the_evidence_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let exe = dir.path().join("tool");
+    std::fs::write(&exe, b"tool v1").unwrap();
+    let exe_s = exe.to_str().unwrap();
+    assert!(kizuki(&data, &["mark", exe_s, "unknown"]).status.success());
+    assert!(kizuki(&data, &["mark", exe_s, "trusted"]).status.success());
+    let out = kizuki(&data, &["history", "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let marks: Vec<_> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "mark")
+        .collect();
+    assert_eq!(marks.len(), 2);
+    assert_eq!(marks[1]["detail"]["mark"], "trusted");
+    assert_eq!(marks[1]["detail"]["previous"], "unknown");
+    assert_eq!(
+        marks[1]["sha256"],
+        kizuki::identity::sha256_bytes(b"tool v1")
+    );
+    assert!(kizuki(&data, &["history", "verify"]).status.success());
+}

@@ -8,11 +8,20 @@ use super::backend::{
     Backend, BackendError, Feature, History, MarkOutcome, MarkRequest, ProcAction, TrustDuration,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::escape::os_lossless;
 use crate::firewall::{self, DesiredState, Enforcement, FirewallError};
+use crate::journal::{self, JournalHandle, ProgramRef, SessionQuery, UserAction};
 use crate::marks::{MarkFor, MarkStore};
-use crate::model::{Mark, Program, ProgramKey};
+use crate::model::{Mark, Program, ProgramKey, Protocol};
 use crate::monitor::SnapshotReceiver;
 use crate::{procctl, report};
+
+use super::backend::HistoryRow;
+
+/// At most this many past sessions are shown per program.
+const HISTORY_ROWS: usize = 2000;
+/// At most this many recorded sessions go into a report.
+const REPORT_SESSIONS: usize = 5000;
 
 pub struct NativeBackend {
     /// Where marks, the journal and reports live.
@@ -22,6 +31,8 @@ pub struct NativeBackend {
     /// The latest snapshot, for firewall plans (PIDs, open connections) and
     /// reports (parent chains).
     snapshots: Option<SnapshotReceiver>,
+    /// The running journal writer, for the user's actions.
+    journal: Option<JournalHandle>,
 }
 
 impl NativeBackend {
@@ -30,10 +41,21 @@ impl NativeBackend {
         marks: Arc<MarkStore>,
         snapshots: Option<SnapshotReceiver>,
     ) -> Self {
+        let journal = data_dir
+            .as_deref()
+            .and_then(|d| journal::live_handle(&journal::path_in(d)));
         NativeBackend {
             data_dir,
             marks,
             snapshots,
+            journal,
+        }
+    }
+
+    /// Puts a user action into the evidence journal (never waits on disk).
+    fn record(&self, action: UserAction) {
+        if let Some(j) = &self.journal {
+            j.record_action(action, SystemClock.now());
         }
     }
 
@@ -72,10 +94,30 @@ impl Backend for NativeBackend {
             .previous
             .as_ref()
             .is_some_and(|p| p.mark == Mark::Blocked);
+        self.record(UserAction::Mark {
+            program: ProgramRef {
+                sha256: Some(req.sha256.clone()),
+                ..ProgramRef::of_key(&req.key)
+            },
+            mark: Some(req.mark),
+            previous: changed.previous.as_ref().map(|p| p.mark),
+        });
         if req.mark != Mark::Blocked && !was_blocked {
             return Ok(MarkOutcome::Done);
         }
-        Ok(match self.enforce()? {
+        let outcome = self.enforce()?;
+        self.record(UserAction::Firewall {
+            program: Some(ProgramRef::of_key(&req.key)),
+            verb: if req.mark == Mark::Blocked {
+                "block"
+            } else {
+                "unblock"
+            }
+            .into(),
+            ok: outcome.is_none(),
+            detail: outcome.clone().unwrap_or_default(),
+        });
+        Ok(match outcome {
             None => MarkOutcome::Done,
             Some(why) => MarkOutcome::NotEnforced(why),
         })
@@ -88,6 +130,12 @@ impl Backend for NativeBackend {
             ProcAction::Terminate => procctl::terminate(pids),
         }
         .map_err(|e| BackendError::Failed(e.to_string()))?;
+        self.record(UserAction::Firewall {
+            program: None,
+            verb: action.as_str().into(),
+            ok: outcome.failed.is_empty(),
+            detail: format!("pids {:?}", outcome.done),
+        });
         match outcome.failed.first() {
             None => Ok(()),
             Some((pid, why)) => Err(BackendError::PermissionDenied(format!("PID {pid}: {why}"))),
@@ -104,6 +152,10 @@ impl Backend for NativeBackend {
         if let Some(r) = &self.snapshots {
             options.extras.parent_chains = report::parent_chains(&r.latest(), program);
         }
+        if let Some(exe) = &program.exe {
+            options.extras.journal_connections =
+                journal::recorded_connections(data, exe, REPORT_SESSIONS);
+        }
         report::write_report(program, &options)
             .map(|files| files.report)
             .map_err(|e| BackendError::Failed(e.to_string()))
@@ -113,8 +165,42 @@ impl Backend for NativeBackend {
         Err(BackendError::Unavailable(Feature::Consultation))
     }
 
-    fn connection_history(&mut self, _key: &ProgramKey) -> Result<History, BackendError> {
-        Err(BackendError::Unavailable(Feature::Journal))
+    fn connection_history(&mut self, key: &ProgramKey) -> Result<History, BackendError> {
+        let Some(dir) = &self.data_dir else {
+            return Ok(History::NoJournal);
+        };
+        let ProgramKey::Exe(exe) = key else {
+            return Ok(History::Rows(Vec::new()));
+        };
+        let path = journal::path_in(dir);
+        if !path.exists() {
+            return Ok(History::NoJournal);
+        }
+        let j = journal::Journal::open_existing(&path)
+            .map_err(|e| BackendError::Failed(e.to_string()))?;
+        let rows = j
+            .sessions(&SessionQuery {
+                exe: Some(os_lossless(exe.as_os_str())),
+                since: None,
+                limit: Some(HISTORY_ROWS),
+            })
+            .map_err(|e| BackendError::Failed(e.to_string()))?;
+        Ok(History::Rows(
+            rows.into_iter()
+                .map(|r| HistoryRow {
+                    first_seen: r.first_seen,
+                    last_seen: r.last_seen.unwrap_or(r.first_seen),
+                    pid: r.pid,
+                    protocol: if r.protocol == "udp" {
+                        Protocol::Udp
+                    } else {
+                        Protocol::Tcp
+                    },
+                    local: r.local,
+                    remote: r.remote,
+                })
+                .collect(),
+        ))
     }
 }
 

@@ -1,0 +1,278 @@
+//! `kizuki history …`: the command-line edge of the journal (anyhow here,
+//! the library below returns [`super::JournalError`]).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+
+use super::render;
+use super::{Journal, JournalError, SessionQuery, live_handle, parse_since, path_in};
+use crate::clock::{Clock, SystemClock};
+use crate::escape::os_lossless;
+use crate::i18n::{tr, tr_args};
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub action: Option<HistoryAction>,
+
+    /// Only this executable (its path as `scan` shows it).
+    #[arg(long, value_name = "PATH")]
+    pub exe: Option<PathBuf>,
+
+    /// Only what began at or after TIME: RFC 3339 (2026-11-25T12:00:00Z),
+    /// a date (2026-11-25, UTC), or an age: 90m, 2h, 3d, 1w.
+    #[arg(long, value_name = "TIME", value_parser = since_arg)]
+    pub since: Option<SystemTime>,
+
+    /// Print JSON: {"head", "sessions": [...], "events": [...]}.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+
+    /// Print sessions as CSV (safe to open in a spreadsheet).
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum HistoryAction {
+    /// Check that no record was changed, inserted or deleted; exit 1 if so.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the head hash (write it down, or keep it elsewhere).
+    Head {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete records older than the retention period (default 180 days).
+    Prune {
+        /// Set the retention period (kept for later runs) before pruning.
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+        retention_days: Option<u32>,
+    },
+    /// Write synthetic sessions as fast as possible (crash tests).
+    #[command(hide = true)]
+    Stress {
+        #[arg(long, value_name = "N")]
+        seconds: Option<u64>,
+    },
+}
+
+/// Bad `--since` values are usage errors (exit 2), caught by clap.
+fn since_arg(s: &str) -> std::result::Result<SystemTime, String> {
+    parse_since(s, SystemClock.now()).ok_or_else(|| tr_args("journal.err.since", &[("value", s)]))
+}
+
+fn out(text: &str) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    match o.write_all(text.as_bytes()).and_then(|_| o.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("stdout"),
+    }
+}
+
+fn open(path: &Path) -> Result<Journal> {
+    Journal::open_existing(path).map_err(|e| match e {
+        JournalError::Missing(_) => anyhow::anyhow!(tr_args(
+            "journal.err.missing",
+            &[("path", &os_lossless(path.as_os_str()))]
+        )),
+        e => anyhow::Error::new(e).context(tr_args(
+            "journal.err.open",
+            &[("path", &os_lossless(path.as_os_str()))],
+        )),
+    })
+}
+
+/// Runs `kizuki history` for the journal in `data_dir`.
+pub fn run(args: &HistoryArgs, data_dir: Option<&Path>) -> Result<ExitCode> {
+    let Some(dir) = data_dir else {
+        bail!(tr("err.data_dir"));
+    };
+    let path = path_in(dir);
+    let clock = SystemClock;
+    match &args.action {
+        Some(HistoryAction::Verify { json }) => {
+            let report = open(&path)?.verify().context(tr("journal.err.verify"))?;
+            if *json {
+                let mut s = serde_json::to_string_pretty(&render::verify_json(&report))?;
+                s.push('\n');
+                out(&s)?;
+            }
+            match &report.first_bad {
+                None => {
+                    if !*json {
+                        out(&format!(
+                            "{}\n",
+                            tr_args(
+                                "journal.verify.ok",
+                                &[
+                                    ("records", &report.records.to_string()),
+                                    (
+                                        "id",
+                                        &report.head.id.map(|i| i.to_string()).unwrap_or_default()
+                                    ),
+                                    ("hash", &report.head.hash),
+                                ],
+                            )
+                        ))?;
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(bad) => {
+                    eprintln!("kizuki: {}", render::bad_record_text(bad));
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Some(HistoryAction::Head { json }) => {
+            let head = open(&path)?.head()?;
+            if *json {
+                out(&format!("{}\n", render::head_json(&head)))?;
+            } else {
+                out(&format!(
+                    "{} #{} {}\n",
+                    head.hash,
+                    head.id.map(|i| i.to_string()).unwrap_or_default(),
+                    head.at.map(crate::clock::rfc3339).unwrap_or_default()
+                ))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(HistoryAction::Prune { retention_days }) => {
+            let (mut j, warnings) = Journal::open(&path, clock.now())?;
+            print_warnings(&warnings);
+            if let Some(d) = retention_days {
+                j.set_retention_days(*d)?;
+            }
+            let days = j.retention_days()?;
+            let r = j.prune(
+                clock.now(),
+                Duration::from_secs(u64::from(days) * 86_400),
+                None,
+            )?;
+            out(&format!(
+                "{}\n",
+                tr_args(
+                    "journal.pruned",
+                    &[
+                        ("count", &r.removed.to_string()),
+                        ("days", &days.to_string())
+                    ]
+                )
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(HistoryAction::Stress { seconds }) => {
+            stress(dir, seconds.map(Duration::from_secs))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            if !path.exists() {
+                eprintln!(
+                    "kizuki: {}",
+                    tr_args(
+                        "journal.err.missing",
+                        &[("path", &os_lossless(path.as_os_str()))]
+                    )
+                );
+            }
+            let since = args.since;
+            let q = SessionQuery {
+                exe: args.exe.as_ref().map(|e| os_lossless(e.as_os_str())),
+                since,
+                limit: None,
+            };
+            let (sessions, events, head) = if path.exists() {
+                let j = open(&path)?;
+                (j.sessions(&q)?, j.events(&q)?, j.head()?)
+            } else {
+                (
+                    Vec::new(),
+                    Vec::new(),
+                    super::Head {
+                        id: None,
+                        at: None,
+                        hash: crate::identity::hex(&super::chain::GENESIS),
+                    },
+                )
+            };
+            let text = if args.json {
+                let mut s =
+                    serde_json::to_string_pretty(&render::history_json(&sessions, &events, &head))?;
+                s.push('\n');
+                s
+            } else if args.csv {
+                render::sessions_csv(&sessions)
+            } else {
+                render::history_table(&sessions, &events)
+            };
+            out(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_warnings(w: &[super::JournalWarning]) {
+    for w in w {
+        eprintln!("kizuki: {}", w.message());
+    }
+}
+
+/// After `scan` or `watch`: tells the user what went wrong with the
+/// journal (moved aside, disk full, drops), on stderr.
+pub fn report_warnings(data_dir: Option<&Path>) {
+    if let Some(h) = data_dir.and_then(|d| live_handle(&path_in(d))) {
+        print_warnings(&h.status().all_warnings());
+    }
+}
+
+/// The hidden `history stress`: a monitor over a fake machine whose
+/// connections all change every tick, journaled as fast as the writer
+/// takes them, until killed or `limit` passes.
+fn stress(dir: &Path, limit: Option<Duration>) -> Result<()> {
+    use crate::identity::FakeHasher;
+    use crate::model::{RawProcess, RawSample, RawSocket};
+    use crate::monitor::MonitorCore;
+    use crate::probe::FakeProbe;
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let probe = FakeProbe::new(Vec::new());
+    let mut core = MonitorCore::new(
+        Box::new(probe.clone()),
+        Box::new(FakeHasher::default()),
+        clock.clone(),
+        Duration::from_millis(1),
+    )
+    .with_retention(Duration::from_secs(5));
+    core.add_stage(Box::new(super::JournalStage::open(dir, clock.clone())));
+    let started = std::time::Instant::now();
+    let procs: Vec<RawProcess> = (0..40)
+        .map(|i| RawProcess::fake(1000 + i, &format!("/usr/bin/stress-{i}")))
+        .collect();
+    let mut port: u32 = 0;
+    while limit.is_none_or(|l| started.elapsed() < l) {
+        let sockets: Vec<RawSocket> = (0..200u32)
+            .map(|i| {
+                port = (port + 1) % 60_000;
+                RawSocket::tcp(
+                    1000 + i % 40,
+                    &format!("10.0.0.2:{}", 1024 + port),
+                    "203.0.113.7:443",
+                )
+            })
+            .collect();
+        probe.push(RawSample::of(procs.clone(), sockets));
+        core.tick().context("stress tick")?;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    core.save();
+    Ok(())
+}

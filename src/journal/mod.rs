@@ -1,0 +1,183 @@
+//! The evidence journal: which program talked to whom, when, with the
+//! executable's hash — kept in SQLite, chained with SHA-256 so edits after
+//! the fact are visible (see docs/JOURNAL.md).
+//!
+//! - [`schema`]: opening, migrations, moving a corrupt file aside;
+//! - [`chain`]: canonical record content, hashing, verification, head;
+//! - [`append`]: turning [`Entry`] values into chained rows;
+//! - [`writer`]: the `kizuki-journal` thread and its bounded channel;
+//! - [`stage`]: the monitor stage that feeds the writer;
+//! - [`query`]: sessions, programs and events for the CLI, GUI and reports;
+//! - [`retention`]: pruning with an anchor, so the chain stays verifiable;
+//! - [`render`]: table, JSON and formula-safe CSV output.
+
+pub mod append;
+pub mod chain;
+pub mod command;
+pub mod entry;
+pub mod query;
+pub mod render;
+pub mod retention;
+pub mod schema;
+pub mod stage;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use rusqlite::Connection;
+
+pub use append::Appender;
+pub use chain::{BadRecord, Head, Problem, VerifyReport};
+pub use entry::{Entry, ProgramRef, UserAction};
+pub use query::{
+    EventRow, ProgramRow, SessionQuery, SessionRow, parse_since, recorded_connections,
+};
+pub use retention::{DEFAULT_RETENTION_DAYS, PruneReport};
+pub use stage::JournalStage;
+pub use writer::{JournalHandle, JournalStatus, live_handle};
+
+/// The journal's file name inside the data folder.
+pub const FILE_NAME: &str = "journal.sqlite3";
+
+/// Where the journal of a data folder lives.
+pub fn path_in(data_dir: &Path) -> PathBuf {
+    data_dir.join(FILE_NAME)
+}
+
+/// Errors of the journal library; the CLI and GUI turn them into messages.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("journal file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the journal was written by a newer kizuki (schema {found}, this one knows {known})")]
+    NewerSchema { found: i64, known: i64 },
+    #[error("no journal at {0}")]
+    Missing(PathBuf),
+}
+
+impl JournalError {
+    /// True when the disk (or the database's size limit) is full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, JournalError::Sql(e)
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+            || matches!(self, JournalError::Io(e) if e.raw_os_error() == Some(28))
+    }
+}
+
+/// Something the user should know about the journal. Data, not text: the
+/// GUI shows [`JournalWarning::message`], the CLI prints it on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalWarning {
+    /// The file could not be read; it was kept at `moved_to` and a new
+    /// journal was started.
+    Recovered { moved_to: PathBuf },
+    /// Writing stopped because the disk is full; it resumes by itself.
+    DiskFull,
+    /// Writing failed for another reason; records are being lost.
+    WriteFailed { error: String },
+    /// Records that could not be queued or written (counted, never silent).
+    Dropped { count: u64 },
+    /// No journal could be opened at all; kizuki runs without one.
+    Unavailable { error: String },
+}
+
+impl JournalWarning {
+    /// One sentence in the current language.
+    pub fn message(&self) -> String {
+        use crate::i18n::{tr, tr_args};
+        match self {
+            JournalWarning::Recovered { moved_to } => tr_args(
+                "journal.warn.recovered",
+                &[("path", &crate::escape::os_lossless(moved_to.as_os_str()))],
+            ),
+            JournalWarning::DiskFull => tr("journal.warn.disk_full"),
+            JournalWarning::WriteFailed { error } => {
+                tr_args("journal.warn.write_failed", &[("error", error)])
+            }
+            JournalWarning::Dropped { count } => {
+                tr_args("journal.warn.dropped", &[("count", &count.to_string())])
+            }
+            JournalWarning::Unavailable { error } => {
+                tr_args("journal.warn.unavailable", &[("error", error)])
+            }
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the journal's time unit.
+pub fn to_millis(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+pub fn from_millis(ms: i64) -> SystemTime {
+    if ms >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
+    }
+}
+
+/// An open journal database.
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Opens (creating and migrating) the journal for writing. A file that
+    /// cannot be read is moved aside and a new one started; the returned
+    /// warnings say so.
+    pub fn open(
+        path: &Path,
+        now: SystemTime,
+    ) -> Result<(Journal, Vec<JournalWarning>), JournalError> {
+        schema::open_for_writing(path, now)
+    }
+
+    /// Opens an existing journal for reading and verifying. Nothing is
+    /// created, migrated or moved: a damaged file is an error here.
+    pub fn open_existing(path: &Path) -> Result<Journal, JournalError> {
+        schema::open_existing(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection, for tests and benchmarks that need SQL.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The newest record and its hash: write it down or export it, and a
+    /// later rebuild of the chain can be told from the original.
+    pub fn head(&self) -> Result<Head, JournalError> {
+        chain::head(&self.conn)
+    }
+
+    /// Recomputes the whole chain.
+    pub fn verify(&self) -> Result<VerifyReport, JournalError> {
+        chain::verify(&self.conn)
+    }
+
+    /// Records a user's mark or firewall action at once (its own
+    /// transaction). Returns the record's id. For a running GUI,
+    /// [`JournalHandle::record_action`] queues it to the writer instead.
+    pub fn record_action(
+        &mut self,
+        action: &UserAction,
+        at: SystemTime,
+    ) -> Result<i64, JournalError> {
+        let (_, last) = self.write_entries_last(&[Entry::Action {
+            action: action.clone(),
+            at,
+        }])?;
+        Ok(last)
+    }
+}
