@@ -17,7 +17,13 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "kizuki-test"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "kizuki-test",
+            ])
             .arg(at)
             .status()
             .is_ok_and(|s| s.success());
@@ -82,7 +88,11 @@ fn a_full_disk_loses_nothing_and_is_reported() {
     let (a, b) = (prog("first"), prog("second"));
 
     let out = common::run_kizuki(&data, &["mark", a.to_str().unwrap(), "trusted"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let before = std::fs::read(data.join("marks.json")).unwrap();
 
     let filler = fill(&data);
@@ -102,13 +112,23 @@ fn a_full_disk_loses_nothing_and_is_reported() {
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
         .collect();
-    assert!(temps.is_empty(), "no half-written temp files stay: {temps:?}");
+    assert!(
+        temps.is_empty(),
+        "no half-written temp files stay: {temps:?}"
+    );
 
     // In Japanese too.
     let out = Command::new(common::kizuki())
         .arg("--data-dir")
         .arg(&data)
-        .args(["--lang", "ja", "mark", b.to_str().unwrap(), "blocked", "--record-only"])
+        .args([
+            "--lang",
+            "ja",
+            "mark",
+            b.to_str().unwrap(),
+            "blocked",
+            "--record-only",
+        ])
         .output()
         .unwrap();
     assert!(
@@ -121,7 +141,10 @@ fn a_full_disk_loses_nothing_and_is_reported() {
     // said on stderr.
     let out = common::run_kizuki(&data, &["watch", "--seconds", "1", "--json"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "watch keeps running on a full disk: {err}");
+    assert!(
+        out.status.success(),
+        "watch keeps running on a full disk: {err}"
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["programs"].as_array().is_some_and(|p| !p.is_empty()));
     assert!(err.contains("the disk is full"), "the user is told: {err}");
@@ -134,13 +157,20 @@ fn a_full_disk_loses_nothing_and_is_reported() {
     assert!(err.contains("the disk is full"), "{err}");
 
     // Nothing saved before was lost; with space again, marking works.
-    assert_eq!(marks_in(&data), vec![(a.display().to_string(), "trusted".into())]);
+    assert_eq!(
+        marks_in(&data),
+        vec![(a.display().to_string(), "trusted".into())]
+    );
     std::fs::remove_file(filler).unwrap();
     let out = common::run_kizuki(
         &data,
         &["mark", b.to_str().unwrap(), "blocked", "--record-only"],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut now = marks_in(&data);
     now.sort();
     assert_eq!(

@@ -70,7 +70,8 @@ const SHA: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 /// each of which must be refused.
 fn bad_plans() -> Vec<(&'static str, String)> {
     let prog = |exe: &str| format!(r#"{{"exe": {exe}, "sha256": "{SHA}"}}"#);
-    let plan = |blocked: &str| format!(r#"{{"version": 1, "panic": false, "blocked": [{blocked}]}}"#);
+    let plan =
+        |blocked: &str| format!(r#"{{"version": 1, "panic": false, "blocked": [{blocked}]}}"#);
     vec![
         (
             "another table named",
@@ -87,7 +88,10 @@ fn bad_plans() -> Vec<(&'static str, String)> {
             )),
         ),
         ("relative path", plan(&prog(r#""bin/x""#))),
-        ("parent directory", plan(&prog(r#""/usr/bin/../../etc/shadow""#))),
+        (
+            "parent directory",
+            plan(&prog(r#""/usr/bin/../../etc/shadow""#)),
+        ),
         ("dot directory", plan(&prog(r#""/usr/./bin/x""#))),
         ("doubled slash", plan(&prog(r#""//usr/bin/x""#))),
         ("trailing slash", plan(&prog(r#""/usr/bin/""#))),
@@ -102,15 +106,22 @@ fn bad_plans() -> Vec<(&'static str, String)> {
         ),
         (
             "quote in the hash",
-            plan(&format!(r#"{{"exe": "/usr/bin/x", "sha256": "{}\"; flush ruleset"}}"#, &SHA[..40])),
+            plan(&format!(
+                r#"{{"exe": "/usr/bin/x", "sha256": "{}\"; flush ruleset"}}"#,
+                &SHA[..40]
+            )),
         ),
         (
             "pid 1",
-            plan(&format!(r#"{{"exe": "/usr/bin/x", "sha256": "{SHA}", "pids": [1]}}"#)),
+            plan(&format!(
+                r#"{{"exe": "/usr/bin/x", "sha256": "{SHA}", "pids": [1]}}"#
+            )),
         ),
         (
             "pid as text",
-            plan(&format!(r#"{{"exe": "/usr/bin/x", "sha256": "{SHA}", "pids": ["1; id"]}}"#)),
+            plan(&format!(
+                r#"{{"exe": "/usr/bin/x", "sha256": "{SHA}", "pids": ["1; id"]}}"#
+            )),
         ),
         (
             "address with shell text",
@@ -126,9 +137,16 @@ fn bad_plans() -> Vec<(&'static str, String)> {
         ),
         (
             "unsorted programs",
-            plan(&format!("{},{}", prog(r#""/usr/bin/b""#), prog(r#""/usr/bin/a""#))),
+            plan(&format!(
+                "{},{}",
+                prog(r#""/usr/bin/b""#),
+                prog(r#""/usr/bin/a""#)
+            )),
         ),
-        ("version 2", r#"{"version": 2, "panic": false, "blocked": []}"#.into()),
+        (
+            "version 2",
+            r#"{"version": 2, "panic": false, "blocked": []}"#.into(),
+        ),
         ("not JSON", "version=1\npanic=true\n".into()),
         ("empty", String::new()),
     ]
@@ -161,7 +179,10 @@ fn privileged_apply_refuses_plans_kizuki_would_not_write() {
         );
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name} must be refused: {err}");
-        assert!(err.starts_with("kizuki: "), "{name}: a message says why: {err}");
+        assert!(
+            err.starts_with("kizuki: "),
+            "{name}: a message says why: {err}"
+        );
         assert_eq!(err.trim_end().lines().count(), 1, "{name}: one line: {err}");
         assert!(
             !err.contains('\x1b') && !err.contains('\0'),
@@ -196,7 +217,10 @@ fn shell_syntax_in_a_path_never_reaches_the_firewall() {
     let layout = CgroupLayout::for_mount(std::path::Path::new("/sys/fs/cgroup/unified")).unwrap();
     let rules = nft::ruleset(&plan, Some(&layout)).unwrap();
     for piece in ["flush", "reboot", "`", "$(", "a b", "'"] {
-        assert!(!rules.contains(piece), "{piece:?} reached the rules:\n{rules}");
+        assert!(
+            !rules.contains(piece),
+            "{piece:?} reached the rules:\n{rules}"
+        );
     }
     assert!(rules.contains(&plan.blocked[0].id()));
 }
@@ -204,7 +228,9 @@ fn shell_syntax_in_a_path_never_reaches_the_firewall() {
 /// Socket inodes of kizuki's own inet sockets (TCP/UDP/raw, v4/v6).
 fn own_inet_sockets(pid: u32) -> Vec<String> {
     let mut inet = HashSet::new();
-    for f in ["tcp", "tcp6", "udp", "udp6", "raw", "raw6", "udplite", "udplite6"] {
+    for f in [
+        "tcp", "tcp6", "udp", "udp6", "raw", "raw6", "udplite", "udplite6",
+    ] {
         if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{f}")) {
             for line in text.lines().skip(1) {
                 if let Some(ino) = line.split_whitespace().nth(9) {
@@ -260,7 +286,6 @@ fn kizuki_opens_no_network_connection_of_its_own() {
     let status = child.wait().unwrap();
     assert!(status.success());
     assert!(looks >= 5, "looked at the running process {looks} times");
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
     assert!(v["programs"].as_array().is_some_and(|p| !p.is_empty()));
 }
