@@ -437,6 +437,7 @@ mod linux {
         let (mut ticks, mut errors, mut max_programs, mut max_tick) = (0u64, 0u64, 0usize, 0u128);
         let begin = Instant::now();
         let mut last_report = Instant::now();
+        let mut rss_minutes: Vec<u64> = Vec::new();
         while begin.elapsed() < Duration::from_secs(seconds) {
             let t0 = Instant::now();
             match catch_unwind(AssertUnwindSafe(|| core.tick())) {
@@ -458,6 +459,7 @@ mod linux {
             }
             if last_report.elapsed() >= Duration::from_secs(60) {
                 last_report = Instant::now();
+                rss_minutes.push(rss_kb());
                 println!(
                     "t={}s ticks={ticks} rss_kb={} checked={} misattributed={} sessions={}",
                     begin.elapsed().as_secs(),
@@ -476,6 +478,8 @@ mod linux {
         for e in &tally.examples {
             println!("example: {e}");
         }
+        let minutes: Vec<String> = rss_minutes.iter().map(u64::to_string).collect();
+        println!("RSS_BY_MINUTE_KB {}", minutes.join(" "));
         println!(
             "RESULT seconds={seconds} ticks={ticks} tick_errors={errors} panics={panics} \
              sockets_checked={} confirmed={} skipped_exited={} skipped_closed={} \

@@ -53,10 +53,10 @@ for i in $(seq 1 "$rounds"); do
   if [ -z "$watch_pid" ]; then
     # "$bin" itself in the background (not a function: $! must be kizuki's
     # own PID, or the kill would hit a subshell and kizuki would live on).
-    "$bin" --data-dir "$data" --lang en watch --seconds 2 --interval-ms 100 \
+    "$bin" --data-dir "$data" --lang en watch --seconds 1 --interval-ms 100 \
       >/dev/null 2>>"$work/watch.err" &
     watch_pid=$!
-    watch_kill_at=$(( $(now_ms) + RANDOM % 2500 ))
+    watch_kill_at=$(( $(now_ms) + RANDOM % 1500 ))
   fi
 
   mark="${marks[$((RANDOM % 3))]}"
@@ -77,8 +77,10 @@ for i in $(seq 1 "$rounds"); do
   fi
 
   if [ -n "$watch_pid" ] && [ "$(now_ms)" -ge "$watch_kill_at" ]; then
-    if kill -9 "$watch_pid" 2>/dev/null; then killed_watch=$((killed_watch + 1)); fi
-    wait "$watch_pid" 2>/dev/null || true
+    kill -9 "$watch_pid" 2>/dev/null || true
+    code=0
+    wait "$watch_pid" 2>/dev/null || code=$?
+    [ "$code" = 137 ] && killed_watch=$((killed_watch + 1))
     watch_pid=""
   fi
 done
@@ -138,7 +140,7 @@ if k history verify --help >/dev/null 2>&1; then
 fi
 
 echo "crash-kill: rounds=$rounds marks_killed_mid_run=$really_killed acknowledged=$acked lost=$missing" \
-  "watch_kills=$killed_watch corrupt_files=$corrupt temp_files_before_restart=$temps" \
+  "watches_killed_mid_run=$killed_watch corrupt_files=$corrupt temp_files_before_restart=$temps" \
   "history_verify=$verify"
 [ "$fail" = 0 ] && echo "crash-kill: PASS"
 exit "$fail"
