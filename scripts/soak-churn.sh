@@ -47,7 +47,6 @@ status=0
 wait "$churn_pid" || true
 churn_pid=""
 cat "$work/churn.out"
-grep "^RSS_BY_MINUTE_KB" "$work/sampler.out" || true
 
 result="$(grep '^RESULT ' "$work/sampler.out" || true)"
 if [ -z "$result" ]; then
