@@ -115,8 +115,8 @@ mod tests {
 
     #[test]
     fn dates_beyond_year_9999_are_refused_not_fatal() {
-        // Found by fuzzing the marks loader: the offset moves this past
-        // 9999 in UTC, and formatting it again used to panic.
+        // Found while writing the marks-loader fuzz target: the offset
+        // moves this past 9999 in UTC, and formatting it again panicked.
         assert_eq!(parse_rfc3339("9999-12-31T23:59:59-01:00"), None);
         assert!(parse_rfc3339("9999-12-31T23:59:59Z").is_some());
         let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);

@@ -148,7 +148,10 @@ fn a_full_disk_loses_nothing_and_is_reported() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["programs"].as_array().is_some_and(|p| !p.is_empty()));
     assert!(err.contains("the disk is full"), "the user is told: {err}");
-    assert!(err.contains("journal"), "the paused journal is mentioned: {err}");
+    assert!(
+        err.contains("journal"),
+        "the paused journal is mentioned: {err}"
+    );
 
     // A report cannot be written: a clear error, not a crash.
     let me = std::process::id().to_string();
