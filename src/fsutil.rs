@@ -39,6 +39,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// An I/O error as the user should read it: a full or read-only disk is
+/// said plainly in their language (the OS's own text is English and stays
+/// in parentheses); anything else is the OS's text.
+pub fn describe_io(e: &io::Error) -> String {
+    let key = match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => "hardening.disk_full",
+        io::ErrorKind::ReadOnlyFilesystem => "hardening.read_only",
+        _ => return e.to_string(),
+    };
+    crate::i18n::tr_args(key, &[("os", &e.to_string())])
+}
+
 /// Moves a file that could not be read aside as `<name>.corrupt-<unix time>`,
 /// so nothing is lost, and returns where it went.
 pub fn quarantine(path: &Path, now: SystemTime) -> io::Result<PathBuf> {
@@ -73,6 +85,21 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "temp files must not linger");
+    }
+
+    #[test]
+    fn a_full_disk_is_said_plainly_in_both_languages() {
+        let full = io::Error::from_raw_os_error(28); // ENOSPC
+        for lang in [crate::i18n::Lang::Ja, crate::i18n::Lang::En] {
+            let text = crate::i18n::tr_args_in(lang, "hardening.disk_full", &[("os", "x")]);
+            assert!(!text.contains("hardening."), "{text}");
+        }
+        crate::i18n::set_lang(crate::i18n::Lang::En);
+        let shown = describe_io(&full);
+        assert!(shown.starts_with("the disk is full"), "{shown}");
+        assert!(shown.contains("os error 28"), "{shown}");
+        let other = io::Error::from(io::ErrorKind::PermissionDenied);
+        assert_eq!(describe_io(&other), other.to_string());
     }
 
     #[test]

@@ -125,6 +125,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/tray.toml"),
         include_str!("../assets/i18n/en/tray.toml"),
     ),
+    (
+        "hardening",
+        include_str!("../assets/i18n/ja/hardening.toml"),
+        include_str!("../assets/i18n/en/hardening.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

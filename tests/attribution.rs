@@ -195,3 +195,75 @@ fn exec_in_a_running_process_is_noticed() {
     assert_eq!(p.exe.as_deref(), Some(sleep.as_path()));
     assert_eq!(p.name, "sleep");
 }
+
+/// A new process that holds a copy of another's socket and drops it right
+/// after it was first read (what a child does between `fork` and `exec`;
+/// found while building the churn soak). The next sample must no longer
+/// name it as the socket's owner, although its PID and start time did not
+/// change.
+#[test]
+fn a_young_process_that_drops_an_inherited_socket_is_no_longer_its_owner() {
+    const FORKER: &str = r#"
+import os, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+pid = os.fork()
+if pid == 0:
+    time.sleep(60); os._exit(0)
+print(s.getsockname()[1], pid, flush=True)
+sys.stdin.readline()
+s.close()
+print("closed", flush=True)
+sys.stdin.readline()
+"#;
+    let mut kids = common::Children::default();
+    // A first sample before the process exists: it is then new to the
+    // incremental probe, as a freshly forked child is.
+    let mut probe = NativeProbe::with_attribution(Attribution::Incremental).unwrap();
+    probe.sample().unwrap();
+
+    let parent = kids.push(
+        Command::new(common::python())
+            .args(["-c", FORKER])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let parent_pid = parent.id();
+    let mut out = BufReader::new(parent.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let mut it = line.split_whitespace();
+    let port: u16 = it.next().unwrap().parse().unwrap();
+    let child_pid: u32 = it.next().unwrap().parse().unwrap();
+    let listener = |s: &RawSample| {
+        let mut p = s
+            .sockets
+            .iter()
+            .find(|x| x.local.port() == port && x.remote.is_none())
+            .map(|x| x.pids.clone())
+            .unwrap_or_default();
+        p.sort_unstable();
+        p
+    };
+    let mut both = vec![parent_pid, child_pid];
+    both.sort_unstable();
+    assert_eq!(listener(&probe.sample().unwrap()), both, "both hold it");
+
+    let stdin = parent.stdin.as_mut().unwrap();
+    stdin.write_all(b"close\n").unwrap();
+    stdin.flush().unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "closed");
+    assert_eq!(
+        listener(&probe.sample().unwrap()),
+        vec![child_pid],
+        "the process that closed its copy is not named any more"
+    );
+    // The forked child is not a child of the test: end it by its PID.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}

@@ -131,7 +131,7 @@ impl AnalysisStage {
                         "kizuki: {}",
                         tr_args(
                             "findings.baseline_save_failed",
-                            &[("error", &e.to_string())]
+                            &[("error", &crate::fsutil::describe_io(&e))]
                         )
                     );
                 }

@@ -252,7 +252,8 @@ pub fn steps(contacts: &Contacts, lang: Lang, report: Option<&Report>) -> Vec<St
     let checked = tr_args_in(
         lang,
         "consult.checked_on",
-        &[("date", &contacts.checked_on)],
+        // The date comes from a file someone may have edited.
+        &[("date", &for_display(&contacts.checked_on))],
     );
     STEP_IDS
         .iter()

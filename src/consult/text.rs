@@ -52,7 +52,11 @@ pub fn contacts_text(c: &Contacts, lang: Lang) -> String {
     out.push_str(&format!("{}\n", t("consult.cli.title")));
     out.push_str(&format!(
         "{}\n\n",
-        tr_args_in(lang, "consult.checked_on", &[("date", &c.checked_on)])
+        tr_args_in(
+            lang,
+            "consult.checked_on",
+            &[("date", &for_display(&c.checked_on))]
+        )
     ));
     for s in steps(c, lang, None) {
         out.push_str(&format!("{}. {}\n", s.number, s.title));

@@ -460,6 +460,15 @@ mod tests {
                 "[::ffff:198.51.100.9]:443",
             ),
         ];
+        // A plan holds flows as the builder makes them: IPv4-mapped
+        // addresses unmapped, sorted. Any other form is refused.
+        let raw = plan(
+            vec![prog_path(PathBuf::from("/usr/bin/x"), flows.clone())],
+            false,
+        );
+        assert!(ruleset(&raw, Some(&layout())).is_err());
+        let mut flows: Vec<Flow> = flows.iter().map(|f| normalize_flow(f).unwrap()).collect();
+        flows.sort();
         let b = prog_path(PathBuf::from("/usr/bin/x"), flows);
         let id = b.id();
         let rules = ruleset(&plan(vec![b], false), Some(&layout())).unwrap();

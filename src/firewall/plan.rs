@@ -106,6 +106,8 @@ pub enum PlanError {
     BadFlow(String),
     #[error("the same program is listed twice: {0}")]
     Duplicate(String),
+    #[error("not in the order kizuki writes plans: {0}")]
+    Order(String),
     #[error("not a plan file: {0}")]
     Parse(String),
     #[error("cgroup path cannot be used in a rule: {0}")]
@@ -116,14 +118,43 @@ fn shown(p: &Path) -> String {
     crate::escape::for_display(&crate::escape::os_lossless(p.as_os_str()))
 }
 
-/// A path the firewall may refer to: absolute, no NUL, no control
-/// characters, of sane length.
+/// True when `p` is written the one way the OS reports an executable:
+/// no `.` or `..`, no doubled or trailing separator, not the root alone.
+/// Programs are known by their resolved paths, so any other spelling in a
+/// plan did not come from kizuki.
+#[cfg(unix)]
+fn is_canonical_form(p: &Path) -> bool {
+    use std::path::Component;
+    let mut rebuilt = PathBuf::new();
+    let mut names = 0;
+    for c in p.components() {
+        match c {
+            Component::RootDir => rebuilt.push(c),
+            Component::Normal(n) => {
+                names += 1;
+                rebuilt.push(n);
+            }
+            Component::Prefix(_) | Component::CurDir | Component::ParentDir => return false,
+        }
+    }
+    names > 0 && rebuilt.as_os_str() == p.as_os_str()
+}
+
+/// Windows paths are checked by the netsh backend, which knows their rules.
+#[cfg(not(unix))]
+fn is_canonical_form(_p: &Path) -> bool {
+    true
+}
+
+/// A path the firewall may refer to: absolute and in canonical form, no
+/// NUL, no control characters, of sane length.
 pub fn check_exe(p: &Path) -> Result<(), PlanError> {
     let text = crate::escape::os_lossless(p.as_os_str());
     let ok = p.is_absolute()
         && !text.is_empty()
         && text.len() <= MAX_PATH_BYTES
-        && !text.chars().any(char::is_control);
+        && !text.chars().any(char::is_control)
+        && is_canonical_form(p);
     if ok {
         Ok(())
     } else {
@@ -178,6 +209,11 @@ impl Plan {
             return Err(PlanError::TooLarge("flows"));
         }
         let mut ids = std::collections::HashSet::new();
+        // The builder lists programs by path, PIDs and flows sorted and
+        // each once: a plan in any other order was not made by kizuki.
+        if let Some(w) = self.blocked.windows(2).find(|w| w[0].exe >= w[1].exe) {
+            return Err(PlanError::Order(shown(&w[1].exe)));
+        }
         for b in &self.blocked {
             check_exe(&b.exe)?;
             if !crate::marks::is_sha256(&b.sha256) {
@@ -193,8 +229,19 @@ impl Plan {
             {
                 return Err(PlanError::BadPid(pid));
             }
+            if b.pids.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(PlanError::Order(format!("pids of {}", shown(&b.exe))));
+            }
             for f in &b.flows {
-                normalize_flow(f)?;
+                if normalize_flow(f)? != *f {
+                    return Err(PlanError::BadFlow(format!(
+                        "{} {} -> {} (not canonical)",
+                        f.protocol, f.local, f.remote
+                    )));
+                }
+            }
+            if b.flows.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(PlanError::Order(format!("flows of {}", shown(&b.exe))));
             }
         }
         Ok(())
@@ -207,7 +254,9 @@ impl Plan {
     pub fn build(blocked: &[MarkEntry], snapshot: Option<&Snapshot>, panic: bool) -> Plan {
         let mut by_exe: BTreeMap<PathBuf, BlockedProgram> = BTreeMap::new();
         for m in blocked {
-            if check_exe(&m.exe).is_err() {
+            // The store never holds such entries; one that slipped in must
+            // not make the whole plan fail validation.
+            if check_exe(&m.exe).is_err() || !crate::marks::is_sha256(&m.sha256) {
                 continue;
             }
             by_exe.insert(

@@ -50,11 +50,15 @@ pub fn history_json(sessions: &[SessionRow], events: &[EventRow], head: &Head) -
 }
 
 /// Characters that make a spreadsheet treat a cell as a formula (the
-/// full-width forms too: Japanese input methods produce them).
+/// full-width forms too: Japanese input methods produce them), also after
+/// blank or invisible characters a spreadsheet may skip (line breaks,
+/// ideographic spaces, zero-width and bidi marks).
 fn starts_formula(s: &str) -> bool {
-    s.trim_start_matches(' ').starts_with([
-        '=', '+', '-', '@', '\t', '\r', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
-    ])
+    let rest = s.trim_start_matches(|c: char| c.is_whitespace() || crate::escape::needs_escape(c));
+    s.starts_with(['\t', '\r'])
+        || rest.starts_with([
+            '=', '+', '-', '@', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+        ])
 }
 
 /// One CSV cell: formula starters get a leading `'` so the cell stays
@@ -128,10 +132,12 @@ pub fn event_text(e: &EventRow) -> String {
     let d = &e.detail;
     let s = |k: &str| d[k].as_str().unwrap_or("").to_string();
     match e.kind.as_str() {
+        // A journal someone edited can hold anything: every field shown
+        // is escaped.
         "finding" => format!(
             "[{}] {} {}",
-            s("severity"),
-            s("kind"),
+            for_display(&s("severity")),
+            for_display(&s("kind")),
             for_display(&s("summary"))
         ),
         "mark" => tr_args(
@@ -140,7 +146,7 @@ pub fn event_text(e: &EventRow) -> String {
                 "mark",
                 &d["mark"]
                     .as_str()
-                    .map(|m| tr(&format!("mark.{m}")))
+                    .map(|m| for_display(&tr(&format!("mark.{m}"))))
                     .unwrap_or_else(|| tr("mark.none")),
             )],
         ),
@@ -202,12 +208,12 @@ pub fn history_table(sessions: &[SessionRow], events: &[EventRow]) -> String {
                 &s.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
                 7
             ),
-            pad(&s.protocol, 5),
-            pad(&format!("{} -> {}", s.local, remote), 50),
-            s.state,
+            pad(&for_display(&s.protocol), 5),
+            pad(&for_display(&format!("{} -> {}", s.local, remote)), 50),
+            for_display(&s.state),
         ));
         if let Some(exe) = &s.exe {
-            let sha = s.sha256.as_deref().unwrap_or("-");
+            let sha = for_display(s.sha256.as_deref().unwrap_or("-"));
             out.push_str(&format!("    {}  sha256:{}\n", for_display(exe), sha));
         }
     }
@@ -307,6 +313,11 @@ mod tests {
         assert_eq!(csv_cell("＝1+1"), "'＝1+1");
         assert_eq!(csv_cell("/usr/bin/curl"), "/usr/bin/curl");
         assert_eq!(csv_cell("[::1]:443"), "[::1]:443");
+        // Found by the hostile-journal property test: a formula behind a
+        // line break, an ideographic space or a bidi mark.
+        assert_eq!(csv_cell("\n=1"), "\"'\n=1\"");
+        assert_eq!(csv_cell("\u{3000}=1"), "'\u{3000}=1");
+        assert_eq!(csv_cell("\u{202E}+1"), "'\u{202E}+1");
     }
 
     #[test]

@@ -94,6 +94,19 @@ pub struct Lookup {
     pub stale: Option<Mark>,
 }
 
+/// Reads the bytes of a marks file the way [`MarkStore`] does: every entry
+/// that can be read, and what was wrong with the rest (fuzzing and property
+/// tests drive the loader through this).
+pub fn parse_file(bytes: &[u8]) -> (Vec<MarkEntry>, Option<FileProblem>) {
+    let parsed = file::parse(bytes);
+    (parsed.entries, parsed.problem)
+}
+
+/// The bytes [`MarkStore`] writes for `entries`.
+pub fn render_file(entries: &[MarkEntry]) -> Vec<u8> {
+    file::render(entries)
+}
+
 /// Only trust can be timed: a block or "unknown" that ends by itself would
 /// surprise the user.
 pub fn duration_allowed(mark: Mark, dur: MarkFor) -> bool {

@@ -84,7 +84,7 @@ impl MarkWarning {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MarkError {
-    #[error("{}", tr_args("marks.err.save", &[("error", &source.to_string()), ("file", &shown(path))]))]
+    #[error("{}", tr_args("marks.err.save", &[("error", &fsutil::describe_io(source)), ("file", &shown(path))]))]
     Save { path: PathBuf, source: io::Error },
     #[error("{}", tr_args("marks.err.protected", &[("reason", &for_display(reason)), ("file", &shown(path))]))]
     Protected { path: PathBuf, reason: String },

@@ -66,6 +66,12 @@ pub struct SocketOwners {
     /// PID namespace, a socket being torn down): not searched for again
     /// until the next full rescan, or every sample would become one.
     orphans: std::collections::HashSet<u64>,
+    /// Processes read for the first time in the last sample: read once
+    /// more in the next. A process caught between `fork` and `exec` holds
+    /// copies of its parent's sockets that `exec` closes a moment later;
+    /// without a second look it would be named as their owner until it
+    /// exits.
+    young: Vec<u32>,
     /// Descriptor directories read in the last sample (for benchmarks).
     pub last_scanned: usize,
 }
@@ -93,6 +99,7 @@ impl SocketOwners {
                 scan_fds(*pid, &mut self.map);
                 self.scanned.insert(*pid, *marker);
             }
+            self.young = pids.iter().map(|(pid, _)| *pid).collect();
             self.last_scanned = pids.len();
             self.since_full = 0;
         } else {
@@ -134,11 +141,28 @@ impl SocketOwners {
         let live: std::collections::HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
         self.map.retain(|inode, _| live.contains(inode));
         self.orphans.retain(|inode| live.contains(inode));
+        // Processes first read last time: read again, dropping what they
+        // held then (see `young`).
+        let again: std::collections::HashSet<u32> = std::mem::take(&mut self.young)
+            .into_iter()
+            .filter(|pid| self.scanned.contains_key(pid))
+            .collect();
+        if !again.is_empty() {
+            self.map.retain(|_, owners| {
+                owners.retain(|p| !again.contains(p));
+                !owners.is_empty()
+            });
+            for pid in &again {
+                scan_fds(*pid, &mut self.map);
+                self.last_scanned += 1;
+            }
+        }
         // New processes: read their descriptors now.
         for (pid, marker) in pids {
             if !self.scanned.contains_key(pid) {
                 scan_fds(*pid, &mut self.map);
                 self.scanned.insert(*pid, *marker);
+                self.young.push(*pid);
                 self.last_scanned += 1;
             }
         }

@@ -35,7 +35,7 @@ pub const REPORTS_DIR: &str = "reports";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("could not write the report ({source}): {path}")]
+    #[error("could not write the report ({}): {}", crate::fsutil::describe_io(.source), .path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,
