@@ -135,32 +135,9 @@ pub fn render(o: &Outgoing, lang: Lang) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Finding;
-    use std::time::UNIX_EPOCH;
 
     fn program(name: &str, findings: &[(FindingKind, Severity)]) -> Program {
-        Program {
-            key: ProgramKey::Exe(format!("/tmp/{name}").into()),
-            name: name.into(),
-            exe: Some(format!("/tmp/{name}").into()),
-            exe_deleted: false,
-            sha256: Some("ab".repeat(32)),
-            processes: vec![],
-            connections: vec![],
-            findings: findings
-                .iter()
-                .map(|(kind, severity)| Finding {
-                    kind: *kind,
-                    severity: *severity,
-                    summary: format!("{} said", kind.as_str()),
-                    evidence: Default::default(),
-                    first_raised: UNIX_EPOCH,
-                })
-                .collect(),
-            mark: None,
-            stale_mark: None,
-            first_seen: UNIX_EPOCH,
-        }
+        Program::fake(name, findings)
     }
 
     #[test]

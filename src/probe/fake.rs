@@ -128,3 +128,36 @@ impl RawSample {
         }
     }
 }
+
+impl crate::model::Program {
+    /// A program at `/tmp/<name>` with these findings (each summary reads
+    /// "<kind> said"), for tests of what is shown and notified.
+    pub fn fake(
+        name: &str,
+        findings: &[(crate::model::FindingKind, crate::model::Severity)],
+    ) -> crate::model::Program {
+        use std::time::UNIX_EPOCH;
+        crate::model::Program {
+            key: crate::model::ProgramKey::Exe(format!("/tmp/{name}").into()),
+            name: name.into(),
+            exe: Some(format!("/tmp/{name}").into()),
+            exe_deleted: false,
+            sha256: Some("ab".repeat(32)),
+            processes: vec![],
+            connections: vec![],
+            findings: findings
+                .iter()
+                .map(|(kind, severity)| crate::model::Finding {
+                    kind: *kind,
+                    severity: *severity,
+                    summary: format!("{} said", kind.as_str()),
+                    evidence: Default::default(),
+                    first_raised: UNIX_EPOCH,
+                })
+                .collect(),
+            mark: None,
+            stale_mark: None,
+            first_seen: UNIX_EPOCH,
+        }
+    }
+}

@@ -237,34 +237,13 @@ impl Drop for Background {
 mod tests {
     use super::*;
     use crate::clock::FakeClock;
-    use crate::model::{Finding, Program, Severity};
+    use crate::model::{Program, Severity};
     use crate::tray::Level;
     use std::sync::Mutex;
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::Duration;
 
     fn program(name: &str, kinds: &[(FindingKind, Severity)]) -> Program {
-        Program {
-            key: ProgramKey::Exe(format!("/tmp/{name}").into()),
-            name: name.into(),
-            exe: Some(format!("/tmp/{name}").into()),
-            exe_deleted: false,
-            sha256: Some("ab".repeat(32)),
-            processes: vec![],
-            connections: vec![],
-            findings: kinds
-                .iter()
-                .map(|(kind, severity)| Finding {
-                    kind: *kind,
-                    severity: *severity,
-                    summary: "s".into(),
-                    evidence: Default::default(),
-                    first_raised: UNIX_EPOCH,
-                })
-                .collect(),
-            mark: None,
-            stale_mark: None,
-            first_seen: UNIX_EPOCH,
-        }
+        Program::fake(name, kinds)
     }
 
     fn snap(generation: u64, programs: Vec<Program>, fresh: bool) -> Arc<Snapshot> {
