@@ -1,3 +1,5 @@
+// The tray is a D-Bus StatusNotifierItem: Linux only.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The tray and notifications over a private D-Bus session: the real
 //! `kizuki --minimized` under Xvfb registers its item with a watcher
