@@ -60,16 +60,7 @@ pub fn file_stamp(t: SystemTime) -> String {
 /// holds: the fence is one longer than its longest run of backticks.
 pub fn md_code(s: &str) -> String {
     let s = for_display(s);
-    let mut longest = 0;
-    let mut run = 0;
-    for c in s.chars() {
-        if c == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
+    let longest = longest_backtick_run(&s);
     let fence = "`".repeat(longest + 1);
     // A space keeps a leading or trailing backtick apart from the fence.
     if s.starts_with('`') || s.ends_with('`') || s.is_empty() {
@@ -100,10 +91,9 @@ pub fn md_text(s: &str) -> String {
     out
 }
 
-/// A fenced block that holds `s` (several lines) literally.
-pub fn md_block(s: &str) -> String {
-    let mut longest = 0;
-    let mut run = 0;
+/// The longest run of backticks in `s`: a Markdown fence must be longer.
+fn longest_backtick_run(s: &str) -> usize {
+    let (mut longest, mut run) = (0, 0);
     for c in s.chars() {
         if c == '`' {
             run += 1;
@@ -112,6 +102,12 @@ pub fn md_block(s: &str) -> String {
             run = 0;
         }
     }
+    longest
+}
+
+/// A fenced block that holds `s` (several lines) literally.
+pub fn md_block(s: &str) -> String {
+    let longest = longest_backtick_run(s);
     let fence = "`".repeat((longest + 1).max(3));
     format!("{fence}text\n{s}\n{fence}\n")
 }
