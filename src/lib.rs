@@ -28,3 +28,4 @@ pub mod report;
 pub mod setup;
 pub mod tray;
 pub mod ui;
+pub mod win;

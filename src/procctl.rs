@@ -113,21 +113,20 @@ mod os {
 #[cfg(windows)]
 mod os {
     use super::{Action, ProcError, Sent};
+    use crate::win::{self, Acted};
 
-    /// Terminating goes through `taskkill` (an argument vector, no shell);
-    /// suspending needs native calls kizuki does not make on Windows yet.
+    /// Suspending stops every thread of the process; terminating ends it
+    /// at once (Windows has no polite "please exit" for a console-less
+    /// program).
     pub(super) fn signal(action: Action, pid: u32) -> Result<Sent, ProcError> {
-        if action != Action::Terminate {
-            return Err(ProcError::Unsupported);
-        }
-        let out = std::process::Command::new("taskkill")
-            .args(["/PID", &pid.to_string(), "/F"])
-            .output();
-        Ok(match out {
-            Ok(o) if o.status.success() => Sent::Done,
-            // 128: "process not found".
-            Ok(o) if o.status.code() == Some(128) => Sent::Gone,
-            Ok(o) => Sent::Failed(String::from_utf8_lossy(&o.stderr).trim().to_string()),
+        let done = match action {
+            Action::Suspend => win::set_threads_suspended(pid, true),
+            Action::Resume => win::set_threads_suspended(pid, false),
+            Action::Terminate => win::terminate(pid),
+        };
+        Ok(match done {
+            Ok(Acted::Done) => Sent::Done,
+            Ok(Acted::Gone) => Sent::Gone,
             Err(e) => Sent::Failed(e.to_string()),
         })
     }

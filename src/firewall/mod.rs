@@ -57,6 +57,8 @@ pub enum FirewallError {
     Cgroup { path: PathBuf, source: io::Error },
     #[error("{}", tr_args("firewall.err.plan_file", &[("error", &source.to_string()), ("path", &shown(path))]))]
     PlanFile { path: PathBuf, source: io::Error },
+    #[error("{}", tr("firewall.err.non_unicode"))]
+    NonUnicodeArgument,
     #[error("{}", tr("firewall.err.unsupported"))]
     Unsupported,
 }
@@ -130,6 +132,9 @@ pub enum Route {
     Direct,
     /// Ask through polkit: `pkexec <kizuki> …`.
     Pkexec { pkexec: PathBuf, kizuki: PathBuf },
+    /// Ask through the Windows UAC prompt: `<kizuki> …` started "as
+    /// administrator".
+    Runas { kizuki: PathBuf },
     /// No way: marks are recorded, not enforced.
     Unavailable,
 }
@@ -151,6 +156,11 @@ pub fn route() -> Route {
     {
         return Route::Pkexec { pkexec, kizuki };
     }
+    if cfg!(windows)
+        && let Ok(kizuki) = std::env::current_exe()
+    {
+        return Route::Runas { kizuki };
+    }
     Route::Unavailable
 }
 
@@ -163,27 +173,62 @@ pub enum Enforcement {
     Elevated,
 }
 
-fn run_elevated(
-    pkexec: &Path,
-    kizuki: &Path,
-    args: &[&std::ffi::OsStr],
-) -> Result<(), FirewallError> {
-    let out = Command::new(pkexec)
-        .arg(kizuki)
-        .args(args)
-        .output()
-        .map_err(|source| FirewallError::Tool {
-            tool: "pkexec".into(),
-            source,
-        })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(FirewallError::Elevation {
-            code: out.status.code(),
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
+/// Runs `kizuki <args>` with administrator rights through `route`.
+fn run_elevated(route: &Route, args: &[&std::ffi::OsStr]) -> Result<(), FirewallError> {
+    match route {
+        Route::Pkexec { pkexec, kizuki } => {
+            let out = Command::new(pkexec)
+                .arg(kizuki)
+                .args(args)
+                .output()
+                .map_err(|source| FirewallError::Tool {
+                    tool: "pkexec".into(),
+                    source,
+                })?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(FirewallError::Elevation {
+                    code: out.status.code(),
+                    detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                })
+            }
+        }
+        Route::Runas { kizuki } => run_as_admin(kizuki, args),
+        Route::Direct | Route::Unavailable => Err(FirewallError::NoPrivilege),
     }
+}
+
+/// The UAC route: the elevated kizuki runs hidden, so its exit code is
+/// all that comes back.
+#[cfg(windows)]
+fn run_as_admin(kizuki: &Path, args: &[&std::ffi::OsStr]) -> Result<(), FirewallError> {
+    use crate::win::{self, RunAs};
+    let strs: Vec<&str> = args
+        .iter()
+        .map(|a| a.to_str().ok_or(FirewallError::NonUnicodeArgument))
+        .collect::<Result<_, _>>()?;
+    let params = win::cmdline::join_args(&strs).map_err(|_| FirewallError::NonUnicodeArgument)?;
+    match win::run_as_admin(kizuki, &params) {
+        Ok(RunAs::Exited(0)) => Ok(()),
+        Ok(RunAs::Exited(code)) => Err(FirewallError::Elevation {
+            code: i32::try_from(code).ok(),
+            detail: tr_args("firewall.err.elevated_exit", &[("code", &code.to_string())]),
+        }),
+        Ok(RunAs::Declined) => Err(FirewallError::Elevation {
+            code: None,
+            detail: tr("firewall.err.declined"),
+        }),
+        Err(source) => Err(FirewallError::Tool {
+            tool: "ShellExecuteExW".into(),
+            source,
+        }),
+    }
+}
+
+#[cfg(not(windows))]
+fn run_as_admin(_kizuki: &Path, _args: &[&std::ffi::OsStr]) -> Result<(), FirewallError> {
+    Err(FirewallError::Unsupported)
 }
 
 /// Applies `plan` by whatever route there is. `scratch` is a folder the
@@ -192,7 +237,7 @@ pub fn enforce(plan: &Plan, scratch: &Path) -> Result<Enforcement, FirewallError
     plan.validate()?;
     match route() {
         Route::Direct => Ok(Enforcement::Applied(native_backend()?.apply(plan)?)),
-        Route::Pkexec { pkexec, kizuki } => {
+        route @ (Route::Pkexec { .. } | Route::Runas { .. }) => {
             let file = scratch.join(PLAN_FILE);
             crate::fsutil::write_atomic(&file, &plan.to_json()).map_err(|source| {
                 FirewallError::PlanFile {
@@ -201,8 +246,7 @@ pub fn enforce(plan: &Plan, scratch: &Path) -> Result<Enforcement, FirewallError
                 }
             })?;
             let result = run_elevated(
-                &pkexec,
-                &kizuki,
+                &route,
                 &[
                     "firewall".as_ref(),
                     "apply".as_ref(),
@@ -225,9 +269,8 @@ pub fn clear() -> Result<Enforcement, FirewallError> {
             native_backend()?.clear()?;
             Ok(Enforcement::Applied(Applied::default()))
         }
-        Route::Pkexec { pkexec, kizuki } => run_elevated(
-            &pkexec,
-            &kizuki,
+        route @ (Route::Pkexec { .. } | Route::Runas { .. }) => run_elevated(
+            &route,
             &[
                 "firewall".as_ref(),
                 "clear".as_ref(),

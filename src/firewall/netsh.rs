@@ -116,7 +116,7 @@ mod runner {
     pub struct NetshBackend;
 
     fn netsh(args: &[String]) -> Result<(bool, String), FirewallError> {
-        let out = Command::new("netsh")
+        let out = Command::new(crate::win::system_tool("netsh.exe"))
             .args(args)
             .stdin(Stdio::null())
             .output()

@@ -157,7 +157,107 @@ mod platform {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+mod platform {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use notify_rust::{Notification, NotificationResponse, Timeout};
+
+    use super::Rendered;
+    use crate::tray::{EventSink, TrayEvent};
+
+    /// The AppUserModelID toasts carry. Registered for the user under
+    /// `HKCU\Software\Classes\AppUserModelId`, Windows shows "kizuki" as
+    /// their sender; unregistered, it would refuse them.
+    const APP_ID: &str = "jp.kizuki.Kizuki";
+    const APP_ID_KEY: &str = r"Software\Classes\AppUserModelId\jp.kizuki.Kizuki";
+    /// At most this many toasts are watched for clicks at once.
+    const MAX_WATCHED: usize = 6;
+
+    pub struct Service {
+        events: EventSink,
+        /// `None`: registering failed; toasts then go out under PowerShell's
+        /// id (the one every Windows has), which still shows them.
+        app_id: Option<&'static str>,
+        watched: Arc<AtomicUsize>,
+        failed_said: bool,
+    }
+
+    fn register() -> windows_registry::Result<()> {
+        let key = windows_registry::CURRENT_USER.create(APP_ID_KEY)?;
+        key.set_string("DisplayName", crate::i18n::tr("app.name"))
+    }
+
+    impl Service {
+        pub fn new(events: EventSink) -> Self {
+            let app_id = match register() {
+                Ok(()) => Some(APP_ID),
+                Err(e) => {
+                    eprintln!("kizuki: {}: {e}", crate::i18n::tr("notify.failed"));
+                    None
+                }
+            };
+            Service {
+                events,
+                app_id,
+                watched: Arc::new(AtomicUsize::new(0)),
+                failed_said: false,
+            }
+        }
+
+        pub fn show(&mut self, n: &Rendered) {
+            let mut note = Notification::new();
+            note.appname("kizuki")
+                .summary(&n.summary)
+                .body(&n.body)
+                .timeout(Timeout::Default);
+            if let Some(id) = self.app_id {
+                note.app_id(id);
+            }
+            match note.show() {
+                Ok(handle) => {
+                    if self.watched.fetch_add(1, Ordering::SeqCst) >= MAX_WATCHED {
+                        self.watched.fetch_sub(1, Ordering::SeqCst);
+                        return;
+                    }
+                    let events = self.events.clone();
+                    let watched = self.watched.clone();
+                    let target = n.target.clone();
+                    // The toast answers once: clicked, dismissed or timed
+                    // out (a few seconds), so this thread is short-lived.
+                    let spawned = std::thread::Builder::new()
+                        .name("kizuki-notify-click".into())
+                        .spawn(move || {
+                            let _ = handle.wait_for_response(|r: &NotificationResponse| {
+                                if matches!(
+                                    r,
+                                    NotificationResponse::Default | NotificationResponse::Action(_)
+                                ) {
+                                    events.send(match target.clone() {
+                                        Some(k) => TrayEvent::OpenProgram(k),
+                                        None => TrayEvent::Open,
+                                    });
+                                }
+                            });
+                            watched.fetch_sub(1, Ordering::SeqCst);
+                        });
+                    if spawned.is_err() {
+                        self.watched.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+                Err(e) => {
+                    if !self.failed_said {
+                        self.failed_said = true;
+                        eprintln!("kizuki: {}: {e}", crate::i18n::tr("notify.failed"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 mod platform {
     use super::Rendered;
     use crate::tray::EventSink;

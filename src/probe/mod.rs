@@ -66,7 +66,11 @@ pub fn running_as_admin() -> bool {
     {
         linux::effective_uid() == Some(0)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        crate::win::is_elevated()
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         false
     }

@@ -77,6 +77,16 @@ pub fn decode(bytes: &[u8]) -> Result<Pixmap, png::DecodingError> {
     })
 }
 
+impl Pixmap {
+    /// The same pixels as RGBA (what Windows icon APIs take).
+    pub fn rgba(&self) -> Vec<u8> {
+        self.argb
+            .chunks_exact(4)
+            .flat_map(|p| [p[1], p[2], p[3], p[0]])
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +106,16 @@ mod tests {
                 assert_eq!(pixel(p, 0, 0)[0], 0, "corners are transparent");
             }
         }
+    }
+
+    #[test]
+    fn rgba_keeps_every_pixel_and_moves_alpha_last() {
+        let p = &pixmaps(Level::Red)[1];
+        let rgba = p.rgba();
+        assert_eq!(rgba.len(), p.argb.len());
+        let [a, r, g, b] = pixel(p, 14, 20);
+        let i = ((20 * p.width + 14) * 4) as usize;
+        assert_eq!(&rgba[i..i + 4], &[r, g, b, a]);
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub mod model;
 pub mod settings;
 pub mod watch;
 
+#[cfg(windows)]
+mod native_win;
 #[cfg(target_os = "linux")]
 mod sni;
 
@@ -145,13 +147,24 @@ fn run(
     sni::run(initial, events, rx, ready)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+fn run(
+    initial: TrayState,
+    events: EventSink,
+    rx: mpsc::Receiver<TrayState>,
+    ready: Sender<Result<(), String>>,
+) {
+    native_win::run(initial, events, rx, ready)
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 fn run(
     _initial: TrayState,
     _events: EventSink,
     _rx: mpsc::Receiver<TrayState>,
     ready: Sender<Result<(), String>>,
 ) {
-    // Other platforms get their tray later (tray-icon); until then, none.
+    // macOS gets its tray with tray-icon's AppKit backend, which must run
+    // on the main thread; until that is wired up, none.
     let _ = ready.send(Err("no tray support on this platform yet".into()));
 }

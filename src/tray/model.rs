@@ -193,6 +193,76 @@ impl TrayState {
             (MenuItem::Quit, self.t("tray.menu.quit")),
         ]
     }
+
+    /// Whether `item` can be chosen now: muting needs notifications on and
+    /// not already muted.
+    pub fn is_enabled(&self, item: MenuItem) -> bool {
+        match item {
+            MenuItem::MuteOneHour => self.notifications && self.muted_until.is_none(),
+            _ => true,
+        }
+    }
+
+    /// Title and description as one tooltip of at most `max_units` UTF-16
+    /// units (the Windows notification area cuts tooltips at 127), cut at
+    /// a character and marked with "…" when it does not fit.
+    pub fn tooltip_within(&self, max_units: usize) -> String {
+        let full = format!("{}\n{}", self.title(), self.description());
+        let full = full.trim_end();
+        if full.encode_utf16().count() <= max_units {
+            return full.to_string();
+        }
+        let mut out = String::new();
+        let mut used = 1; // the ellipsis
+        for c in full.chars() {
+            if used + c.len_utf16() > max_units {
+                break;
+            }
+            used += c.len_utf16();
+            out.push(c);
+        }
+        out.push('…');
+        out
+    }
+}
+
+impl MenuItem {
+    /// A stable identifier for menu toolkits that address items by id.
+    pub fn id(self) -> &'static str {
+        match self {
+            MenuItem::Open => "open",
+            MenuItem::MuteOneHour => "mute-1h",
+            MenuItem::Panic => "panic",
+            MenuItem::Resume => "resume",
+            MenuItem::Consult => "consult",
+            MenuItem::Quit => "quit",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<MenuItem> {
+        [
+            MenuItem::Open,
+            MenuItem::MuteOneHour,
+            MenuItem::Panic,
+            MenuItem::Resume,
+            MenuItem::Consult,
+            MenuItem::Quit,
+        ]
+        .into_iter()
+        .find(|m| m.id() == id)
+    }
+
+    /// A separator goes before the panic switch and before quitting, so
+    /// neither is chosen by a slip of the mouse.
+    pub fn after_separator(self) -> bool {
+        matches!(self, MenuItem::Panic | MenuItem::Resume | MenuItem::Quit)
+    }
+}
+
+/// A label for Windows menus, where `&` marks the access key: a literal
+/// ampersand is doubled.
+pub fn windows_menu_label(label: &str) -> String {
+    label.replace('&', "&&")
 }
 
 /// A tray menu entry; each one sends the [`super::TrayEvent`] of its name.
@@ -417,5 +487,47 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(1_795_608_000 + 5 * 60); // 12:05Z
         let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap();
         assert_eq!(clock_text(t, jst), "21:05");
+    }
+
+    #[test]
+    fn windows_tooltip_fits_127_units_and_says_it_was_cut() {
+        let mut st = TrayState::initial(Lang::Ja).with_snapshot(&snap(
+            (0..40).map(|i| program(&format!("p{i}"), true)).collect(),
+        ));
+        st.panic = true;
+        st.muted_until = Some("14:05".into());
+        let full = format!("{}\n{}", st.title(), st.description());
+        assert!(full.encode_utf16().count() > 60);
+        let cut = st.tooltip_within(60);
+        assert!(cut.encode_utf16().count() <= 60, "{cut}");
+        assert!(cut.ends_with('…'));
+        assert!(full.starts_with(cut.trim_end_matches('…')));
+        // A tooltip that fits is the title and description unchanged.
+        let short = TrayState::initial(Lang::En);
+        assert_eq!(
+            short.tooltip_within(127),
+            format!("{}\n{}", short.title(), short.description()).trim_end()
+        );
+    }
+
+    #[test]
+    fn menu_ids_round_trip_and_mute_is_disabled_while_muted() {
+        let mut st = TrayState::initial(Lang::En);
+        for (item, _) in st.menu() {
+            assert_eq!(MenuItem::from_id(item.id()), Some(item));
+        }
+        assert_eq!(MenuItem::from_id("rm -rf"), None);
+        assert!(st.is_enabled(MenuItem::MuteOneHour));
+        st.muted_until = Some("14:05".into());
+        assert!(!st.is_enabled(MenuItem::MuteOneHour));
+        st.muted_until = None;
+        st.notifications = false;
+        assert!(!st.is_enabled(MenuItem::MuteOneHour));
+        assert!(st.is_enabled(MenuItem::Panic));
+    }
+
+    #[test]
+    fn ampersands_in_windows_menu_labels_are_literal() {
+        assert_eq!(windows_menu_label("Q&A & help"), "Q&&A && help");
     }
 }

@@ -5,7 +5,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use ksni::blocking::TrayMethods;
 use ksni::menu::StandardItem;
 
-use super::{EventSink, Level, MenuItem, TrayEvent, TrayState, icons};
+use super::{EventSink, Level, TrayEvent, TrayState, icons};
 
 struct Item {
     state: TrayState,
@@ -56,15 +56,10 @@ impl ksni::Tray for Item {
     fn menu(&self) -> Vec<ksni::MenuItem<Self>> {
         let mut out = Vec::new();
         for (item, label) in self.state.menu() {
-            if matches!(item, MenuItem::Panic | MenuItem::Resume | MenuItem::Quit) {
+            if item.after_separator() {
                 out.push(ksni::MenuItem::Separator);
             }
-            let enabled = match item {
-                MenuItem::MuteOneHour => {
-                    self.state.notifications && self.state.muted_until.is_none()
-                }
-                _ => true,
-            };
+            let enabled = self.state.is_enabled(item);
             out.push(
                 StandardItem {
                     // Underscores mark access keys in this protocol.

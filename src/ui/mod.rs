@@ -386,6 +386,10 @@ pub fn run(launch: Launch) -> Result<()> {
             true,
         );
     }
+    // Started from Explorer, kizuki.exe (a console program, so the CLI
+    // prints) would keep an empty console window open beside this one.
+    #[cfg(windows)]
+    crate::win::detach_own_console();
     eframe::run_native(
         "kizuki",
         native,
