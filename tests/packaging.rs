@@ -455,3 +455,15 @@ fn packaging_xml_files_are_well_formed_when_xmllint_is_available() {
         validate("xmllint", &["--noout", "--nonet"], &root().join(f));
     }
 }
+
+#[test]
+fn the_windows_shortcut_carries_the_id_notifications_use() {
+    // Toasts from an app whose id Windows does not know are dropped or
+    // shown as PowerShell's; the installer's shortcut declares kizuki's.
+    let wxs = std::fs::read_to_string(root().join("packaging/windows/main.wxs")).unwrap();
+    let expected = format!(
+        r#"<ShortcutProperty Key="System.AppUserModel.ID" Value="{}"/>"#,
+        kizuki::notify::APP_ID
+    );
+    assert!(wxs.contains(&expected), "main.wxs lacks {expected}");
+}

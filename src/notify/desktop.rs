@@ -165,12 +165,11 @@ mod platform {
     use notify_rust::{Notification, NotificationResponse, Timeout};
 
     use super::Rendered;
+    use crate::notify::APP_ID;
     use crate::tray::{EventSink, TrayEvent};
 
-    /// The AppUserModelID toasts carry. Registered for the user under
-    /// `HKCU\Software\Classes\AppUserModelId`, Windows shows "kizuki" as
-    /// their sender; unregistered, it would refuse them.
-    const APP_ID: &str = "jp.kizuki.Kizuki";
+    /// Registering [`APP_ID`] for the user here makes Windows show toasts
+    /// as sent by "kizuki" even without the installer's shortcut.
     const APP_ID_KEY: &str = r"Software\Classes\AppUserModelId\jp.kizuki.Kizuki";
     /// At most this many toasts are watched for clicks at once.
     const MAX_WATCHED: usize = 6;

@@ -9,6 +9,11 @@ use std::collections::BTreeMap;
 
 pub use limiter::{Outgoing, RateLimiter};
 
+/// The application id kizuki's notifications carry: the Windows
+/// AppUserModelID (also set on the Start menu shortcut by the installer)
+/// and the desktop-file id on Linux.
+pub const APP_ID: &str = "jp.kizuki.Kizuki";
+
 use crate::escape::for_display;
 use crate::i18n::{Lang, tr_args_in, tr_in};
 use crate::model::{FindingKind, Program, ProgramKey, Severity, Snapshot};

@@ -174,16 +174,97 @@ mod unix {
     }
 }
 
-#[cfg(not(unix))]
+/// The name of the Windows event a second launch signals: per user
+/// session (`Local\`) and per data folder, like the socket on Unix.
+pub fn event_name(path: &Path) -> String {
+    let digest = Sha256::digest(crate::escape::os_lossless(path.as_os_str()).to_lowercase());
+    let id: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!(r"Local\jp.kizuki.Kizuki.show.{id}")
+}
+
+#[cfg(windows)]
+pub use windows::{Claim, Guard, Listener, claim};
+
+#[cfg(windows)]
+mod windows {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::tray::{EventSink, TrayEvent};
+    use crate::win::NamedEvent;
+
+    /// The outcome of trying to be the one instance.
+    pub enum Claim {
+        /// This process made the event first and keeps it.
+        Primary(Listener),
+        /// Another instance runs and was asked to show its window.
+        Secondary,
+    }
+
+    /// The event, not yet waited on.
+    pub struct Listener {
+        event: Arc<NamedEvent>,
+    }
+
+    /// Answers second launches on a thread (`kizuki-instance`) until
+    /// dropped. The event goes with the last handle, so a crashed
+    /// instance leaves nothing stale behind.
+    pub struct Guard {
+        event: Arc<NamedEvent>,
+        stop: Arc<AtomicBool>,
+    }
+
+    /// Becomes the one instance for `path`, or asks the running one to
+    /// show itself.
+    pub fn claim(path: &Path) -> std::io::Result<Claim> {
+        let (event, existed) = NamedEvent::create(&super::event_name(path))?;
+        if existed {
+            event.set()?;
+            return Ok(Claim::Secondary);
+        }
+        Ok(Claim::Primary(Listener {
+            event: Arc::new(event),
+        }))
+    }
+
+    impl Listener {
+        pub fn spawn(self, events: EventSink) -> std::io::Result<Guard> {
+            let stop = Arc::new(AtomicBool::new(false));
+            let (event, flag) = (self.event.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("kizuki-instance".into())
+                .spawn(move || {
+                    while event.wait().is_ok() && !flag.load(Ordering::SeqCst) {
+                        events.send(TrayEvent::Open);
+                    }
+                })?;
+            Ok(Guard {
+                event: self.event,
+                stop,
+            })
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+            // Wake the waiting thread so it sees the stop.
+            let _ = self.event.set();
+        }
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 pub use other::{Claim, Guard, Listener, claim};
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 mod other {
     use std::path::Path;
 
     use crate::tray::EventSink;
 
-    /// Without Unix sockets every launch is its own instance (for now).
+    /// Without a local channel every launch is its own instance.
     pub enum Claim {
         Primary(Listener),
         Secondary,
@@ -200,6 +281,23 @@ mod other {
         pub fn spawn(self, _events: EventSink) -> std::io::Result<Guard> {
             Ok(Guard)
         }
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn windows_event_names_are_per_folder_and_ignore_case() {
+        let a = event_name(Path::new(r"C:\Users\Taro\AppData\Roaming\kizuki\data"));
+        let b = event_name(Path::new(r"c:\users\taro\appdata\roaming\kizuki\data"));
+        let c = event_name(Path::new(r"D:\portable\kizuki-data"));
+        assert_eq!(a, b, "Windows paths are case-insensitive");
+        assert_ne!(a, c);
+        assert!(a.starts_with(r"Local\jp.kizuki.Kizuki.show."));
+        // Kernel object names may not contain backslashes after the prefix.
+        assert!(!a["Local\\".len()..].contains('\\'), "{a}");
     }
 }
 

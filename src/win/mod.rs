@@ -10,6 +10,6 @@ mod sys;
 
 #[cfg(windows)]
 pub use sys::{
-    Acted, RunAs, detach_own_console, is_elevated, pump_messages, run_as_admin,
+    Acted, NamedEvent, RunAs, detach_own_console, is_elevated, pump_messages, run_as_admin,
     set_threads_suspended, system_tool, terminate,
 };

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_CANCELLED, ERROR_INVALID_PARAMETER, HANDLE, INVALID_HANDLE_VALUE,
+    CloseHandle, ERROR_ALREADY_EXISTS, ERROR_CANCELLED, ERROR_INVALID_PARAMETER, HANDLE,
+    INVALID_HANDLE_VALUE, WAIT_OBJECT_0,
 };
 use windows_sys::Win32::Security::{
     GetTokenInformation, TOKEN_ELEVATION, TOKEN_QUERY, TokenElevation,
@@ -21,9 +22,9 @@ use windows_sys::Win32::System::Diagnostics::ToolHelp::{
 };
 use windows_sys::Win32::System::SystemInformation::GetSystemDirectoryW;
 use windows_sys::Win32::System::Threading::{
-    GetCurrentProcess, GetExitCodeProcess, INFINITE, OpenProcess, OpenProcessToken, OpenThread,
-    PROCESS_TERMINATE, ResumeThread, SuspendThread, THREAD_SUSPEND_RESUME, TerminateProcess,
-    WaitForSingleObject,
+    CreateEventW, GetCurrentProcess, GetExitCodeProcess, INFINITE, OpenProcess, OpenProcessToken,
+    OpenThread, PROCESS_TERMINATE, ResumeThread, SetEvent, SuspendThread, THREAD_SUSPEND_RESUME,
+    TerminateProcess, WaitForSingleObject,
 };
 use windows_sys::Win32::UI::Shell::{
     SEE_MASK_NOASYNC, SEE_MASK_NOCLOSEPROCESS, SHELLEXECUTEINFOW, ShellExecuteExW,
@@ -45,6 +46,12 @@ impl Handle {
         }
     }
 }
+
+// SAFETY: kernel handles may be used and closed from any thread.
+unsafe impl Send for Handle {}
+// SAFETY: as above; the calls made through a shared handle (SetEvent,
+// WaitForSingleObject) are thread-safe.
+unsafe impl Sync for Handle {}
 
 impl Drop for Handle {
     fn drop(&mut self) {
@@ -247,5 +254,40 @@ pub fn detach_own_console() {
     if n == 1 {
         // SAFETY: plain call.
         unsafe { FreeConsole() };
+    }
+}
+
+/// A named auto-reset event of this login session: how a second kizuki
+/// asks the first to show its window.
+pub struct NamedEvent(Handle);
+
+impl NamedEvent {
+    /// Creates the event `name`, or opens it when another process made it
+    /// first (then the flag is true).
+    pub fn create(name: &str) -> io::Result<(NamedEvent, bool)> {
+        let name = wide(OsStr::new(name));
+        // SAFETY: default security, auto-reset, unsignalled; `name` is
+        // NUL-terminated and outlives the call.
+        let raw = unsafe { CreateEventW(std::ptr::null(), 0, 0, name.as_ptr()) };
+        let existed =
+            io::Error::last_os_error().raw_os_error() == Some(ERROR_ALREADY_EXISTS as i32);
+        Ok((NamedEvent(Handle::open(raw)?), existed))
+    }
+
+    pub fn set(&self) -> io::Result<()> {
+        // SAFETY: an event handle we own.
+        if unsafe { SetEvent(self.0.0) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Waits until the event is set.
+    pub fn wait(&self) -> io::Result<()> {
+        // SAFETY: an event handle we own.
+        if unsafe { WaitForSingleObject(self.0.0, INFINITE) } != WAIT_OBJECT_0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 }
