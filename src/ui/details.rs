@@ -140,14 +140,20 @@ fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
     let mark = state.mark_of(p);
     let can_mark = p.exe.is_some() && p.sha256.is_some();
     let alive = p.processes.iter().any(|x| x.alive);
+    // One step that may ask for the password at a time.
+    let waiting = state.waiting();
     let mark_button = |ui: &mut Ui, cmds: &mut Vec<Command>, m: Mark, key: &str, hint: &str| {
         let r = ui
             .add_enabled(
-                can_mark,
+                can_mark && !waiting,
                 egui::Button::new(state.t(key)).selected(mark == Some(m)),
             )
             .on_hover_text(state.t(hint))
-            .on_disabled_hover_text(state.t("gui.hint.cannot_mark"));
+            .on_disabled_hover_text(state.t(if waiting {
+                "gui.jobs.waiting"
+            } else {
+                "gui.hint.cannot_mark"
+            }));
         if r.clicked() {
             cmds.push(Command::SetMark(p.key.clone(), m));
         }
