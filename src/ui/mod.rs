@@ -4,6 +4,7 @@
 
 mod background;
 mod chrome;
+mod columns;
 mod details;
 pub mod fonts;
 pub mod format;
