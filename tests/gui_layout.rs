@@ -107,10 +107,7 @@ fn every_column_fits(first: Lang, lang: Lang, headers: [&str; 6]) {
     }
     // The times in the last column are whole, not cut at the edge nor
     // under the (floating, 10 px) scroll bar.
-    let times: Vec<egui::Rect> = h
-        .query_all_by_label("12:00:00")
-        .map(|n| n.rect())
-        .collect();
+    let times: Vec<egui::Rect> = h.query_all_by_label("12:00:00").map(|n| n.rect()).collect();
     assert!(times.len() >= 2, "{lang:?}: times shown");
     for r in times {
         assert!(
@@ -120,7 +117,14 @@ fn every_column_fits(first: Lang, lang: Lang, headers: [&str; 6]) {
     }
 }
 
-const EN: [&str; 6] = ["Type", "This computer", "Other side", "State", "First", "Last"];
+const EN: [&str; 6] = [
+    "Type",
+    "This computer",
+    "Other side",
+    "State",
+    "First",
+    "Last",
+];
 const JA: [&str; 6] = ["種類", "このパソコン側", "相手", "状態", "最初", "最後"];
 
 #[test]

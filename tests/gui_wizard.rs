@@ -297,10 +297,7 @@ fn panic_and_suspend_reach_the_backend() {
     assert_eq!(backend.calls(), vec![Call::Panic(true)]);
     h.get_by_label_contains("気づきがすべての通信を止めました");
     // In the window's banners and repeated at the foot of the dialog.
-    assert_eq!(
-        h.query_all_by_label(PANIC_BANNER).count(),
-        2
-    );
+    assert_eq!(h.query_all_by_label(PANIC_BANNER).count(), 2);
     click_button(&mut h, "通信を再開する");
     assert_eq!(backend.calls()[1], Call::Panic(false));
     assert!(h.query_by_label(PANIC_BANNER).is_none());

@@ -65,7 +65,10 @@ impl JobRunner {
                     if thread_done.send(JobDone { id, job, result }).is_err() {
                         return;
                     }
-                    let wake = thread_waker.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    let wake = thread_waker
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
                     if let Some(w) = wake {
                         w();
                     }

@@ -13,8 +13,8 @@ mod update;
 pub mod wizard;
 
 pub use backend::{
-    Backend, BackendError, Call, Feature, History, HistoryRow, MarkOutcome, MarkRequest,
-    JobGate, ProcAction, RecordingBackend, ReportRequest, SavedReport, TrustDuration,
+    Backend, BackendError, Call, Feature, History, HistoryRow, JobGate, MarkOutcome, MarkRequest,
+    ProcAction, RecordingBackend, ReportRequest, SavedReport, TrustDuration,
 };
 pub use background::{BackgroundCommand, BackgroundEffect, BackgroundState};
 pub use command::{Command, Effect, SaveRequest};

@@ -363,10 +363,7 @@ mod tests {
     fn trusting_from_the_window_lands_in_the_shared_store() {
         let dir = tempfile::tempdir().unwrap();
         let (mut b, marks) = backend(dir.path());
-        b.start_job(
-            7,
-            Job::SetMark(request("/usr/bin/example", Mark::Trusted)),
-        );
+        b.start_job(7, Job::SetMark(request("/usr/bin/example", Mark::Trusted)));
         let done = b.wait_job(Duration::from_secs(30)).unwrap();
         assert_eq!((done.id, done.result), (7, Ok(MarkOutcome::Done)));
         let found = marks.lookup(

@@ -437,7 +437,11 @@ mod tests {
                 not_enforced: Some("nft is missing".into())
             })
         );
-        let texts: Vec<String> = st.banners.iter().map(|x| x.message.text(Lang::En)).collect();
+        let texts: Vec<String> = st
+            .banners
+            .iter()
+            .map(|x| x.message.text(Lang::En))
+            .collect();
         assert!(st.banners.iter().any(|x| !x.dismissable), "{texts:?}");
         assert!(
             texts.iter().any(|t| t.contains("nft is missing")),

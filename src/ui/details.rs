@@ -466,7 +466,8 @@ fn connection_widths(ui: &Ui, state: &AppState, p: &Program) -> Vec<f32> {
     ];
     // Room for the scroll bar even when it floats: it would cover the times.
     let bar = &ui.spacing().scroll;
-    let bar = (bar.bar_inner_margin + bar.bar_width + bar.bar_outer_margin).max(bar.allocated_width());
+    let bar =
+        (bar.bar_inner_margin + bar.bar_width + bar.bar_outer_margin).max(bar.allocated_width());
     let avail = ui.available_rect_before_wrap().width() - bar;
     fit(avail, ui.spacing().item_spacing.x, &needs, 2, &[1, 3, 2])
 }
