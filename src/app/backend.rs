@@ -3,9 +3,10 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::SystemTime;
 
+use super::jobs::{Job, JobDone, JobId, JobRunner, JobWorker};
 use crate::model::{Mark, Program, ProgramKey, Protocol};
 use crate::report::{MachineInfo, Report};
 
@@ -168,8 +169,12 @@ impl SavedReport {
 /// Side effects of the window. Each call is one user action; errors are
 /// shown to the user once, by `update`.
 pub trait Backend {
-    /// Records the user's mark (and, for blocked, enforces it).
-    fn set_mark(&mut self, req: &MarkRequest) -> Result<MarkOutcome, BackendError>;
+    /// Starts a step that may wait for the administrator's approval
+    /// (a mark, the panic button) and returns at once; its result comes
+    /// out of [`Backend::finished_jobs`].
+    fn start_job(&mut self, id: JobId, job: Job);
+    /// Jobs finished since the last call, oldest first.
+    fn finished_jobs(&mut self) -> Vec<JobDone>;
     /// Suspends, resumes or terminates these processes.
     fn process_action(&mut self, action: ProcAction, pids: &[u32]) -> Result<(), BackendError>;
     /// Writes a report about `program`; says where it was saved.
@@ -181,9 +186,6 @@ pub trait Backend {
     /// What a report about `program` would say, without saving it (the
     /// walk-through fills its checklist and e-mail from it).
     fn report_preview(&mut self, program: &Program) -> Result<Report, BackendError>;
-    /// Cuts (`true`) or restores (`false`) all network traffic: kizuki's
-    /// panic button.
-    fn panic(&mut self, on: bool) -> Result<MarkOutcome, BackendError>;
     /// Hands a link (`tel:`, `mailto:`, `https:`) or a folder to the desktop.
     fn open(&mut self, target: &OsStr) -> Result<(), BackendError>;
     /// Past connections of `key` from the evidence journal.
@@ -201,11 +203,54 @@ pub enum Call {
     History(ProgramKey),
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Recorded {
     calls: Vec<Call>,
     fail_with: Option<BackendError>,
     history: Option<History>,
+    /// Jobs finished at once (nothing held).
+    ready: Vec<JobDone>,
+    /// While jobs are held: the worker they wait on.
+    held: Option<JobRunner>,
+}
+
+impl std::fmt::Debug for Recorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorded")
+            .field("calls", &self.calls)
+            .field("holding", &self.held.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lets jobs held by a [`RecordingBackend`] finish, one at a time, as a
+/// password dialog would when the user answers it.
+pub struct JobGate {
+    release: mpsc::Sender<Result<MarkOutcome, BackendError>>,
+    posted: mpsc::Receiver<()>,
+}
+
+impl JobGate {
+    /// The oldest held job finishes with `result`; returns once the result
+    /// is posted for the window (false if that did not happen in time).
+    pub fn release(&self, result: Result<MarkOutcome, BackendError>) -> bool {
+        self.release.send(result).is_ok()
+            && self
+                .posted
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .is_ok()
+    }
+}
+
+/// The held jobs' worker: waits for the test's answer on a channel.
+struct HeldWorker(mpsc::Receiver<Result<MarkOutcome, BackendError>>);
+
+impl JobWorker for HeldWorker {
+    fn run(&mut self, _job: &Job) -> Result<MarkOutcome, BackendError> {
+        self.0
+            .recv()
+            .unwrap_or_else(|_| Err(BackendError::Failed("released without an answer".into())))
+    }
 }
 
 /// Records every call for tests; can be told to fail. Clones share the
@@ -229,6 +274,20 @@ impl RecordingBackend {
         self.lock().fail_with = err;
     }
 
+    /// From now on jobs (marks, panic) wait on a worker thread until the
+    /// returned gate releases them: like a password dialog left open.
+    pub fn hold_jobs(&self) -> JobGate {
+        let (release, release_rx) = mpsc::channel();
+        let (posted_tx, posted) = mpsc::channel();
+        let runner = JobRunner::spawn(Box::new(HeldWorker(release_rx)));
+        let posted_tx = Mutex::new(posted_tx);
+        runner.set_waker(Arc::new(move || {
+            let _ = posted_tx.lock().map(|t| t.send(()));
+        }));
+        self.lock().held = Some(runner);
+        JobGate { release, posted }
+    }
+
     /// What `connection_history` answers (default: no journal).
     pub fn set_history(&self, h: History) {
         self.lock().history = Some(h);
@@ -249,9 +308,26 @@ impl RecordingBackend {
 }
 
 impl Backend for RecordingBackend {
-    fn set_mark(&mut self, req: &MarkRequest) -> Result<MarkOutcome, BackendError> {
-        self.record(Call::SetMark(req.clone()))?;
-        Ok(MarkOutcome::Done)
+    fn start_job(&mut self, id: JobId, job: Job) {
+        let call = match &job {
+            Job::SetMark(req) => Call::SetMark(req.clone()),
+            Job::Panic(on) => Call::Panic(*on),
+        };
+        let result = self.record(call).map(|()| MarkOutcome::Done);
+        let mut r = self.lock();
+        match &r.held {
+            Some(runner) => runner.start(id, job),
+            None => r.ready.push(JobDone { id, job, result }),
+        }
+    }
+
+    fn finished_jobs(&mut self) -> Vec<JobDone> {
+        let mut r = self.lock();
+        let mut done = std::mem::take(&mut r.ready);
+        if let Some(runner) = &r.held {
+            done.extend(runner.finished());
+        }
+        done
     }
 
     fn process_action(&mut self, action: ProcAction, pids: &[u32]) -> Result<(), BackendError> {
@@ -292,11 +368,6 @@ impl Backend for RecordingBackend {
             SystemTime::UNIX_EPOCH,
             crate::i18n::Lang::Ja,
         ))
-    }
-
-    fn panic(&mut self, on: bool) -> Result<MarkOutcome, BackendError> {
-        self.record(Call::Panic(on))?;
-        Ok(MarkOutcome::Done)
     }
 
     fn open(&mut self, target: &OsStr) -> Result<(), BackendError> {

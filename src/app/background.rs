@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use super::backend::{Backend, BackendError, MarkOutcome};
 use super::command::{Command, Effect};
+use super::jobs::Job;
 use super::state::{AppState, BannerLevel, DetailTab, Message};
+use super::wizard::PanicState;
 use crate::escape::for_display;
 use crate::model::ProgramKey;
 use crate::tray::TrayEvent;
@@ -182,44 +184,53 @@ pub fn update(
             }
         }
         B::TrayAvailable(v) => bg.tray = v,
-        B::SetPanic(on) => set_panic(state, on, backend, effects),
+        B::SetPanic(on) => set_panic(state, on, backend),
     }
 }
 
-fn set_panic(state: &mut AppState, on: bool, backend: &mut dyn Backend, effects: &mut Vec<Effect>) {
+/// Starts cutting (`true`) or restoring (`false`) all traffic: the one
+/// path for the tray, the top bar and the walk-through's panic button.
+pub(super) fn set_panic(state: &mut AppState, on: bool, backend: &mut dyn Backend) {
+    super::update::start_job(state, Job::Panic(on), backend);
+}
+
+/// Shows what became of the panic button, and tells the tray.
+pub(super) fn panic_done(
+    state: &mut AppState,
+    on: bool,
+    result: Result<MarkOutcome, BackendError>,
+    effects: &mut Vec<Effect>,
+) {
     let action = if on {
         "tray.action.panic"
     } else {
         "tray.action.resume"
     };
-    let outcome = match backend.panic(on) {
+    let outcome = match result {
         Ok(o) => o,
         Err(e) => {
-            let msg = match e {
-                BackendError::Unavailable(f) => Message::new("gui.err.unavailable")
-                    .arg("action_key", action)
-                    .arg("feature_key", format!("gui.feature.{}", f.as_str())),
-                BackendError::PermissionDenied(d) => Message::new("gui.err.permission")
-                    .arg("action_key", action)
-                    .arg("detail", for_display(&d)),
-                BackendError::Failed(d) => Message::new("gui.err.failed")
-                    .arg("action_key", action)
-                    .arg("detail", for_display(&d)),
-            };
-            state.push_banner(BannerLevel::Error, msg, true);
+            super::update::failed(state, action, &e);
             return;
         }
     };
     // Recorded either way: the firewall keeps it once it can apply it.
     state.background.panic = on;
     show_panic_banner(state, on);
-    if let MarkOutcome::NotEnforced(why) = outcome {
+    let not_enforced = match outcome {
+        MarkOutcome::Done => None,
+        MarkOutcome::NotEnforced(why) => Some(for_display(&why)),
+    };
+    // The walk-through says it in place; elsewhere a banner does.
+    if let Some(why) = &not_enforced
+        && state.wizard.is_none()
+    {
         state.push_banner(
-            BannerLevel::Warning,
-            Message::new("gui.msg.not_enforced").arg("detail", for_display(&why)),
+            BannerLevel::Error,
+            Message::new("wizard.panic.not_enforced").arg("detail", why.clone()),
             true,
         );
     }
+    state.panic = Some(PanicState { on, not_enforced });
     effects.push(Effect::Background(BackgroundEffect::Control(
         Control::SetPanic(on),
     )));
@@ -238,6 +249,7 @@ mod tests {
     use super::*;
     use crate::app::backend::{Call, RecordingBackend};
     use crate::app::update;
+    use crate::app::update::settle;
     use crate::i18n::Lang;
     use crate::model::{Program, Snapshot};
     use std::sync::Arc;
@@ -355,6 +367,9 @@ mod tests {
         let mut b = RecordingBackend::new();
         let fx = bfx(run(&mut st, BackgroundCommand::SetPanic(true), &mut b));
         assert_eq!(b.calls(), vec![Call::Panic(true)]);
+        assert!(fx.is_empty(), "the tray hears of it once it is done");
+        assert!(!st.background.panic);
+        let fx = bfx(settle(&mut st, &mut b));
         assert_eq!(fx, vec![BackgroundEffect::Control(Control::SetPanic(true))]);
         assert!(st.background.panic);
         assert!(
@@ -363,6 +378,7 @@ mod tests {
                 .any(|x| x.message.key == PANIC_BANNER && !x.dismissable)
         );
         run(&mut st, BackgroundCommand::SetPanic(false), &mut b);
+        settle(&mut st, &mut b);
         assert!(!st.background.panic);
         assert!(st.banners.iter().all(|x| x.message.key != PANIC_BANNER));
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::backend::{ProcAction, TrustDuration};
 use super::background::{BackgroundCommand, BackgroundEffect};
+use super::jobs::JobDone;
 use super::state::{DetailTab, SortKey};
 use super::wizard::ConsultCommand;
 use crate::i18n::Lang;
@@ -44,6 +45,8 @@ pub enum Command {
     RefreshNow,
     /// Tray, notifications and the window's life in the background.
     Background(BackgroundCommand),
+    /// A mark or the panic button finished on the job worker.
+    JobDone(JobDone),
 }
 
 /// What the window shell must do after an update (things only it can).

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod background;
 pub mod command;
+pub mod jobs;
 pub mod native;
 pub mod programs;
 pub mod state;
@@ -12,11 +13,12 @@ mod update;
 pub mod wizard;
 
 pub use backend::{
-    Backend, BackendError, Call, Feature, History, HistoryRow, MarkOutcome, MarkRequest,
+    Backend, BackendError, Call, Feature, History, HistoryRow, JobGate, MarkOutcome, MarkRequest,
     ProcAction, RecordingBackend, ReportRequest, SavedReport, TrustDuration,
 };
 pub use background::{BackgroundCommand, BackgroundEffect, BackgroundState};
 pub use command::{Command, Effect, SaveRequest};
+pub use jobs::{Job, JobDone, JobId, JobRunner, JobWorker, Waker};
 pub use programs::{Badge, Row};
 pub use state::{
     AppState, Banner, BannerAction, BannerLevel, Confirmation, DetailTab, Message, SortKey,

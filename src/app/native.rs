@@ -4,11 +4,13 @@
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::backend::{
     Backend, BackendError, History, MarkOutcome, MarkRequest, ProcAction, ReportRequest,
     SavedReport, TrustDuration,
 };
+use super::jobs::{Job, JobDone, JobId, JobRunner, JobWorker, Waker};
 use crate::clock::{Clock, SystemClock};
 use crate::consult::{Opener, SystemOpener};
 use crate::escape::os_lossless;
@@ -30,15 +32,33 @@ const REPORT_SESSIONS: usize = 5000;
 pub struct NativeBackend {
     /// Where marks, the journal and reports live.
     pub data_dir: Option<PathBuf>,
-    /// The store the monitor reads too, so a mark shows on the next tick.
-    marks: Arc<MarkStore>,
-    /// The latest snapshot, for firewall plans (PIDs, open connections) and
-    /// reports (parent chains).
+    /// The latest snapshot, for reports (parent chains).
     snapshots: Option<SnapshotReceiver>,
     /// The running journal writer, for the user's actions.
     journal: Option<JournalHandle>,
     /// Opens links and folders (the desktop's handler; a recording one in tests).
     opener: Box<dyn Opener>,
+    /// Marks and the panic button, off the window's thread: they may wait
+    /// for the administrator's password.
+    jobs: JobRunner,
+}
+
+/// The steps that may need the administrator: recording marks and
+/// enforcing them, the panic button. Runs on the job worker.
+struct Privileged {
+    data_dir: Option<PathBuf>,
+    /// The store the monitor reads too, so a mark shows on the next tick.
+    marks: Arc<MarkStore>,
+    /// The latest snapshot, for firewall plans (PIDs, open connections).
+    snapshots: Option<SnapshotReceiver>,
+    journal: Option<JournalHandle>,
+}
+
+/// Puts a user action into the evidence journal (never waits on disk).
+fn record(journal: Option<&JournalHandle>, action: UserAction) {
+    if let Some(j) = journal {
+        j.record_action(action, SystemClock.now());
+    }
 }
 
 impl NativeBackend {
@@ -50,20 +70,36 @@ impl NativeBackend {
         let journal = data_dir
             .as_deref()
             .and_then(|d| journal::live_handle(&journal::path_in(d)));
+        let jobs = JobRunner::spawn(Box::new(Privileged {
+            data_dir: data_dir.clone(),
+            marks,
+            snapshots: snapshots.clone(),
+            journal: journal.clone(),
+        }));
         NativeBackend {
             data_dir,
-            marks,
             snapshots,
             journal,
             opener: Box::new(SystemOpener),
+            jobs,
         }
     }
 
-    /// Puts a user action into the evidence journal (never waits on disk).
+    /// Calls `waker` (on the worker thread) whenever a job finished, so
+    /// the window repaints and picks the result up.
+    pub fn with_waker(self, waker: Waker) -> Self {
+        self.jobs.set_waker(waker);
+        self
+    }
+
+    /// Waits up to `timeout` for the next finished job (tests; the window
+    /// never waits).
+    pub fn wait_job(&self, timeout: Duration) -> Option<JobDone> {
+        self.jobs.wait(timeout)
+    }
+
     fn record(&self, action: UserAction) {
-        if let Some(j) = &self.journal {
-            j.record_action(action, SystemClock.now());
-        }
+        record(self.journal.as_ref(), action);
     }
 
     /// Uses `opener` for links and folders instead of the desktop's.
@@ -84,20 +120,99 @@ impl NativeBackend {
         }
         extras
     }
+}
 
-    /// Makes the firewall match the marks; `Ok(None)` when it now does.
-    fn enforce(&self) -> Result<Option<String>, BackendError> {
+impl Privileged {
+    /// Makes the firewall match the marks; `None` when it now does.
+    fn enforce(&self) -> Option<String> {
         let (state, _warning) = DesiredState::load(self.data_dir.as_deref(), SystemClock.now());
         let snap = self.snapshots.as_ref().map(|r| r.latest());
         let plan = firewall::desired_plan(&self.marks, &state, snap.as_deref());
         let scratch = self.data_dir.clone().unwrap_or_else(std::env::temp_dir);
         match firewall::enforce(&plan, &scratch) {
-            Ok(Enforcement::Applied(_)) | Ok(Enforcement::Elevated) => Ok(None),
+            Ok(Enforcement::Applied(_)) | Ok(Enforcement::Elevated) => None,
             // Recorded; the user is told plainly that it is not enforced.
-            Err(e @ (FirewallError::NoPrivilege | FirewallError::Elevation { .. })) => {
-                Ok(Some(e.to_string()))
-            }
-            Err(e) => Ok(Some(e.to_string())),
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// Records the user's mark (and, for blocked, enforces it).
+    fn set_mark(&mut self, req: &MarkRequest) -> Result<MarkOutcome, BackendError> {
+        let changed = self
+            .marks
+            .set(&req.exe, &req.sha256, req.mark, mark_for(req.duration))
+            .map_err(|e| BackendError::Failed(e.to_string()))?;
+        let was_blocked = changed
+            .previous
+            .as_ref()
+            .is_some_and(|p| p.mark == Mark::Blocked);
+        record(
+            self.journal.as_ref(),
+            UserAction::Mark {
+                program: ProgramRef {
+                    sha256: Some(req.sha256.clone()),
+                    ..ProgramRef::of_key(&req.key)
+                },
+                mark: Some(req.mark),
+                previous: changed.previous.as_ref().map(|p| p.mark),
+            },
+        );
+        if req.mark != Mark::Blocked && !was_blocked {
+            return Ok(MarkOutcome::Done);
+        }
+        let outcome = self.enforce();
+        record(
+            self.journal.as_ref(),
+            UserAction::Firewall {
+                program: Some(ProgramRef::of_key(&req.key)),
+                verb: if req.mark == Mark::Blocked {
+                    "block"
+                } else {
+                    "unblock"
+                }
+                .into(),
+                ok: outcome.is_none(),
+                detail: outcome.clone().unwrap_or_default(),
+            },
+        );
+        Ok(match outcome {
+            None => MarkOutcome::Done,
+            Some(why) => MarkOutcome::NotEnforced(why),
+        })
+    }
+
+    /// Cuts (`true`) or restores (`false`) all network traffic.
+    fn panic(&mut self, on: bool) -> Result<MarkOutcome, BackendError> {
+        let snap = self.snapshots.as_ref().map(|r| r.latest());
+        let result =
+            firewall::set_panic(on, self.data_dir.as_deref(), &self.marks, snap.as_deref());
+        record(
+            self.journal.as_ref(),
+            UserAction::Firewall {
+                program: None,
+                verb: if on { "panic" } else { "unpanic" }.into(),
+                ok: result.is_ok(),
+                detail: result
+                    .as_ref()
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+            },
+        );
+        match result {
+            Ok(Enforcement::Applied(_)) | Ok(Enforcement::Elevated) => Ok(MarkOutcome::Done),
+            // Recorded; the user is told plainly that traffic still flows.
+            Err(e @ FirewallError::PlanFile { .. }) => Err(BackendError::Failed(e.to_string())),
+            Err(e) => Ok(MarkOutcome::NotEnforced(e.to_string())),
+        }
+    }
+}
+
+impl JobWorker for Privileged {
+    fn run(&mut self, job: &Job) -> Result<MarkOutcome, BackendError> {
+        match job {
+            Job::SetMark(req) => self.set_mark(req),
+            Job::Panic(on) => self.panic(*on),
         }
     }
 }
@@ -111,42 +226,12 @@ fn mark_for(d: TrustDuration) -> MarkFor {
 }
 
 impl Backend for NativeBackend {
-    fn set_mark(&mut self, req: &MarkRequest) -> Result<MarkOutcome, BackendError> {
-        let changed = self
-            .marks
-            .set(&req.exe, &req.sha256, req.mark, mark_for(req.duration))
-            .map_err(|e| BackendError::Failed(e.to_string()))?;
-        let was_blocked = changed
-            .previous
-            .as_ref()
-            .is_some_and(|p| p.mark == Mark::Blocked);
-        self.record(UserAction::Mark {
-            program: ProgramRef {
-                sha256: Some(req.sha256.clone()),
-                ..ProgramRef::of_key(&req.key)
-            },
-            mark: Some(req.mark),
-            previous: changed.previous.as_ref().map(|p| p.mark),
-        });
-        if req.mark != Mark::Blocked && !was_blocked {
-            return Ok(MarkOutcome::Done);
-        }
-        let outcome = self.enforce()?;
-        self.record(UserAction::Firewall {
-            program: Some(ProgramRef::of_key(&req.key)),
-            verb: if req.mark == Mark::Blocked {
-                "block"
-            } else {
-                "unblock"
-            }
-            .into(),
-            ok: outcome.is_none(),
-            detail: outcome.clone().unwrap_or_default(),
-        });
-        Ok(match outcome {
-            None => MarkOutcome::Done,
-            Some(why) => MarkOutcome::NotEnforced(why),
-        })
+    fn start_job(&mut self, id: JobId, job: Job) {
+        self.jobs.start(id, job);
+    }
+
+    fn finished_jobs(&mut self) -> Vec<JobDone> {
+        self.jobs.finished()
     }
 
     fn process_action(&mut self, action: ProcAction, pids: &[u32]) -> Result<(), BackendError> {
@@ -203,28 +288,6 @@ impl Backend for NativeBackend {
             SystemClock.now(),
             crate::i18n::lang(),
         ))
-    }
-
-    fn panic(&mut self, on: bool) -> Result<MarkOutcome, BackendError> {
-        let snap = self.snapshots.as_ref().map(|r| r.latest());
-        let result =
-            firewall::set_panic(on, self.data_dir.as_deref(), &self.marks, snap.as_deref());
-        self.record(UserAction::Firewall {
-            program: None,
-            verb: if on { "panic" } else { "unpanic" }.into(),
-            ok: result.is_ok(),
-            detail: result
-                .as_ref()
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default(),
-        });
-        match result {
-            Ok(Enforcement::Applied(_)) | Ok(Enforcement::Elevated) => Ok(MarkOutcome::Done),
-            // Recorded; the user is told plainly that traffic still flows.
-            Err(e @ FirewallError::PlanFile { .. }) => Err(BackendError::Failed(e.to_string())),
-            Err(e) => Ok(MarkOutcome::NotEnforced(e.to_string())),
-        }
     }
 
     fn open(&mut self, target: &OsStr) -> Result<(), BackendError> {
@@ -300,10 +363,9 @@ mod tests {
     fn trusting_from_the_window_lands_in_the_shared_store() {
         let dir = tempfile::tempdir().unwrap();
         let (mut b, marks) = backend(dir.path());
-        let out = b
-            .set_mark(&request("/usr/bin/example", Mark::Trusted))
-            .unwrap();
-        assert_eq!(out, MarkOutcome::Done);
+        b.start_job(7, Job::SetMark(request("/usr/bin/example", Mark::Trusted)));
+        let done = b.wait_job(Duration::from_secs(30)).unwrap();
+        assert_eq!((done.id, done.result), (7, Ok(MarkOutcome::Done)));
         let found = marks.lookup(
             std::path::Path::new("/usr/bin/example"),
             Some(&"ab".repeat(32)),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::backend::{History, ProcAction, SavedReport, TrustDuration};
 use super::background::BackgroundState;
+use super::jobs::{Job, JobId};
 use super::wizard::{PanicState, Wizard};
 use crate::consult::Contacts;
 use crate::i18n::{Lang, tr_args_in};
@@ -138,8 +139,14 @@ pub struct AppState {
     pub last_report: Option<SavedReport>,
     /// The user agreed to an evidence copy of the program file.
     pub evidence_consent: bool,
-    /// What the panic button did last (this session).
+    /// What the panic button did last (this session), for the
+    /// walk-through's note. Whether traffic is stopped now is
+    /// `background.panic`.
     pub panic: Option<PanicState>,
+    /// Marks and panic steps started and not finished: they may be
+    /// waiting for the administrator's password.
+    pub jobs: Vec<(JobId, Job)>,
+    next_job: JobId,
     /// A "save as…" dialog is open.
     pub save_dialog_open: bool,
     /// Tray, notifications, hidden or shown.
@@ -171,6 +178,8 @@ impl AppState {
             last_report: None,
             evidence_consent: false,
             panic: None,
+            jobs: Vec::new(),
+            next_job: 1,
             save_dialog_open: false,
             background: BackgroundState::default(),
         }
@@ -233,6 +242,24 @@ impl AppState {
     /// least this.
     pub fn next_banner_id(&self) -> u64 {
         self.next_banner
+    }
+
+    /// A step is waiting (perhaps for the administrator): marks and the
+    /// panic button wait their turn.
+    pub fn waiting(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
+    /// Remembers `job` as started; returns its id, or `None` when the same
+    /// job is already waiting (a second click adds nothing).
+    pub fn begin_job(&mut self, job: Job) -> Option<JobId> {
+        if self.jobs.iter().any(|(_, j)| *j == job) {
+            return None;
+        }
+        let id = self.next_job;
+        self.next_job += 1;
+        self.jobs.push((id, job));
+        Some(id)
     }
 
     /// The selected program in the current snapshot, if it is still there.

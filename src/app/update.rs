@@ -4,9 +4,10 @@ use super::backend::{
     Backend, BackendError, History, MarkOutcome, MarkRequest, ProcAction, TrustDuration,
 };
 use super::command::{Command, Effect};
+use super::jobs::{Job, JobDone};
 use super::state::{AppState, BannerLevel, Confirmation, DetailTab, Message};
 use super::wizard;
-use crate::escape::for_display;
+use crate::escape::{for_display, os_lossless};
 use crate::model::{Mark, ProgramKey};
 
 /// Applies `cmd` to `state`, calling `backend` for side effects, and
@@ -44,11 +45,7 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
             }
         }
         Command::SetTrustDuration(d) => state.trust_duration = d,
-        Command::SetMark(key, mark) => {
-            if set_mark(state, &key, mark, backend) {
-                effects.push(Effect::RefreshNow);
-            }
-        }
+        Command::SetMark(key, mark) => set_mark(state, &key, mark, backend),
         Command::AskProcess(key, action) => {
             let Some(p) = state.snapshot.program(&key) else {
                 return effects;
@@ -111,8 +108,40 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
         Command::DismissBanner(id) => state.banners.retain(|b| b.id != id || !b.dismissable),
         Command::RefreshNow => effects.push(Effect::RefreshNow),
         Command::Background(c) => super::background::update(state, c, backend, &mut effects),
+        Command::JobDone(done) => job_done(state, done, &mut effects),
     }
     effects
+}
+
+/// Applies every job the backend finished (the window does this each
+/// frame); for tests of `update` without a window.
+#[cfg(test)]
+pub(crate) fn settle(state: &mut AppState, backend: &mut dyn Backend) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for done in backend.finished_jobs() {
+        effects.extend(update(state, Command::JobDone(done), backend));
+    }
+    effects
+}
+
+/// Starts `job` on the backend's worker, unless the same one waits already.
+pub(super) fn start_job(state: &mut AppState, job: Job, backend: &mut dyn Backend) {
+    if let Some(id) = state.begin_job(job.clone()) {
+        backend.start_job(id, job);
+    }
+}
+
+/// Shows what became of a mark or the panic button.
+fn job_done(state: &mut AppState, done: JobDone, effects: &mut Vec<Effect>) {
+    state.jobs.retain(|(id, _)| *id != done.id);
+    match done.job {
+        Job::SetMark(req) => {
+            if mark_done(state, &req, done.result) {
+                effects.push(Effect::RefreshNow);
+            }
+        }
+        Job::Panic(on) => super::background::panic_done(state, on, done.result, effects),
+    }
 }
 
 /// Shows a failed action once, in words the user can act on.
@@ -131,9 +160,9 @@ pub(super) fn failed(state: &mut AppState, action_key: &str, e: &BackendError) {
     state.push_banner(BannerLevel::Error, msg, true);
 }
 
-fn set_mark(state: &mut AppState, key: &ProgramKey, mark: Mark, backend: &mut dyn Backend) -> bool {
+fn set_mark(state: &mut AppState, key: &ProgramKey, mark: Mark, backend: &mut dyn Backend) {
     let Some(p) = state.snapshot.program(key) else {
-        return false;
+        return;
     };
     let (Some(exe), Some(sha256)) = (p.exe.clone(), p.sha256.clone()) else {
         state.push_banner(
@@ -141,7 +170,7 @@ fn set_mark(state: &mut AppState, key: &ProgramKey, mark: Mark, backend: &mut dy
             Message::new("gui.msg.cannot_mark").arg("name", for_display(&p.name)),
             true,
         );
-        return false;
+        return;
     };
     let req = MarkRequest {
         key: key.clone(),
@@ -159,8 +188,17 @@ fn set_mark(state: &mut AppState, key: &ProgramKey, mark: Mark, backend: &mut dy
             Mark::Unknown | Mark::Blocked => TrustDuration::Always,
         },
     };
-    let name = for_display(&p.name);
-    match backend.set_mark(&req) {
+    start_job(state, Job::SetMark(req), backend);
+}
+
+/// Shows a finished mark; true when it was recorded.
+fn mark_done(
+    state: &mut AppState,
+    req: &MarkRequest,
+    result: Result<MarkOutcome, BackendError>,
+) -> bool {
+    let mark = req.mark;
+    match result {
         Ok(outcome) => {
             if let MarkOutcome::NotEnforced(why) = outcome {
                 state.push_banner(
@@ -169,7 +207,12 @@ fn set_mark(state: &mut AppState, key: &ProgramKey, mark: Mark, backend: &mut dy
                     true,
                 );
             }
-            state.pending_marks.insert(key.clone(), mark);
+            state.pending_marks.insert(req.key.clone(), mark);
+            let name = state
+                .snapshot
+                .program(&req.key)
+                .map(|p| for_display(&p.name))
+                .unwrap_or_else(|| for_display(&os_lossless(req.exe.as_os_str())));
             state.push_banner(
                 BannerLevel::Info,
                 Message::new("gui.msg.marked")
@@ -277,7 +320,13 @@ mod tests {
         update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
         st.trust_duration = TrustDuration::OneHour;
         let fx = update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
-        assert_eq!(fx, vec![Effect::RefreshNow]);
+        assert!(fx.is_empty(), "nothing to refresh before the mark is done");
+        assert!(st.waiting());
+        // A second click while the first waits adds nothing.
+        update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
+        assert_eq!(b.calls().len(), 1);
+        assert_eq!(settle(&mut st, &mut b), vec![Effect::RefreshNow]);
+        assert!(!st.waiting());
         let Call::SetMark(req) = &b.calls()[0] else {
             panic!("expected a mark call");
         };
@@ -324,8 +373,10 @@ mod tests {
         let mut b = RecordingBackend::new();
         b.fail_with(Some(BackendError::Unavailable(Feature::Marks)));
         update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
-        update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
-        update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
+        for _ in 0..2 {
+            update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
+            settle(&mut st, &mut b);
+        }
         assert!(st.pending_marks.is_empty());
         assert_eq!(st.banners.len(), 1);
         let text = st.banners[0].message.text(Lang::En);

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::backend::{Backend, MarkOutcome, ReportRequest, SavedReport};
+use super::backend::{Backend, ReportRequest, SavedReport};
 use super::command::{Effect, SaveRequest};
 use super::state::{AppState, BannerAction, BannerLevel, Message};
 use crate::consult::STEP_IDS;
@@ -159,7 +159,7 @@ pub(super) fn apply(
                 about(state, key, backend);
             }
         }
-        ConsultCommand::Panic(on) => panic(state, on, backend),
+        ConsultCommand::Panic(on) => super::background::set_panic(state, on, backend),
         ConsultCommand::SetEvidenceConsent(v) => state.evidence_consent = v,
         ConsultCommand::SaveReport => {
             if let Some(key) = state.wizard.as_ref().and_then(|w| w.program.clone()) {
@@ -240,29 +240,6 @@ pub fn summary_for_copy(r: &Report, lang: Lang) -> String {
 fn open_target(state: &mut AppState, target: &std::ffi::OsStr, backend: &mut dyn Backend) {
     if let Err(e) = backend.open(target) {
         super::update::failed(state, "wizard.action.open", &e);
-    }
-}
-
-fn panic(state: &mut AppState, on: bool, backend: &mut dyn Backend) {
-    match backend.panic(on) {
-        Ok(outcome) => {
-            let not_enforced = match outcome {
-                MarkOutcome::Done => None,
-                MarkOutcome::NotEnforced(why) => Some(for_display(&why)),
-            };
-            state
-                .banners
-                .retain(|b| b.message.key != "wizard.panic.banner");
-            if on {
-                state.push_banner(
-                    BannerLevel::Warning,
-                    Message::new("wizard.panic.banner"),
-                    false,
-                );
-            }
-            state.panic = Some(PanicState { on, not_enforced });
-        }
-        Err(e) => super::update::failed(state, "consult.action.panic", &e),
     }
 }
 
@@ -427,22 +404,60 @@ mod tests {
     }
 
     #[test]
-    fn panic_not_enforced_is_kept_and_a_lasting_banner_shows_until_off() {
+    fn panic_from_the_walk_through_and_resume_from_the_tray_share_one_state() {
+        use crate::app::backend::MarkOutcome;
+        use crate::app::update::settle;
+        use crate::app::{BackgroundCommand, BackgroundEffect};
+        use crate::tray::watch::Control;
         let mut st = AppState::new(Lang::En);
         let mut b = RecordingBackend::new();
+        let gate = b.hold_jobs();
         update(
             &mut st,
             Command::Wizard(ConsultCommand::Panic(true)),
             &mut b,
         );
-        assert_eq!(st.panic.as_ref().map(|p| p.on), Some(true));
-        assert!(st.banners.iter().any(|x| !x.dismissable));
+        assert!(st.waiting(), "waits for the administrator");
+        assert!(!st.background.panic, "not stopped before it is done");
+        assert!(settle(&mut st, &mut b).is_empty());
+        assert!(gate.release(Ok(MarkOutcome::NotEnforced("nft is missing".into()))));
+        let fx = settle(&mut st, &mut b);
+        assert!(!st.waiting());
+        assert!(
+            fx.contains(&Effect::Background(BackgroundEffect::Control(
+                Control::SetPanic(true)
+            ))),
+            "the tray is told: {fx:?}"
+        );
+        assert!(st.background.panic);
+        assert_eq!(
+            st.panic,
+            Some(PanicState {
+                on: true,
+                not_enforced: Some("nft is missing".into())
+            })
+        );
+        let texts: Vec<String> = st
+            .banners
+            .iter()
+            .map(|x| x.message.text(Lang::En))
+            .collect();
+        assert!(st.banners.iter().any(|x| !x.dismissable), "{texts:?}");
+        assert!(
+            texts.iter().any(|t| t.contains("nft is missing")),
+            "{texts:?}"
+        );
+        // Resume from the tray ends it for the walk-through too.
         update(
             &mut st,
-            Command::Wizard(ConsultCommand::Panic(false)),
+            Command::Background(BackgroundCommand::SetPanic(false)),
             &mut b,
         );
-        assert!(st.banners.is_empty());
+        assert!(gate.release(Ok(MarkOutcome::Done)));
+        settle(&mut st, &mut b);
+        assert!(!st.background.panic);
+        assert_eq!(st.panic.as_ref().map(|p| p.on), Some(false));
+        assert!(st.banners.iter().all(|x| x.dismissable));
         assert_eq!(b.calls(), vec![Call::Panic(true), Call::Panic(false)]);
     }
 

@@ -82,7 +82,11 @@ pub fn top_bar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     }
     if state.background.panic
         && ui
-            .button(RichText::new(state.t("tray.menu.resume")).strong())
+            .add_enabled(
+                !state.waiting(),
+                egui::Button::new(RichText::new(state.t("tray.menu.resume")).strong()),
+            )
+            .on_disabled_hover_text(state.t("gui.jobs.waiting"))
             .clicked()
     {
         cmds.push(Command::Background(BackgroundCommand::SetPanic(false)));

@@ -5,7 +5,8 @@ use egui::{Align, Frame, Id, Layout, Margin, Modal, RichText, Ui};
 
 use super::format::{clock, seconds};
 use super::theme;
-use crate::app::{AppState, BannerAction, Command, ProcAction};
+use crate::app::{AppState, BannerAction, Command, Job, ProcAction};
+use crate::escape::{for_display, os_lossless};
 use crate::i18n::Lang;
 
 pub fn top_bar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
@@ -29,6 +30,35 @@ pub fn top_bar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
             }
         });
     });
+}
+
+/// While a mark or the panic button waits (perhaps for the
+/// administrator's password): a spinner, what waits, and that the window
+/// still works.
+pub fn waiting(ui: &mut Ui, state: &AppState) {
+    let Some((_, job)) = state.jobs.first() else {
+        return;
+    };
+    let what = match job {
+        Job::SetMark(req) => {
+            let name = state
+                .snapshot
+                .program(&req.key)
+                .map(|p| for_display(&p.name))
+                .unwrap_or_else(|| for_display(&os_lossless(req.exe.as_os_str())));
+            let mark = state.t(&format!("gui.badge.{}", req.mark.as_str()));
+            state.t_args("gui.jobs.mark", &[("name", &name), ("mark", &mark)])
+        }
+        Job::Panic(true) => state.t("gui.jobs.panic"),
+        Job::Panic(false) => state.t("gui.jobs.resume"),
+    };
+    ui.horizontal_wrapped(|ui| {
+        ui.spinner();
+        ui.label(RichText::new(state.t("gui.jobs.waiting")).strong());
+        ui.label(RichText::new(what).weak());
+    })
+    .response
+    .on_hover_text(state.t("gui.jobs.hint"));
 }
 
 pub fn banners(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {

@@ -4,6 +4,7 @@
 use egui::{Frame, Grid, Label, Margin, RichText, ScrollArea, TextStyle, Ui};
 use egui_extras::{Column, TableBuilder};
 
+use super::columns::{Need, fit};
 use super::format::{addr, clock, date_time};
 use super::list::finding_title;
 use super::theme;
@@ -140,14 +141,20 @@ fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
     let mark = state.mark_of(p);
     let can_mark = p.exe.is_some() && p.sha256.is_some();
     let alive = p.processes.iter().any(|x| x.alive);
+    // One step that may ask for the password at a time.
+    let waiting = state.waiting();
     let mark_button = |ui: &mut Ui, cmds: &mut Vec<Command>, m: Mark, key: &str, hint: &str| {
         let r = ui
             .add_enabled(
-                can_mark,
+                can_mark && !waiting,
                 egui::Button::new(state.t(key)).selected(mark == Some(m)),
             )
             .on_hover_text(state.t(hint))
-            .on_disabled_hover_text(state.t("gui.hint.cannot_mark"));
+            .on_disabled_hover_text(state.t(if waiting {
+                "gui.jobs.waiting"
+            } else {
+                "gui.hint.cannot_mark"
+            }));
         if r.clicked() {
             cmds.push(Command::SetMark(p.key.clone(), m));
         }
@@ -322,18 +329,16 @@ fn connections(ui: &mut Ui, state: &AppState, p: &Program) {
     let off = state.utc_offset;
     let conns = &p.connections;
     let row_h = TABLE_ROW.max(ui.text_style_height(&TextStyle::Body) + 2.0);
-    TableBuilder::new(ui)
+    let widths = connection_widths(ui, state, p);
+    let mut table = TableBuilder::new(ui)
         .id_salt("connections")
         .striped(true)
-        .resizable(true)
-        .auto_shrink([false, false])
-        // Fits a narrow pane: the other side takes what is left.
-        .column(Column::exact(44.0))
-        .column(Column::initial(150.0).at_least(90.0).clip(true))
-        .column(Column::remainder().at_least(110.0).clip(true))
-        .column(Column::initial(120.0).at_least(60.0).clip(true))
-        .column(Column::exact(66.0))
-        .column(Column::exact(66.0))
+        .auto_shrink([false, false]);
+    for w in widths {
+        // Worked out each frame to fit the pane; cut text shows on hover.
+        table = table.column(Column::exact(w).clip(true));
+    }
+    table
         .header(22.0, |mut h| {
             for key in [
                 "gui.conn.protocol",
@@ -376,6 +381,95 @@ fn connections(ui: &mut Ui, state: &AppState, p: &Program) {
                 });
             });
         });
+}
+
+/// The longest entries of one program's connections in one snapshot
+/// and language (kept between frames: a program may hold 10 000).
+#[derive(Clone, Default)]
+struct Longest {
+    generation: u64,
+    lang: Option<crate::i18n::Lang>,
+    local: String,
+    remote: String,
+    /// Each state word shown, once.
+    states: Vec<String>,
+}
+
+fn longest(ui: &Ui, state: &AppState, p: &Program) -> Longest {
+    let id = ui.scope_id().with(("conn-longest", &p.key));
+    let generation = state.snapshot.generation;
+    if let Some(l) = ui.data(|d| d.get_temp::<Longest>(id))
+        && l.generation == generation
+        && l.lang == Some(state.lang)
+    {
+        return l;
+    }
+    let mut l = Longest {
+        generation,
+        lang: Some(state.lang),
+        ..Longest::default()
+    };
+    for c in &p.connections {
+        let local = addr(&c.local);
+        if local.chars().count() > l.local.chars().count() {
+            l.local = local;
+        }
+        let remote = c.remote.as_ref().map(addr).unwrap_or_else(|| "—".into());
+        if remote.chars().count() > l.remote.chars().count() {
+            l.remote = remote;
+        }
+        let s = sock_state(state, c);
+        if !l.states.contains(&s) {
+            l.states.push(s);
+        }
+    }
+    ui.data_mut(|d| d.insert_temp(id, l.clone()));
+    l
+}
+
+/// Column widths of the connections table for the room in this pane:
+/// kind and times whole, the addresses and the state cut when the pane is
+/// narrow (this computer's address first), the other side gets what is
+/// left over.
+fn connection_widths(ui: &Ui, state: &AppState, p: &Program) -> Vec<f32> {
+    let body = TextStyle::Body.resolve(ui.style());
+    let mono = TextStyle::Monospace.resolve(ui.style());
+    let width = |text: &str, font: &egui::FontId| {
+        ui.ctx().fonts_mut(|f| {
+            f.layout_no_wrap(text.to_owned(), font.clone(), egui::Color32::PLACEHOLDER)
+                .size()
+                .x
+        }) + 2.0
+    };
+    let head = |key: &str| width(&state.t(key), &body);
+    let widest = |texts: &[&str], font: &egui::FontId| {
+        texts.iter().map(|t| width(t, font)).fold(0.0, f32::max)
+    };
+    let l = longest(ui, state, p);
+    let time = widest(&["00:00:00", "22:22:22"], &body);
+    let states: Vec<&str> = l.states.iter().map(String::as_str).collect();
+    let flexible = |header: f32, content: f32, least: f32| Need {
+        full: header.max(content),
+        least: header.max(content).min(least),
+    };
+    let needs = [
+        Need::fixed(head("gui.conn.protocol").max(widest(&["TCP", "UDP"], &body))),
+        flexible(head("gui.conn.local"), width(&l.local, &mono), 80.0),
+        flexible(head("gui.conn.remote"), width(&l.remote, &mono), 100.0),
+        flexible(
+            head("gui.conn.state"),
+            widest(&states, &body),
+            head("gui.conn.state"),
+        ),
+        Need::fixed(head("gui.conn.first").max(time)),
+        Need::fixed(head("gui.conn.last").max(time)),
+    ];
+    // Room for the scroll bar even when it floats: it would cover the times.
+    let bar = &ui.spacing().scroll;
+    let bar =
+        (bar.bar_inner_margin + bar.bar_width + bar.bar_outer_margin).max(bar.allocated_width());
+    let avail = ui.available_rect_before_wrap().width() - bar;
+    fit(avail, ui.spacing().item_spacing.x, &needs, 2, &[1, 3, 2])
 }
 
 fn about(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {

@@ -4,6 +4,7 @@
 
 mod background;
 mod chrome;
+mod columns;
 mod details;
 pub mod fonts;
 pub mod format;
@@ -148,8 +149,17 @@ impl KizukiApp {
         }
     }
 
+    /// Applies the results of marks and panic steps that finished on the
+    /// backend's worker since the last frame.
+    fn poll_jobs(&mut self, ctx: &egui::Context) {
+        for done in self.backend.finished_jobs() {
+            self.apply(ctx, Command::JobDone(done));
+        }
+    }
+
     /// Draws the whole window into `ui` and applies what the user did.
     pub fn show(&mut self, ui: &mut egui::Ui) {
+        self.poll_jobs(&ui.ctx().clone());
         if let Some(answer) = self.save_dialog.poll() {
             let ctx = ui.ctx().clone();
             self.apply(
@@ -162,6 +172,10 @@ impl KizukiApp {
         egui::Panel::top("top").show(ui, |ui| {
             ui.add_space(4.0);
             chrome::top_bar(ui, state, &mut cmds);
+            if state.waiting() {
+                ui.add_space(2.0);
+                chrome::waiting(ui, state);
+            }
             if !state.banners.is_empty() {
                 ui.add_space(2.0);
                 chrome::banners(ui, state, &mut cmds);
@@ -195,6 +209,8 @@ impl KizukiApp {
 
 impl eframe::App for KizukiApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        // Also while hidden: a panic from the tray reports back here.
+        self.poll_jobs(ctx);
         background::logic(self, ctx);
         if !self.state.background.hidden {
             self.pull(ctx);
@@ -421,8 +437,10 @@ pub fn run(launch: Launch) -> Result<()> {
                 }),
             )?;
             let life = parts.life.with_background(background);
+            let wake = cc.egui_ctx.clone();
             let backend =
-                NativeBackend::new(launch.data_dir, marks, Some(monitor.snapshots.clone()));
+                NativeBackend::new(launch.data_dir, marks, Some(monitor.snapshots.clone()))
+                    .with_waker(Arc::new(move || wake.request_repaint()));
             Ok(Box::new(
                 KizukiApp::new(state, Box::new(backend))
                     .with_monitor(monitor)

@@ -215,19 +215,32 @@ fn strong_button(ui: &mut Ui, text: &str, fill: Color32) -> egui::Response {
 
 fn stop_actions(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Command>) {
     let dark = ui.visuals().dark_mode;
-    let panic_on = state.panic.as_ref().is_some_and(|p| p.on);
+    // The same truth as the tray and the top bar.
+    let panic_on = state.background.panic;
+    let waiting = state.waiting();
     ui.horizontal_wrapped(|ui| {
         let red = theme::severity(crate::model::Severity::High, dark).fill;
-        if strong_button(ui, &state.t("consult.action.panic"), red)
-            .on_hover_text(state.t("wizard.panic.hint"))
-            .clicked()
-        {
-            cmds.push(wiz(ConsultCommand::Panic(true)));
-        }
-        if panic_on && ui.button(state.t("wizard.panic.off")).clicked() {
-            cmds.push(wiz(ConsultCommand::Panic(false)));
-        }
+        ui.add_enabled_ui(!waiting, |ui| {
+            if strong_button(ui, &state.t("consult.action.panic"), red)
+                .on_hover_text(state.t("wizard.panic.hint"))
+                .on_disabled_hover_text(state.t("gui.jobs.waiting"))
+                .clicked()
+            {
+                cmds.push(wiz(ConsultCommand::Panic(true)));
+            }
+            if panic_on
+                && ui
+                    .button(state.t("wizard.panic.off"))
+                    .on_disabled_hover_text(state.t("gui.jobs.waiting"))
+                    .clicked()
+            {
+                cmds.push(wiz(ConsultCommand::Panic(false)));
+            }
+        });
     });
+    if waiting {
+        super::chrome::waiting(ui, state);
+    }
     if let Some(p) = &state.panic {
         let (level, text) = match (&p.not_enforced, p.on) {
             (Some(why), _) => (

@@ -1,0 +1,213 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Marks and the panic button may wait for the administrator's password.
+//! The recording backend holds them on its worker thread (as an open
+//! password dialog would) until the test answers: the window must keep
+//! drawing, say what it waits for, refuse a second click, and show the
+//! answer. Widgets are found by their accessible labels.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+
+use kizuki::app::{
+    AppState, BackendError, BackgroundCommand, Call, Command, MarkOutcome, RecordingBackend,
+};
+use kizuki::clock::FakeClock;
+use kizuki::i18n::Lang;
+use kizuki::identity::FakeHasher;
+use kizuki::model::{Mark, RawProcess, RawSample, RawSocket, Snapshot};
+use kizuki::monitor::MonitorCore;
+use kizuki::probe::FakeProbe;
+use kizuki::ui::KizukiApp;
+
+const TOOL: &str = "/tmp/.cache/tool";
+const TOOL_SHA: &str = "5f1d7a3b9c0e2d4f6a8b0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f";
+
+fn snapshot() -> Snapshot {
+    let probe = FakeProbe::new(vec![RawSample::of(
+        vec![
+            RawProcess::fake(200, "/usr/bin/firefox"),
+            RawProcess::fake(400, TOOL),
+        ],
+        vec![
+            RawSocket::tcp(200, "10.0.0.2:40001", "198.51.100.1:443"),
+            RawSocket::tcp(400, "10.0.0.2:40100", "203.0.113.7:8080"),
+        ],
+    )]);
+    let mut core = MonitorCore::new(
+        Box::new(probe),
+        Box::new(FakeHasher::with(&[(TOOL, TOOL_SHA)])),
+        Arc::new(FakeClock::at_noon()),
+        Duration::from_secs(1),
+    );
+    core.tick().unwrap()
+}
+
+fn harness(lang: Lang, backend: &RecordingBackend) -> Harness<'static, KizukiApp> {
+    let app = KizukiApp::new(AppState::new(lang), Box::new(backend.clone()));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .with_context_setup(kizuki::ui::setup_context)
+        .build_ui_state(|ui, app: &mut KizukiApp| app.show(ui), app);
+    apply(&mut h, Command::NewSnapshot(Arc::new(snapshot())));
+    h.run();
+    h
+}
+
+fn apply(h: &mut Harness<'static, KizukiApp>, cmd: Command) {
+    let ctx = h.ctx.clone();
+    h.state_mut().apply(&ctx, cmd);
+}
+
+/// Frames drawn while a job is held: the spinner keeps asking for more,
+/// so a fixed number are run instead of "until settled". Returns the
+/// passes drawn (a frame may take more than one).
+fn draw_frames(h: &mut Harness<'static, KizukiApp>) -> u64 {
+    let before = h.ctx.cumulative_pass_nr();
+    h.run_steps(5);
+    h.ctx.cumulative_pass_nr() - before
+}
+
+fn disabled(h: &Harness<'static, KizukiApp>, label: &str) -> bool {
+    let all: Vec<_> = h.query_all_by_role_and_label(Role::Button, label).collect();
+    assert!(!all.is_empty(), "no button {label}");
+    all.iter().all(|b| b.accesskit_node().is_disabled())
+}
+
+fn select_tool(h: &mut Harness<'static, KizukiApp>) {
+    h.get_by_role_and_label(Role::Button, "tool").click();
+    h.run();
+}
+
+#[test]
+fn blocking_waits_for_approval_while_the_window_keeps_drawing() {
+    let backend = RecordingBackend::new();
+    let gate = backend.hold_jobs();
+    let mut h = harness(Lang::Ja, &backend);
+    select_tool(&mut h);
+    h.get_by_role_and_label(Role::Button, "ブロック").click();
+
+    // The worker sits in "the password dialog"; the window goes on.
+    assert!(draw_frames(&mut h) >= 5, "frames go on");
+    h.get_by_label("管理者の許可を待っています…");
+    h.get_by_label("「tool」を「ブロック中」にしています");
+    for label in ["信頼する", "不明", "ブロック"] {
+        assert!(disabled(&h, label), "{label} is disabled while waiting");
+    }
+    // Other parts of the window still answer.
+    h.get_by_role_and_label(Role::Button, "firefox").click();
+    draw_frames(&mut h);
+    assert!(h.query_by_label("198.51.100.1:443").is_some());
+    h.get_by_role_and_label(Role::Button, "tool").click();
+    draw_frames(&mut h);
+    h.get_by_role_and_label(Role::Button, "ブロック").click();
+    draw_frames(&mut h);
+    assert_eq!(backend.calls().len(), 1, "a second click adds nothing");
+    assert!(
+        h.query_by_role_and_label(Role::Label, "ブロック中")
+            .is_none(),
+        "not shown as blocked before it is done"
+    );
+
+    assert!(gate.release(Ok(MarkOutcome::Done)));
+    h.run();
+    assert!(h.query_by_label("管理者の許可を待っています…").is_none());
+    h.get_by_label("「tool」を「ブロック中」にしました。");
+    assert!(!disabled(&h, "信頼する"));
+    assert_eq!(
+        h.query_all_by_role_and_label(Role::Label, "ブロック中")
+            .count(),
+        2,
+        "the badge in the list and in the details"
+    );
+    let calls = backend.calls();
+    let [Call::SetMark(req)] = calls.as_slice() else {
+        panic!("one mark call expected, got {calls:?}");
+    };
+    assert_eq!((req.mark, req.pids.as_slice()), (Mark::Blocked, &[400][..]));
+}
+
+#[test]
+fn a_cancelled_or_refused_approval_is_explained() {
+    let backend = RecordingBackend::new();
+    let gate = backend.hold_jobs();
+    let mut h = harness(Lang::En, &backend);
+    select_tool(&mut h);
+
+    // Cancelled in the password dialog: the mark is kept, not enforced.
+    h.get_by_role_and_label(Role::Button, "Block").click();
+    draw_frames(&mut h);
+    h.get_by_label("Waiting for administrator approval…");
+    assert!(gate.release(Ok(MarkOutcome::NotEnforced(
+        "Administrator rights were not granted: Request dismissed".into()
+    ))));
+    h.run();
+    h.get_by_label_contains("not in force yet: Administrator rights were not granted");
+
+    // Refused outright: nothing changes, and the reason is shown.
+    h.get_by_role_and_label(Role::Button, "Trust").click();
+    draw_frames(&mut h);
+    assert!(disabled(&h, "Block"));
+    assert!(gate.release(Err(BackendError::PermissionDenied("Not authorized".into()))));
+    h.run();
+    h.get_by_label("Not allowed to Trust: Not authorized");
+    assert!(
+        h.query_by_label("Waiting for administrator approval…")
+            .is_none()
+    );
+    assert!(!disabled(&h, "Block"));
+}
+
+#[test]
+fn panic_and_resume_wait_in_the_walk_through_and_the_top_bar() {
+    let backend = RecordingBackend::new();
+    let gate = backend.hold_jobs();
+    let mut h = harness(Lang::Ja, &backend);
+    select_tool(&mut h);
+    h.get_all_by_role_and_label(Role::Button, "相談する")
+        .last()
+        .unwrap()
+        .click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "ネットワークを切る (緊急停止)")
+        .click();
+    assert!(draw_frames(&mut h) >= 5, "frames go on");
+    assert!(disabled(&h, "ネットワークを切る (緊急停止)"));
+    // In the walk-through, and in the top bar behind it.
+    assert_eq!(
+        h.query_all_by_label("管理者の許可を待っています…").count(),
+        2
+    );
+    assert!(h.query_all_by_label("すべての通信を止めています").count() >= 1);
+    assert!(!h.state().state.background.panic);
+
+    assert!(gate.release(Ok(MarkOutcome::Done)));
+    h.run();
+    h.get_by_label_contains("気づきがすべての通信を止めました");
+    assert!(h.state().state.background.panic);
+
+    // "Resume" from the tray goes the same way; both resume buttons wait.
+    apply(
+        &mut h,
+        Command::Background(BackgroundCommand::SetPanic(false)),
+    );
+    draw_frames(&mut h);
+    assert!(disabled(&h, "通信を再開する"));
+    // The top bar's "再開" (traffic) waits; the details pane's (the
+    // program's processes) does not need the administrator.
+    let resume = |h: &Harness<'static, KizukiApp>| -> Vec<bool> {
+        h.query_all_by_role_and_label(Role::Button, "再開")
+            .map(|b| b.accesskit_node().is_disabled())
+            .collect()
+    };
+    assert_eq!(resume(&h), vec![true, false]);
+    assert!(gate.release(Ok(MarkOutcome::Done)));
+    h.run();
+    assert!(h.query_by_label("管理者の許可を待っています…").is_none());
+    assert_eq!(resume(&h), vec![false], "only the process one is left");
+    h.get_by_label_contains("通信の緊急停止を解除しました");
+    assert_eq!(backend.calls(), vec![Call::Panic(true), Call::Panic(false)]);
+}
