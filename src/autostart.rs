@@ -2,6 +2,8 @@
 //! ships the entry in `/usr/share/kizuki/autostart/` — not in
 //! `/etc/xdg/autostart`, so nothing starts unless the user asks — and
 //! turning it on copies the entry into the user's `~/.config/autostart/`.
+//! On Windows the same switch is a value under the user's `Run` key
+//! ([`windows_run`]).
 
 use std::ffi::OsStr;
 use std::io;
@@ -185,9 +187,125 @@ fn with_exec(entry: &str, exe: &Path) -> Result<String, AutostartError> {
     Ok(out)
 }
 
+/// The value of kizuki's entry under the Windows `Run` key: the program
+/// in quotes (a path with spaces stays one), started in the tray. Refused
+/// for paths Windows cannot start that way (relative, quotes, control
+/// characters, not Unicode).
+pub fn windows_run_command(exe: &Path) -> Result<String, AutostartError> {
+    let bad = || AutostartError::BadExe(exe.to_path_buf());
+    let text = exe.to_str().ok_or_else(bad)?;
+    let b = text.as_bytes();
+    let drive = b.len() > 3 && b[0].is_ascii_alphabetic() && b[1..3] == *b":\\";
+    let absolute = drive || text.starts_with(r"\\");
+    if !absolute || text.contains('"') || text.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    Ok(format!("\"{text}\" --minimized"))
+}
+
+/// kizuki's value under `HKCU\Software\Microsoft\Windows\CurrentVersion\Run`.
+#[cfg(windows)]
+pub mod windows_run {
+    use std::path::{Path, PathBuf};
+
+    use super::{AutostartError, windows_run_command};
+
+    const RUN_KEY: &str = r"Software\Microsoft\Windows\CurrentVersion\Run";
+    const VALUE: &str = "kizuki";
+
+    /// Where the entry lives, as the user would find it in regedit.
+    pub fn location() -> PathBuf {
+        PathBuf::from(format!(r"HKEY_CURRENT_USER\{RUN_KEY}\{VALUE}"))
+    }
+
+    fn io(e: impl Into<std::io::Error>) -> AutostartError {
+        AutostartError::Io {
+            path: location(),
+            source: e.into(),
+        }
+    }
+
+    pub fn enable(exe: &Path) -> Result<PathBuf, AutostartError> {
+        let command = windows_run_command(exe)?;
+        let key = windows_registry::CURRENT_USER.create(RUN_KEY).map_err(io)?;
+        key.set_string(VALUE, command).map_err(io)?;
+        Ok(location())
+    }
+
+    /// `Ok(false)`: there was no entry.
+    pub fn disable() -> Result<bool, AutostartError> {
+        let Ok(key) = windows_registry::CURRENT_USER.create(RUN_KEY) else {
+            return Ok(false);
+        };
+        if key.get_string(VALUE).is_err() {
+            return Ok(false);
+        }
+        key.remove_value(VALUE).map_err(io)?;
+        Ok(true)
+    }
+
+    pub fn is_enabled() -> bool {
+        windows_registry::CURRENT_USER
+            .open(RUN_KEY)
+            .and_then(|k| k.get_string(VALUE))
+            .is_ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// Runs on Windows (under Wine in CI), on the real registry.
+        #[test]
+        fn on_off_and_status_use_the_run_key() {
+            let exe = std::env::current_exe().unwrap();
+            let was = is_enabled();
+            enable(&exe).unwrap();
+            assert!(is_enabled());
+            let value = windows_registry::CURRENT_USER
+                .open(RUN_KEY)
+                .unwrap()
+                .get_string(VALUE)
+                .unwrap();
+            assert_eq!(value, windows_run_command(&exe).unwrap());
+            assert!(disable().unwrap());
+            assert!(!is_enabled());
+            assert!(!disable().unwrap(), "already off");
+            if was {
+                enable(&exe).unwrap();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_windows_run_entry_quotes_the_program_and_starts_minimized() {
+        let exe = Path::new(r"C:\Users\Taro Yamada\AppData\Local\kizuki\kizuki.exe");
+        assert_eq!(
+            windows_run_command(exe).unwrap(),
+            r#""C:\Users\Taro Yamada\AppData\Local\kizuki\kizuki.exe" --minimized"#
+        );
+        assert!(windows_run_command(Path::new(r"\\server\share\kizuki.exe")).is_ok());
+        for bad in [
+            "kizuki.exe",
+            "C:\\a\\\"b.exe",
+            "C:\\a\nb.exe",
+            "/usr/bin/kizuki",
+            "1:\\x.exe",
+        ] {
+            assert!(
+                matches!(
+                    windows_run_command(Path::new(bad)),
+                    Err(AutostartError::BadExe(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
 
     fn exec_line(text: &str) -> &str {
         text.lines().find(|l| l.starts_with("Exec=")).unwrap()
@@ -253,6 +371,8 @@ mod tests {
         assert!(a.is_enabled());
     }
 
+    // Written with Unix paths and tools.
+    #[cfg(unix)]
     #[test]
     fn a_kizuki_outside_path_is_started_by_its_full_path() {
         let dir = tempfile::tempdir().unwrap();

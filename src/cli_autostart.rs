@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Subcommand;
 
+#[cfg(not(windows))]
 use crate::autostart::{Autostart, needs_full_path};
 use crate::escape::{for_display, os_lossless};
 use crate::i18n::{tr, tr_args};
@@ -24,6 +25,37 @@ fn shown(p: &std::path::Path) -> String {
     for_display(&os_lossless(p.as_os_str()))
 }
 
+/// Windows: a value under the user's `Run` key starting this kizuki.exe.
+#[cfg(windows)]
+pub(crate) fn autostart(action: &AutostartCommand) -> Result<ExitCode> {
+    use crate::autostart::windows_run;
+    match action {
+        AutostartCommand::On => {
+            let exe = std::env::current_exe()?;
+            let path = windows_run::enable(&exe)?;
+            println!("{}", tr_args("autostart.on", &[("path", &shown(&path))]));
+        }
+        AutostartCommand::Off => {
+            let key = if windows_run::disable()? {
+                "autostart.off"
+            } else {
+                "autostart.already_off"
+            };
+            println!("{}", tr(key));
+        }
+        AutostartCommand::Status => {
+            if windows_run::is_enabled() {
+                let at = shown(&windows_run::location());
+                println!("{}", tr_args("autostart.status.on", &[("path", &at)]));
+            } else {
+                println!("{}", tr("autostart.status.off"));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(windows))]
 pub(crate) fn autostart(action: &AutostartCommand) -> Result<ExitCode> {
     let a = Autostart::for_user()?;
     match action {

@@ -89,7 +89,9 @@ mod tests {
 
     #[test]
     fn a_full_disk_is_said_plainly_in_both_languages() {
-        let full = io::Error::from_raw_os_error(28); // ENOSPC
+        // ENOSPC; ERROR_DISK_FULL on Windows.
+        let code = if cfg!(windows) { 112 } else { 28 };
+        let full = io::Error::from_raw_os_error(code);
         for lang in [crate::i18n::Lang::Ja, crate::i18n::Lang::En] {
             let text = crate::i18n::tr_args_in(lang, "hardening.disk_full", &[("os", "x")]);
             assert!(!text.contains("hardening."), "{text}");
@@ -97,7 +99,7 @@ mod tests {
         crate::i18n::set_lang(crate::i18n::Lang::En);
         let shown = describe_io(&full);
         assert!(shown.starts_with("the disk is full"), "{shown}");
-        assert!(shown.contains("os error 28"), "{shown}");
+        assert!(shown.contains(&format!("os error {code}")), "{shown}");
         let other = io::Error::from(io::ErrorKind::PermissionDenied);
         assert_eq!(describe_io(&other), other.to_string());
     }

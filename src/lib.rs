@@ -29,3 +29,6 @@ pub mod setup;
 pub mod tray;
 pub mod ui;
 pub mod win;
+
+#[cfg(test)]
+mod testing;

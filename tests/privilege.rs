@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
 use kizuki::i18n::{Lang, tr_in};
 
 fn is_root() -> bool {
@@ -20,6 +21,9 @@ fn is_root() -> bool {
 
 /// The window, started as root with no display at all: it must refuse
 /// with its message and exit 1 before it tries to open anything.
+// Root, DISPLAY and WAYLAND_DISPLAY are Unix ideas; on Windows the same
+// refusal reads the elevated token (`kizuki::win::is_elevated`).
+#[cfg(unix)]
 #[test]
 fn gui_refuses_root_without_the_override() {
     if !is_root() {
@@ -198,6 +202,7 @@ fn privileged_apply_refuses_plans_kizuki_would_not_write() {
 /// A path with shell syntax is a legal file name and must stay blockable;
 /// it is safe because no byte of it reaches the firewall: rules name the
 /// program by a hash of its path.
+#[cfg(target_os = "linux")]
 #[test]
 fn shell_syntax_in_a_path_never_reaches_the_firewall() {
     use kizuki::firewall::cgroup::CgroupLayout;

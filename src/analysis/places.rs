@@ -360,6 +360,7 @@ pub fn is_system_program(p: &Program, style: PathStyle) -> bool {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     fn linux() -> TempDirs {
         TempDirs::unix(&UnixEnv {
             home: Some("/home/hanako".into()),
@@ -382,6 +383,8 @@ mod tests {
         })
     }
 
+    // Written with Unix paths and tools.
+    #[cfg(unix)]
     #[test]
     fn unix_paths_are_classified() {
         let d = linux();

@@ -368,6 +368,8 @@ mod tests {
         assert!(!has(&s, server, FindingKind::Beaconing));
     }
 
+    // Written with Unix paths and tools.
+    #[cfg(unix)]
     #[test]
     fn detectors_through_the_monitor() {
         let mut gone = RawProcess::fake(1, "/tmp/x/freetool");

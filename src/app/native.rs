@@ -348,6 +348,7 @@ mod tests {
         )
     }
 
+    #[cfg(unix)]
     fn request(exe: &str, mark: Mark) -> MarkRequest {
         MarkRequest {
             key: ProgramKey::Exe(exe.into()),
@@ -359,6 +360,8 @@ mod tests {
         }
     }
 
+    // Written with Unix paths and tools.
+    #[cfg(unix)]
     #[test]
     fn trusting_from_the_window_lands_in_the_shared_store() {
         let dir = tempfile::tempdir().unwrap();
@@ -408,6 +411,8 @@ mod tests {
         assert!(text.contains(&"cd".repeat(32)));
     }
 
+    // Written with Unix paths and tools.
+    #[cfg(unix)]
     #[test]
     fn suspend_and_resume_reach_a_real_process() {
         let mut child = std::process::Command::new("/bin/sleep")

@@ -399,6 +399,8 @@ mod tests {
         }
     }
 
+    // Written with Unix paths and tools.
+    #[cfg(unix)]
     #[test]
     fn hostile_paths_never_reach_the_rules() {
         #[allow(unused_mut)] // one more, non-UTF-8, path on unix
@@ -449,6 +451,8 @@ mod tests {
         }
     }
 
+    // Written with Unix paths and tools.
+    #[cfg(unix)]
     #[test]
     fn connections_are_cut_exactly_both_ways_v4_and_v6() {
         let flows = vec![
@@ -533,6 +537,8 @@ mod tests {
         assert!(ss_kill_args(&flow(Protocol::Tcp, "0.0.0.0:1", "10.0.0.1:80")).is_err());
     }
 
+    // Written with Unix paths and tools.
+    #[cfg(unix)]
     #[test]
     fn listing_tells_what_is_enforced() {
         let b = prog_path(PathBuf::from("/usr/bin/x"), vec![]);

@@ -384,7 +384,9 @@ mod exe_repr {
     }
 }
 
+// Written with Unix paths.
 #[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use crate::marks::Until;

@@ -88,7 +88,9 @@ impl Stage for EnforceStage {
     }
 }
 
+// Written with Unix paths.
 #[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use crate::clock::FakeClock;

@@ -243,6 +243,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     fn entry(exe: &str, mark: Mark) -> MarkEntry {
         MarkEntry {
             exe: PathBuf::from(exe),
@@ -253,6 +254,8 @@ mod tests {
         }
     }
 
+    // Written with Unix paths and tools.
+    #[cfg(unix)]
     #[test]
     fn render_then_parse_is_identity() {
         let es = vec![
@@ -282,6 +285,8 @@ mod tests {
         assert_eq!(p.entries, vec![e]);
     }
 
+    // Written with Unix paths and tools.
+    #[cfg(unix)]
     #[test]
     fn truncated_file_keeps_the_entries_before_the_cut() {
         let es: Vec<_> = (0..5)
@@ -295,6 +300,8 @@ mod tests {
         assert_eq!(p.entries, es[..3].to_vec());
     }
 
+    // Written with Unix paths and tools.
+    #[cfg(unix)]
     #[test]
     fn entries_with_bad_fields_are_counted_not_fatal() {
         let mut v: Value = serde_json::from_slice(&render(&[entry("/a", Mark::Trusted)])).unwrap();

@@ -32,7 +32,9 @@ impl Stage for MarksStage {
     }
 }
 
+// Written with Unix paths.
 #[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use crate::clock::FakeClock;

@@ -487,7 +487,7 @@ mod tests {
     }
 
     fn exe(p: &str) -> PathBuf {
-        PathBuf::from(p)
+        crate::testing::abs(p)
     }
 
     #[test]
@@ -690,9 +690,12 @@ mod tests {
     #[test]
     fn a_truncated_file_keeps_what_came_before_the_cut() {
         let full = good_file();
+        // The second entry's path as the file spells it (escaped on Windows).
+        let quoted = serde_json::to_string(&exe("/usr/bin/p1")).unwrap();
+        let needle = quoted.trim_matches('"').as_bytes();
         let second = full
-            .windows(b"/usr/bin/p1".len())
-            .position(|w| w == b"/usr/bin/p1")
+            .windows(needle.len())
+            .position(|w| w == needle)
             .unwrap();
         corrupt_case(&full[..second + 3], 1);
     }

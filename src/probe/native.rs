@@ -333,7 +333,11 @@ mod tests {
             .iter()
             .find(|x| x.local.port() == port && x.state == SockState::Listen)
             .expect("listener present");
-        assert_eq!(sock.pids, vec![me]);
+        if crate::testing::under_wine() {
+            eprintln!("skipping the owner check: Wine reports no socket owners");
+        } else {
+            assert_eq!(sock.pids, vec![me]);
+        }
         assert_eq!(sock.remote, None);
         let p = s
             .processes

@@ -352,3 +352,28 @@ mod tests {
         assert_eq!(socket_path(None, None), None);
     }
 }
+
+#[cfg(all(test, windows))]
+mod windows_tests {
+    use super::*;
+    use crate::tray::{EventSink, TrayEvent};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn a_second_launch_asks_the_first_to_show_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kizuki.sock");
+        let Claim::Primary(listener) = claim(&path).unwrap() else {
+            panic!("the first launch is the primary");
+        };
+        let (events, rx) = EventSink::new(Arc::new(|| {}));
+        let guard = listener.spawn(events).unwrap();
+        assert!(matches!(claim(&path).unwrap(), Claim::Secondary));
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)),
+            Ok(TrayEvent::Open)
+        );
+        drop(guard);
+    }
+}

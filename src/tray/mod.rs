@@ -168,3 +168,31 @@ fn run(
     // on the main thread; until that is wired up, none.
     let _ = ready.send(Err("no tray support on this platform yet".into()));
 }
+
+/// Runs on Windows (in CI under Wine): the notification-area icon.
+#[cfg(all(test, windows))]
+mod windows_tests {
+    use super::*;
+    use crate::i18n::Lang;
+
+    #[test]
+    fn the_tray_takes_states_and_goes_away_when_dropped() {
+        let (events, _rx) = EventSink::new(Arc::new(|| {}));
+        match Tray::spawn(TrayState::initial(Lang::Ja), events) {
+            Ok(tray) => {
+                let mut red = TrayState::initial(Lang::Ja);
+                red.ready = true;
+                red.level = Level::Red;
+                red.panic = true;
+                tray.push(red);
+                // Dropping joins the tray thread: it must notice the
+                // closed channel and remove the icon.
+                drop(tray);
+            }
+            Err(TrayError::Unavailable(why)) => {
+                eprintln!("skipping the tray test: no notification area here: {why}");
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}

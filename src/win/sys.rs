@@ -291,3 +291,71 @@ impl NamedEvent {
         Ok(())
     }
 }
+
+/// These run on Windows (in CI under Wine): they drive the real calls.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    /// A child that waits for input forever: `cmd.exe` with a pipe as stdin.
+    fn waiting_child() -> std::process::Child {
+        Command::new(system_tool("cmd.exe"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_real_child_is_suspended_resumed_and_ended_then_gone() {
+        let mut child = waiting_child();
+        let pid = child.id();
+        assert!(matches!(set_threads_suspended(pid, true), Ok(Acted::Done)));
+        assert!(matches!(set_threads_suspended(pid, false), Ok(Acted::Done)));
+        assert!(matches!(terminate(pid), Ok(Acted::Done)));
+        assert_eq!(child.wait().unwrap().code(), Some(1), "ended by kizuki");
+        drop(child);
+        assert!(matches!(set_threads_suspended(pid, true), Ok(Acted::Gone)));
+    }
+
+    #[test]
+    fn system_tools_come_from_the_system_folder() {
+        let netsh = system_tool("netsh.exe");
+        assert!(netsh.is_absolute(), "{}", netsh.display());
+        assert!(netsh.exists(), "{}", netsh.display());
+        assert!(
+            netsh
+                .to_string_lossy()
+                .to_lowercase()
+                .ends_with(r"system32\netsh.exe")
+        );
+    }
+
+    #[test]
+    fn an_elevated_program_reports_its_exit_code() {
+        let params = super::super::cmdline::join_args(&["/c", "exit 3"]).unwrap();
+        assert_eq!(
+            run_as_admin(&system_tool("cmd.exe"), &params).unwrap(),
+            RunAs::Exited(3)
+        );
+    }
+
+    #[test]
+    fn a_named_event_is_found_by_the_second_opener() {
+        let name = format!(r"Local\kizuki-test-{}", std::process::id());
+        let (first, existed) = NamedEvent::create(&name).unwrap();
+        assert!(!existed);
+        let (second, existed) = NamedEvent::create(&name).unwrap();
+        assert!(existed, "the second opener sees the first's event");
+        second.set().unwrap();
+        first.wait().unwrap();
+    }
+
+    #[test]
+    fn pumping_messages_returns_after_the_timeout() {
+        // No window, no message: it must come back rather than block.
+        pump_messages(Duration::from_millis(1));
+    }
+}
