@@ -99,13 +99,16 @@ pub struct UnixEnv {
     pub user_dirs: Option<String>,
 }
 
-/// What [`TempDirs::windows`] needs: the usual environment variables.
+/// What [`TempDirs::windows`] needs: the usual environment variables and
+/// the Downloads known folder.
 #[derive(Debug, Clone, Default)]
 pub struct WindowsEnv {
     pub temp: Option<String>,
     pub local_app_data: Option<String>,
     pub user_profile: Option<String>,
     pub system_root: Option<String>,
+    /// `FOLDERID_Downloads`, which the user may have moved (to `D:\`, say).
+    pub downloads: Option<String>,
 }
 
 fn path_str(p: &Path) -> String {
@@ -182,6 +185,9 @@ impl TempDirs {
         if let Some(v) = &env.local_app_data {
             t.add(TempKind::Temp, &format!(r"{v}\Temp"));
         }
+        if let Some(v) = &env.downloads {
+            t.add(TempKind::Downloads, v);
+        }
         if let Some(v) = &env.user_profile {
             t.add(TempKind::Downloads, &format!(r"{v}\Downloads"));
             let profile = st.components(v);
@@ -205,6 +211,9 @@ impl TempDirs {
                 local_app_data: var("LOCALAPPDATA"),
                 user_profile: var("USERPROFILE"),
                 system_root: var("SystemRoot"),
+                // On Windows `directories` asks SHGetKnownFolderPath.
+                downloads: directories::UserDirs::new()
+                    .and_then(|u| u.download_dir().map(path_str)),
             });
         }
         let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
@@ -380,6 +389,7 @@ mod tests {
             local_app_data: Some(r"C:\Users\Hanako\AppData\Local".into()),
             user_profile: Some(r"C:\Users\Hanako".into()),
             system_root: Some(r"C:\WINDOWS".into()),
+            downloads: Some(r"D:\ダウンロード".into()),
         })
     }
 
@@ -497,6 +507,9 @@ mod tests {
                 Some(TempKind::Temp),
             ),
             (r"C:\Windows\Temp\x.exe", Some(TempKind::Temp)),
+            // The Downloads folder moved to another drive.
+            (r"D:\ダウンロード\無料ツール\tool.exe", Some(TempKind::Downloads)),
+            (r"D:\Games\game.exe", None),
             (r"C:\Program Files\App\app.exe", None),
             (r"C:\Users\Hanako\AppData\Local\Programs\app.exe", None),
             (r"C:\Users\Hanako\Downloads", None),
