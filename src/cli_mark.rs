@@ -297,19 +297,7 @@ pub(crate) fn firewall(data: Option<PathBuf>, action: &FirewallCommand) -> Resul
             let snap = snapshot(&opts, marks.clone());
             let plan = firewall::desired_plan(&marks, &state, snap.as_ref());
             let result = firewall::enforce(&plan, &scratch(&opts));
-            journal_action(
-                &opts,
-                UserAction::Firewall {
-                    program: None,
-                    verb: if state.panic { "panic" } else { "unpanic" }.into(),
-                    ok: result.is_ok(),
-                    detail: result
-                        .as_ref()
-                        .err()
-                        .map(|e| e.to_string())
-                        .unwrap_or_default(),
-                },
-            );
+            journal_action(&opts, UserAction::panic(state.panic, &result));
             report(&plan, result, false)
         }
     }

@@ -6,7 +6,6 @@
 //! answer. Widgets are found by their accessible labels.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -17,33 +16,15 @@ use kizuki::app::{
 };
 use kizuki::clock::FakeClock;
 use kizuki::i18n::Lang;
-use kizuki::identity::FakeHasher;
-use kizuki::model::{Mark, RawProcess, RawSample, RawSocket, Snapshot};
-use kizuki::monitor::MonitorCore;
-use kizuki::probe::FakeProbe;
+use kizuki::model::{Mark, Snapshot};
 use kizuki::ui::KizukiApp;
 
-const TOOL: &str = "/tmp/.cache/tool";
-const TOOL_SHA: &str = "5f1d7a3b9c0e2d4f6a8b0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f";
+mod common;
 
 fn snapshot() -> Snapshot {
-    let probe = FakeProbe::new(vec![RawSample::of(
-        vec![
-            RawProcess::fake(200, "/usr/bin/firefox"),
-            RawProcess::fake(400, TOOL),
-        ],
-        vec![
-            RawSocket::tcp(200, "10.0.0.2:40001", "198.51.100.1:443"),
-            RawSocket::tcp(400, "10.0.0.2:40100", "203.0.113.7:8080"),
-        ],
-    )]);
-    let mut core = MonitorCore::new(
-        Box::new(probe),
-        Box::new(FakeHasher::with(&[(TOOL, TOOL_SHA)])),
-        Arc::new(FakeClock::at_noon()),
-        Duration::from_secs(1),
-    );
-    core.tick().unwrap()
+    common::home_pc(Arc::new(FakeClock::at_noon()))
+        .tick()
+        .unwrap()
 }
 
 fn harness(lang: Lang, backend: &RecordingBackend) -> Harness<'static, KizukiApp> {

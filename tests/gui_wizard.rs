@@ -17,18 +17,14 @@ use kizuki::app::{AppState, Backend, Call, Command, ProcAction, RecordingBackend
 use kizuki::clock::FakeClock;
 use kizuki::consult::RecordingOpener;
 use kizuki::i18n::Lang;
-use kizuki::identity::FakeHasher;
 use kizuki::marks::MarkStore;
-use kizuki::model::{
-    Finding, FindingKind, ProgramKey, RawProcess, RawSample, RawSocket, Severity, Snapshot,
-};
-use kizuki::monitor::MonitorCore;
-use kizuki::probe::FakeProbe;
+use kizuki::model::{Finding, FindingKind, ProgramKey, Severity, Snapshot};
 use kizuki::ui::KizukiApp;
 use kizuki::ui::save_dialog::FakeSaveDialog;
 
-const TOOL: &str = "/tmp/.cache/tool";
-const TOOL_SHA: &str = "5f1d7a3b9c0e2d4f6a8b0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f";
+mod common;
+
+use common::{TOOL, TOOL_SHA};
 /// The lasting banner while all traffic is stopped (tray, top bar and
 /// walk-through share it).
 const PANIC_BANNER: &str =
@@ -43,23 +39,8 @@ fn tool_key() -> ProgramKey {
 /// One snapshot of a home PC where a "free tool" in a cache folder
 /// talks to a server; `raised` marks its high finding as new.
 fn snapshot(generation_ticks: usize, raised: bool) -> Snapshot {
-    let probe = FakeProbe::new(vec![RawSample::of(
-        vec![
-            RawProcess::fake(200, "/usr/bin/firefox"),
-            RawProcess::fake(400, TOOL),
-        ],
-        vec![
-            RawSocket::tcp(200, "10.0.0.2:40001", "198.51.100.1:443"),
-            RawSocket::tcp(400, "10.0.0.2:40100", "203.0.113.7:8080"),
-        ],
-    )]);
     let clock = Arc::new(FakeClock::at_noon());
-    let mut core = MonitorCore::new(
-        Box::new(probe),
-        Box::new(FakeHasher::with(&[(TOOL, TOOL_SHA)])),
-        clock.clone(),
-        Duration::from_secs(1),
-    );
+    let mut core = common::home_pc(clock.clone());
     let mut snap = core.tick().unwrap();
     for _ in 1..generation_ticks {
         clock.advance(Duration::from_secs(1));

@@ -508,7 +508,10 @@ mod tests {
             ),
             (r"C:\Windows\Temp\x.exe", Some(TempKind::Temp)),
             // The Downloads folder moved to another drive.
-            (r"D:\ダウンロード\無料ツール\tool.exe", Some(TempKind::Downloads)),
+            (
+                r"D:\ダウンロード\無料ツール\tool.exe",
+                Some(TempKind::Downloads),
+            ),
             (r"D:\Games\game.exe", None),
             (r"C:\Program Files\App\app.exe", None),
             (r"C:\Users\Hanako\AppData\Local\Programs\app.exe", None),

@@ -186,19 +186,7 @@ impl Privileged {
         let snap = self.snapshots.as_ref().map(|r| r.latest());
         let result =
             firewall::set_panic(on, self.data_dir.as_deref(), &self.marks, snap.as_deref());
-        record(
-            self.journal.as_ref(),
-            UserAction::Firewall {
-                program: None,
-                verb: if on { "panic" } else { "unpanic" }.into(),
-                ok: result.is_ok(),
-                detail: result
-                    .as_ref()
-                    .err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default(),
-            },
-        );
+        record(self.journal.as_ref(), UserAction::panic(on, &result));
         match result {
             Ok(Enforcement::Applied(_)) | Ok(Enforcement::Elevated) => Ok(MarkOutcome::Done),
             // Recorded; the user is told plainly that traffic still flows.

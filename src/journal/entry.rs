@@ -67,6 +67,22 @@ pub enum UserAction {
     },
 }
 
+impl UserAction {
+    /// The panic button pressed (`on`) or released, and how that went.
+    pub fn panic<T, E: std::fmt::Display>(on: bool, result: &Result<T, E>) -> UserAction {
+        UserAction::Firewall {
+            program: None,
+            verb: if on { "panic" } else { "unpanic" }.into(),
+            ok: result.is_ok(),
+            detail: result
+                .as_ref()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// One thing to record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {

@@ -72,3 +72,30 @@ pub fn all_connections(scan: &serde_json::Value) -> Vec<(Option<String>, serde_j
     }
     out
 }
+
+/// The "free tool" of the home PC below: in a cache folder, like the 2012
+/// trojan in a download folder.
+pub const TOOL: &str = "/tmp/.cache/tool";
+pub const TOOL_SHA: &str = "5f1d7a3b9c0e2d4f6a8b0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f";
+
+/// A monitor over a home PC where Firefox and the free tool each talk to
+/// a server, on `clock`; every tick sees the same sample.
+pub fn home_pc(clock: std::sync::Arc<kizuki::clock::FakeClock>) -> kizuki::monitor::MonitorCore {
+    use kizuki::model::{RawProcess, RawSample, RawSocket};
+    let probe = kizuki::probe::FakeProbe::new(vec![RawSample::of(
+        vec![
+            RawProcess::fake(200, "/usr/bin/firefox"),
+            RawProcess::fake(400, TOOL),
+        ],
+        vec![
+            RawSocket::tcp(200, "10.0.0.2:40001", "198.51.100.1:443"),
+            RawSocket::tcp(400, "10.0.0.2:40100", "203.0.113.7:8080"),
+        ],
+    )]);
+    kizuki::monitor::MonitorCore::new(
+        Box::new(probe),
+        Box::new(kizuki::identity::FakeHasher::with(&[(TOOL, TOOL_SHA)])),
+        clock,
+        std::time::Duration::from_secs(1),
+    )
+}
