@@ -39,6 +39,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Takes an exclusive lock on `<path>.lock`, held until the returned file
+/// is dropped: read-modify-write of `path` by two processes (the window
+/// and a command) then cannot lose either's change. Without a lock (a
+/// filesystem that has none) kizuki still works; the window for two
+/// writers to race is then only the few milliseconds of a save.
+pub fn lock_beside(path: &Path) -> Option<File> {
+    let mut name = path.file_name()?.to_os_string();
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    if let Some(dir) = lock_path.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path)
+        .ok()?;
+    f.lock().ok()?;
+    Some(f)
+}
+
 /// An I/O error as the user should read it: a full or read-only disk is
 /// said plainly in their language (the OS's own text is English and stays
 /// in parentheses); anything else is the OS's text.

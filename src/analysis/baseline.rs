@@ -182,11 +182,24 @@ impl Baseline {
 
     /// Writes the list if it changed. Without a data folder, nothing to do.
     pub fn save(&mut self) -> io::Result<()> {
-        let Some(path) = &self.store else {
+        let Some(path) = self.store.clone() else {
             return Ok(());
         };
+        let path = path.as_path();
         if !self.dirty {
             return Ok(());
+        }
+        // The window and a one-shot command may both keep a baseline: what
+        // the other saved since is kept, not overwritten.
+        let _lock = fsutil::lock_beside(path);
+        if let Ok(bytes) = std::fs::read(path)
+            && let Ok(on_disk) = serde_json::from_slice::<BaselineFile>(&bytes)
+            && on_disk.version == VERSION
+        {
+            for (k, e) in on_disk.programs {
+                self.entries.entry(k).or_insert(e);
+            }
+            self.trim();
         }
         let f = BaselineFile {
             version: VERSION,
@@ -260,6 +273,11 @@ impl Baseline {
             }
         }
         self.first_run = false;
+        self.trim();
+    }
+
+    /// Keeps the newest [`MAX_ENTRIES`]; the oldest go first.
+    fn trim(&mut self) {
         if self.entries.len() > MAX_ENTRIES {
             let mut by_age: Vec<(SystemTime, String)> = self
                 .entries
@@ -332,6 +350,29 @@ mod tests {
         assert_eq!(e.sha256.as_deref(), Some("v2"));
         assert_eq!(e.previous_sha256.as_deref(), Some("v1"));
         assert_eq!(e.changed_at, Some(t1));
+    }
+
+    #[test]
+    fn the_window_and_a_command_saving_in_turn_keep_both_programs() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = FakeClock::at_noon().now();
+        let (mut first, _) = Baseline::load(Some(dir.path()), now);
+        first.observe(&[prog("/usr/bin/a", "aa", false)], now);
+        first.save().unwrap();
+        // The window and a `kizuki scan` both start from that file...
+        let (mut window, _) = Baseline::load(Some(dir.path()), now);
+        let (mut command, _) = Baseline::load(Some(dir.path()), now);
+        command.observe(&[prog("/usr/bin/from-cli", "cc", false)], now);
+        command.save().unwrap();
+        window.observe(&[prog("/usr/bin/from-gui", "gg", false)], now);
+        window.save().unwrap();
+        // ...and the window's later save keeps what the command learnt, so
+        // the command's program is not "new" again tomorrow.
+        let (after, _) = Baseline::load(Some(dir.path()), now);
+        for exe in ["/usr/bin/a", "/usr/bin/from-cli", "/usr/bin/from-gui"] {
+            assert!(after.entry(Path::new(exe)).is_some(), "{exe} lost");
+        }
+        assert_eq!(after.len(), 3);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The marks store: one in-memory copy per process, kept in step with the
 //! file so the CLI and the GUI can both change marks while both run.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -196,25 +196,9 @@ impl MarkStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Serializes read-modify-write between processes. Without a lock
-    /// (a filesystem that has none) kizuki still works; the window for two
-    /// writers to race is then only the few milliseconds of a save.
+    /// Serializes read-modify-write between processes.
     fn file_lock(&self) -> Option<File> {
-        let path = self.path.as_ref()?;
-        let mut name = path.file_name()?.to_os_string();
-        name.push(".lock");
-        let lock_path = path.with_file_name(name);
-        if let Some(dir) = lock_path.parent() {
-            let _ = fs::create_dir_all(dir);
-        }
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_path)
-            .ok()?;
-        f.lock().ok()?;
-        Some(f)
+        crate::fsutil::lock_beside(self.path.as_ref()?)
     }
 
     /// Reads the file into `inner`, keeping a damaged one aside.
