@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::Alert;
+use super::told::{ToldLedger, told_id};
 use crate::clock::Clock;
 use crate::model::{FindingKind, ProgramKey};
 
@@ -34,6 +35,8 @@ pub struct RateLimiter {
     seen: HashMap<(ProgramKey, FindingKind), Option<String>>,
     /// Alerts waiting for a free slot, oldest first.
     held: Vec<Alert>,
+    /// What earlier runs told.
+    ledger: ToldLedger,
 }
 
 impl RateLimiter {
@@ -49,7 +52,19 @@ impl RateLimiter {
             sent: VecDeque::new(),
             seen: HashMap::new(),
             held: Vec::new(),
+            ledger: ToldLedger::in_memory(),
         }
+    }
+
+    /// Remembers across restarts through `ledger`.
+    pub fn with_ledger(mut self, ledger: ToldLedger) -> Self {
+        self.ledger = ledger;
+        self
+    }
+
+    /// Writes what was told since the last save.
+    pub fn save_ledger(&mut self) -> std::io::Result<()> {
+        self.ledger.save(self.clock.now())
     }
 
     /// Takes in an alert; returns what to show now, if anything. An alert
@@ -104,19 +119,35 @@ impl RateLimiter {
     /// hash than the one told is.
     fn remember(&mut self, alert: &Alert) -> bool {
         let mut new = false;
+        let now = self.clock.now();
         for kind in &alert.kinds {
+            let id = told_id(&alert.key, *kind);
             match self.seen.get_mut(&(alert.key.clone(), *kind)) {
                 None => {
-                    self.seen
-                        .insert((alert.key.clone(), *kind), alert.version.clone());
-                    new = true;
+                    // Told in an earlier run: news only if the file changed.
+                    let before = self.ledger.get(&id, now).map(|e| e.sha256.clone());
+                    let news = match (&before, &alert.version) {
+                        (None, _) => true,
+                        (Some(Some(a)), Some(b)) => a != b,
+                        _ => false,
+                    };
+                    let version = alert.version.clone().or(before.flatten());
+                    if news || alert.version.is_some() {
+                        self.ledger.record(id, version.clone(), now);
+                    }
+                    self.seen.insert((alert.key.clone(), *kind), version);
+                    new |= news;
                 }
                 Some(told) => match (told.as_ref(), alert.version.as_ref()) {
                     (Some(a), Some(b)) if a != b => {
                         *told = alert.version.clone();
+                        self.ledger.record(id, told.clone(), now);
                         new = true;
                     }
-                    (None, Some(_)) => *told = alert.version.clone(),
+                    (None, Some(_)) => {
+                        *told = alert.version.clone();
+                        self.ledger.record(id, told.clone(), now);
+                    }
                     _ => {}
                 },
             }
@@ -178,6 +209,33 @@ mod tests {
         assert!(l.offer(a.clone()).is_some());
         a.version = Some("ab".repeat(32));
         assert_eq!(l.offer(a), None);
+    }
+
+    #[test]
+    fn what_an_earlier_run_told_is_not_told_again_unless_the_file_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FakeClock::at_noon());
+        let a = alert("freetool", FindingKind::Tor);
+        let (ledger, _) = ToldLedger::load(Some(dir.path()), clock.now());
+        let mut first_run = RateLimiter::new(clock.clone()).with_ledger(ledger);
+        assert!(first_run.offer(a.clone()).is_some());
+        first_run.save_ledger().unwrap();
+
+        // The next login: the same program with the same finding is quiet.
+        clock.advance(Duration::from_secs(8 * 3600));
+        let (ledger, _) = ToldLedger::load(Some(dir.path()), clock.now());
+        let mut next_run = RateLimiter::new(clock.clone()).with_ledger(ledger);
+        assert_eq!(next_run.offer(a.clone()), None);
+        let mut new_kind = a.clone();
+        new_kind.kinds = vec![FindingKind::Listening];
+        assert!(next_run.offer(new_kind).is_some(), "a new kind is news");
+        let mut updated = a.clone();
+        updated.version = Some("cd".repeat(32));
+        assert!(next_run.offer(updated).is_some(), "a changed file is news");
+
+        // Without a ledger (no data folder) every run starts afresh.
+        let mut forgetful = RateLimiter::new(clock.clone());
+        assert!(forgetful.offer(a).is_some());
     }
 
     #[test]

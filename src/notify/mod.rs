@@ -4,6 +4,7 @@
 
 pub mod desktop;
 pub mod limiter;
+pub mod told;
 
 use std::collections::BTreeMap;
 

@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::i18n::Lang;
 use crate::model::{FindingKind, ProgramKey, Snapshot};
 use crate::monitor::SnapshotReceiver;
+use crate::notify::told::ToldLedger;
 use crate::notify::{self, Outgoing, RateLimiter, Rendered};
 
 /// What the window tells the background thread.
@@ -56,6 +57,17 @@ impl Watch {
             raised: HashSet::new(),
             last: None,
         }
+    }
+
+    /// Remembers what was told across restarts through `ledger`.
+    pub fn with_ledger(mut self, ledger: ToldLedger) -> Self {
+        self.limiter = RateLimiter::new(self.clock.clone()).with_ledger(ledger);
+        self
+    }
+
+    /// Writes what was told since the last save (nothing when unchanged).
+    pub fn save_ledger(&mut self) -> std::io::Result<()> {
+        self.limiter.save_ledger()
     }
 
     pub fn set_panic(&mut self, on: bool) {
@@ -181,9 +193,24 @@ impl Background {
             .name("kizuki-background".into())
             .spawn(move || {
                 let mut shown: Option<TrayState> = None;
+                let mut save_failed_said = false;
                 while let Ok(msg) = rx.recv() {
                     let sends = match msg {
-                        Control::Snapshot => watch.on_snapshot(snapshots.latest()),
+                        Control::Snapshot => {
+                            let sends = watch.on_snapshot(snapshots.latest());
+                            if let Err(e) = watch.save_ledger()
+                                && !std::mem::replace(&mut save_failed_said, true)
+                            {
+                                eprintln!(
+                                    "kizuki: {}",
+                                    crate::i18n::tr_args(
+                                        "notify.told_save_failed",
+                                        &[("error", &crate::fsutil::describe_io(&e))]
+                                    )
+                                );
+                            }
+                            sends
+                        }
                         Control::SetPanic(on) => {
                             watch.set_panic(on);
                             Vec::new()

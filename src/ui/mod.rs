@@ -330,7 +330,18 @@ fn background_parts(launch: &Launch, state: &mut AppState) -> Result<Option<Back
         None => None,
     };
     let visible = Arc::new(AtomicBool::new(!state.background.hidden));
-    let watch = Watch::new(Arc::new(SystemClock), state.utc_offset, initial);
+    let (told, told_warnings) = crate::notify::told::ToldLedger::load(
+        launch.data_dir.as_deref(),
+        std::time::SystemTime::now(),
+    );
+    for w in told_warnings {
+        state.push_banner(
+            BannerLevel::Warning,
+            Message::new("gui.msg.plain").arg("text", w),
+            true,
+        );
+    }
+    let watch = Watch::new(Arc::new(SystemClock), state.utc_offset, initial).with_ledger(told);
     let life = Life::new(
         events_rx,
         visible.clone(),
