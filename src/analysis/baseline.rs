@@ -307,16 +307,10 @@ mod tests {
             exe_deleted: deleted,
             sha256: Some(hash.into()),
             processes: vec![ProcessInfo {
-                pid: 1,
-                parent: None,
-                name: "x".into(),
-                cmdline: vec![],
-                user: None,
                 uid: Some(1000),
-                start_time: 0,
-                alive: true,
                 exe_deleted: deleted,
                 sha256: Some(hash.into()),
+                ..ProcessInfo::fake(1, "x")
             }],
             connections: vec![],
             findings: vec![],

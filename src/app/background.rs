@@ -321,17 +321,9 @@ mod tests {
         s.generation = 1;
         let key = ProgramKey::Exe("/tmp/freetool".into());
         s.programs = vec![Program {
-            key: key.clone(),
-            name: "freetool".into(),
             exe: None,
-            exe_deleted: false,
             sha256: None,
-            processes: vec![],
-            connections: vec![],
-            findings: vec![],
-            mark: None,
-            stale_mark: None,
-            first_seen: SystemTime::UNIX_EPOCH,
+            ..Program::fake("freetool", &[])
         }];
         update(&mut st, Command::NewSnapshot(Arc::new(s)), &mut b);
         st.background.hidden = true;

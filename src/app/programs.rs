@@ -252,16 +252,8 @@ mod tests {
     #[test]
     fn parent_chain_follows_parents_and_survives_loops() {
         let proc_ = |pid, parent, name: &str| ProcessInfo {
-            pid,
             parent,
-            name: name.into(),
-            cmdline: vec![],
-            user: None,
-            uid: None,
-            start_time: 0,
-            alive: true,
-            exe_deleted: false,
-            sha256: None,
+            ..ProcessInfo::fake(pid, name)
         };
         let mut p = program("x");
         p.processes = vec![

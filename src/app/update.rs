@@ -275,16 +275,8 @@ mod tests {
             exe_deleted: false,
             sha256: Some("ab".repeat(32)),
             processes: vec![ProcessInfo {
-                pid: 42,
                 parent: Some(1),
-                name: "tool".into(),
-                cmdline: vec![],
-                user: None,
-                uid: None,
-                start_time: 0,
-                alive: true,
-                exe_deleted: false,
-                sha256: None,
+                ..ProcessInfo::fake(42, "tool")
             }],
             connections: vec![],
             findings: vec![],

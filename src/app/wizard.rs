@@ -287,33 +287,15 @@ mod tests {
     use super::*;
     use crate::app::backend::{Call, RecordingBackend};
     use crate::app::{Command, update};
-    use crate::model::{Finding, FindingKind, Program, Snapshot};
+    use crate::model::{FindingKind, Program, Snapshot};
     use std::sync::Arc;
-    use std::time::SystemTime;
 
     fn program(name: &str, severity: Option<Severity>) -> Program {
-        Program {
-            key: ProgramKey::Exe(format!("/tmp/{name}").into()),
-            name: name.into(),
-            exe: Some(format!("/tmp/{name}").into()),
-            exe_deleted: false,
-            sha256: Some("ab".repeat(32)),
-            processes: vec![],
-            connections: vec![],
-            findings: severity
-                .map(|s| Finding {
-                    kind: FindingKind::RunsFromTemp,
-                    severity: s,
-                    summary: "temp".into(),
-                    evidence: Default::default(),
-                    first_raised: SystemTime::UNIX_EPOCH,
-                })
-                .into_iter()
-                .collect(),
-            mark: None,
-            stale_mark: None,
-            first_seen: SystemTime::UNIX_EPOCH,
-        }
+        let findings: Vec<_> = severity
+            .map(|s| (FindingKind::RunsFromTemp, s))
+            .into_iter()
+            .collect();
+        Program::fake(name, &findings)
     }
 
     fn snap(generation: u64, programs: Vec<Program>, raised: &[&str]) -> Arc<Snapshot> {

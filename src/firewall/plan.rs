@@ -432,16 +432,8 @@ mod tests {
             uid: None,
         };
         let proc_ = |pid, alive| ProcessInfo {
-            pid,
-            parent: None,
-            name: "evil".into(),
-            cmdline: vec![],
-            user: None,
-            uid: None,
-            start_time: 0,
             alive,
-            exe_deleted: false,
-            sha256: None,
+            ..ProcessInfo::fake(pid, "evil")
         };
         let mut snap = Snapshot::empty();
         snap.programs.push(Program {

@@ -129,6 +129,25 @@ impl RawSample {
     }
 }
 
+impl crate::model::ProcessInfo {
+    /// A live process `pid` named `name`, with nothing else known; tests
+    /// set what they need with `..ProcessInfo::fake(pid, name)`.
+    pub fn fake(pid: u32, name: &str) -> crate::model::ProcessInfo {
+        crate::model::ProcessInfo {
+            pid,
+            parent: None,
+            name: name.into(),
+            cmdline: vec![],
+            user: None,
+            uid: None,
+            start_time: 0,
+            alive: true,
+            exe_deleted: false,
+            sha256: None,
+        }
+    }
+}
+
 impl crate::model::Program {
     /// A program at `/tmp/<name>` with these findings (each summary reads
     /// "<kind> said"), for tests of what is shown and notified.

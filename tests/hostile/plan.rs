@@ -38,18 +38,7 @@ pub fn builder_inputs(plan: &Plan) -> (Vec<MarkEntry>, Snapshot) {
             processes: b
                 .pids
                 .iter()
-                .map(|&pid| ProcessInfo {
-                    pid,
-                    parent: None,
-                    name: "p".into(),
-                    cmdline: vec![],
-                    user: None,
-                    uid: None,
-                    start_time: 0,
-                    alive: true,
-                    exe_deleted: false,
-                    sha256: None,
-                })
+                .map(|&pid| ProcessInfo::fake(pid, "p"))
                 .collect(),
             connections: b
                 .flows
