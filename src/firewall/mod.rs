@@ -363,7 +363,9 @@ impl StatusReport {
 
 /// Reads back the firewall (needs administrator rights to see it).
 pub fn status(marks: &MarkStore, desired: &DesiredState) -> StatusReport {
-    let enforced = if crate::probe::running_as_admin() {
+    // Windows Defender Firewall rules can be read without elevation;
+    // nftables needs root.
+    let enforced = if crate::probe::running_as_admin() || cfg!(windows) {
         native_backend()
             .and_then(|mut b| b.status())
             .map_err(|e| e.to_string())
