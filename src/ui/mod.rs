@@ -365,16 +365,28 @@ fn local_offset() -> time::UtcOffset {
     time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC)
 }
 
+/// Windows users know "run as administrator", not "root".
+const ROOT_REFUSAL: &str = if cfg!(windows) {
+    "gui.err.elevated"
+} else {
+    "gui.err.root"
+};
+const ROOT_WARNING: &str = if cfg!(windows) {
+    "gui.warn.elevated"
+} else {
+    "gui.warn.root"
+};
+
 /// Opens the window and runs until it is closed.
 pub fn run(launch: Launch) -> Result<()> {
     let admin = crate::probe::running_as_admin();
     if admin && !root_allowed(launch.allow_root) {
-        return Err(anyhow!("{}", tr("gui.err.root")));
+        return Err(anyhow!("{}", tr(ROOT_REFUSAL)));
     }
     let mut state = AppState::new(i18n::lang());
     state.utc_offset = local_offset();
     if admin {
-        state.push_banner(BannerLevel::Warning, Message::new("gui.warn.root"), false);
+        state.push_banner(BannerLevel::Warning, Message::new(ROOT_WARNING), false);
     }
     let opts = setup::Options {
         data_dir: launch.data_dir.clone(),
