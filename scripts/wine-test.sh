@@ -3,7 +3,8 @@
 # for x86_64-pc-windows-gnu (unit tests, the Windows-only tests of
 # src/win/, the tray, the instance event, the Run key, the kittest window
 # flows), then the real kizuki.exe on a Windows-like system: a program run
-# from %TEMP% must be noticed, and login start must use the Run key.
+# from %TEMP% must be noticed, login start must use the Run key, and the
+# window must open (on Xvfb, when it is installed).
 #
 # Needs: the x86_64-pc-windows-gnu target, gcc-mingw-w64-x86-64, wine64.
 # Wine is not Windows: it reports no owning process for sockets, and its
@@ -93,4 +94,27 @@ fi
 "$WINE" "$exe" --lang en autostart status | grep -q "^On"
 "$WINE" "$exe" --lang en autostart off | grep -q "no longer"
 "$WINE" "$exe" --lang en autostart status | grep -q "^Off"
+# The window itself on a virtual display (eframe through Wine's OpenGL).
+# Wine picks its graphics driver when its desktop starts, so it is
+# restarted with DISPLAY set.
+if command -v Xvfb >/dev/null && command -v xwininfo >/dev/null; then
+  "$(dirname "$WINE")/wineserver" -k 2>/dev/null || true
+  disp=":$((150 + RANDOM % 100))"
+  Xvfb "$disp" -screen 0 1280x800x24 >/dev/null 2>&1 &
+  export DISPLAY="$disp"
+  KIZUKI_ALLOW_ROOT=1 "$WINE" "$exe" --data-dir "$data_win" --lang ja >"$work/gui.log" 2>&1 &
+  shown=0
+  for _ in $(seq 1 90); do
+    if xwininfo -root -tree 2>/dev/null | grep -q '"気づき'; then shown=1; break; fi
+    sleep 1
+  done
+  if [ "$shown" != 1 ]; then
+    echo "FAIL: kizuki.exe's window did not appear under Wine"
+    cat "$work/gui.log"
+    exit 1
+  fi
+  echo "wine: kizuki.exe's window is up: $(xwininfo -root -tree | grep '"気づき' | head -1 | sed 's/^ *//')"
+else
+  echo "wine: Xvfb or xwininfo missing: the window was not started"
+fi
 echo "wine: PASS"
