@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod app;
 pub mod autostart;
+pub mod bounded;
 pub mod cli;
 mod cli_autostart;
 mod cli_mark;

@@ -27,8 +27,7 @@ mod common;
 use common::{TOOL, TOOL_SHA};
 /// The lasting banner while all traffic is stopped (tray, top bar and
 /// walk-through share it).
-const PANIC_BANNER: &str =
-    "通信を全部止めています (このパソコンの中の通信は除く)。元に戻すには「再開」を押してください。";
+const PANIC_BANNER: &str = "通信を全部止めています (このパソコンの中の通信は除く)。元に戻すには「通信を再開」を押してください。";
 const IPA: &str = "IPA 情報セキュリティ安心相談窓口";
 const IPA_PHONE: &str = "03-5978-7509";
 

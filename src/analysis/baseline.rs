@@ -278,18 +278,7 @@ impl Baseline {
 
     /// Keeps the newest [`MAX_ENTRIES`]; the oldest go first.
     fn trim(&mut self) {
-        if self.entries.len() > MAX_ENTRIES {
-            let mut by_age: Vec<(SystemTime, String)> = self
-                .entries
-                .iter()
-                .map(|(k, e)| (e.first_seen, k.clone()))
-                .collect();
-            by_age.sort();
-            let excess = self.entries.len() - MAX_ENTRIES;
-            for (_, k) in by_age.into_iter().take(excess) {
-                self.entries.remove(&k);
-            }
-        }
+        crate::bounded::keep_newest(&mut self.entries, MAX_ENTRIES, |e| e.first_seen);
     }
 }
 

@@ -151,18 +151,7 @@ impl ToldLedger {
             return Ok(());
         }
         self.entries.retain(|_, e| !forgotten(e, now));
-        if self.entries.len() > MAX_ENTRIES {
-            let mut by_age: Vec<(SystemTime, String)> = self
-                .entries
-                .iter()
-                .map(|(k, e)| (e.at, k.clone()))
-                .collect();
-            by_age.sort();
-            let excess = self.entries.len() - MAX_ENTRIES;
-            for (_, k) in by_age.into_iter().take(excess) {
-                self.entries.remove(&k);
-            }
-        }
+        crate::bounded::keep_newest(&mut self.entries, MAX_ENTRIES, |e| e.at);
         let file = ToldFile {
             version: VERSION,
             told: self.entries.clone(),

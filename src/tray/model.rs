@@ -468,7 +468,7 @@ mod tests {
             ]
         );
         st.panic = true;
-        assert_eq!(st.menu()[2], (MenuItem::Resume, "再開".to_string()));
+        assert_eq!(st.menu()[2], (MenuItem::Resume, "通信を再開".to_string()));
     }
 
     #[test]
