@@ -128,6 +128,35 @@ mod runner {
         Ok((out.status.success(), text))
     }
 
+    /// The rules stop new connections; those already open are reset.
+    fn cut_open_connections(plan: &Plan) -> Applied {
+        let mut applied = Applied::default();
+        let mut uncuttable = 0usize;
+        let mut failed = None;
+        for flow in plan.blocked.iter().flat_map(|b| &b.flows) {
+            match crate::win::tcp::row_for(flow) {
+                Some(row) => match crate::win::cut_tcp(&row) {
+                    Ok(()) => applied.cut += 1,
+                    Err(e) => failed = Some(e.to_string()),
+                },
+                None => uncuttable += 1,
+            }
+        }
+        if uncuttable > 0 {
+            applied.warnings.push(crate::i18n::tr_args(
+                "firewall.warn.uncut",
+                &[("count", &uncuttable.to_string())],
+            ));
+        }
+        if let Some(e) = failed {
+            applied.warnings.push(crate::i18n::tr_args(
+                "firewall.warn.cut_failed",
+                &[("error", &e)],
+            ));
+        }
+        applied
+    }
+
     impl Backend for NetshBackend {
         fn apply(&mut self, plan: &Plan) -> Result<Applied, FirewallError> {
             let cmds = commands(plan)?;
@@ -142,7 +171,7 @@ mod runner {
                     });
                 }
             }
-            Ok(Applied::default())
+            Ok(cut_open_connections(plan))
         }
 
         fn clear(&mut self) -> Result<(), FirewallError> {

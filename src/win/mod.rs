@@ -4,12 +4,13 @@
 //! console) live in `sys`, the one place kizuki allows `unsafe`.
 
 pub mod cmdline;
+pub mod tcp;
 
 #[cfg(windows)]
 mod sys;
 
 #[cfg(windows)]
 pub use sys::{
-    Acted, NamedEvent, RunAs, detach_own_console, is_elevated, pump_messages, run_as_admin,
-    set_threads_suspended, system_tool, terminate,
+    Acted, NamedEvent, RunAs, cut_tcp, detach_own_console, is_elevated, pump_messages,
+    run_as_admin, set_threads_suspended, system_tool, terminate,
 };
