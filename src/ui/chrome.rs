@@ -65,32 +65,27 @@ pub fn banners(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     let dark = ui.visuals().dark_mode;
     for b in &state.banners {
         let c = theme::banner(b.level, dark);
-        Frame::new()
-            .fill(c.fill)
-            .corner_radius(6)
-            .inner_margin(Margin::symmetric(10, 6))
-            .show(ui, |ui| {
-                ui.set_width(ui.available_width());
-                ui.horizontal(|ui| {
-                    if b.dismissable {
-                        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                            if ui.button(state.t("gui.close")).clicked() {
-                                cmds.push(Command::DismissBanner(b.id));
-                            }
-                            if let Some(BannerAction::Consult(key)) = &b.action
-                                && ui.button(state.t("wizard.offer.button")).clicked()
-                            {
-                                cmds.push(Command::Consult(Some(key.clone())));
-                            }
-                            ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
-                                ui.label(RichText::new(b.message.text(state.lang)).color(c.text));
-                            });
+        super::widgets::full_width_box(ui, c.fill, (10, 6), |ui| {
+            ui.horizontal(|ui| {
+                if b.dismissable {
+                    ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                        if ui.button(state.t("gui.close")).clicked() {
+                            cmds.push(Command::DismissBanner(b.id));
+                        }
+                        if let Some(BannerAction::Consult(key)) = &b.action
+                            && ui.button(state.t("wizard.offer.button")).clicked()
+                        {
+                            cmds.push(Command::Consult(Some(key.clone())));
+                        }
+                        ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                            ui.label(RichText::new(b.message.text(state.lang)).color(c.text));
                         });
-                    } else {
-                        ui.label(RichText::new(b.message.text(state.lang)).color(c.text));
-                    }
-                });
+                    });
+                } else {
+                    ui.label(RichText::new(b.message.text(state.lang)).color(c.text));
+                }
             });
+        });
     }
 }
 

@@ -119,14 +119,9 @@ fn warnings(ui: &mut Ui, state: &AppState, p: &Program) {
     let dark = ui.visuals().dark_mode;
     let boxed = |ui: &mut Ui, text: String| {
         let c = theme::danger(dark);
-        Frame::new()
-            .fill(c.fill)
-            .corner_radius(6)
-            .inner_margin(Margin::symmetric(8, 4))
-            .show(ui, |ui| {
-                ui.set_width(ui.available_width());
-                ui.label(RichText::new(text).color(c.text));
-            });
+        super::widgets::full_width_box(ui, c.fill, (8, 4), |ui| {
+            ui.label(RichText::new(text).color(c.text));
+        });
     };
     if p.exe_deleted {
         boxed(ui, state.t("gui.warn.deleted"));

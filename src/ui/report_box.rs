@@ -2,7 +2,7 @@
 //! folder", "save as…", "copy summary"). Shown in the details pane and in
 //! the walk-through.
 
-use egui::{Frame, Margin, RichText, Ui};
+use egui::{RichText, Ui};
 
 use super::theme;
 use crate::app::{AppState, Command, ConsultCommand, SavedReport};
@@ -10,57 +10,50 @@ use crate::escape::{for_display, os_lossless};
 
 pub fn show(ui: &mut Ui, state: &AppState, saved: &SavedReport, cmds: &mut Vec<Command>) {
     let c = theme::calm(ui.visuals().dark_mode);
-    Frame::new()
-        .fill(c.fill)
-        .corner_radius(6)
-        .inner_margin(Margin::symmetric(10, 6))
-        .show(ui, |ui| {
-            ui.set_width(ui.available_width());
+    super::widgets::full_width_box(ui, c.fill, (10, 6), |ui| {
+        ui.label(
+            RichText::new(state.t("wizard.report.saved"))
+                .strong()
+                .color(c.text),
+        );
+        let path = for_display(&os_lossless(saved.path.as_os_str()));
+        ui.add(egui::Label::new(RichText::new(path).monospace().color(c.text)).wrap());
+        if let Some(e) = &saved.evidence {
+            let shown = for_display(&os_lossless(e.as_os_str()));
             ui.label(
-                RichText::new(state.t("wizard.report.saved"))
-                    .strong()
+                RichText::new(state.t_args("wizard.report.evidence_saved", &[("path", &shown)]))
                     .color(c.text),
             );
-            let path = for_display(&os_lossless(saved.path.as_os_str()));
-            ui.add(egui::Label::new(RichText::new(path).monospace().color(c.text)).wrap());
-            if let Some(e) = &saved.evidence {
-                let shown = for_display(&os_lossless(e.as_os_str()));
-                ui.label(
-                    RichText::new(
-                        state.t_args("wizard.report.evidence_saved", &[("path", &shown)]),
-                    )
-                    .color(c.text),
-                );
+        }
+        if let Some(why) = &saved.evidence_error {
+            ui.label(
+                RichText::new(state.t_args(
+                    "wizard.report.evidence_failed",
+                    &[("detail", &for_display(why))],
+                ))
+                .color(c.text),
+            );
+        }
+        ui.horizontal_wrapped(|ui| {
+            if ui.button(state.t("wizard.report.open_folder")).clicked() {
+                cmds.push(Command::Wizard(ConsultCommand::OpenReportFolder));
             }
-            if let Some(why) = &saved.evidence_error {
-                ui.label(
-                    RichText::new(state.t_args(
-                        "wizard.report.evidence_failed",
-                        &[("detail", &for_display(why))],
-                    ))
-                    .color(c.text),
-                );
+            let r = ui
+                .add_enabled(
+                    !state.save_dialog_open,
+                    egui::Button::new(state.t("wizard.report.save_as")),
+                )
+                .on_disabled_hover_text(state.t("wizard.report.dialog_open"));
+            if r.clicked() {
+                cmds.push(Command::Wizard(ConsultCommand::SaveReportAs));
             }
-            ui.horizontal_wrapped(|ui| {
-                if ui.button(state.t("wizard.report.open_folder")).clicked() {
-                    cmds.push(Command::Wizard(ConsultCommand::OpenReportFolder));
-                }
-                let r = ui
-                    .add_enabled(
-                        !state.save_dialog_open,
-                        egui::Button::new(state.t("wizard.report.save_as")),
-                    )
-                    .on_disabled_hover_text(state.t("wizard.report.dialog_open"));
-                if r.clicked() {
-                    cmds.push(Command::Wizard(ConsultCommand::SaveReportAs));
-                }
-                if ui
-                    .button(state.t("consult.action.copy_summary"))
-                    .on_hover_text(state.t("wizard.report.copy_hint"))
-                    .clicked()
-                {
-                    cmds.push(Command::Wizard(ConsultCommand::CopySummary));
-                }
-            });
+            if ui
+                .button(state.t("consult.action.copy_summary"))
+                .on_hover_text(state.t("wizard.report.copy_hint"))
+                .clicked()
+            {
+                cmds.push(Command::Wizard(ConsultCommand::CopySummary));
+            }
         });
+    });
 }

@@ -2,8 +2,8 @@
 //! labels that truncate with the full text on hover.
 
 use egui::{
-    Align, Align2, CornerRadius, FontId, Label, Layout, Response, RichText, Role, Sense, TextStyle,
-    TextWrapMode, Ui, Vec2, WidgetInfo, WidgetText,
+    Align, Align2, Color32, CornerRadius, FontId, Frame, Label, Layout, Margin, Response, RichText,
+    Role, Sense, TextStyle, TextWrapMode, Ui, Vec2, WidgetInfo, WidgetText,
 };
 
 use super::theme::{self, Chip};
@@ -71,4 +71,23 @@ pub fn cell<R>(ui: &mut Ui, width: f32, height: f32, f: impl FnOnce(&mut Ui) -> 
         },
     )
     .inner
+}
+
+/// A rounded box in `fill` across the whole width (banners, notes,
+/// warnings), padded by `margin` (horizontal, vertical).
+pub fn full_width_box<R>(
+    ui: &mut Ui,
+    fill: Color32,
+    margin: (i8, i8),
+    add: impl FnOnce(&mut Ui) -> R,
+) -> R {
+    Frame::new()
+        .fill(fill)
+        .corner_radius(6)
+        .inner_margin(Margin::symmetric(margin.0, margin.1))
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            add(ui)
+        })
+        .inner
 }

@@ -324,32 +324,22 @@ fn report_actions(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Comm
 /// A coloured box with one text.
 fn note(ui: &mut Ui, level: BannerLevel, text: &str) {
     let c = theme::banner(level, ui.visuals().dark_mode);
-    Frame::new()
-        .fill(c.fill)
-        .corner_radius(6)
-        .inner_margin(Margin::symmetric(10, 6))
-        .show(ui, |ui| {
-            ui.set_width(ui.available_width());
-            ui.label(RichText::new(text).color(c.text));
-        });
+    super::widgets::full_width_box(ui, c.fill, (10, 6), |ui| {
+        ui.label(RichText::new(text).color(c.text));
+    });
 }
 
 fn warning_box(ui: &mut Ui, state: &AppState, warning: &str) {
     let c = theme::danger(ui.visuals().dark_mode);
     ui.add_space(4.0);
-    Frame::new()
-        .fill(c.fill)
-        .corner_radius(6)
-        .inner_margin(Margin::symmetric(12, 8))
-        .show(ui, |ui| {
-            ui.set_width(ui.available_width());
-            ui.label(
-                RichText::new(state.t("consult.warning.title"))
-                    .strong()
-                    .color(c.text),
-            );
-            ui.label(RichText::new(for_display(warning)).color(c.text));
-        });
+    super::widgets::full_width_box(ui, c.fill, (12, 8), |ui| {
+        ui.label(
+            RichText::new(state.t("consult.warning.title"))
+                .strong()
+                .color(c.text),
+        );
+        ui.label(RichText::new(for_display(warning)).color(c.text));
+    });
     ui.add_space(6.0);
 }
 
