@@ -15,14 +15,6 @@ use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use kizuki::model::RawSample;
 use kizuki::probe::{Attribution, NativeProbe, Probe};
 
-const SERVER: &str = r#"
-import socket, threading
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
-print(s.getsockname()[1], flush=True)
-held = []
-while True:
-    c, _ = s.accept(); held.append(c)
-"#;
 
 /// Opens one more connection to the port each time a line arrives.
 const DIALER: &str = r#"
@@ -68,7 +60,7 @@ fn incremental_and_full_attribution_agree() {
     let mut kids = common::Children::default();
     let server = kids.push(
         Command::new(common::python())
-            .args(["-c", SERVER])
+            .args(["-c", common::PY_SERVER])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),

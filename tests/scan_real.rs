@@ -29,14 +29,6 @@ fn spawn_py(kids: &mut Children, code: &str) -> (u32, String) {
     (pid, line.trim().to_string())
 }
 
-const SERVER: &str = r#"
-import socket, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
-print(s.getsockname()[1], flush=True)
-held = []
-while True:
-    c, _ = s.accept(); held.append(c)
-"#;
 
 const CLIENT: &str = r#"
 import socket, sys, time
@@ -49,7 +41,7 @@ time.sleep(120)
 fn each_loopback_connection_is_attributed_to_its_process() {
     let data = tempfile::tempdir().unwrap();
     let mut kids = Children::default();
-    let (server_pid, port) = spawn_py(&mut kids, SERVER);
+    let (server_pid, port) = spawn_py(&mut kids, common::PY_SERVER);
     let port: u16 = port.parse().unwrap();
     let mut clients = Vec::new();
     for _ in 0..3 {

@@ -32,6 +32,17 @@ pub fn scan_json(data: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("scan prints valid JSON")
 }
 
+/// A Python server on a free loopback port: prints the port, then accepts
+/// and holds every connection.
+pub const PY_SERVER: &str = r#"
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+"#;
+
 /// The system's Python, not a virtualenv or pyenv shim.
 pub fn python() -> PathBuf {
     for p in ["/usr/bin/python3", "/usr/local/bin/python3"] {
