@@ -132,8 +132,11 @@ impl RateLimiter {
                         _ => false,
                     };
                     let version = alert.version.clone().or(before.flatten());
-                    if news || alert.version.is_some() {
+                    if news {
                         self.ledger.record(id, version.clone(), now);
+                    } else if let Some(v) = &alert.version {
+                        // Seen again: the time told stays, so reminders come.
+                        self.ledger.learn_hash(&id, v);
                     }
                     self.seen.insert((alert.key.clone(), *kind), version);
                     new |= news;
@@ -144,9 +147,9 @@ impl RateLimiter {
                         self.ledger.record(id, told.clone(), now);
                         new = true;
                     }
-                    (None, Some(_)) => {
+                    (None, Some(v)) => {
+                        self.ledger.learn_hash(&id, v);
                         *told = alert.version.clone();
-                        self.ledger.record(id, told.clone(), now);
                     }
                     _ => {}
                 },
@@ -171,6 +174,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::told::FORGET_AFTER;
     use crate::clock::FakeClock;
     use crate::notify::Headline;
 
@@ -226,6 +230,14 @@ mod tests {
         let (ledger, _) = ToldLedger::load(Some(dir.path()), clock.now());
         let mut next_run = RateLimiter::new(clock.clone()).with_ledger(ledger);
         assert_eq!(next_run.offer(a.clone()), None);
+        next_run.save_ledger().unwrap();
+
+        // Seeing it again at each login does not put the reminder off: a
+        // month after it was told, it is told again.
+        clock.advance(FORGET_AFTER - Duration::from_secs(8 * 3600));
+        let (ledger, _) = ToldLedger::load(Some(dir.path()), clock.now());
+        let mut month_later = RateLimiter::new(clock.clone()).with_ledger(ledger);
+        assert!(month_later.offer(a.clone()).is_some(), "a reminder after 30 days");
         let mut new_kind = a.clone();
         new_kind.kinds = vec![FindingKind::Listening];
         assert!(next_run.offer(new_kind).is_some(), "a new kind is news");

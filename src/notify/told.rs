@@ -133,6 +133,17 @@ impl ToldLedger {
         }
     }
 
+    /// The executable's hash learnt after telling (hashing is lazy); the
+    /// time told stays, so the reminder still comes after [`FORGET_AFTER`].
+    pub fn learn_hash(&mut self, id: &str, sha256: &str) {
+        if let Some(e) = self.entries.get_mut(id)
+            && e.sha256.as_deref() != Some(sha256)
+        {
+            e.sha256 = Some(sha256.to_string());
+            self.dirty = true;
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
