@@ -15,7 +15,6 @@ use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use kizuki::model::RawSample;
 use kizuki::probe::{Attribution, NativeProbe, Probe};
 
-
 /// Opens one more connection to the port each time a line arrives.
 const DIALER: &str = r#"
 import socket, sys

@@ -29,7 +29,6 @@ fn spawn_py(kids: &mut Children, code: &str) -> (u32, String) {
     (pid, line.trim().to_string())
 }
 
-
 const CLIENT: &str = r#"
 import socket, sys, time
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))

@@ -174,9 +174,9 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::told::FORGET_AFTER;
     use crate::clock::FakeClock;
     use crate::notify::Headline;
+    use crate::notify::told::FORGET_AFTER;
 
     fn alert(name: &str, kind: FindingKind) -> Alert {
         Alert {
@@ -237,7 +237,10 @@ mod tests {
         clock.advance(FORGET_AFTER - Duration::from_secs(8 * 3600));
         let (ledger, _) = ToldLedger::load(Some(dir.path()), clock.now());
         let mut month_later = RateLimiter::new(clock.clone()).with_ledger(ledger);
-        assert!(month_later.offer(a.clone()).is_some(), "a reminder after 30 days");
+        assert!(
+            month_later.offer(a.clone()).is_some(),
+            "a reminder after 30 days"
+        );
         let mut new_kind = a.clone();
         new_kind.kinds = vec![FindingKind::Listening];
         assert!(next_run.offer(new_kind).is_some(), "a new kind is news");
