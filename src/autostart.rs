@@ -189,17 +189,11 @@ fn with_exec(entry: &str, exe: &Path) -> Result<String, AutostartError> {
 
 /// The value of kizuki's entry under the Windows `Run` key: the program
 /// in quotes (a path with spaces stays one), started in the tray. Refused
-/// for paths Windows cannot start that way (relative, quotes, control
-/// characters, not Unicode).
+/// for paths Windows cannot start that way, by the same check the
+/// firewall rules use (drive or UNC, no quotes or control characters).
 pub fn windows_run_command(exe: &Path) -> Result<String, AutostartError> {
-    let bad = || AutostartError::BadExe(exe.to_path_buf());
-    let text = exe.to_str().ok_or_else(bad)?;
-    let b = text.as_bytes();
-    let drive = b.len() > 3 && b[0].is_ascii_alphabetic() && b[1..3] == *b":\\";
-    let absolute = drive || text.starts_with(r"\\");
-    if !absolute || text.contains('"') || text.chars().any(char::is_control) {
-        return Err(bad());
-    }
+    let text = crate::firewall::netsh::windows_path(exe)
+        .map_err(|_| AutostartError::BadExe(exe.to_path_buf()))?;
     Ok(format!("\"{text}\" --minimized"))
 }
 
