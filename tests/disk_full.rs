@@ -67,14 +67,17 @@ fn marks_in(data: &Path) -> Vec<(String, String)> {
 #[test]
 fn a_full_disk_loses_nothing_and_is_reported() {
     if !kizuki::probe::running_as_admin() {
-        eprintln!("skipping a_full_disk_loses_nothing_and_is_reported: needs root");
+        common::skip("a_full_disk_loses_nothing_and_is_reported", "needs root");
         return;
     }
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     std::fs::create_dir(&data).unwrap();
     let Some(_mount) = Tmpfs::mount(&data, "512k") else {
-        eprintln!("skipping a_full_disk_loses_nothing_and_is_reported: cannot mount tmpfs");
+        common::skip(
+            "a_full_disk_loses_nothing_and_is_reported",
+            "cannot mount tmpfs",
+        );
         return;
     };
     // Programs to mark live outside the small disk.

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -188,14 +190,18 @@ fn nft_tables(ns: &Netns) -> String {
 #[test]
 fn blocked_program_loses_the_network_and_panic_stops_all_but_loopback() {
     if !is_root() {
-        eprintln!(
-            "skipping blocked_program_loses_the_network_and_panic_stops_all_but_loopback: needs root"
+        common::skip(
+            "blocked_program_loses_the_network_and_panic_stops_all_but_loopback",
+            "needs root",
         );
         return;
     }
     for tool in ["ip", "nft", "nsenter", "ss", "bash"] {
         if !have(tool) {
-            eprintln!("skipping blocked_program_loses_the_network: needs {tool}");
+            common::skip(
+                "blocked_program_loses_the_network",
+                &format!("needs {tool}"),
+            );
             return;
         }
     }

@@ -4,6 +4,8 @@
 //! The real binary under Xvfb: it starts, stays up, and draws a window.
 //! Skips (saying so) when Xvfb or ImageMagick is missing.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -78,7 +80,10 @@ fn private_dir(parent: &Path, name: &str) -> PathBuf {
 fn window_starts_stays_up_and_draws() {
     for tool in ["Xvfb", "import", "convert"] {
         if !on_path(tool) {
-            println!("skipping window_starts_stays_up_and_draws: {tool} is not installed");
+            common::skip(
+                "window_starts_stays_up_and_draws",
+                &format!("{tool} is not installed"),
+            );
             return;
         }
     }
@@ -143,7 +148,7 @@ fn window_starts_stays_up_and_draws() {
 #[test]
 fn window_refuses_root_without_allow_root() {
     if !kizuki::probe::running_as_admin() {
-        println!("skipping window_refuses_root_without_allow_root: needs root");
+        common::skip("window_refuses_root_without_allow_root", "needs root");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -27,7 +27,7 @@ fn is_root() -> bool {
 #[test]
 fn gui_refuses_root_without_the_override() {
     if !is_root() {
-        eprintln!("skipping gui_refuses_root_without_the_override: needs root");
+        common::skip("gui_refuses_root_without_the_override", "needs root");
         return;
     }
     let data = tempfile::tempdir().unwrap();

@@ -44,7 +44,7 @@ fn run_copy_of_sleep(kids: &mut Children, dir: &Path, name: &str) -> (u32, Strin
 #[test]
 fn evidence_copy_of_a_deleted_running_program_has_the_original_hash() {
     if !Path::new("/proc/self/exe").exists() {
-        println!("skipping evidence copy test: needs /proc");
+        common::skip("evidence copy test", "needs /proc");
         return;
     }
     let work = tempfile::tempdir().unwrap();

@@ -9,6 +9,8 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::Path;
@@ -80,7 +82,10 @@ fn program_of(snap: &Value, pid: u32) -> Option<&Value> {
 #[test]
 fn trojan_stand_in_is_noticed_and_its_server_is_not_accused() {
     let Ok(python) = std::fs::canonicalize("/usr/bin/python3") else {
-        eprintln!("skipping trojan_e2e: needs /usr/bin/python3 (apt-get install python3)");
+        common::skip(
+            "trojan_e2e",
+            "needs /usr/bin/python3 (apt-get install python3)",
+        );
         return;
     };
 

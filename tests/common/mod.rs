@@ -110,3 +110,22 @@ pub fn home_pc(clock: std::sync::Arc<kizuki::clock::FakeClock>) -> kizuki::monit
         std::time::Duration::from_secs(1),
     )
 }
+
+/// Set by CI: a test that cannot run on this machine fails instead of
+/// skipping, so a CI that loses root or a tool does not stay green.
+pub const REQUIRE_ENV: &str = "KIZUKI_REQUIRE_PRIVILEGED";
+
+/// Whether tests must not skip here.
+pub fn skips_forbidden() -> bool {
+    std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1")
+}
+
+/// Says why `test` does not run here, or fails it when skipping is
+/// forbidden. The caller returns right after.
+pub fn skip(test: &str, why: &str) {
+    assert!(
+        !skips_forbidden(),
+        "{test} cannot run here ({why}) and {REQUIRE_ENV}=1 forbids skipping"
+    );
+    eprintln!("skipping {test}: {why}");
+}
