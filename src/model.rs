@@ -243,6 +243,9 @@ pub struct Connection {
     pub live: bool,
     /// Owning user from the kernel, for sockets whose process is hidden.
     pub uid: Option<u32>,
+    /// The remote's host name as the machine learnt it (DNS, SNI, Host),
+    /// when kizuki saw it; never looked up.
+    pub remote_name: Option<crate::names::RemoteName>,
 }
 
 /// One process of a program, for the details view and reports.

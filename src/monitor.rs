@@ -20,6 +20,7 @@ use crate::model::{
     Connection, ProcessInfo, Program, ProgramKey, Protocol, RawProcess, RawSample, Snapshot,
     SockState,
 };
+use crate::names::{NameCache, RemoteName};
 use crate::probe::{Probe, ProbeError};
 
 /// One second catches a connection that lives for a second with near
@@ -57,6 +58,7 @@ struct SessionState {
     last_seen: SystemTime,
     live: bool,
     uid: Option<u32>,
+    remote_name: Option<RemoteName>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +98,8 @@ pub struct Tracker {
     programs: HashMap<ProgramKey, ProgramState>,
     retain: Duration,
     since: Option<SystemTime>,
+    /// Where remote names come from (the packet reader), when it runs.
+    names: Option<Arc<NameCache>>,
 }
 
 /// The key a process is grouped under.
@@ -124,7 +128,20 @@ impl Tracker {
             programs: HashMap::new(),
             retain,
             since: None,
+            names: None,
         }
+    }
+
+    /// Names connections from `cache` as they open (and later, while they
+    /// live without one).
+    pub fn set_names(&mut self, cache: Arc<NameCache>) {
+        self.names = Some(cache);
+    }
+
+    fn name_for(&self, key: &SessionKey, now: SystemTime) -> Option<RemoteName> {
+        let cache = self.names.as_ref()?;
+        let remote = key.remote?;
+        cache.best(key.local, remote, key.owner.map(|o| o.pid), now)
     }
 
     /// Number of sessions remembered (live and ended), for tests and stats.
@@ -222,14 +239,27 @@ impl Tracker {
                 {
                     st.had_connections = true;
                 }
+                let unnamed = self
+                    .sessions
+                    .get(&key)
+                    .is_none_or(|st| !st.live || st.remote_name.is_none());
+                let name = if unnamed {
+                    self.name_for(&key, now)
+                } else {
+                    None
+                };
                 match self.sessions.get_mut(&key) {
                     Some(st) if st.live => {
                         st.last_seen = now;
                         st.state = s.state;
+                        if st.remote_name.is_none() {
+                            st.remote_name = name;
+                        }
                     }
                     _ => {
                         // New, or the same 4-tuple reopened after it closed.
                         let st = SessionState {
+                            remote_name: name,
                             program: program.clone(),
                             state: s.state,
                             first_seen: now,
@@ -386,6 +416,7 @@ fn to_connection(key: &SessionKey, st: &SessionState) -> Connection {
         last_seen: st.last_seen,
         live: st.live,
         uid: st.uid,
+        remote_name: st.remote_name.clone(),
     }
 }
 
@@ -457,6 +488,11 @@ impl MonitorCore {
 
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
+    }
+
+    /// Names connections from `cache` (see [`Tracker::set_names`]).
+    pub fn set_names(&mut self, cache: Arc<NameCache>) {
+        self.tracker.set_names(cache);
     }
 
     /// Samples once and returns the new snapshot.

@@ -41,6 +41,7 @@ fn conn(port: u16, at: SystemTime, secs: u64) -> Connection {
         last_seen: at + Duration::from_secs(secs),
         live: false,
         uid: None,
+        remote_name: None,
     }
 }
 

@@ -415,6 +415,7 @@ pub fn recorded_connections(
                     last_seen: r.last_seen.unwrap_or(r.first_seen),
                     live: r.last_seen.is_none(),
                     uid: None,
+                    remote_name: None,
                 })
             })
             .collect(),
