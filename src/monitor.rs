@@ -447,6 +447,9 @@ pub struct MonitorCore {
     stages: Vec<Box<dyn Stage>>,
     generation: u64,
     interval: Duration,
+    /// What fills the name cache (the packet reader), kept running as long
+    /// as the core.
+    names_source: Option<Box<dyn Send>>,
 }
 
 impl MonitorCore {
@@ -464,6 +467,7 @@ impl MonitorCore {
             stages: Vec::new(),
             generation: 0,
             interval,
+            names_source: None,
         }
     }
 
@@ -490,9 +494,11 @@ impl MonitorCore {
         &self.tracker
     }
 
-    /// Names connections from `cache` (see [`Tracker::set_names`]).
-    pub fn set_names(&mut self, cache: Arc<NameCache>) {
+    /// Names connections from `cache` (see [`Tracker::set_names`]);
+    /// `source`, if any, is what fills it and runs as long as the core.
+    pub fn set_names(&mut self, cache: Arc<NameCache>, source: Option<Box<dyn Send>>) {
         self.tracker.set_names(cache);
+        self.names_source = source;
     }
 
     /// Samples once and returns the new snapshot.
