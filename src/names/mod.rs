@@ -99,6 +99,34 @@ pub fn endpoint_words_in(l: Lang, remote: SocketAddr, name: Option<&str>) -> Str
     }
 }
 
+/// The remote in a table cell: its name (else its address), then where
+/// it is — "board.example.jp · 日本", "127.0.0.1:8000 · このPC".
+pub fn cell_words_in(l: Lang, remote: SocketAddr, name: Option<&str>) -> String {
+    let info = describe(remote.ip());
+    let head = name.map_or_else(|| remote.to_string(), str::to_owned);
+    let place = match info.scope {
+        Some(Scope::Internet) => info.geo.country.map(|c| country_name_in(l, &c)),
+        Some(s) => Some(tr_in(l, s.words_key())),
+        None => None,
+    };
+    match place {
+        Some(p) => format!("{head} · {p}"),
+        None => head,
+    }
+}
+
+/// Everything about the remote, for a tooltip: the sentence of
+/// [`endpoint_words_in`] and how the name was learnt (or that it is not
+/// known, and why kizuki does not ask).
+pub fn hover_words_in(l: Lang, remote: SocketAddr, name: Option<&RemoteName>) -> String {
+    let words = endpoint_words_in(l, remote, name.map(|n| n.name.as_str()));
+    let how = match name {
+        Some(n) => tr_in(l, &format!("names.source.{}", n.source.as_str())),
+        None => tr_in(l, "names.unknown-name"),
+    };
+    format!("{words}\n{how}")
+}
+
 /// Scope in words ("この PC", "internet"), empty when unknown.
 pub fn scope_words(ip: IpAddr) -> String {
     scope::scope(ip)
@@ -125,6 +153,36 @@ mod tests {
             Some("nas.lan"),
         );
         assert_eq!(w, "nas.lan (192.168.1.20:8080、家庭内ネットワーク)");
+    }
+
+    #[test]
+    fn cell_and_hover_words() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            cell_words_in(Lang::Ja, a("127.0.0.1:8000"), None),
+            "127.0.0.1:8000 · このPC"
+        );
+        assert_eq!(
+            cell_words_in(Lang::En, a("8.8.8.8:443"), Some("dns.google")),
+            "dns.google · United States"
+        );
+        assert_eq!(
+            cell_words_in(Lang::En, a("203.0.113.7:443"), None),
+            "203.0.113.7:443"
+        );
+        let n = RemoteName {
+            name: "board.example.jp".into(),
+            source: NameSource::Sni,
+            seen: std::time::SystemTime::UNIX_EPOCH,
+        };
+        let h = hover_words_in(Lang::En, a("127.0.0.9:8443"), Some(&n));
+        assert_eq!(
+            h,
+            "board.example.jp (127.0.0.9:8443, this PC)\nname the connection asked for when it opened (TLS)"
+        );
+        assert!(
+            hover_words_in(Lang::Ja, a("203.0.113.7:443"), None).contains("問い合わせをしません")
+        );
     }
 
     #[test]
