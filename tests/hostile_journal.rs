@@ -85,6 +85,8 @@ fn session() -> impl Strategy<Value = SessionRow> {
                     state,
                     first_seen: first,
                     last_seen: last,
+                    remote_name: None,
+                    remote_name_source: None,
                 }
             },
         )
