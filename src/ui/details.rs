@@ -332,6 +332,18 @@ fn connections(ui: &mut Ui, state: &AppState, p: &Program) {
         ui.label(state.t("gui.no_connections"));
         return;
     }
+    if let Some(date) = crate::names::geo::data_date() {
+        // Where country and owner come from (CC BY asks for the credit).
+        ui.label(
+            RichText::new(crate::i18n::tr_args_in(
+                state.lang,
+                "names.data-date",
+                &[("date", date)],
+            ))
+            .weak()
+            .small(),
+        );
+    }
     let dim = theme::ended_text(ui.visuals().dark_mode);
     let off = state.utc_offset;
     let conns = &p.connections;
