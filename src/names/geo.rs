@@ -74,7 +74,8 @@ impl Reader<'_> {
         for shift in (0..133).step_by(7) {
             let (&b, rest) = self.buf.split_first().ok_or(GeoError::Format)?;
             self.buf = rest;
-            if shift >= 128 && (b & 0x7f) > 0x03 {
+            // The last group holds only the two top bits of a u128.
+            if shift == 126 && (b & 0x7f) > 0x03 {
                 return Err(GeoError::Format);
             }
             v |= u128::from(b & 0x7f) << shift;
