@@ -245,7 +245,8 @@ pub struct Connection {
     pub uid: Option<u32>,
     /// The remote's host name as the machine learnt it (DNS, SNI, Host),
     /// when kizuki saw it; never looked up.
-    pub remote_name: Option<crate::names::RemoteName>,
+    /// Shared: snapshots copy every connection each tick.
+    pub remote_name: Option<Arc<crate::names::RemoteName>>,
 }
 
 /// One process of a program, for the details view and reports.

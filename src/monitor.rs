@@ -58,7 +58,7 @@ struct SessionState {
     last_seen: SystemTime,
     live: bool,
     uid: Option<u32>,
-    remote_name: Option<RemoteName>,
+    remote_name: Option<Arc<RemoteName>>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,10 +138,12 @@ impl Tracker {
         self.names = Some(cache);
     }
 
-    fn name_for(&self, key: &SessionKey, now: SystemTime) -> Option<RemoteName> {
+    fn name_for(&self, key: &SessionKey, now: SystemTime) -> Option<Arc<RemoteName>> {
         let cache = self.names.as_ref()?;
         let remote = key.remote?;
-        cache.best(key.local, remote, key.owner.map(|o| o.pid), now)
+        cache
+            .best(key.local, remote, key.owner.map(|o| o.pid), now)
+            .map(Arc::new)
     }
 
     /// Number of sessions remembered (live and ended), for tests and stats.

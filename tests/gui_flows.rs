@@ -442,11 +442,11 @@ fn connections_say_whom_by_name_and_where() {
         .iter_mut()
         .find(|p| p.name == "firefox")
         .unwrap();
-    firefox.connections[0].remote_name = Some(kizuki::names::RemoteName {
+    firefox.connections[0].remote_name = Some(Arc::new(kizuki::names::RemoteName {
         name: "board.example.jp".into(),
         source: kizuki::names::NameSource::Dns,
         seen: firefox.connections[0].first_seen,
-    });
+    }));
     firefox.connections[1].remote = Some("127.0.0.1:8000".parse().unwrap());
     feed(&mut h, snap);
     row(&h, "firefox").click();

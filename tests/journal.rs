@@ -500,11 +500,11 @@ fn the_remote_name_is_journalled_chained_and_read_back_checked() {
     let (j, _) = Journal::open(&path, noon()).unwrap();
     let mut app = kizuki::journal::Appender::new(j);
     let mut named = conn(40000, noon(), 30);
-    named.remote_name = Some(kizuki::names::RemoteName {
+    named.remote_name = Some(std::sync::Arc::new(kizuki::names::RemoteName {
         name: "board.example.jp".into(),
         source: kizuki::names::NameSource::Dns,
         seen: noon(),
-    });
+    }));
     let bare = conn(40001, noon() + Duration::from_secs(60), 30);
     let mut entries = Vec::new();
     for c in [named, bare] {

@@ -444,13 +444,13 @@ pub fn recorded_connections(
                     live: r.last_seen.is_none(),
                     uid: None,
                     remote_name: r.remote_name.as_ref().and_then(|n| {
-                        Some(crate::names::RemoteName {
+                        Some(std::sync::Arc::new(crate::names::RemoteName {
                             name: n.clone(),
                             source: crate::names::NameSource::parse(
                                 r.remote_name_source.as_deref()?,
                             )?,
                             seen: r.first_seen,
-                        })
+                        }))
                     }),
                 })
             })

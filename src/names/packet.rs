@@ -145,7 +145,7 @@ impl PacketReader {
             // One whole message in one segment; longer answers are let go.
             let len = usize::from(port_at(data, 0)?);
             let answers = parse_response(data.get(2..2 + len)?)?;
-            return (!answers.is_empty()).then(|| Observation::Dns {
+            return (!answers.is_empty()).then_some(Observation::Dns {
                 client: remote,
                 answers,
             });

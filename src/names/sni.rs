@@ -67,7 +67,7 @@ pub fn client_hello(data: &[u8]) -> Hello {
         };
     };
     let len = usize::from(len);
-    if major != 3 || len < 4 || len > MAX_RECORD {
+    if major != 3 || !(4..=MAX_RECORD).contains(&len) {
         return Hello::No;
     }
     if data.len() < 5 + len {

@@ -390,7 +390,11 @@ fn connections(ui: &mut Ui, state: &AppState, p: &Program) {
                     match c.remote {
                         Some(r) => {
                             cut(ui, text(remote_cell(state, c)).monospace()).on_hover_text(
-                                crate::names::hover_words_in(state.lang, r, c.remote_name.as_ref()),
+                                crate::names::hover_words_in(
+                                    state.lang,
+                                    r,
+                                    c.remote_name.as_deref(),
+                                ),
                             );
                         }
                         None => {
