@@ -82,6 +82,11 @@ pub fn native_monitor_with(
 /// traffic (DNS answers, TLS server names, HTTP Host) while the core runs.
 /// Without them names stay absent, silently: the window says why.
 pub fn add_names(core: &mut MonitorCore) {
+    // Unpack the country/AS data off the window's thread, before it is
+    // first asked for.
+    let _ = std::thread::Builder::new()
+        .name("kizuki-geo".into())
+        .spawn(|| crate::names::geo::GeoDb::bundled().is_some());
     let cache = Arc::new(crate::names::NameCache::new());
     match crate::names::capture::start(cache.clone(), Arc::new(SystemClock)) {
         Ok(capture) => core.set_names(cache, Some(Box::new(capture))),

@@ -245,6 +245,24 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "timing, run by hand"]
+    fn timing() {
+        let t = std::time::Instant::now();
+        let db = GeoDb::parse(BUNDLED).unwrap();
+        let load = t.elapsed();
+        let t = std::time::Instant::now();
+        let mut n = 0u32;
+        for i in 0..100_000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(i.wrapping_mul(2_654_435_761)));
+            n += u32::from(db.lookup(ip).asn.is_some());
+        }
+        eprintln!(
+            "load {load:?}, 100k lookups {:?} ({n} with AS)",
+            t.elapsed()
+        );
+    }
+
+    #[test]
     fn bundled_data_reads_and_has_a_date() {
         let db = GeoDb::bundled().expect("bundled data");
         let d = db.date();

@@ -178,7 +178,7 @@ mod tests {
         let h = hover_words_in(Lang::En, a("127.0.0.9:8443"), Some(&n));
         assert_eq!(
             h,
-            "board.example.jp (127.0.0.9:8443, this PC)\nname the connection asked for when it opened (TLS)"
+            "board.example.jp (127.0.0.9:8443, this PC)\nname sent at the start of the connection (TLS): what the program itself claimed"
         );
         assert!(
             hover_words_in(Lang::Ja, a("203.0.113.7:443"), None).contains("問い合わせをしません")
