@@ -96,3 +96,68 @@ fn connections_get_their_own_programs_name_and_later_names() {
         "firefox-asked.example"
     );
 }
+
+/// A tool contacting one name every 10 s, the name's three addresses in
+/// turn (each address alone: every 30 s, three times — too few to tell).
+fn rotating_beacon(named: bool) -> kizuki::model::Snapshot {
+    use kizuki::analysis::{AnalysisStage, Baseline, TempDirs, places::UnixEnv};
+    let clock = Arc::new(FakeClock::at_noon());
+    let probe = FakeProbe::new(vec![]);
+    let feed = probe.clone();
+    let mut core = MonitorCore::new(
+        Box::new(probe),
+        Box::new(FakeHasher::with(&[])),
+        clock.clone(),
+        Duration::from_secs(1),
+    );
+    core.add_stage(Box::new(AnalysisStage::new(
+        TempDirs::unix(&UnixEnv::default()),
+        Baseline::in_memory(),
+    )));
+    let addrs = ["203.0.113.7", "198.51.100.9", "192.0.2.33"];
+    let cache = Arc::new(NameCache::new());
+    if named {
+        for a in addrs {
+            cache.record_dns(a.parse().unwrap(), "board.example.jp", None, clock.now());
+        }
+    }
+    core.set_names(cache, None);
+    let exe = "/home/alice/bin/tool";
+    let mut snap = None;
+    for t in 0..92u16 {
+        let mut socks = Vec::new();
+        if t % 10 == 0 && t < 90 {
+            let remote = format!("{}:443", addrs[usize::from(t / 10) % 3]);
+            socks.push(RawSocket::tcp(
+                10,
+                &format!("10.0.0.2:{}", 40000 + t),
+                &remote,
+            ));
+        }
+        feed.push(RawSample::of(vec![RawProcess::fake(10, exe)], socks));
+        snap = Some(core.tick().unwrap());
+        clock.advance(Duration::from_secs(1));
+    }
+    snap.unwrap()
+}
+
+#[test]
+fn a_beacon_rotating_between_three_addresses_of_one_name_is_one_rhythm() {
+    use kizuki::model::FindingKind;
+    let beacon = |s: &kizuki::model::Snapshot| {
+        s.programs
+            .iter()
+            .flat_map(|p| &p.findings)
+            .find(|f| f.kind == FindingKind::Beaconing)
+            .cloned()
+    };
+    let f = beacon(&rotating_beacon(true)).expect("one rhythm by name");
+    assert_eq!(f.evidence["remote_name"], "board.example.jp");
+    assert_eq!(f.evidence["addresses"], 3);
+    assert_eq!(f.evidence["contacts"], 9);
+    assert!(f.summary.starts_with("board.example.jp ("), "{}", f.summary);
+    assert!(
+        beacon(&rotating_beacon(false)).is_none(),
+        "by address: no rhythm"
+    );
+}
