@@ -72,7 +72,10 @@ fn addrs(salt: u8) -> (String, String) {
     )
 }
 
-/// Runs `kizuki watch` for `seconds`, calling `during` once it samples.
+/// Runs `kizuki watch` for `seconds`, calling `during` once its packet
+/// reader runs. The window is long: the first sample hashes every running
+/// program (a cold cache on a busy machine takes seconds), and a later
+/// sample must see the connection.
 fn watch_while(seconds: u64, during: impl FnOnce(&mut Children)) -> serde_json::Value {
     let data = tempfile::tempdir().unwrap();
     let mut kids = Children::default();
@@ -122,7 +125,7 @@ fn a_name_from_a_dns_answer() {
         &mut kids,
         &["dns-server", &dns, "board.example.jp", &target],
     );
-    let v = watch_while(5, |k| {
+    let v = watch_while(12, |k| {
         start(k, &["dns-client", &dns, "board.example.jp", "8000"]);
     });
     let c = connection_to(&v, &format!("{target}:8000"));
@@ -140,7 +143,7 @@ fn a_name_from_a_tls_server_name() {
     let (_, target) = addrs(2);
     let mut kids = Children::default();
     start(&mut kids, &["listen", &target, "8443"]);
-    let v = watch_while(5, |k| {
+    let v = watch_while(12, |k| {
         start(k, &["tls-client", &target, "8443", "tls.example.jp"]);
     });
     let c = connection_to(&v, &format!("{target}:8443"));

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
 use super::CaptureError;
 use crate::clock::Clock;
@@ -19,6 +19,11 @@ use crate::names::packet::{Observation, PacketReader};
 /// ETH_P_ALL in network byte order.
 const ETH_P_ALL_BE: i32 = 0x0300;
 const READ_TIMEOUT: Duration = Duration::from_millis(250);
+/// Bytes kept of each packet (the kernel cuts the rest before copying):
+/// enough for DNS answers and ClientHellos, not for bulk data.
+const SNAP_LEN: u32 = 8192;
+/// Classic BPF `ret #k`: accept the packet, at most k bytes of it.
+const BPF_RET_K: u16 = 0x06;
 /// Socket-table look-ups for the asking process, at most this often, and
 /// never more than a tenth of the time (a look-up reads every process's
 /// open files: ~10 ms idle, ~100 ms with 10,000 sockets).
@@ -27,7 +32,7 @@ const ASKER_SHARE: u32 = 10;
 
 pub struct Capture {
     stop: Arc<AtomicBool>,
-    join: Option<JoinHandle<()>>,
+    _thread: JoinHandle<()>,
 }
 
 impl Capture {
@@ -41,6 +46,7 @@ impl Capture {
             std::io::ErrorKind::PermissionDenied => CaptureError::NotPermitted,
             _ => CaptureError::Io(e),
         })?;
+        sock.attach_filter(&[SockFilter::new(BPF_RET_K, 0, 0, SNAP_LEN)])?;
         sock.set_read_timeout(Some(READ_TIMEOUT))?;
         // A burst of traffic should not push DNS answers out.
         let _ = sock.set_recv_buffer_size(4 << 20);
@@ -51,17 +57,16 @@ impl Capture {
             .spawn(move || run(sock, &cache, clock.as_ref(), &flag))?;
         Ok(Capture {
             stop,
-            join: Some(join),
+            _thread: join,
         })
     }
 }
 
+/// Stopping does not wait: the thread ends at its next read timeout, so a
+/// one-shot `scan` exits at once.
 impl Drop for Capture {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(j) = self.join.take() {
-            let _ = j.join();
-        }
     }
 }
 
