@@ -84,6 +84,7 @@ fn million(sessions: usize) {
             last_seen: at + Duration::from_secs(1 + (r % 300) as u64),
             live: false,
             uid: None,
+            remote_name: None,
         };
         batch.push(Entry::Opened {
             program: Some(p.clone()),

@@ -130,6 +130,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/hardening.toml"),
         include_str!("../assets/i18n/en/hardening.toml"),
     ),
+    (
+        "names",
+        include_str!("../assets/i18n/ja/names.toml"),
+        include_str!("../assets/i18n/en/names.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

@@ -19,6 +19,7 @@ pub mod journal;
 pub mod marks;
 pub mod model;
 pub mod monitor;
+pub mod names;
 pub mod notify;
 pub mod output;
 pub mod paths;

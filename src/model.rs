@@ -243,6 +243,10 @@ pub struct Connection {
     pub live: bool,
     /// Owning user from the kernel, for sockets whose process is hidden.
     pub uid: Option<u32>,
+    /// The remote's host name as the machine learnt it (DNS, SNI, Host),
+    /// when kizuki saw it; never looked up.
+    /// Shared: snapshots copy every connection each tick.
+    pub remote_name: Option<Arc<crate::names::RemoteName>>,
 }
 
 /// One process of a program, for the details view and reports.

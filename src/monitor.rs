@@ -20,6 +20,7 @@ use crate::model::{
     Connection, ProcessInfo, Program, ProgramKey, Protocol, RawProcess, RawSample, Snapshot,
     SockState,
 };
+use crate::names::{NameCache, RemoteName};
 use crate::probe::{Probe, ProbeError};
 
 /// One second catches a connection that lives for a second with near
@@ -57,6 +58,7 @@ struct SessionState {
     last_seen: SystemTime,
     live: bool,
     uid: Option<u32>,
+    remote_name: Option<Arc<RemoteName>>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +98,8 @@ pub struct Tracker {
     programs: HashMap<ProgramKey, ProgramState>,
     retain: Duration,
     since: Option<SystemTime>,
+    /// Where remote names come from (the packet reader), when it runs.
+    names: Option<Arc<NameCache>>,
 }
 
 /// The key a process is grouped under.
@@ -124,7 +128,22 @@ impl Tracker {
             programs: HashMap::new(),
             retain,
             since: None,
+            names: None,
         }
+    }
+
+    /// Names connections from `cache` as they open (and later, while they
+    /// live without one).
+    pub fn set_names(&mut self, cache: Arc<NameCache>) {
+        self.names = Some(cache);
+    }
+
+    fn name_for(&self, key: &SessionKey, now: SystemTime) -> Option<Arc<RemoteName>> {
+        let cache = self.names.as_ref()?;
+        let remote = key.remote?;
+        cache
+            .best(key.local, remote, key.owner.map(|o| o.pid), now)
+            .map(Arc::new)
     }
 
     /// Number of sessions remembered (live and ended), for tests and stats.
@@ -222,14 +241,27 @@ impl Tracker {
                 {
                     st.had_connections = true;
                 }
+                let unnamed = self
+                    .sessions
+                    .get(&key)
+                    .is_none_or(|st| !st.live || st.remote_name.is_none());
+                let name = if unnamed {
+                    self.name_for(&key, now)
+                } else {
+                    None
+                };
                 match self.sessions.get_mut(&key) {
                     Some(st) if st.live => {
                         st.last_seen = now;
                         st.state = s.state;
+                        if st.remote_name.is_none() {
+                            st.remote_name = name;
+                        }
                     }
                     _ => {
                         // New, or the same 4-tuple reopened after it closed.
                         let st = SessionState {
+                            remote_name: name,
                             program: program.clone(),
                             state: s.state,
                             first_seen: now,
@@ -386,6 +418,7 @@ fn to_connection(key: &SessionKey, st: &SessionState) -> Connection {
         last_seen: st.last_seen,
         live: st.live,
         uid: st.uid,
+        remote_name: st.remote_name.clone(),
     }
 }
 
@@ -416,6 +449,9 @@ pub struct MonitorCore {
     stages: Vec<Box<dyn Stage>>,
     generation: u64,
     interval: Duration,
+    /// What fills the name cache (the packet reader), kept running as long
+    /// as the core.
+    names_source: Option<Box<dyn Send>>,
 }
 
 impl MonitorCore {
@@ -433,6 +469,7 @@ impl MonitorCore {
             stages: Vec::new(),
             generation: 0,
             interval,
+            names_source: None,
         }
     }
 
@@ -457,6 +494,13 @@ impl MonitorCore {
 
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
+    }
+
+    /// Names connections from `cache` (see [`Tracker::set_names`]);
+    /// `source`, if any, is what fills it and runs as long as the core.
+    pub fn set_names(&mut self, cache: Arc<NameCache>, source: Option<Box<dyn Send>>) {
+        self.tracker.set_names(cache);
+        self.names_source = source;
     }
 
     /// Samples once and returns the new snapshot.

@@ -29,11 +29,27 @@ struct ConnectionOut {
     first_seen: String,
     last_seen: String,
     live: bool,
+    remote_name: Option<String>,
+    remote_name_source: Option<&'static str>,
+    remote_scope: Option<&'static str>,
+    remote_country: Option<String>,
+    remote_as: Option<u32>,
+    remote_as_org: Option<String>,
 }
 
 impl ConnectionOut {
     fn of(c: &Connection) -> Self {
+        let info = c
+            .remote
+            .map(|r| crate::names::describe(r.ip()))
+            .unwrap_or_default();
         ConnectionOut {
+            remote_name: c.remote_name.as_ref().map(|n| n.name.clone()),
+            remote_name_source: c.remote_name.as_ref().map(|n| n.source.as_str()),
+            remote_scope: info.scope.map(|s| s.as_json()),
+            remote_country: info.geo.country,
+            remote_as: info.geo.asn,
+            remote_as_org: info.geo.as_org,
             pid: c.pid,
             protocol: c.protocol.as_str(),
             local: addr(&c.local),
@@ -242,14 +258,25 @@ pub fn snapshot_table(s: &Snapshot) -> String {
 
 fn connection_line(c: &Connection) -> String {
     let remote = c.remote.as_ref().map(addr).unwrap_or_else(|| "*".into());
-    format!(
+    let line = format!(
         "{:<4} {:>6} {:<28} -> {:<28} {}",
         c.protocol.as_str(),
         c.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
         addr(&c.local),
         remote,
         c.state.as_str()
-    )
+    );
+    match c.remote {
+        // Whom, in words: name, where, country, owner.
+        Some(r) => format!(
+            "{line}  {}",
+            for_display(&crate::names::endpoint_words(
+                r,
+                c.remote_name.as_ref().map(|n| n.name.as_str())
+            ))
+        ),
+        None => line,
+    }
 }
 
 #[cfg(test)]

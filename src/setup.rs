@@ -60,6 +60,7 @@ pub fn native_monitor_with(
         opts.interval,
     );
     core.add_stage(Box::new(MarksStage::new(marks)));
+    add_names(&mut core);
     let (analysis, warnings) = AnalysisStage::open(
         opts.data_dir.as_deref(),
         TempDirs::detect(),
@@ -75,6 +76,26 @@ pub fn native_monitor_with(
         core.add_stage(Box::new(JournalStage::open(dir, Arc::new(SystemClock))));
     }
     Ok(core)
+}
+
+/// With administrator rights, reads remote names from the machine's own
+/// traffic (DNS answers, TLS server names, HTTP Host) while the core runs.
+/// Without them names stay absent, silently: the window says why.
+pub fn add_names(core: &mut MonitorCore) {
+    // Unpack the country/AS data off the window's thread, before it is
+    // first asked for.
+    let _ = std::thread::Builder::new()
+        .name("kizuki-geo".into())
+        .spawn(|| crate::names::geo::GeoDb::bundled().is_some());
+    let cache = Arc::new(crate::names::NameCache::new());
+    match crate::names::capture::start(cache.clone(), Arc::new(SystemClock)) {
+        Ok(capture) => core.set_names(cache, Some(Box::new(capture))),
+        Err(
+            crate::names::capture::CaptureError::NotPermitted
+            | crate::names::capture::CaptureError::Unsupported,
+        ) => {}
+        Err(e) => eprintln!("kizuki: {e}"),
+    }
 }
 
 /// With administrator rights, keeps the firewall in step with the marks

@@ -430,3 +430,27 @@ fn ten_thousand_connections_stay_smooth() {
         "a frame took {per_frame:?}"
     );
 }
+
+#[test]
+fn connections_say_whom_by_name_and_where() {
+    let backend = RecordingBackend::new();
+    let mut h = harness(Lang::Ja, &backend);
+    let mut script = Script::new(home_sample());
+    let mut snap = script.tick();
+    let firefox = snap
+        .programs
+        .iter_mut()
+        .find(|p| p.name == "firefox")
+        .unwrap();
+    firefox.connections[0].remote_name = Some(Arc::new(kizuki::names::RemoteName {
+        name: "board.example.jp".into(),
+        source: kizuki::names::NameSource::Dns,
+        seen: firefox.connections[0].first_seen,
+    }));
+    firefox.connections[1].remote = Some("127.0.0.1:8000".parse().unwrap());
+    feed(&mut h, snap);
+    row(&h, "firefox").click();
+    h.run();
+    assert!(h.query_by_label("board.example.jp").is_some(), "name first");
+    assert!(h.query_by_label("127.0.0.1:8000 · このPC").is_some());
+}

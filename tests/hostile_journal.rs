@@ -85,6 +85,8 @@ fn session() -> impl Strategy<Value = SessionRow> {
                     state,
                     first_seen: first,
                     last_seen: last,
+                    remote_name: None,
+                    remote_name_source: None,
                 }
             },
         )
@@ -217,7 +219,7 @@ proptest! {
         let rows = parse_csv(&csv).map_err(|e| TestCaseError::fail(format!("{e}\n{csv:?}")))?;
         prop_assert_eq!(rows.len(), sessions.len() + 1, "one record per session");
         for (row, s) in rows[1..].iter().zip(&sessions) {
-            prop_assert_eq!(row.len(), 10);
+            prop_assert_eq!(row.len(), kizuki::journal::render::CSV_HEADER.len());
             for cell in row {
                 prop_assert!(
                     !formula_start(cell) || cell.starts_with('\''),

@@ -41,6 +41,7 @@ fn conn(port: u16, at: SystemTime, secs: u64) -> Connection {
         last_seen: at + Duration::from_secs(secs),
         live: false,
         uid: None,
+        remote_name: None,
     }
 }
 
@@ -490,4 +491,61 @@ fn watch_fills_the_journal_and_stops_cleanly() {
     for s in j.sessions(&SessionQuery::default()).unwrap() {
         assert!(s.last_seen.is_some(), "{s:?}");
     }
+}
+
+#[test]
+fn the_remote_name_is_journalled_chained_and_read_back_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = path_in(dir.path());
+    let (j, _) = Journal::open(&path, noon()).unwrap();
+    let mut app = kizuki::journal::Appender::new(j);
+    let mut named = conn(40000, noon(), 30);
+    named.remote_name = Some(std::sync::Arc::new(kizuki::names::RemoteName {
+        name: "board.example.jp".into(),
+        source: kizuki::names::NameSource::Dns,
+        seen: noon(),
+    }));
+    let bare = conn(40001, noon() + Duration::from_secs(60), 30);
+    let mut entries = Vec::new();
+    for c in [named, bare] {
+        entries.push(Entry::Opened {
+            program: Some(curl()),
+            conn: c.clone(),
+        });
+        entries.push(Entry::Closed {
+            program: Some(curl()),
+            conn: c,
+        });
+    }
+    app.write_batch(&entries).unwrap();
+    let j = Journal::open_existing(&path).unwrap();
+    let q = SessionQuery {
+        exe: Some("/usr/bin/curl".into()),
+        since: None,
+        limit: None,
+    };
+    let s = j.sessions(&q).unwrap();
+    assert_eq!(s[0].remote_name.as_deref(), Some("board.example.jp"));
+    assert_eq!(s[0].remote_name_source.as_deref(), Some("dns"));
+    assert_eq!(s[1].remote_name, None);
+    let csv = kizuki::journal::render::sessions_csv(&s);
+    assert!(
+        csv.lines().nth(1).unwrap().ends_with(",board.example.jp"),
+        "{csv}"
+    );
+    assert!(j.verify().unwrap().intact());
+    drop(j);
+    // The name is part of the chain: changing it is caught.
+    sql(
+        &path,
+        "UPDATE records SET detail = '{\"remote_name\":\"bank.example.jp\",\"remote_name_source\":\"dns\"}' WHERE detail LIKE '%board%'",
+    );
+    assert!(first_bad(&path).is_some());
+    // A hostile name written into the file is not shown.
+    sql(
+        &path,
+        "UPDATE records SET detail = '{\"remote_name\":\"evil\\u001b[2J\",\"remote_name_source\":\"dns\"}' WHERE detail LIKE '%bank%'",
+    );
+    let j = Journal::open_existing(&path).unwrap();
+    assert_eq!(j.sessions(&q).unwrap()[0].remote_name, None);
 }

@@ -43,6 +43,7 @@ fn conn(local: &str, remote: Option<&str>, state: SockState, from: u64, to: u64)
         last_seen: at(to),
         live: true,
         uid: Some(1000),
+        remote_name: None,
     }
 }
 

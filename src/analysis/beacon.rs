@@ -8,6 +8,10 @@
 //! opened, so every contact time is late by up to one sampling interval;
 //! the judgement subtracts that known noise before asking whether the
 //! spacing is regular.
+//!
+//! Contacts are grouped by [`peer_key`]: by the remote's name when one is
+//! known (a server behind a CDN, or a C2 rotating between addresses, is one
+//! rhythm), by address otherwise.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -20,6 +24,7 @@ use super::{Detected, evidence, is_trusted};
 use crate::i18n::tr_args;
 use crate::model::{FindingKind, Program, ProgramKey, Protocol, Severity, SockState};
 use crate::monitor::SessionEvent;
+use crate::names::peer::{Peer, PeerKey, peer_key};
 
 /// Contacts older than this are forgotten: a rhythm of up to ~40 minutes
 /// still shows four contacts.
@@ -35,10 +40,20 @@ pub const MAX_VARIATION: f64 = 0.25;
 /// Spacing below this (and below 1.5 samples) is a burst, not a rhythm.
 pub const MIN_MEAN_INTERVAL_S: f64 = 1.5;
 
-/// Contact timelines per program and remote endpoint.
+/// Addresses remembered per named peer.
+const MAX_ADDRESSES: usize = 16;
+
+/// One peer's contact times, and the addresses it used (latest last).
+#[derive(Debug, Default)]
+struct Timeline {
+    times: Vec<SystemTime>,
+    addrs: Vec<SocketAddr>,
+}
+
+/// Contact timelines per program and remote peer.
 #[derive(Debug, Default)]
 pub struct Contacts {
-    by_program: HashMap<ProgramKey, HashMap<SocketAddr, Vec<SystemTime>>>,
+    by_program: HashMap<ProgramKey, HashMap<PeerKey, Timeline>>,
 }
 
 fn canonical(a: SocketAddr) -> SocketAddr {
@@ -46,21 +61,40 @@ fn canonical(a: SocketAddr) -> SocketAddr {
 }
 
 impl Contacts {
-    /// Notes one contact; contacts in the same sample count once.
+    /// Notes one contact with an unnamed remote; contacts in the same
+    /// sample count once.
     pub fn record(&mut self, program: &ProgramKey, remote: SocketAddr, at: SystemTime) {
+        self.record_named(program, remote, None, at);
+    }
+
+    /// Notes one contact with `remote`, grouped under `name` when known.
+    pub fn record_named(
+        &mut self,
+        program: &ProgramKey,
+        remote: SocketAddr,
+        name: Option<&str>,
+        at: SystemTime,
+    ) {
         let endpoints = self.by_program.entry(program.clone()).or_default();
         let remote = canonical(remote);
-        if !endpoints.contains_key(&remote) && endpoints.len() >= MAX_ENDPOINTS {
+        let key = peer_key(remote, name);
+        if !endpoints.contains_key(&key) && endpoints.len() >= MAX_ENDPOINTS {
             // Make room by forgetting the endpoint heard from least recently.
             if let Some(oldest) = endpoints
                 .iter()
-                .min_by_key(|(_, t)| t.last().copied())
-                .map(|(a, _)| *a)
+                .min_by_key(|(_, t)| t.times.last().copied())
+                .map(|(a, _)| a.clone())
             {
                 endpoints.remove(&oldest);
             }
         }
-        let times = endpoints.entry(remote).or_default();
+        let tl = endpoints.entry(key).or_default();
+        tl.addrs.retain(|a| *a != remote);
+        tl.addrs.push(remote);
+        if tl.addrs.len() > MAX_ADDRESSES {
+            tl.addrs.remove(0);
+        }
+        let times = &mut tl.times;
         if times.last().is_some_and(|t| *t >= at) {
             return;
         }
@@ -103,7 +137,8 @@ impl Contacts {
             {
                 continue;
             }
-            self.record(key, remote, c.first_seen);
+            let name = c.remote_name.as_ref().map(|n| n.name.as_str());
+            self.record_named(key, remote, name, c.first_seen);
         }
     }
 
@@ -114,22 +149,33 @@ impl Contacts {
             if !keep(k) {
                 return false;
             }
-            endpoints.retain(|_, times| {
-                times.retain(|t| *t >= horizon);
-                !times.is_empty()
+            endpoints.retain(|_, tl| {
+                tl.times.retain(|t| *t >= horizon);
+                !tl.times.is_empty()
             });
             !endpoints.is_empty()
         });
     }
 
     /// The timelines of one program, oldest contact first.
-    pub fn of(&self, program: &ProgramKey) -> Vec<(SocketAddr, &[SystemTime])> {
-        let mut v: Vec<(SocketAddr, &[SystemTime])> = self
+    pub fn of(&self, program: &ProgramKey) -> Vec<(Peer, &[SystemTime])> {
+        let mut v: Vec<(Peer, &[SystemTime])> = self
             .by_program
             .get(program)
-            .map(|m| m.iter().map(|(a, t)| (*a, t.as_slice())).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, tl)| {
+                        let peer = Peer {
+                            key: k.clone(),
+                            addr: *tl.addrs.last()?,
+                            addresses: tl.addrs.len(),
+                        };
+                        Some((peer, tl.times.as_slice()))
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
-        v.sort_by_key(|(a, _)| *a);
+        v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
 }
@@ -197,18 +243,18 @@ fn round(x: f64, places: i32) -> f64 {
 /// then the one with most contacts.
 pub fn beaconing<T: AsRef<[SystemTime]>>(
     p: &Program,
-    timelines: &[(SocketAddr, T)],
+    timelines: &[(Peer, T)],
     sample_interval: Duration,
 ) -> Option<Detected> {
     let trusted = is_trusted(p);
-    let regular: Vec<(SocketAddr, Rhythm, Severity)> = timelines
+    let regular: Vec<(&Peer, Rhythm, Severity)> = timelines
         .iter()
-        .filter_map(|(ep, times)| {
+        .filter_map(|(peer, times)| {
             let r = rhythm(times.as_ref(), sample_interval)?;
-            Some((*ep, r, severity(trusted, reach(ep.ip()))))
+            Some((peer, r, severity(trusted, reach(peer.addr.ip()))))
         })
         .collect();
-    let (ep, r, sev) = regular
+    let (peer, r, sev) = regular
         .iter()
         .max_by(|a, b| {
             (a.2, a.1.contacts, std::cmp::Reverse(a.0)).cmp(&(
@@ -218,6 +264,7 @@ pub fn beaconing<T: AsRef<[SystemTime]>>(
             ))
         })
         .copied()?;
+    let ep = peer.addr;
     let interval = if r.mean_interval_s >= 10.0 {
         format!("{:.0}", r.mean_interval_s)
     } else {
@@ -229,7 +276,7 @@ pub fn beaconing<T: AsRef<[SystemTime]>>(
         summary: tr_args(
             "findings.beaconing",
             &[
-                ("endpoint", &ep.to_string()),
+                ("endpoint", &crate::names::endpoint_words(ep, peer.name())),
                 ("interval", &interval),
                 ("contacts", &r.contacts.to_string()),
             ],
@@ -241,6 +288,8 @@ pub fn beaconing<T: AsRef<[SystemTime]>>(
             ("jitter_s", json!(round(r.jitter_s, 2))),
             ("reach", json!(reach(ep.ip()).as_str())),
             ("other_endpoints", json!(regular.len() - 1)),
+            ("remote_name", json!(peer.name())),
+            ("addresses", json!(peer.addresses)),
         ]),
     })
 }
@@ -364,6 +413,36 @@ mod tests {
         c.record(&key, ep, noon());
         c.prune(noon(), |_| false);
         assert!(c.of(&key).is_empty(), "programs that left are forgotten");
+    }
+
+    #[test]
+    fn three_rotating_addresses_of_one_name_are_one_rhythm() {
+        let key = ProgramKey::Exe("/tmp/x/freetool".into());
+        let addrs: [SocketAddr; 3] = [
+            "203.0.113.7:443".parse().unwrap(),
+            "198.51.100.9:443".parse().unwrap(),
+            "192.0.2.33:443".parse().unwrap(),
+        ];
+        let mut named = Contacts::default();
+        let mut bare = Contacts::default();
+        for i in 0..9u64 {
+            let at = noon() + Duration::from_secs(i * 30);
+            let a = addrs[(i % 3) as usize];
+            named.record_named(&key, a, Some("board.example.jp"), at);
+            bare.record(&key, a, at);
+        }
+        let p = program("/tmp/x/freetool", vec![]);
+        let tl = named.of(&key);
+        assert_eq!(tl.len(), 1, "one peer");
+        assert_eq!(tl[0].1.len(), 9);
+        let d = beaconing(&p, &tl, SEC).expect("one steady 30-s rhythm");
+        assert_eq!(d.evidence["remote_name"], json!("board.example.jp"));
+        assert_eq!(d.evidence["addresses"], json!(3));
+        assert_eq!(d.evidence["mean_interval_s"], json!(30.0));
+        assert!(d.summary.starts_with("board.example.jp ("), "{}", d.summary);
+        // Without the name, each address alone is a 90-s rhythm of three:
+        // too few contacts to tell.
+        assert!(beaconing(&p, &bare.of(&key), SEC).is_none());
     }
 
     #[test]

@@ -49,6 +49,7 @@ fn conn(local: &str, remote: Option<&str>, state: SockState) -> Connection {
         last_seen: noon() + Duration::from_secs(1),
         live: true,
         uid: Some(1000),
+        remote_name: None,
     }
 }
 

@@ -430,6 +430,7 @@ mod tests {
             last_seen: t,
             live,
             uid: None,
+            remote_name: None,
         };
         let proc_ = |pid, alive| ProcessInfo {
             alive,

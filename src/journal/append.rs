@@ -213,6 +213,13 @@ fn session_fields(kind: &str, program: Option<&ProgramRef>, c: &Conn) -> Fields 
         local: Some(c.local.to_string()),
         remote: c.remote.map(|r| r.to_string()),
         state: Some(c.state.as_str().into()),
+        // The remote's name as known when the session opened.
+        detail: c.remote_name.as_ref().and_then(|n| {
+            detail(serde_json::json!({
+                "remote_name": n.name,
+                "remote_name_source": n.source.as_str(),
+            }))
+        }),
         ..Fields::default()
     }
 }

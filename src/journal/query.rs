@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Journal, JournalError, from_millis, to_millis};
 
@@ -37,6 +37,10 @@ pub struct SessionRow {
     pub first_seen: SystemTime,
     /// `None` while it is open, or when kizuki stopped without seeing it end.
     pub last_seen: Option<SystemTime>,
+    /// The remote's host name as known when it opened, and how it was
+    /// learnt ("dns", "sni", "http").
+    pub remote_name: Option<String>,
+    pub remote_name_source: Option<String>,
 }
 
 /// A program the journal knows.
@@ -128,7 +132,18 @@ fn session_row(r: &Row<'_>, names: &ProgramNames) -> rusqlite::Result<SessionRow
         state: opt_text(r.get(6)?).unwrap_or_default(),
         first_seen: opt_ms(r.get(7)?).unwrap_or(SystemTime::UNIX_EPOCH),
         last_seen: opt_ms(r.get(8)?),
+        remote_name: None,
+        remote_name_source: None,
     })
+}
+
+/// The name an "opened" record's detail holds, checked again (the file
+/// is as hostile as anything a user-level program can write).
+fn name_of(detail: &str) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(detail).ok()?;
+    let name = crate::names::host::clean_host(v.get("remote_name")?.as_str()?)?;
+    let source = crate::names::NameSource::parse(v.get("remote_name_source")?.as_str()?)?;
+    Some((name, source.as_str().to_owned()))
 }
 
 const EVENT_KINDS: &str = "kind NOT IN ('opened', 'closed', 'seen')";
@@ -184,6 +199,19 @@ impl Journal {
                 rows = stmt
                     .query_map(params![since, limit(q)], |r| session_row(r, &names))?
                     .collect::<Result<Vec<_>, _>>()?;
+            }
+        }
+        // Names live in the opened record's detail, outside the covering
+        // index: one look-up by id per session.
+        let mut detail = self
+            .conn
+            .prepare_cached("SELECT detail FROM records WHERE id = ?1 AND detail IS NOT NULL")?;
+        for row in &mut rows {
+            let text: Option<String> =
+                detail.query_row(params![row.id], |r| r.get(0)).optional()?;
+            if let Some((name, source)) = text.as_deref().and_then(name_of) {
+                row.remote_name = Some(name);
+                row.remote_name_source = Some(source);
             }
         }
         Ok(rows)
@@ -415,6 +443,15 @@ pub fn recorded_connections(
                     last_seen: r.last_seen.unwrap_or(r.first_seen),
                     live: r.last_seen.is_none(),
                     uid: None,
+                    remote_name: r.remote_name.as_ref().and_then(|n| {
+                        Some(std::sync::Arc::new(crate::names::RemoteName {
+                            name: n.clone(),
+                            source: crate::names::NameSource::parse(
+                                r.remote_name_source.as_deref()?,
+                            )?,
+                            seen: r.first_seen,
+                        }))
+                    }),
                 })
             })
             .collect(),

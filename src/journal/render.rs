@@ -10,7 +10,17 @@ use crate::escape::{for_display, truncate};
 use crate::i18n::{tr, tr_args};
 
 pub fn session_json(s: &SessionRow) -> Value {
+    let info = s
+        .remote
+        .as_deref()
+        .and_then(|r| r.parse::<std::net::SocketAddr>().ok())
+        .map(|r| crate::names::describe(r.ip()))
+        .unwrap_or_default();
     json!({
+        "remote_scope": info.scope.map(|x| x.as_json()),
+        "remote_country": info.geo.country,
+        "remote_as": info.geo.asn,
+        "remote_as_org": info.geo.as_org,
         "exe": s.exe,
         "name": s.name,
         "sha256": s.sha256,
@@ -21,6 +31,8 @@ pub fn session_json(s: &SessionRow) -> Value {
         "state": s.state,
         "first_seen": rfc3339(s.first_seen),
         "last_seen": s.last_seen.map(rfc3339),
+        "remote_name": s.remote_name,
+        "remote_name_source": s.remote_name_source,
     })
 }
 
@@ -76,7 +88,7 @@ pub fn csv_cell(s: &str) -> String {
     }
 }
 
-pub const CSV_HEADER: [&str; 10] = [
+pub const CSV_HEADER: [&str; 11] = [
     "exe",
     "name",
     "sha256",
@@ -87,6 +99,7 @@ pub const CSV_HEADER: [&str; 10] = [
     "state",
     "first_seen",
     "last_seen",
+    "remote_name",
 ];
 
 /// `kizuki history --csv`: one line per session, CRLF line ends.
@@ -105,6 +118,7 @@ pub fn sessions_csv(sessions: &[SessionRow]) -> String {
             s.state.clone(),
             rfc3339(s.first_seen),
             s.last_seen.map(rfc3339).unwrap_or_default(),
+            s.remote_name.clone().unwrap_or_default(),
         ];
         let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
         out.push_str(&line.join(","));
@@ -193,7 +207,11 @@ pub fn history_table(sessions: &[SessionRow], events: &[EventRow]) -> String {
         tr("journal.col.state"),
     ));
     for s in sessions {
-        let remote = s.remote.clone().unwrap_or_else(|| "*".into());
+        let remote = match (&s.remote, &s.remote_name) {
+            (Some(r), Some(n)) => format!("{n} ({r})"),
+            (Some(r), None) => r.clone(),
+            (None, _) => "*".into(),
+        };
         out.push_str(&format!(
             "{} {} {} {} {} {} {}\n",
             pad(&rfc3339(s.first_seen), 20),
@@ -334,6 +352,8 @@ mod tests {
             state: "ESTABLISHED".into(),
             first_seen: SystemTime::UNIX_EPOCH,
             last_seen: None,
+            remote_name: None,
+            remote_name_source: None,
         };
         let csv = sessions_csv(&[s]);
         let row = csv.split("\r\n").nth(1).unwrap();

@@ -93,6 +93,13 @@ pub struct ConnectionPart {
     #[serde(serialize_with = "ser_time")]
     pub last_seen: SystemTime,
     pub live: bool,
+    /// Whom, as `scan --json` says it (CONTRACT.md).
+    pub remote_name: Option<String>,
+    pub remote_name_source: Option<&'static str>,
+    pub remote_scope: Option<&'static str>,
+    pub remote_country: Option<String>,
+    pub remote_as: Option<u32>,
+    pub remote_as_org: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -182,7 +189,17 @@ pub fn explanation(f: &Finding, lang: Lang) -> String {
 }
 
 fn connection_part(c: &Connection) -> ConnectionPart {
+    let info = c
+        .remote
+        .map(|r| crate::names::describe(r.ip()))
+        .unwrap_or_default();
     ConnectionPart {
+        remote_name: c.remote_name.as_ref().map(|n| n.name.clone()),
+        remote_name_source: c.remote_name.as_ref().map(|n| n.source.as_str()),
+        remote_scope: info.scope.map(|s| s.as_json()),
+        remote_country: info.geo.country,
+        remote_as: info.geo.asn,
+        remote_as_org: info.geo.as_org,
         pid: c.pid,
         protocol: c.protocol.as_str().to_string(),
         local: c.local.to_string(),
@@ -212,6 +229,10 @@ fn merge_connections(live: &[Connection], journal: &[Connection]) -> Vec<Connect
                     e.state = part.state.clone();
                 }
                 e.live |= part.live;
+                if e.remote_name.is_none() {
+                    e.remote_name = part.remote_name.clone();
+                    e.remote_name_source = part.remote_name_source;
+                }
             })
             .or_insert(part);
     }

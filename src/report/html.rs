@@ -102,6 +102,9 @@ pub fn render(r: &Report) -> String {
             super::rows::source_id(r)
         )))
     ));
+    if let Some(note) = super::rows::geo_note(lang) {
+        out.push_str(&format!("<p class=\"note\">{}</p>\n", html(&note)));
+    }
     if r.connections.is_empty() {
         p(&mut out, &t("report.conn.none"));
     } else {

@@ -65,6 +65,9 @@ pub fn render(r: &Report) -> String {
         "{}\n\n",
         t(&format!("report.conn.source.{}", super::rows::source_id(r)))
     ));
+    if let Some(note) = super::rows::geo_note(lang) {
+        out.push_str(&format!("{}\n\n", md_text(&note)));
+    }
     if r.connections.is_empty() {
         out.push_str(&format!("{}\n", t("report.conn.none")));
     } else {

@@ -176,11 +176,31 @@ pub fn connection_cells(c: &ConnectionPart, lang: Lang) -> Vec<String> {
         c.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
         c.protocol.clone(),
         c.local.clone(),
-        c.remote.clone().unwrap_or_else(|| "*".into()),
+        remote_words(c, lang).unwrap_or_else(|| "*".into()),
         c.state.clone(),
         fmt::time(c.first_seen, lang),
         fmt::time(c.last_seen, lang),
     ]
+}
+
+/// The remote in words: name first, then address, where it is, country
+/// and network owner.
+pub fn remote_words(c: &ConnectionPart, lang: Lang) -> Option<String> {
+    let remote = c.remote.as_deref()?;
+    Some(match remote.parse::<std::net::SocketAddr>() {
+        Ok(a) => crate::names::endpoint_words_in(lang, a, c.remote_name.as_deref()),
+        Err(_) => remote.to_owned(),
+    })
+}
+
+/// Where the country and owner data comes from, its date and licence.
+pub fn geo_note(lang: Lang) -> Option<String> {
+    let date = crate::names::geo::data_date()?;
+    Some(crate::i18n::tr_args_in(
+        lang,
+        "names.data-date",
+        &[("date", date)],
+    ))
 }
 
 pub fn marks(r: &Report, lang: Lang) -> Vec<Row> {

@@ -121,12 +121,12 @@ pub fn summary(r: &Report, lang: Lang) -> String {
         );
         for c in r.connections.iter().take(MAX_CONNECTIONS) {
             let span = fmt::span(c.first_seen, c.last_seen, lang);
-            let text = match &c.remote {
+            let text = match super::rows::remote_words(c, lang) {
                 Some(remote) => a(
                     "report.summary.conn",
                     &[
                         ("protocol", &c.protocol),
-                        ("remote", remote),
+                        ("remote", &remote),
                         ("state", &c.state),
                         ("span", &span),
                     ],

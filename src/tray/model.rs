@@ -308,6 +308,7 @@ mod tests {
             last_seen: UNIX_EPOCH,
             live: true,
             uid: None,
+            remote_name: None,
         };
         Program {
             key: ProgramKey::Exe(format!("/opt/{name}").into()),

@@ -315,10 +315,34 @@ fn sock_state(state: &AppState, c: &Connection) -> String {
     state.t(key)
 }
 
+/// The remote column's text: name (else address) and where it is.
+fn remote_cell(state: &AppState, c: &Connection) -> String {
+    match c.remote {
+        Some(r) => crate::names::cell_words_in(
+            state.lang,
+            r,
+            c.remote_name.as_ref().map(|n| n.name.as_str()),
+        ),
+        None => "—".into(),
+    }
+}
+
 fn connections(ui: &mut Ui, state: &AppState, p: &Program) {
     if p.connections.is_empty() {
         ui.label(state.t("gui.no_connections"));
         return;
+    }
+    if let Some(date) = crate::names::geo::data_date() {
+        // Where country and owner come from (CC BY asks for the credit).
+        ui.label(
+            RichText::new(crate::i18n::tr_args_in(
+                state.lang,
+                "names.data-date",
+                &[("date", date)],
+            ))
+            .weak()
+            .small(),
+        );
     }
     let dim = theme::ended_text(ui.visuals().dark_mode);
     let off = state.utc_offset;
@@ -362,8 +386,21 @@ fn connections(ui: &mut Ui, state: &AppState, p: &Program) {
                     cut(ui, text(addr(&c.local)).monospace());
                 });
                 row.col(|ui| {
-                    let r = c.remote.as_ref().map(addr).unwrap_or_else(|| "—".into());
-                    cut(ui, text(r).monospace());
+                    // Whom: name first, where it is; the rest on hover.
+                    match c.remote {
+                        Some(r) => {
+                            cut(ui, text(remote_cell(state, c)).monospace()).on_hover_text(
+                                crate::names::hover_words_in(
+                                    state.lang,
+                                    r,
+                                    c.remote_name.as_deref(),
+                                ),
+                            );
+                        }
+                        None => {
+                            cut(ui, text("—".into()).monospace());
+                        }
+                    }
                 });
                 row.col(|ui| {
                     cut(ui, text(sock_state(state, c)));
@@ -409,7 +446,7 @@ fn longest(ui: &Ui, state: &AppState, p: &Program) -> Longest {
         if local.chars().count() > l.local.chars().count() {
             l.local = local;
         }
-        let remote = c.remote.as_ref().map(addr).unwrap_or_else(|| "—".into());
+        let remote = remote_cell(state, c);
         if remote.chars().count() > l.remote.chars().count() {
             l.remote = remote;
         }

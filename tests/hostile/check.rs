@@ -120,6 +120,7 @@ pub fn program(h: &Hostile) -> Program {
             last_seen: t0() + Duration::from_secs(30),
             live: true,
             uid: Some(1000),
+            remote_name: None,
         }],
         findings: vec![Finding {
             kind: FindingKind::RunsFromTemp,

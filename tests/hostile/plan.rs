@@ -53,6 +53,7 @@ pub fn builder_inputs(plan: &Plan) -> (Vec<MarkEntry>, Snapshot) {
                     last_seen: t,
                     live: true,
                     uid: None,
+                    remote_name: None,
                 })
                 .collect(),
             findings: vec![],
