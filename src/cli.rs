@@ -115,6 +115,11 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::cli_autostart::AutostartCommand,
     },
+    /// The privileged service that enforces blocks and the panic button
+    /// (root, Linux; runs in the foreground — systemd starts it at boot).
+    /// State: $KIZUKI_STATE_DIR (default /var/lib/kizuki); socket:
+    /// $KIZUKI_GUARD_SOCKET (default /run/kizuki/guard.sock).
+    Guard,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +183,10 @@ fn data_dir(cli: &Cli) -> Option<PathBuf> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // The guard (root) never makes or reads a user's data folder.
+    if matches!(cli.command, Some(Command::Guard)) {
+        return crate::guard::run().map(|()| ExitCode::SUCCESS);
+    }
     let data = data_dir(&cli);
     match &cli.command {
         None => {
@@ -253,6 +262,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Contacts { json }) => run_contacts(data.as_deref(), *json),
         Some(Command::History(args)) => crate::journal::command::run(args, data.as_deref()),
         Some(Command::Autostart { action }) => crate::cli_autostart::autostart(action),
+        Some(Command::Guard) => crate::guard::run().map(|()| ExitCode::SUCCESS),
     }
 }
 
