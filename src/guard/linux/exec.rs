@@ -405,7 +405,7 @@ impl Catcher {
                 }
                 let Some(fd) = ev.fd() else { continue };
                 let started = Instant::now();
-                let verdict = self.decide(fd, ev.pid());
+                let (verdict, verdict_for) = self.decide(fd, ev.pid());
                 let allow = if verdict {
                     Response::FAN_ALLOW
                 } else {
@@ -416,35 +416,42 @@ impl Catcher {
                 }
                 let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 self.worst_us.fetch_max(us, Ordering::Relaxed);
+                if let Some((pid, id)) = verdict_for {
+                    eprintln!(
+                        "kizuki guard: caught the start of blocked program {id} (pid {pid}): in its cgroup before its first instruction; answered in {us} µs"
+                    );
+                }
             }
         }
     }
 
     /// Allow (true) or deny one exec: a blocked program's process is
-    /// moved first; if that fails, the exec is denied.
-    fn decide(&self, fd: std::os::fd::BorrowedFd<'_>, pid: i32) -> bool {
+    /// moved first; if that fails, the exec is denied. With the PID and
+    /// program when it was a blocked program's.
+    fn decide(&self, fd: std::os::fd::BorrowedFd<'_>, pid: i32) -> (bool, Option<(i32, String)>) {
         use std::os::fd::AsRawFd;
         let link = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
         let id = {
             let t = self.targets.read().unwrap_or_else(|e| e.into_inner());
             if t.by_path.is_empty() && t.by_ident.is_empty() {
-                return true;
+                return (true, None);
             }
             t.id_for(ident(&link), std::fs::read_link(&link).ok().as_deref())
         };
-        let Some(id) = id else { return true };
-        let Ok(pid) = u32::try_from(pid) else {
-            return false;
+        let Some(id) = id else { return (true, None) };
+        let who = Some((pid, id.clone()));
+        let Ok(upid) = u32::try_from(pid) else {
+            return (false, who);
         };
-        match self.move_into(&id, pid) {
+        match self.move_into(&id, upid) {
             Ok(true) => {
                 self.caught.fetch_add(1, Ordering::Relaxed);
-                true
+                (true, who)
             }
-            Ok(false) => false,
+            Ok(false) => (false, who),
             Err(e) => {
                 eprintln!("kizuki guard: exec of a blocked program denied: pid {pid}: {e}");
-                false
+                (false, who)
             }
         }
     }
