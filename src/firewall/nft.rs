@@ -191,6 +191,13 @@ impl NftBackend {
         self.cgroups.as_ref()
     }
 
+    /// The same firewall with these cgroups (tests name their own parent
+    /// cgroup, since cgroups are machine-wide).
+    pub fn with_layout(mut self, cgroups: Option<CgroupLayout>) -> Self {
+        self.cgroups = cgroups;
+        self
+    }
+
     /// The host's firewall with these cgroups (the guard names its own
     /// parent cgroup).
     pub fn with_cgroups(cgroups: Option<CgroupLayout>) -> Self {
