@@ -827,6 +827,25 @@ fn the_guard_refuses_what_must_never_be_blocked_and_bad_homes() {
     let s = guard.status();
     assert!(s["blocked"].as_array().unwrap().is_empty());
     assert!(!ns.tables().contains("kizuki"), "nothing was enforced");
+    // A client that connects and says nothing holds up nobody.
+    let _idle = UnixStream::connect(&guard.socket).unwrap();
+    let t0 = Instant::now();
+    assert_eq!(guard.status()["table"], false);
+    assert!(t0.elapsed() < Duration::from_secs(5));
+
+    // Subscribers hear every change, read back.
+    let link = kizuki::guard::client::SocketLink::new(guard.socket.clone());
+    let mut events = link.subscribe().unwrap();
+    let kizuki::guard::api::Event::Status { status } = events.next().unwrap().unwrap();
+    assert!(!status.panic);
+    assert_eq!(guard.ask(&json!({"op": "panic"}))["reply"], "ok");
+    let kizuki::guard::api::Event::Status { status } = events.next().unwrap().unwrap();
+    assert!(status.panic && status.table, "{status:?}");
+    assert_eq!(guard.ask(&json!({"op": "resume"}))["reply"], "ok");
+    let kizuki::guard::api::Event::Status { status } = events.next().unwrap().unwrap();
+    assert!(!status.panic && !status.table, "{status:?}");
+    assert!(!ns.tables().contains("kizuki"));
+
     let logged = guard.guard_log();
     assert!(
         logged

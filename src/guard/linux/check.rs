@@ -114,6 +114,23 @@ pub fn program(p: &Path, protected: &Protected) -> Result<Ident, Refused> {
             format!("not a regular file: {}", shown(p)),
         ));
     }
+    // Programs are known by their real path (what /proc/PID/exe shows):
+    // a path through a symlinked folder would never match a process.
+    match std::fs::canonicalize(p) {
+        Ok(real) if real == p => {}
+        Ok(real) => {
+            return Err(refused(
+                Refusal::NotAProgram,
+                format!("not the real path; give {}", shown(&real)),
+            ));
+        }
+        Err(e) => {
+            return Err(refused(
+                Refusal::NotAProgram,
+                format!("cannot resolve {}: {e}", shown(p)),
+            ));
+        }
+    }
     if m.mode() & 0o111 == 0 {
         return Err(refused(
             Refusal::NotAProgram,
@@ -168,6 +185,8 @@ mod tests {
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o755)).unwrap();
         let link = t.path().join("link");
         std::os::unix::fs::symlink(&exe, &link).unwrap();
+        let dirlink = t.path().join("dirlink");
+        std::os::unix::fs::symlink(t.path(), &dirlink).unwrap();
         let none = Protected::default();
         program(&exe, &none).unwrap();
         for (p, why) in [
@@ -175,6 +194,7 @@ mod tests {
             (fifo, "fifo"),
             (data, "not executable"),
             (link, "symlink"),
+            (dirlink.join("tool"), "through a symlinked folder"),
             (t.path().join("missing"), "missing"),
         ] {
             assert_eq!(

@@ -30,7 +30,11 @@ pub struct Core {
     protected: Protected,
     /// What did not work at the last sync (technical words).
     problems: Vec<String>,
+    refusals_unlogged: u64,
 }
+
+/// Past this size the guard log takes changes only, not refusals.
+const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Who asked, for the log.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +64,7 @@ impl Core {
             catcher,
             protected: Protected::detect(),
             problems: Vec::new(),
+            refusals_unlogged: 0,
         }
     }
 
@@ -86,6 +91,12 @@ impl Core {
             outcome: outcome.to_string(),
             detail: detail.to_string(),
         };
+        // A flood of refused requests must not fill the disk: past the cap
+        // only changes are logged.
+        if outcome == "refused" && self.log.size() > MAX_LOG_BYTES {
+            self.refusals_unlogged += 1;
+            return;
+        }
         if let Err(e) = self.log.append(entry) {
             let msg = format!("guard log {}: {e}", self.log.path().display());
             eprintln!("kizuki guard: {msg}");
@@ -112,10 +123,10 @@ impl Core {
             problems.push(e.to_string());
         }
         let blocks = self.blocks_by_id();
-        problems.extend(self.catcher.set_targets(&blocks));
         if !blocks.is_empty() && self.layout.is_none() {
             problems.push("no cgroup v2 mount: programs cannot be blocked".into());
         }
+        // The cgroups exist before any start is caught into them.
         if let Some(layout) = &self.layout {
             for (id, _) in &blocks {
                 if let Err(e) = layout.ensure(id) {
@@ -123,6 +134,7 @@ impl Core {
                 }
             }
         }
+        problems.extend(self.catcher.set_targets(&blocks));
         // The processes of blocked programs and their connections, found
         // by the guard itself (never taken from a client).
         let running = self.catcher.running();
@@ -206,6 +218,12 @@ impl Core {
     /// What the kernel enforces now, read back.
     pub fn status(&mut self) -> GuardStatus {
         let mut problems = self.problems.clone();
+        if self.refusals_unlogged > 0 {
+            problems.push(format!(
+                "guard log over {MAX_LOG_BYTES} bytes: {} refusals not logged",
+                self.refusals_unlogged
+            ));
+        }
         let listing = match self.nft.status() {
             Ok(e) => e,
             Err(e) => {

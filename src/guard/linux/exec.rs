@@ -369,6 +369,28 @@ impl Catcher {
         write_pid(&layout.mount.join("cgroup.procs"), pid)
     }
 
+    /// Forgets origins of processes that have ended.
+    pub fn prune_origins(&self) {
+        let pids: Vec<(u32, u64)> = lock(&self.book)
+            .origins
+            .iter()
+            .map(|(p, o)| (*p, o.start_time))
+            .collect();
+        let gone: Vec<u32> = pids
+            .into_iter()
+            .filter(|(p, t)| procs::start_time(*p) != Some(*t))
+            .map(|(p, _)| p)
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let mut book = lock(&self.book);
+        for p in gone {
+            book.origins.remove(&p);
+        }
+        book.dirty = true;
+    }
+
     /// Moves every process running a blocked program that is still outside
     /// its cgroup. Returns problems.
     pub fn sweep(&self) -> Vec<String> {

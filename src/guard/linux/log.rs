@@ -66,6 +66,11 @@ impl GuardLog {
         &self.path
     }
 
+    /// The log's size in bytes now.
+    pub fn size(&self) -> u64 {
+        self.file.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+
     pub fn append(&mut self, entry: Entry) -> io::Result<()> {
         let hash = chain(&self.last, &entry);
         let line = Line {

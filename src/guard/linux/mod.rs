@@ -139,6 +139,7 @@ fn spawn_sweeper(catcher: Arc<exec::Catcher>, dir: PathBuf) -> Result<()> {
                 for p in catcher.sweep() {
                     eprintln!("kizuki guard: {p}");
                 }
+                catcher.prune_origins();
                 core::save_origins(&catcher, &dir);
             }
         })?;

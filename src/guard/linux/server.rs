@@ -23,6 +23,9 @@ use crate::guard::client::read_line;
 
 /// Most connections (subscribers included) at once.
 pub const MAX_CONNS: usize = 64;
+/// Most connections of one non-root user at once, so one user cannot take
+/// every slot.
+pub const MAX_CONNS_PER_UID: usize = 16;
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -31,6 +34,7 @@ pub struct Shared {
     pub authz: Box<dyn Authorizer>,
     pub protected: Protected,
     conns: AtomicUsize,
+    per_uid: Mutex<std::collections::HashMap<u32, usize>>,
     subs: Mutex<Vec<SyncSender<String>>>,
 }
 
@@ -42,6 +46,7 @@ impl Shared {
             authz,
             protected,
             conns: AtomicUsize::new(0),
+            per_uid: Mutex::new(std::collections::HashMap::new()),
             subs: Mutex::new(Vec::new()),
         }
     }
@@ -57,6 +62,46 @@ impl Shared {
         let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
         // A subscriber too slow to keep up is dropped, not waited for.
         subs.retain(|s| s.try_send(line.clone()).is_ok());
+    }
+}
+
+/// A non-root user's connection slot, released when dropped.
+struct UidSlot<'a> {
+    shared: &'a Shared,
+    uid: u32,
+}
+
+impl<'a> UidSlot<'a> {
+    fn take(shared: &'a Shared, uid: u32) -> Option<UidSlot<'a>> {
+        if uid == 0 {
+            return Some(UidSlot { shared, uid });
+        }
+        let mut m = shared.per_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(uid).or_default();
+        if *n >= MAX_CONNS_PER_UID {
+            return None;
+        }
+        *n += 1;
+        Some(UidSlot { shared, uid })
+    }
+}
+
+impl Drop for UidSlot<'_> {
+    fn drop(&mut self) {
+        if self.uid == 0 {
+            return;
+        }
+        let mut m = self
+            .shared
+            .per_uid
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.uid) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.uid);
+            }
+        }
     }
 }
 
@@ -115,6 +160,18 @@ fn connection(stream: UnixStream, shared: &Arc<Shared>) {
     let asker = Asker {
         uid: cred.uid(),
         pid: u32::try_from(cred.pid()).unwrap_or(0),
+    };
+    let mut stream = stream;
+    let Some(_slot) = UidSlot::take(shared, asker.uid) else {
+        let _ = write_reply(
+            &mut stream,
+            &Reply::Refused {
+                reason: Refusal::BadRequest,
+                detail: format!("busy: {MAX_CONNS_PER_UID} connections of this user already"),
+                status: None,
+            },
+        );
+        return;
     };
     let Ok(read_half) = stream.try_clone() else {
         return;
