@@ -148,6 +148,11 @@ impl Guard {
 
     /// Starts the guard and waits until it answers.
     fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// The same, with extra environment.
+    fn start_with(&mut self, env: &[(&str, &str)]) {
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -155,6 +160,7 @@ impl Guard {
             .unwrap();
         let child = self
             .command()
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(err)
             .spawn()
@@ -855,4 +861,41 @@ fn the_guard_refuses_what_must_never_be_blocked_and_bad_homes() {
             >= cases.len(),
         "{logged}"
     );
+}
+
+/// Without fanotify the guard says so and still catches every start, by
+/// polling /proc (within ~100 ms instead of before the first instruction).
+#[test]
+fn without_fanotify_the_guard_polls_and_says_so() {
+    let name = "without_fanotify_the_guard_polls_and_says_so";
+    if !common::privileged(name, common::lacks_root_or(&["ip", "nft", "nsenter"])) {
+        return;
+    }
+    let id = std::process::id() % 100_000;
+    let parent = format!("kizuki-test-p{id}");
+    let _cg = CgroupCleanup(cgroup_mount().join(&parent));
+    let ns = Netns::new(format!("kzg-poll-{id}"));
+    let tmp = private_tmp();
+    let sleeper = tmp.path().join("sleeper");
+    copy_exe("/bin/sleep", &sleeper);
+    let mut guard = Guard::new(&ns, tmp.path(), &parent);
+    guard.start_with(&[("KIZUKI_GUARD_NO_FANOTIFY", "1")]);
+    let r = guard.ask(&json!({"op": "block", "exe": sleeper}));
+    assert_eq!(r["reply"], "ok", "{r}");
+    assert_eq!(r["status"]["exec_catch"], "polling");
+    let proc_ = Reap(ns.nsenter().arg(&sleeper).arg("30").spawn().unwrap());
+    let pid = proc_.0.id();
+    let want = format!("/{parent}/{}", program_id(&sleeper));
+    wait_until(
+        "the new start is moved by polling",
+        Duration::from_secs(3),
+        || cgroup_of(pid) == want,
+    );
+    let s = guard.status();
+    let b = block_status(&s, &sleeper).unwrap();
+    assert_eq!(b["enforced"], true, "{s}");
+    assert!(pids(&b["pids_blocked"]).contains(&pid));
+    let r = guard.ask(&json!({"op": "clear"}));
+    assert_eq!(r["reply"], "ok", "{r}");
+    assert_ne!(cgroup_of(pid), want, "returned on clear");
 }
