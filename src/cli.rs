@@ -128,13 +128,14 @@ pub enum FirewallCommand {
     Status,
     /// Make the firewall match the marks (stale rules go).
     Apply {
-        /// Apply this plan file instead (the privileged side of pkexec).
+        /// Apply this plan file instead (Windows: the elevated side of the
+        /// UAC prompt; refused on Linux, where the guard enforces).
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
     },
     /// Remove every rule kizuki added (marks are kept).
     Clear {
-        /// Only the system side (used through pkexec).
+        /// Only the system side (the elevated side on Windows).
         #[arg(long, hide = true)]
         system_only: bool,
     },
