@@ -1,12 +1,15 @@
 #!/bin/sh
-# Builds the kizuki .deb, installs it, checks what it installed, lets kizuki
-# add a firewall table and a cgroup, purges the package and checks that
-# nothing of kizuki is left. Run as root from anywhere in the repository:
+# Builds the kizuki .deb, installs it, checks what it installed, starts the
+# guard by hand (no systemd here) with its default paths, blocks a
+# throwaway program through the guard's socket, purges the package and
+# checks that nothing of kizuki is left: no table, no cgroup, no state, no
+# socket, no guard. Run as root from anywhere in the repository:
 #
 #     sh packaging/ci-deb.sh
 #
 # Needs: cargo-deb (cargo install cargo-deb --locked), and the Debian
-# packages desktop-file-utils, appstream, nftables. The firewall rule it
+# packages desktop-file-utils, appstream, nftables, python3, systemd
+# (systemd-analyze). The firewall rule it
 # creates drops only the sockets of a throwaway `sleep` it starts, so the
 # machine's network is never touched. Exits non-zero with a FAIL line.
 set -eu
@@ -41,8 +44,13 @@ pkg_present() {
 
 work=""
 dummy_pid=""
+guard_pid=""
 cleanup() {
     status=$?
+    if [ -n "$guard_pid" ]; then
+        kill "$guard_pid" 2>/dev/null || true
+        wait "$guard_pid" 2>/dev/null || true
+    fi
     if [ -n "$dummy_pid" ]; then
         kill "$dummy_pid" 2>/dev/null || true
         wait "$dummy_pid" 2>/dev/null || true
@@ -64,7 +72,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 [ "$(id -u)" = 0 ] || fail "run as root: it installs and purges a package"
-for tool in desktop-file-validate appstreamcli nft dpkg-query apt-get; do
+for tool in desktop-file-validate appstreamcli nft dpkg-query apt-get python3 systemd-analyze; do
     command -v "$tool" >/dev/null 2>&1 || fail "$tool not found (apt-get install desktop-file-utils appstream nftables)"
 done
 cargo deb --version >/dev/null 2>&1 || fail "cargo-deb not found (cargo install cargo-deb --locked)"
@@ -96,7 +104,8 @@ expected="
 /usr/share/applications/jp.kizuki.Kizuki.desktop
 /usr/share/metainfo/jp.kizuki.Kizuki.metainfo.xml
 /usr/share/kizuki/autostart/jp.kizuki.Kizuki.desktop
-/usr/share/polkit-1/actions/jp.kizuki.firewall.policy
+/usr/share/polkit-1/actions/jp.kizuki.policy
+/usr/lib/systemd/system/kizuki-guard.service
 /usr/share/icons/hicolor/scalable/apps/jp.kizuki.Kizuki.svg
 /usr/share/icons/hicolor/16x16/apps/jp.kizuki.Kizuki.png
 /usr/share/icons/hicolor/32x32/apps/jp.kizuki.Kizuki.png
@@ -109,21 +118,45 @@ expected="
 /usr/share/doc/kizuki/copyright
 "
 
-# Blocks a throwaway copy of sleep with `kizuki firewall apply --plan`, the
-# same command the GUI runs through pkexec: this makes kizuki's nftables
-# table and a cgroup under kizuki-blocked, and moves the process there.
+# One request to the guard over its socket, as root; prints the reply line.
+ask_guard() {
+    python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(60)
+s.connect("/run/kizuki/guard.sock")
+s.sendall((sys.argv[1] + "\n").encode())
+print(s.makefile().readline().strip())' "$1"
+}
+
+# Starts the guard by hand with its default paths (/var/lib/kizuki,
+# /run/kizuki/guard.sock), as an administrator would without systemd, and
+# blocks a throwaway copy of sleep through the socket: this makes kizuki's
+# nftables table and a cgroup under kizuki-blocked, and moves the running
+# process there. A new start of the copy is caught too.
 make_kizuki_rules() {
     cp /bin/sleep "$work/kizuki-ci-blocked"
     "$work/kizuki-ci-blocked" 600 &
     dummy_pid=$!
-    sha=$(sha256sum "$work/kizuki-ci-blocked" | cut -d' ' -f1)
-    printf '{"version":1,"panic":false,"blocked":[{"exe":"%s","sha256":"%s","pids":[%s],"flows":[]}]}\n' \
-        "$work/kizuki-ci-blocked" "$sha" "$dummy_pid" >"$work/plan.json"
-    /usr/bin/kizuki --lang en --data-dir "$work/data" firewall apply --plan "$work/plan.json" \
-        || fail "kizuki firewall apply --plan did not apply the rules"
-    nft list table inet kizuki >/dev/null 2>&1 || fail "kizuki firewall apply made no table inet kizuki"
-    cgroups_left >/dev/null || fail "kizuki firewall apply made no kizuki-blocked cgroup"
-    say "kizuki added table inet kizuki and $(cgroups_left)"
+    /usr/bin/kizuki guard >"$work/guard.log" 2>&1 &
+    guard_pid=$!
+    n=0
+    until ask_guard '{"op":"status"}' 2>/dev/null | grep -q '"reply":"ok"'; do
+        n=$((n + 1))
+        [ "$n" -lt 300 ] || { cat "$work/guard.log" >&2; fail "the guard did not answer on /run/kizuki/guard.sock"; }
+        kill -0 "$guard_pid" 2>/dev/null || { cat "$work/guard.log" >&2; fail "kizuki guard exited"; }
+        sleep 0.1
+    done
+    reply=$(ask_guard "{\"op\":\"block\",\"exe\":\"$work/kizuki-ci-blocked\"}")
+    echo "$reply" | grep -q '"reply":"ok"' || fail "the guard did not block: $reply"
+    echo "$reply" | grep -q '"enforced":true' || fail "the guard reports the block not in force: $reply"
+    nft list table inet kizuki >/dev/null 2>&1 || fail "the guard made no table inet kizuki"
+    cgroups_left >/dev/null || fail "the guard made no kizuki-blocked cgroup"
+    grep -q kizuki-blocked "/proc/$dummy_pid/cgroup" || fail "the running program was not moved into its cgroup"
+    first=$("$work/kizuki-ci-blocked" 0 && echo started)
+    [ "$first" = started ] || fail "a new start of the blocked program did not run at all"
+    [ -d /var/lib/kizuki ] && [ -S /run/kizuki/guard.sock ] || fail "no guard state or socket"
+    say "the guard added table inet kizuki and $(cgroups_left)"
 }
 
 install_and_check() {
@@ -150,15 +183,19 @@ install_and_check() {
     # polkit reads the action only if the file is well-formed XML; when
     # polkitd is reachable (a system bus), ask it directly.
     if command -v xmllint >/dev/null 2>&1; then
-        xmllint --noout --nonet /usr/share/polkit-1/actions/jp.kizuki.firewall.policy \
+        xmllint --noout --nonet /usr/share/polkit-1/actions/jp.kizuki.policy \
             || fail "the polkit policy is not well-formed XML"
     fi
     if command -v pkaction >/dev/null 2>&1 && pkaction >/dev/null 2>&1; then
-        pkaction --action-id jp.kizuki.firewall >/dev/null 2>&1 \
-            || fail "polkit does not know the action jp.kizuki.firewall"
+        for action in block unblock panic resume clear; do
+            pkaction --action-id "jp.kizuki.$action" >/dev/null 2>&1 \
+                || fail "polkit does not know the action jp.kizuki.$action"
+        done
     else
         say "polkitd not reachable: checked the policy file only"
     fi
+    systemd-analyze verify /usr/lib/systemd/system/kizuki-guard.service \
+        || fail "systemd-analyze verify rejected kizuki-guard.service"
 }
 
 check_nothing_left() {
@@ -177,6 +214,14 @@ check_nothing_left() {
     fi
     nft list ruleset | grep -q kizuki && fail "purge left kizuki rules in the ruleset"
     left=$(cgroups_left) && fail "purge left cgroup $left"
+    [ ! -e /var/lib/kizuki ] || fail "purge left the guard's state /var/lib/kizuki"
+    [ ! -e /run/kizuki/guard.sock ] || fail "purge left the guard's socket"
+    [ ! -e /run/kizuki ] || fail "purge left /run/kizuki"
+    if [ -n "$guard_pid" ]; then
+        kill -0 "$guard_pid" 2>/dev/null && fail "the guard still runs after the purge"
+        wait "$guard_pid" 2>/dev/null || true
+        guard_pid=""
+    fi
     # The blocked process was handed back, not killed.
     kill -0 "$dummy_pid" 2>/dev/null || fail "the blocked process did not survive the purge"
     grep -q kizuki-blocked "/proc/$dummy_pid/cgroup" && fail "the blocked process is still in a kizuki cgroup"

@@ -115,6 +115,11 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::cli_autostart::AutostartCommand,
     },
+    /// The privileged service that enforces blocks and the panic button
+    /// (root, Linux; runs in the foreground — systemd starts it at boot).
+    /// State: $KIZUKI_STATE_DIR (default /var/lib/kizuki); socket:
+    /// $KIZUKI_GUARD_SOCKET (default /run/kizuki/guard.sock).
+    Guard,
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,13 +128,14 @@ pub enum FirewallCommand {
     Status,
     /// Make the firewall match the marks (stale rules go).
     Apply {
-        /// Apply this plan file instead (the privileged side of pkexec).
+        /// Apply this plan file instead (Windows: the elevated side of the
+        /// UAC prompt; refused on Linux, where the guard enforces).
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
     },
     /// Remove every rule kizuki added (marks are kept).
     Clear {
-        /// Only the system side (used through pkexec).
+        /// Only the system side (the elevated side on Windows).
         #[arg(long, hide = true)]
         system_only: bool,
     },
@@ -178,6 +184,10 @@ fn data_dir(cli: &Cli) -> Option<PathBuf> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // The guard (root) never makes or reads a user's data folder.
+    if matches!(cli.command, Some(Command::Guard)) {
+        return crate::guard::run().map(|()| ExitCode::SUCCESS);
+    }
     let data = data_dir(&cli);
     match &cli.command {
         None => {
@@ -253,6 +263,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Contacts { json }) => run_contacts(data.as_deref(), *json),
         Some(Command::History(args)) => crate::journal::command::run(args, data.as_deref()),
         Some(Command::Autostart { action }) => crate::cli_autostart::autostart(action),
+        Some(Command::Guard) => crate::guard::run().map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -135,6 +135,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/names.toml"),
         include_str!("../assets/i18n/en/names.toml"),
     ),
+    (
+        "guard",
+        include_str!("../assets/i18n/ja/guard.toml"),
+        include_str!("../assets/i18n/en/guard.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

@@ -1,38 +1,24 @@
-//! Blocking for real, as root, in a pair of network namespaces this test
-//! creates (joined by a veth pair with addresses of its own choosing; no
-//! traffic leaves them). The kizuki binary runs inside the client namespace
-//! through `nsenter --net=` (not `ip netns exec`, which remounts /sys and
-//! hides the cgroup mount), so its nftables table lives there too.
+//! The nftables backend for real, as root, in a pair of network namespaces
+//! this test creates (joined by a veth pair with addresses of its own
+//! choosing; no traffic leaves them). `nft` runs inside the client
+//! namespace through `nsenter --net=` (not `ip netns exec`, which remounts
+//! /sys and hides the cgroup mount), so kizuki's table lives there too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(target_os = "linux")]
-
-mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kizuki::firewall::Backend;
+mod common;
+
+use kizuki::firewall::cgroup::CgroupLayout;
 use kizuki::firewall::nft::NftBackend;
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
+use kizuki::firewall::{Backend, BlockedProgram, PLAN_VERSION, Plan};
 
 fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
@@ -81,13 +67,13 @@ impl Drop for Reap {
     }
 }
 
-/// Removes kizuki's table in the client namespace and kizuki's cgroups,
+/// Removes kizuki's table in the client namespace and this run's cgroups,
 /// after the clients are gone (declared first, dropped last).
-struct Cleanup(PathBuf);
+struct Cleanup(NftBackend);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = NftBackend::in_netns(&self.0).clear();
+        let _ = self.0.clear();
     }
 }
 
@@ -161,23 +147,6 @@ while :; do
   sleep 0.1
 done 2>/dev/null"#;
 
-fn kizuki(ns: &Netns, data: &Path, args: &[&str]) -> Output {
-    let out = ns
-        .nsenter()
-        .arg(env!("CARGO_BIN_EXE_kizuki"))
-        .args(["--lang", "en", "--data-dir"])
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap();
-    eprintln!(
-        "kizuki {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn nft_tables(ns: &Netns) -> String {
     let out = ns
         .nsenter()
@@ -187,28 +156,35 @@ fn nft_tables(ns: &Netns) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn blocked_program_loses_the_network_and_panic_stops_all_but_loopback() {
-    if !is_root() {
-        common::skip(
-            "blocked_program_loses_the_network_and_panic_stops_all_but_loopback",
-            "needs root",
-        );
-        return;
+fn plan(blocked: Vec<BlockedProgram>, panic: bool) -> Plan {
+    Plan {
+        version: PLAN_VERSION,
+        panic,
+        blocked,
     }
-    for tool in ["ip", "nft", "nsenter", "ss", "bash"] {
-        if !have(tool) {
-            common::skip(
-                "blocked_program_loses_the_network",
-                &format!("needs {tool}"),
-            );
-            return;
-        }
+}
+
+/// The nftables backend itself (what the guard builds on), in a network
+/// namespace, with a parent cgroup of this run's own. The guard's whole
+/// flow (every start caught, reboot, authorization) is tests/guard_netns.rs.
+#[test]
+fn backend_blocks_a_program_and_panic_stops_all_but_loopback() {
+    let name = "backend_blocks_a_program_and_panic_stops_all_but_loopback";
+    if !common::privileged(
+        name,
+        common::lacks_root_or(&["ip", "nft", "nsenter", "ss", "bash"]),
+    ) {
+        return;
     }
     let id = std::process::id() % 100_000;
     let server_ns = Netns::new(format!("kzk-srv-{id}"));
     let client_ns = Netns::new(format!("kzk-cli-{id}"));
-    let _cleanup = Cleanup(client_ns.path());
+    let layout = CgroupLayout::detect()
+        .unwrap()
+        .with_parent(&format!("kizuki-fwtest-{id}"))
+        .unwrap();
+    let backend = || NftBackend::in_netns(&client_ns.path()).with_layout(Some(layout.clone()));
+    let _cleanup = Cleanup(backend());
     let (va, vb) = (format!("kzka{id}"), format!("kzkb{id}"));
     sh(&[
         "ip",
@@ -231,7 +207,6 @@ fn blocked_program_loses_the_network_and_panic_stops_all_but_loopback() {
         ns.ip(&["link", "set", dev, "up"]);
         ns.ip(&["link", "set", "lo", "up"]);
     }
-
     let remote = serve(listen_in(
         &server_ns.path(),
         "10.231.7.1:8080".parse().unwrap(),
@@ -241,9 +216,7 @@ fn blocked_program_loses_the_network_and_panic_stops_all_but_loopback() {
         "127.0.0.1:8081".parse().unwrap(),
     ));
 
-    // Two programs: copies of bash under their own names.
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
     let bad = tmp.path().join("bad-tool");
     let good = tmp.path().join("good-tool");
     std::fs::copy("/bin/bash", &bad).unwrap();
@@ -258,27 +231,28 @@ fn blocked_program_loses_the_network_and_panic_stops_all_but_loopback() {
                 .unwrap(),
         )
     };
-    let _bad = start(&bad, "bad");
+    let bad_proc = start(&bad, "bad");
     let _good = start(&good, "good");
     let secs = Duration::from_secs;
     wait_until("both clients connected", secs(10), || {
-        count(&remote, "old bad") > 0 && count(&remote, "new good") > 0
+        count(&remote, "new bad") > 0 && count(&remote, "new good") > 0
     });
 
-    // Block: the running program loses its open connection and cannot
-    // open new ones; the other program is untouched.
-    let out = kizuki(
-        &client_ns,
-        &data,
-        &["mark", bad.to_str().unwrap(), "blocked"],
-    );
-    assert!(out.status.success());
+    // Block: the program's process joins its cgroup, whose sockets are
+    // dropped; the other program is untouched.
+    let blocked = BlockedProgram {
+        exe: bad.clone(),
+        sha256: kizuki::identity::sha256_file(&bad).unwrap(),
+        pids: vec![bad_proc.0.id()],
+        flows: vec![],
+    };
+    let applied = backend()
+        .apply(&plan(vec![blocked.clone()], false))
+        .unwrap();
+    assert_eq!(applied.moved, vec![bad_proc.0.id()]);
     assert!(nft_tables(&client_ns).contains("table inet kizuki"));
+    assert_eq!(layout.pids(&blocked.id()), vec![bad_proc.0.id()]);
     std::thread::sleep(Duration::from_millis(300)); // lines already in flight
-    assert!(
-        !grows(&remote, "old bad", secs(2)),
-        "existing connection must be cut"
-    );
     assert!(
         !grows(&remote, "new bad", secs(1)),
         "new connections must fail"
@@ -287,43 +261,11 @@ fn blocked_program_loses_the_network_and_panic_stops_all_but_loopback() {
         grows(&remote, "new good", secs(3)),
         "other program keeps the network"
     );
-    assert!(grows(&remote, "old good", secs(3)));
+    let enforced = backend().status().unwrap();
+    assert!(enforced.blocks(&bad) && !enforced.blocks(&good) && !enforced.panic);
 
-    // A process of the blocked program started later is caught by the
-    // next reconcile (the monitor does this every tick as root).
-    let _bad2 = start(&bad, "bad2");
-    wait_until("second process connected", secs(10), || {
-        count(&remote, "old bad2") > 0
-    });
-    let out = kizuki(&client_ns, &data, &["firewall", "apply"]);
-    assert!(out.status.success());
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(!grows(&remote, "new bad2", secs(1)));
-    assert!(!grows(&remote, "old bad2", secs(1)));
-
-    let status = kizuki(&client_ns, &data, &["firewall", "status"]);
-    let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains("bad-tool: enforced"), "{text}");
-
-    // Unblocking restores it.
-    let out = kizuki(
-        &client_ns,
-        &data,
-        &["mark", bad.to_str().unwrap(), "trusted"],
-    );
-    assert!(out.status.success());
-    assert!(
-        grows(&remote, "new bad", secs(5)),
-        "unblocked program connects again"
-    );
-    assert!(
-        !nft_tables(&client_ns).contains("kizuki"),
-        "nothing left to enforce"
-    );
-
-    // Panic: only loopback works; undo restores.
-    let out = kizuki(&client_ns, &data, &["firewall", "panic"]);
-    assert!(out.status.success());
+    // Panic: only loopback works.
+    backend().apply(&plan(vec![], true)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         !grows(&remote, "new good", secs(1)),
@@ -338,31 +280,13 @@ fn blocked_program_loses_the_network_and_panic_stops_all_but_loopback() {
     wait_until("loopback line arrives", secs(5), || {
         count(&local, "new lo") > 0
     });
-    let out = kizuki(&client_ns, &data, &["firewall", "unpanic"]);
-    assert!(out.status.success());
-    assert!(grows(&remote, "new good", secs(5)), "undo restores traffic");
+    assert!(backend().status().unwrap().panic);
 
-    // Block again, then clear: no kizuki table is left, nor cgroups.
-    assert!(
-        kizuki(
-            &client_ns,
-            &data,
-            &["mark", bad.to_str().unwrap(), "blocked"]
-        )
-        .status
-        .success()
-    );
-    assert!(
-        kizuki(&client_ns, &data, &["firewall", "clear"])
-            .status
-            .success()
-    );
+    // Clear: no table, no cgroups, and everything connects again.
+    backend().clear().unwrap();
     assert!(!nft_tables(&client_ns).contains("kizuki"));
-    let layout = NftBackend::in_netns(&client_ns.path())
-        .cgroups()
-        .cloned()
-        .unwrap();
     assert!(layout.existing().is_empty(), "cgroups removed");
+    assert!(grows(&remote, "new good", secs(5)));
     assert!(
         grows(&remote, "new bad", secs(5)),
         "cleared: the program connects again"

@@ -1,9 +1,11 @@
-//! The polkit policy that lets the GUI ask for administrator rights.
+//! The polkit policy the guard asks, the guard's systemd unit, the
+//! desktop files, the Debian package's contents and maintainer scripts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-const POLICY: &str = include_str!("../packaging/linux/jp.kizuki.firewall.policy");
+const POLICY: &str = include_str!("../packaging/linux/jp.kizuki.policy");
+const UNIT: &str = include_str!("../packaging/linux/kizuki-guard.service");
 
 /// Every opened element is closed, in order (enough to catch a broken file
 /// without an XML library).
@@ -33,29 +35,140 @@ fn balanced(xml: &str) -> bool {
     stack.is_empty()
 }
 
+/// The `<defaults>` block of one action.
+fn defaults(action: &str) -> &'static str {
+    let start = POLICY
+        .find(&format!("<action id=\"{action}\">"))
+        .unwrap_or_else(|| panic!("no action {action}"));
+    let rest = &POLICY[start..];
+    let end = rest.find("</action>").unwrap();
+    let block = &rest[..end];
+    let d = block.find("<defaults>").unwrap();
+    &block[d..]
+}
+
 #[test]
-fn policy_names_the_action_the_binary_and_asks_an_administrator() {
+fn one_action_per_operation_and_loosening_always_asks() {
     assert!(balanced(POLICY), "policy XML is not well nested");
-    assert!(POLICY.contains("<action id=\"jp.kizuki.firewall\">"));
-    assert!(POLICY.contains(
-        "<annotate key=\"org.freedesktop.policykit.exec.path\">/usr/bin/kizuki</annotate>"
-    ));
-    // Never granted without authentication.
+    // Never granted without authentication; nothing is run by pkexec.
     assert!(!POLICY.contains(">yes<"));
-    assert!(POLICY.contains("<allow_active>auth_admin_keep</allow_active>"));
+    assert!(!POLICY.contains("exec.path"));
+    assert!(!POLICY.contains("jp.kizuki.firewall"));
+    for a in ["jp.kizuki.block", "jp.kizuki.panic"] {
+        assert!(
+            defaults(a).contains("<allow_active>auth_admin_keep</allow_active>"),
+            "{a}"
+        );
+    }
+    // A kept authorization never covers lifting a protection.
+    for a in ["jp.kizuki.unblock", "jp.kizuki.resume", "jp.kizuki.clear"] {
+        let d = defaults(a);
+        assert!(!d.contains("keep"), "{a} must always ask: {d}");
+        assert!(d.contains("<allow_active>auth_admin</allow_active>"), "{a}");
+    }
+    // The guard asks for exactly these actions.
+    use kizuki::guard::api::Request;
+    for r in [
+        Request::Block { exe: "/x".into() },
+        Request::Unblock { exe: "/x".into() },
+        Request::Panic,
+        Request::Resume,
+        Request::Clear,
+    ] {
+        let a = r.polkit_action().unwrap();
+        assert!(POLICY.contains(&format!("<action id=\"{a}\">")), "{a}");
+        assert_eq!(defaults(a).contains("keep"), !r.loosens(), "{a}");
+    }
     assert!(POLICY.contains("xml:lang=\"ja\""));
+    assert!(
+        POLICY.contains("$(program)"),
+        "the prompt names the program"
+    );
 }
 
 #[test]
 fn policy_passes_xmllint_when_available() {
     let out = std::process::Command::new("xmllint")
-        .args(["--noout", "packaging/linux/jp.kizuki.firewall.policy"])
+        .args(["--noout", "packaging/linux/jp.kizuki.policy"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output();
     match out {
         Ok(o) => assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr)),
         Err(_) => common::skip("policy_passes_xmllint_when_available", "needs xmllint"),
     }
+}
+
+/// A `Key=value` line of the unit.
+fn unit_key(k: &str) -> Option<&'static str> {
+    UNIT.lines()
+        .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+}
+
+#[test]
+fn the_guard_unit_runs_the_guard_hardened_but_able_to_enforce() {
+    assert_eq!(unit_key("ExecStart"), Some("/usr/bin/kizuki guard"));
+    assert_eq!(unit_key("Restart"), Some("on-failure"));
+    assert_eq!(unit_key("RuntimeDirectory"), Some("kizuki"));
+    assert_eq!(unit_key("StateDirectory"), Some("kizuki"));
+    assert_eq!(unit_key("StateDirectoryMode"), Some("0700"));
+    assert_eq!(unit_key("NoNewPrivileges"), Some("yes"));
+    assert_eq!(unit_key("ProtectSystem"), Some("strict"));
+    assert_eq!(unit_key("ReadWritePaths"), Some("/sys/fs/cgroup"));
+    assert_eq!(unit_key("ProtectHome"), Some("read-only"));
+    // Programs in /tmp must be the real /tmp's.
+    assert_eq!(unit_key("PrivateTmp"), None);
+    // /sys/fs/cgroup must stay writable.
+    assert_eq!(unit_key("ProtectControlGroups"), None);
+    let caps: Vec<&str> = unit_key("CapabilityBoundingSet")
+        .unwrap()
+        .split(' ')
+        .collect();
+    for c in [
+        "CAP_NET_ADMIN",
+        "CAP_SYS_ADMIN",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_SYS_PTRACE",
+    ] {
+        assert!(caps.contains(&c), "{c}");
+    }
+    let fams: Vec<&str> = unit_key("RestrictAddressFamilies")
+        .unwrap()
+        .split(' ')
+        .collect();
+    for f in ["AF_UNIX", "AF_NETLINK"] {
+        assert!(fams.contains(&f), "{f}");
+    }
+    assert_eq!(unit_key("WantedBy"), Some("multi-user.target"));
+}
+
+#[test]
+fn the_guard_unit_passes_systemd_analyze_verify() {
+    let Ok(o) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!(
+            "skipping the_guard_unit_passes_systemd_analyze_verify: needs systemd-analyze (package systemd)"
+        );
+        return;
+    };
+    assert!(o.status.success());
+    // verify checks that ExecStart's binary exists: point it at this build.
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("kizuki-guard.service");
+    std::fs::write(
+        &unit,
+        UNIT.replace("/usr/bin/kizuki", env!("CARGO_BIN_EXE_kizuki")),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        !err.contains("kizuki-guard.service:"),
+        "warnings about the unit: {err}"
+    );
 }
 
 // ---- The desktop integration files and the Debian package's contents ----
@@ -197,6 +310,7 @@ fn the_package_ships_every_piece_and_icons_of_the_size_they_claim() {
         "usr/share/metainfo/",
         "usr/share/kizuki/autostart/",
         "usr/share/polkit-1/actions/",
+        "usr/lib/systemd/system/",
         "usr/share/icons/hicolor/scalable/apps/",
     ] {
         assert!(dest(d), "nothing installed to {d}");
@@ -274,25 +388,9 @@ mod maintainer_scripts {
             self.dir.path().join(name)
         }
 
-        /// A fake kizuki binary that logs how it was called and exits `code`.
-        fn kizuki(&self, code: i32) -> PathBuf {
-            use std::os::unix::fs::PermissionsExt;
-            let k = self.path("kizuki");
-            std::fs::write(
-                &k,
-                format!(
-                    "#!/bin/sh\necho \"kizuki $*\" >> '{}'\nexit {code}\n",
-                    self.path("log").display()
-                ),
-            )
-            .unwrap();
-            std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o755)).unwrap();
-            k
-        }
-
         /// Runs a maintainer script with `arg`; `with_nft` puts the fake on PATH
         /// (else PATH holds no nft at all). Returns the exit code.
-        fn run(&self, script: &str, arg: &str, with_nft: bool, kizuki: Option<&Path>) -> i32 {
+        fn run(&self, script: &str, arg: &str, with_nft: bool) -> i32 {
             let path = if with_nft {
                 format!("{}:/usr/bin:/bin", self.path("bin").display())
             } else {
@@ -304,10 +402,10 @@ mod maintainer_scripts {
                 .env_clear()
                 .env("PATH", path)
                 .env("KIZUKI_PKG_MOUNTINFO", self.path("mountinfo"))
-                .env(
-                    "KIZUKI_PKG_BIN",
-                    kizuki.map_or(self.path("no-such-kizuki"), Path::to_path_buf),
-                )
+                .env("KIZUKI_PKG_PROC", self.path("no-proc"))
+                .env("KIZUKI_PKG_NO_SYSTEMD", "1")
+                .env("KIZUKI_PKG_STATE_DIR", self.path("no-state"))
+                .env("KIZUKI_PKG_RUN_DIR", self.path("no-run"))
                 .output()
                 .unwrap();
             out.status.code().unwrap_or(-1)
@@ -327,57 +425,93 @@ mod maintainer_scripts {
     #[test]
     fn removal_deletes_kizukis_table_and_nothing_else() {
         let f = Fakes::new(true, false);
-        assert_eq!(f.run("postrm", "purge", true, None), 0);
+        assert_eq!(f.run("postrm", "purge", true), 0);
         assert_eq!(
             f.log(),
             "nft list table inet kizuki\nnft delete table inet kizuki\n"
         );
         // No table: nothing is deleted.
         let f = Fakes::new(false, false);
-        assert_eq!(f.run("postrm", "remove", true, None), 0);
+        assert_eq!(f.run("postrm", "remove", true), 0);
         assert_eq!(f.log(), "nft list table inet kizuki\n");
     }
 
     #[test]
-    fn prerm_asks_kizuki_first_then_makes_sure_and_upgrades_keep_the_rules() {
+    fn prerm_stops_a_guard_then_removes_the_rules_and_upgrades_keep_them() {
+        // A fake /proc with one hand-started guard and one other kizuki.
         let f = Fakes::new(true, false);
-        let k = f.kizuki(1);
+        let proc_ = f.path("proc");
+        for (pid, args) in [("4242", "kizuki\0guard\0"), ("4343", "kizuki\0scan\0")] {
+            let d = proc_.join(pid);
+            std::fs::create_dir_all(&d).unwrap();
+            std::os::unix::fs::symlink("/usr/bin/kizuki", d.join("exe")).unwrap();
+            std::fs::write(d.join("cmdline"), args).unwrap();
+        }
+        let out = Command::new("/bin/sh")
+            .arg(root().join("packaging/linux/debian/prerm"))
+            .arg("remove")
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", f.path("bin").display()))
+            .env("KIZUKI_PKG_MOUNTINFO", f.path("mountinfo"))
+            .env("KIZUKI_PKG_PROC", &proc_)
+            .env("KIZUKI_PKG_NO_SYSTEMD", "1")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
         assert_eq!(
-            f.run("prerm", "remove", true, Some(&k)),
-            0,
-            "a failing kizuki never fails removal"
-        );
-        let log = f.log();
-        let lines: Vec<&str> = log.lines().collect();
-        assert!(
-            lines[0].starts_with("kizuki --lang en --data-dir ")
-                && lines[0].ends_with(" firewall clear --system-only"),
-            "{log}"
-        );
-        assert_eq!(
-            &lines[1..],
-            ["nft list table inet kizuki", "nft delete table inet kizuki"]
+            f.log(),
+            "nft list table inet kizuki\nnft delete table inet kizuki\n"
         );
 
         let f = Fakes::new(true, false);
-        let k = f.kizuki(0);
-        assert_eq!(f.run("prerm", "upgrade", true, Some(&k)), 0);
+        assert_eq!(f.run("prerm", "upgrade", true), 0);
         assert_eq!(f.log(), "", "an upgrade keeps the user's blocks");
+    }
+
+    #[test]
+    fn purge_removes_the_guards_state_and_socket_folders() {
+        let f = Fakes::new(false, false);
+        let state = f.path("var-lib-kizuki");
+        let run = f.path("run-kizuki");
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(state.join("guard-state.json"), "{}").unwrap();
+        std::fs::create_dir_all(&run).unwrap();
+        let go = |arg: &str| {
+            Command::new("/bin/sh")
+                .arg(root().join("packaging/linux/debian/postrm"))
+                .arg(arg)
+                .env_clear()
+                .env("PATH", format!("{}:/usr/bin:/bin", f.path("bin").display()))
+                .env("KIZUKI_PKG_MOUNTINFO", f.path("mountinfo"))
+                .env("KIZUKI_PKG_STATE_DIR", &state)
+                .env("KIZUKI_PKG_NO_SYSTEMD", "1")
+                .env("KIZUKI_PKG_RUN_DIR", &run)
+                .status()
+                .unwrap()
+        };
+        assert!(go("remove").success());
+        assert!(
+            state.is_dir(),
+            "a plain remove keeps the blocks for a reinstall"
+        );
+        assert!(!run.exists());
+        assert!(go("purge").success());
+        assert!(!state.exists(), "purge leaves no state");
     }
 
     #[test]
     fn removal_never_fails_without_nft_or_when_nft_fails() {
         let f = Fakes::new(true, true);
-        assert_eq!(f.run("prerm", "remove", true, None), 0);
-        assert_eq!(f.run("postrm", "purge", true, None), 0);
+        assert_eq!(f.run("prerm", "remove", true), 0);
+        assert_eq!(f.run("postrm", "purge", true), 0);
         assert!(f.log().contains("nft delete table inet kizuki"));
         if nft_on_system_path() {
             eprintln!("skipping the no-nft case: nft is in /usr/bin or /bin");
             return;
         }
         let f = Fakes::new(true, false);
-        assert_eq!(f.run("prerm", "remove", false, None), 0);
-        assert_eq!(f.run("postrm", "purge", false, None), 0);
+        assert_eq!(f.run("prerm", "remove", false), 0);
+        assert_eq!(f.run("postrm", "purge", false), 0);
         assert_eq!(f.log(), "", "no nft: nothing to run");
     }
 
@@ -395,7 +529,7 @@ mod maintainer_scripts {
             format!("41 31 0:38 / {escaped} rw - cgroup2 cgroup2 rw\n"),
         )
         .unwrap();
-        assert_eq!(f.run("postrm", "remove", true, None), 0);
+        assert_eq!(f.run("postrm", "remove", true), 0);
         // kizuki never uses such a mount (its rules could not name it), so
         // the script leaves it alone rather than guess.
         assert!(blocked.join("0123456789abcdef").is_dir());
@@ -418,7 +552,7 @@ mod maintainer_scripts {
             ),
         )
         .unwrap();
-        assert_eq!(f.run("prerm", "remove", true, None), 0);
+        assert_eq!(f.run("prerm", "remove", true), 0);
         assert!(
             !mount.join("kizuki-blocked").exists(),
             "kizuki's cgroups are left"
@@ -440,7 +574,7 @@ mod maintainer_scripts {
             format!("41 31 0:38 / {} rw - cgroup2 cgroup2 rw\n", mount.display()),
         )
         .unwrap();
-        assert_eq!(f.run("postrm", "purge", true, None), 0);
+        assert_eq!(f.run("postrm", "purge", true), 0);
         assert_eq!(
             std::fs::read_to_string(mount.join("cgroup.procs")).unwrap(),
             "4242\n"

@@ -1,8 +1,10 @@
 //! Privilege hygiene, through the real binary: the window refuses to run
-//! as root unless the user insists; the privileged firewall entry point
-//! (`kizuki firewall apply --plan FILE`, what pkexec runs) refuses every
-//! plan kizuki would not write, before touching anything; and kizuki
-//! opens no network connection of its own.
+//! as root unless the user insists; the plan-file entry point (`kizuki
+//! firewall apply --plan FILE`, what the Windows UAC route runs) refuses
+//! every plan kizuki would not write, before touching anything, and on
+//! Linux refuses every plan at all (the guard enforces; no root entry point
+//! reads a file from a user's folder); and kizuki opens no network
+//! connection of its own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -197,6 +199,37 @@ fn privileged_apply_refuses_plans_kizuki_would_not_write() {
     // Nothing was touched: kizuki's table is as it was (absent on a test
     // machine), and no other table was created by the refused plans.
     assert_eq!(kizuki_table_exists(), table_before);
+}
+
+/// On Linux even a well-formed plan is refused: `firewall apply --plan`
+/// is no way to change the firewall as root (the pkexec route is gone; the
+/// guard owns enforcement), and nothing is touched.
+#[cfg(target_os = "linux")]
+#[test]
+fn linux_has_no_plan_file_root_entry_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let table_before = kizuki_table_exists();
+    let file = dir.path().join("plan.json");
+    std::fs::write(
+        &file,
+        format!(r#"{{"version": 1, "panic": true, "blocked": [{{"exe": "/usr/bin/x", "sha256": "{SHA}"}}]}}"#),
+    )
+    .unwrap();
+    let out = common::run_kizuki(
+        dir.path(),
+        &["firewall", "apply", "--plan", file.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("guard"), "says the guard enforces: {err}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(kizuki_table_exists(), table_before, "nothing applied");
+    // No polkit action runs kizuki itself any more.
+    let policy = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/linux/jp.kizuki.policy"),
+    )
+    .unwrap();
+    assert!(!policy.contains("exec.path"), "{policy}");
 }
 
 /// A path with shell syntax is a legal file name and must stay blockable;

@@ -12,6 +12,9 @@ use super::plan::PlanError;
 
 /// kizuki's parent cgroup, directly under the v2 root.
 pub const PARENT: &str = "kizuki-blocked";
+/// Environment variable naming another parent cgroup (tests give each run
+/// its own, since cgroups are machine-wide, not per network namespace).
+pub const PARENT_ENV: &str = "KIZUKI_CGROUP_PARENT";
 /// nft resolves cgroup paths relative to this folder.
 const NFT_BASE: &str = "/sys/fs/cgroup";
 /// Depth of a program's cgroup below the v2 root (`kizuki-blocked/<id>`).
@@ -69,6 +72,18 @@ pub struct CgroupLayout {
     pub mount: PathBuf,
     /// The mount relative to `/sys/fs/cgroup` (`unified`, or empty).
     pub nft_prefix: String,
+    /// kizuki's parent cgroup directly under the mount ([`PARENT`] unless
+    /// [`PARENT_ENV`] or [`CgroupLayout::with_parent`] names another).
+    pub parent: String,
+}
+
+/// The parent named by [`PARENT_ENV`] when it is one safe name, else
+/// [`PARENT`].
+pub fn parent_from_env() -> String {
+    std::env::var(PARENT_ENV)
+        .ok()
+        .filter(|p| safe_component(p))
+        .unwrap_or_else(|| PARENT.to_string())
 }
 
 fn safe_component(s: &str) -> bool {
@@ -93,7 +108,18 @@ impl CgroupLayout {
         Ok(CgroupLayout {
             mount: mount.to_path_buf(),
             nft_prefix: rel.to_string(),
+            parent: parent_from_env(),
         })
+    }
+
+    /// The same mount with another parent cgroup; refused unless the name
+    /// is one safe path component.
+    pub fn with_parent(mut self, parent: &str) -> Result<CgroupLayout, PlanError> {
+        if !safe_component(parent) {
+            return Err(PlanError::BadCgroup(crate::escape::for_display(parent)));
+        }
+        self.parent = parent.to_string();
+        Ok(self)
     }
 
     /// This machine's layout.
@@ -103,7 +129,7 @@ impl CgroupLayout {
     }
 
     pub fn parent_dir(&self) -> PathBuf {
-        self.mount.join(PARENT)
+        self.mount.join(&self.parent)
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {
@@ -115,10 +141,11 @@ impl CgroupLayout {
         if !safe_component(id) {
             return Err(PlanError::BadCgroup(crate::escape::for_display(id)));
         }
+        let parent = &self.parent;
         Ok(if self.nft_prefix.is_empty() {
-            format!("{PARENT}/{id}")
+            format!("{parent}/{id}")
         } else {
-            format!("{}/{PARENT}/{id}", self.nft_prefix)
+            format!("{}/{parent}/{id}", self.nft_prefix)
         })
     }
 

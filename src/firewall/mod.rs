@@ -3,11 +3,13 @@
 //! can be shown, tested, saved and validated — and a [`Backend`] enforces
 //! it: nftables on Linux, Windows Defender Firewall on Windows.
 //!
-//! Privilege: the GUI never runs as root. [`enforce`] applies a plan
-//! directly when kizuki already has administrator rights, else on Linux
-//! through `pkexec kizuki firewall apply --plan FILE` (the privileged side
-//! re-reads and validates the file), else reports that the mark is only
-//! recorded.
+//! Privilege: the GUI never runs as root. On Linux, enforcement belongs to
+//! the guard (`kizuki guard`, see [`crate::guard`]), which builds its rules
+//! with [`nft::ruleset`] and [`cgroup`]; there is no root entry point that
+//! takes a plan from a user's folder. [`enforce`] applies a plan directly
+//! only when kizuki already has administrator rights, else on Windows
+//! through the UAC prompt (`kizuki firewall apply --plan FILE`, Windows
+//! has no guard yet), else reports that the mark is only recorded.
 
 pub mod cgroup;
 pub mod netsh;
@@ -19,7 +21,6 @@ mod state;
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 pub use plan::{BlockedProgram, Flow, PLAN_VERSION, Plan, PlanError, program_id};
 pub use stage::{EnforceReport, EnforceStage};
@@ -61,6 +62,9 @@ pub enum FirewallError {
     NonUnicodeArgument,
     #[error("{}", tr("firewall.err.unsupported"))]
     Unsupported,
+    /// `firewall apply --plan` outside Windows: the guard enforces.
+    #[error("{}", tr("guard.err.no_plan_entry"))]
+    NoPlanEntry,
 }
 
 /// What applying a plan did besides loading rules.
@@ -130,31 +134,18 @@ pub fn native_backend() -> Result<Box<dyn Backend>, FirewallError> {
 pub enum Route {
     /// kizuki has administrator rights.
     Direct,
-    /// Ask through polkit: `pkexec <kizuki> …`.
-    Pkexec { pkexec: PathBuf, kizuki: PathBuf },
     /// Ask through the Windows UAC prompt: `<kizuki> …` started "as
     /// administrator".
     Runas { kizuki: PathBuf },
-    /// No way: marks are recorded, not enforced.
+    /// No way from here: on Linux the guard enforces (ask it through
+    /// [`crate::guard::client`]); marks are recorded, not enforced.
     Unavailable,
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 /// The route on this machine now.
 pub fn route() -> Route {
     if crate::probe::running_as_admin() {
         return Route::Direct;
-    }
-    if cfg!(target_os = "linux")
-        && let (Some(pkexec), Ok(kizuki)) = (find_on_path("pkexec"), std::env::current_exe())
-    {
-        return Route::Pkexec { pkexec, kizuki };
     }
     if cfg!(windows)
         && let Ok(kizuki) = std::env::current_exe()
@@ -169,31 +160,13 @@ pub fn route() -> Route {
 pub enum Enforcement {
     /// Applied in this process.
     Applied(Applied),
-    /// Applied by the privileged helper (`pkexec`).
+    /// Applied by the elevated kizuki (Windows UAC).
     Elevated,
 }
 
 /// Runs `kizuki <args>` with administrator rights through `route`.
 fn run_elevated(route: &Route, args: &[&std::ffi::OsStr]) -> Result<(), FirewallError> {
     match route {
-        Route::Pkexec { pkexec, kizuki } => {
-            let out = Command::new(pkexec)
-                .arg(kizuki)
-                .args(args)
-                .output()
-                .map_err(|source| FirewallError::Tool {
-                    tool: "pkexec".into(),
-                    source,
-                })?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(FirewallError::Elevation {
-                    code: out.status.code(),
-                    detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                })
-            }
-        }
         Route::Runas { kizuki } => run_as_admin(kizuki, args),
         Route::Direct | Route::Unavailable => Err(FirewallError::NoPrivilege),
     }
@@ -237,7 +210,7 @@ pub fn enforce(plan: &Plan, scratch: &Path) -> Result<Enforcement, FirewallError
     plan.validate()?;
     match route() {
         Route::Direct => Ok(Enforcement::Applied(native_backend()?.apply(plan)?)),
-        route @ (Route::Pkexec { .. } | Route::Runas { .. }) => {
+        route @ Route::Runas { .. } => {
             let file = scratch.join(PLAN_FILE);
             crate::fsutil::write_atomic(&file, &plan.to_json()).map_err(|source| {
                 FirewallError::PlanFile {
@@ -269,7 +242,7 @@ pub fn clear() -> Result<Enforcement, FirewallError> {
             native_backend()?.clear()?;
             Ok(Enforcement::Applied(Applied::default()))
         }
-        route @ (Route::Pkexec { .. } | Route::Runas { .. }) => run_elevated(
+        route @ Route::Runas { .. } => run_elevated(
             &route,
             &[
                 "firewall".as_ref(),
@@ -283,9 +256,14 @@ pub fn clear() -> Result<Enforcement, FirewallError> {
 }
 
 /// Reads a plan file on the privileged side: size-limited, parsed and
-/// validated before anything is done with it.
+/// validated before anything is done with it. Only Windows has this entry
+/// point (the UAC route); on Linux the guard owns enforcement and a plan
+/// file from a user's folder is never read as root.
 pub fn read_plan_file(path: &Path) -> Result<Plan, FirewallError> {
     use std::io::Read;
+    if !cfg!(windows) {
+        return Err(FirewallError::NoPlanEntry);
+    }
     let err = |source| FirewallError::PlanFile {
         path: path.to_path_buf(),
         source,

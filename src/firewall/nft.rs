@@ -191,6 +191,33 @@ impl NftBackend {
         self.cgroups.as_ref()
     }
 
+    /// The same firewall with these cgroups (tests name their own parent
+    /// cgroup, since cgroups are machine-wide).
+    pub fn with_layout(mut self, cgroups: Option<CgroupLayout>) -> Self {
+        self.cgroups = cgroups;
+        self
+    }
+
+    /// The host's firewall with these cgroups (the guard names its own
+    /// parent cgroup).
+    pub fn with_cgroups(cgroups: Option<CgroupLayout>) -> Self {
+        NftBackend {
+            prefix: Vec::new(),
+            cgroups,
+        }
+    }
+
+    /// Loads `script` (from [`ruleset`] or [`clear_script`]) in one `nft -f -`
+    /// transaction: all of it or nothing.
+    pub fn load_script(&self, script: &str) -> Result<(), FirewallError> {
+        self.load(script)
+    }
+
+    /// Destroys one socket with `ss -K`.
+    pub fn cut_flow(&self, f: &Flow) -> Result<(), String> {
+        self.cut(f)
+    }
+
     fn command(&self, tool: &str) -> Command {
         match self.prefix.split_first() {
             Some((first, rest)) => {

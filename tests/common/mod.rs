@@ -129,3 +129,33 @@ pub fn skip(test: &str, why: &str) {
     );
     eprintln!("skipping {test}: {why}");
 }
+
+/// Whether a privileged test can run: `missing` names what it lacks (root,
+/// a tool). With `KIZUKI_REQUIRE_PRIVILEGED=1` (CI) a missing requirement
+/// fails the test instead of skipping it.
+pub fn privileged(test: &str, missing: Option<String>) -> bool {
+    let Some(what) = missing else { return true };
+    if skips_forbidden() {
+        panic!("{test} must run (KIZUKI_REQUIRE_PRIVILEGED=1) but needs {what}");
+    }
+    eprintln!("skipping {test}: needs {what}");
+    false
+}
+
+/// What a privileged network test lacks here: root, or one of `tools`.
+pub fn lacks_root_or(tools: &[&str]) -> Option<String> {
+    if !kizuki::probe::running_as_admin() {
+        return Some("root".into());
+    }
+    tools
+        .iter()
+        .find(|t| {
+            Command::new(t)
+                .arg("--version")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_err()
+        })
+        .map(|t| t.to_string())
+}

@@ -1,0 +1,321 @@
+//! The guard's socket: one thread per connection (at most
+//! [`MAX_CONNS`]), newline-delimited JSON, lines capped at
+//! [`api::MAX_LINE`](crate::guard::api::MAX_LINE), a timeout for a client
+//! that says nothing. The client is known by `SO_PEERCRED`, never by what
+//! it says. Authorization (which may wait minutes for a password) happens
+//! before the guard's lock is taken, so a slow client holds up nobody.
+
+use std::io::{BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+
+use super::auth::{self, Authorizer, Subject};
+use super::check::{self, Protected, Refused};
+use super::core::{Asker, Core};
+use super::procs;
+use crate::guard::api::{Event, Refusal, Reply, Request};
+use crate::guard::client::read_line;
+
+/// Most connections (subscribers included) at once.
+pub const MAX_CONNS: usize = 64;
+/// Most connections of one non-root user at once, so one user cannot take
+/// every slot.
+pub const MAX_CONNS_PER_UID: usize = 16;
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Shared {
+    pub core: Mutex<Core>,
+    pub authz: Box<dyn Authorizer>,
+    pub protected: Protected,
+    conns: AtomicUsize,
+    per_uid: Mutex<std::collections::HashMap<u32, usize>>,
+    subs: Mutex<Vec<SyncSender<String>>>,
+}
+
+impl Shared {
+    pub fn new(core: Core, authz: Box<dyn Authorizer>) -> Shared {
+        let protected = core.protected().clone();
+        Shared {
+            core: Mutex::new(core),
+            authz,
+            protected,
+            conns: AtomicUsize::new(0),
+            per_uid: Mutex::new(std::collections::HashMap::new()),
+            subs: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn core(&self) -> std::sync::MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn broadcast(&self, event: &Event) {
+        let Ok(line) = serde_json::to_string(event) else {
+            return;
+        };
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        // A subscriber too slow to keep up is dropped, not waited for.
+        subs.retain(|s| s.try_send(line.clone()).is_ok());
+    }
+}
+
+/// A non-root user's connection slot, released when dropped.
+struct UidSlot<'a> {
+    shared: &'a Shared,
+    uid: u32,
+}
+
+impl<'a> UidSlot<'a> {
+    fn take(shared: &'a Shared, uid: u32) -> Option<UidSlot<'a>> {
+        if uid == 0 {
+            return Some(UidSlot { shared, uid });
+        }
+        let mut m = shared.per_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(uid).or_default();
+        if *n >= MAX_CONNS_PER_UID {
+            return None;
+        }
+        *n += 1;
+        Some(UidSlot { shared, uid })
+    }
+}
+
+impl Drop for UidSlot<'_> {
+    fn drop(&mut self) {
+        if self.uid == 0 {
+            return;
+        }
+        let mut m = self
+            .shared
+            .per_uid
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.uid) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.uid);
+            }
+        }
+    }
+}
+
+/// Releases a connection slot when the connection ends.
+struct Slot(Arc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.conns.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub fn serve(listener: UnixListener, shared: Arc<Shared>) {
+    for conn in listener.incoming() {
+        let Ok(mut stream) = conn else { continue };
+        if shared.conns.fetch_add(1, Ordering::SeqCst) >= MAX_CONNS {
+            shared.conns.fetch_sub(1, Ordering::SeqCst);
+            let _ = stream.set_nonblocking(true);
+            let _ = write_reply(
+                &mut stream,
+                &Reply::Refused {
+                    reason: Refusal::BadRequest,
+                    detail: format!("busy: {MAX_CONNS} connections already"),
+                    status: None,
+                },
+            );
+            continue;
+        }
+        let slot = Slot(shared.clone());
+        let spawned = std::thread::Builder::new()
+            .name("guard-conn".into())
+            .spawn(move || {
+                let shared = slot.0.clone();
+                connection(stream, &shared);
+                drop(slot);
+            });
+        if let Err(e) = spawned {
+            eprintln!("kizuki guard: connection thread: {e}");
+        }
+    }
+}
+
+fn write_reply(w: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(reply).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line)?;
+    w.flush()
+}
+
+fn connection(stream: UnixStream, shared: &Arc<Shared>) {
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let Ok(cred) = getsockopt(&stream, PeerCredentials) else {
+        return;
+    };
+    let asker = Asker {
+        uid: cred.uid(),
+        pid: u32::try_from(cred.pid()).unwrap_or(0),
+    };
+    let mut stream = stream;
+    let Some(_slot) = UidSlot::take(shared, asker.uid) else {
+        let _ = write_reply(
+            &mut stream,
+            &Reply::Refused {
+                reason: Refusal::BadRequest,
+                detail: format!("busy: {MAX_CONNS_PER_UID} connections of this user already"),
+                status: None,
+            },
+        );
+        return;
+    };
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = stream;
+    loop {
+        let line = match read_line(&mut reader) {
+            Ok(Some(l)) => l,
+            Ok(None) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                let reply = refusal(
+                    shared,
+                    asker,
+                    serde_json::Value::Null,
+                    Refused {
+                        reason: Refusal::BadRequest,
+                        detail: format!("{e} (at most {} bytes)", crate::guard::api::MAX_LINE),
+                    },
+                );
+                let _ = write_reply(&mut writer, &reply);
+                return;
+            }
+            Err(_) => return,
+        };
+        let req = match serde_json::from_str::<Request>(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                let shown = crate::escape::truncate(&crate::escape::for_display(&line), 512);
+                let reply = refusal(
+                    shared,
+                    asker,
+                    serde_json::Value::String(shown),
+                    Refused {
+                        reason: Refusal::BadRequest,
+                        detail: format!(
+                            "not a request of API version {}: {e}",
+                            crate::guard::api::API_VERSION
+                        ),
+                    },
+                );
+                if write_reply(&mut writer, &reply).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        if req == Request::Subscribe {
+            subscribe(writer, shared);
+            return;
+        }
+        let reply = answer(&req, asker, shared);
+        if write_reply(&mut writer, &reply).is_err() {
+            return;
+        }
+    }
+}
+
+/// Logs a refusal and words the reply.
+fn refusal(shared: &Shared, asker: Asker, request: serde_json::Value, r: Refused) -> Reply {
+    let mut core = shared.core();
+    core.record(Some(asker), request, None, "refused", &r.detail);
+    Reply::Refused {
+        reason: r.reason,
+        detail: r.detail,
+        status: Some(core.status()),
+    }
+}
+
+/// The form of a request's path, before anyone is asked for a password.
+fn precheck(req: &Request, protected: &Protected) -> Result<(), Refused> {
+    match req {
+        Request::Block { exe } => check::program(exe, protected).map(|_| ()),
+        Request::Unblock { exe } => check::exe_path(exe),
+        _ => Ok(()),
+    }
+}
+
+pub fn answer(req: &Request, asker: Asker, shared: &Shared) -> Reply {
+    if !req.changes_enforcement() {
+        return Reply::Ok {
+            status: shared.core().status(),
+        };
+    }
+    let logged = serde_json::to_value(req).unwrap_or_default();
+    if let Err(r) = precheck(req, &shared.protected) {
+        return refusal(shared, asker, logged, r);
+    }
+    let subject = Subject {
+        pid: asker.pid,
+        uid: asker.uid,
+        start_time: procs::start_time(asker.pid).unwrap_or(0),
+    };
+    let authority = match auth::decide(req, &subject, shared.authz.as_ref()) {
+        Ok(a) => a,
+        Err(r) => return refusal(shared, asker, logged, r),
+    };
+    let (reply, event) = {
+        let mut core = shared.core();
+        let reply = core.handle(req, asker, authority);
+        let (outcome, detail) = match &reply {
+            Reply::Ok { .. } => ("ok", String::new()),
+            Reply::Refused { detail, .. } => ("refused", detail.clone()),
+            Reply::Failed { detail, .. } => ("failed", detail.clone()),
+        };
+        core.record(Some(asker), logged, Some(authority), outcome, &detail);
+        let event = reply
+            .status()
+            .cloned()
+            .map(|status| Event::Status { status });
+        (reply, event)
+    };
+    if let Some(e) = event {
+        shared.broadcast(&e);
+    }
+    reply
+}
+
+fn subscribe(mut writer: UnixStream, shared: &Arc<Shared>) {
+    let (tx, rx) = sync_channel::<String>(16);
+    let first = Event::Status {
+        status: shared.core().status(),
+    };
+    shared
+        .subs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(tx);
+    let Ok(first) = serde_json::to_string(&first) else {
+        return;
+    };
+    let mut send = |line: String| -> bool {
+        writer
+            .write_all(line.as_bytes())
+            .and_then(|_| writer.write_all(b"\n"))
+            .and_then(|_| writer.flush())
+            .is_ok()
+    };
+    if !send(first) {
+        return;
+    }
+    while let Ok(line) = rx.recv() {
+        if !send(line) {
+            return;
+        }
+    }
+}
