@@ -130,6 +130,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/hardening.toml"),
         include_str!("../assets/i18n/en/hardening.toml"),
     ),
+    (
+        "guard",
+        include_str!("../assets/i18n/ja/guard.toml"),
+        include_str!("../assets/i18n/en/guard.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;
