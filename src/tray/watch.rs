@@ -24,6 +24,13 @@ pub enum Control {
     /// The monitor published a snapshot.
     Snapshot,
     SetPanic(bool),
+    /// The guard's state as read back: whether one runs, the panic, and
+    /// the programs it really blocks.
+    SetGuard {
+        available: bool,
+        panic: bool,
+        blocked: Vec<std::path::PathBuf>,
+    },
     /// Mute notifications until then (`None`: unmute).
     Mute(Option<SystemTime>),
     SetNotifications(bool),
@@ -72,6 +79,14 @@ impl Watch {
 
     pub fn set_panic(&mut self, on: bool) {
         self.base.panic = on;
+    }
+
+    /// The guard's read-back state: the panic, and which programs count
+    /// as blocked (running ones make the icon red).
+    pub fn set_guard(&mut self, available: bool, panic: bool, blocked: Vec<std::path::PathBuf>) {
+        self.base.panic = panic;
+        self.base.guard_available = available;
+        self.base.blocked = blocked;
     }
 
     pub fn set_notifications(&mut self, on: bool) {
@@ -213,6 +228,14 @@ impl Background {
                         }
                         Control::SetPanic(on) => {
                             watch.set_panic(on);
+                            Vec::new()
+                        }
+                        Control::SetGuard {
+                            available,
+                            panic,
+                            blocked,
+                        } => {
+                            watch.set_guard(available, panic, blocked);
                             Vec::new()
                         }
                         Control::Mute(until) => {

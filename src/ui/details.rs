@@ -138,15 +138,21 @@ fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
     let alive = p.processes.iter().any(|x| x.alive);
     // One step that may ask for the password at a time.
     let waiting = state.waiting();
+    // Blocking needs the guard service: without one the button says why
+    // instead of pretending to work.
+    let guard_missing = !state.guard.can_enforce();
     let mark_button = |ui: &mut Ui, cmds: &mut Vec<Command>, m: Mark, key: &str, hint: &str| {
+        let no_guard = m == Mark::Blocked && guard_missing;
         let r = ui
             .add_enabled(
-                can_mark && !waiting,
+                can_mark && !waiting && !no_guard,
                 egui::Button::new(state.t(key)).selected(mark == Some(m)),
             )
             .on_hover_text(state.t(hint))
             .on_disabled_hover_text(state.t(if waiting {
                 "gui.jobs.waiting"
+            } else if no_guard {
+                "guard.hint.absent"
             } else {
                 "gui.hint.cannot_mark"
             }));
