@@ -4,7 +4,7 @@
 //! `Command::Guard(GuardUpdate)` from the `kizuki-guard` watcher thread or
 //! with a finished job's answer; views only read [`GuardState`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
@@ -301,14 +301,4 @@ impl GuardWatch {
     pub fn updates(&self) -> Vec<GuardUpdate> {
         self.rx.try_iter().collect()
     }
-}
-
-/// The exe of a block the guard holds, for the list view.
-pub fn blocked_exes(state: &AppState) -> Vec<PathBuf> {
-    state
-        .guard
-        .status
-        .as_ref()
-        .map(|s| s.blocked.iter().map(|b| b.exe.clone()).collect())
-        .unwrap_or_default()
 }

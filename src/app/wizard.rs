@@ -387,7 +387,6 @@ mod tests {
 
     #[test]
     fn panic_from_the_walk_through_and_resume_from_the_tray_share_one_state() {
-        use crate::app::backend::MarkOutcome;
         use crate::app::update::settle;
         use crate::app::{BackgroundCommand, BackgroundEffect};
         use crate::tray::watch::Control;
