@@ -536,6 +536,10 @@ mod tests {
         st.notifications = false;
         assert!(!st.is_enabled(MenuItem::MuteOneHour));
         assert!(st.is_enabled(MenuItem::Panic));
+        // Without a guard nothing can stop traffic: no dead menu item.
+        st.guard_available = false;
+        assert!(!st.is_enabled(MenuItem::Panic));
+        assert!(st.is_enabled(MenuItem::Resume));
     }
 
     #[test]

@@ -322,6 +322,27 @@ mod tests {
     const NEW: (FindingKind, Severity) = (FindingKind::NewProgram, Severity::Low);
 
     #[test]
+    fn the_tray_follows_the_guards_read_back_state() {
+        let (_, mut w) = watch();
+        let mut p = program("freetool", &[]);
+        p.processes = vec![crate::model::ProcessInfo::fake(42, "freetool")];
+        let exe = p.exe.clone().unwrap();
+        w.on_snapshot(snap(1, vec![p], false));
+        assert_eq!(w.tray_state().level, Level::Green);
+        w.set_guard(true, true, vec![exe]);
+        let st = w.tray_state();
+        assert_eq!(
+            (st.level, st.panic),
+            (Level::Red, true),
+            "blocked and running"
+        );
+        w.set_guard(false, false, vec![]);
+        let st = w.tray_state();
+        assert_eq!((st.level, st.panic), (Level::Green, false));
+        assert!(!st.is_enabled(crate::tray::MenuItem::Panic));
+    }
+
+    #[test]
     fn a_new_program_notifies_once_and_the_tray_follows() {
         let (_, mut w) = watch();
         let p = program("freetool", &[(FindingKind::BlockedRunning, Severity::High)]);
