@@ -261,9 +261,6 @@ pub fn run_job(
     })
 }
 
-/// How often the watcher asks the guard for its state.
-pub const WATCH_INTERVAL: Duration = Duration::from_secs(2);
-
 /// The `kizuki-guard` thread: asks the guard for its state and posts each
 /// change. It ends when the window drops this.
 pub struct GuardWatch {

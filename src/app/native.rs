@@ -100,7 +100,11 @@ impl NativeBackend {
     /// Watches the guard through `link` on the `kizuki-guard` thread;
     /// `waker` repaints the window when its state changes.
     pub fn with_guard_watch(mut self, link: Box<dyn GuardLink>, waker: Waker) -> Self {
-        self.guard_watch = Some(GuardWatch::spawn(link, guard::WATCH_INTERVAL, Some(waker)));
+        self.guard_watch = Some(GuardWatch::spawn(
+            link,
+            crate::guard::local::watch_interval(),
+            Some(waker),
+        ));
         self
     }
 

@@ -29,6 +29,12 @@ pub fn default_link(data_dir: Option<&Path>, marks: Arc<MarkStore>) -> Box<dyn G
     }
 }
 
+/// How often the window reads the state back: the guard answers from
+/// memory; the local backend of Windows starts `netsh` each time.
+pub fn watch_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(if cfg!(windows) { 10 } else { 2 })
+}
+
 /// The firewall backend of this process, answering the guard's API.
 pub struct LocalLink {
     data_dir: Option<PathBuf>,
