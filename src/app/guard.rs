@@ -299,3 +299,36 @@ impl GuardWatch {
         self.rx.try_iter().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::client::FakeGuard;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn the_watcher_posts_what_the_guard_reads_back_and_wakes_the_window() {
+        let fake = FakeGuard::default();
+        fake.lock().absent = true;
+        let (tx, woke) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let watch = GuardWatch::spawn(
+            Box::new(fake.clone()),
+            Duration::from_millis(5),
+            Some(Arc::new(move || {
+                let _ = tx.lock().map(|t| t.send(()));
+            })),
+        );
+        woke.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            watch.updates(),
+            vec![GuardUpdate::Unreachable(Problem::NotRunning)]
+        );
+        // The guard starts: its state arrives, once.
+        fake.lock().absent = false;
+        woke.recv_timeout(Duration::from_secs(10)).unwrap();
+        let got = watch.updates();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(matches!(&got[0], GuardUpdate::Status(s) if !s.panic));
+    }
+}
