@@ -146,6 +146,7 @@ fn a_guard_failing_part_way_leaves_the_view_at_the_read_back_state() {
     h.run();
     assert_eq!(blocked_badges(&h), 0, "not in force: not ブロック中");
     h.get_by_label("ブロックが効いていません");
+    h.get_by_label_contains("今は効いていません。このプログラムは通信できる状態です。");
     let text = "見張り役サービスが途中で失敗しました";
     h.get_by_label_contains(text);
     h.get_by_label_contains("nft: table busy");

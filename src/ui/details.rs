@@ -126,6 +126,14 @@ fn warnings(ui: &mut Ui, state: &AppState, p: &Program) {
     if p.exe_deleted {
         boxed(ui, state.t("gui.warn.deleted"));
     }
+    // A block the guard holds but reads back as not in force: said plainly.
+    if let Some(exe) = &p.exe
+        && let Some(s) = &state.guard.status
+        && s.block(exe).is_some()
+        && !s.blocks(exe)
+    {
+        boxed(ui, state.t("guard.warn.not_enforced"));
+    }
     if let Some(old) = p.stale_mark {
         let old = state.t(&format!("gui.badge.{}", old.as_str()));
         boxed(ui, state.t_args("gui.warn.changed", &[("mark", &old)]));
