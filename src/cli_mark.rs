@@ -11,13 +11,15 @@ use anyhow::{Context, Result, anyhow};
 use crate::cli::FirewallCommand;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::escape::{for_display, os_lossless};
-use crate::firewall::{self, DesiredState, Enforcement, FirewallError, Plan};
-use crate::i18n::{tr, tr_args};
+use crate::guard::api::{GuardStatus, Request};
+use crate::guard::client::{GuardLink, LinkError};
+use crate::guard::outcome::{Answer, judge};
+use crate::i18n::{self, tr, tr_args};
 use crate::journal::{ProgramRef, UserAction};
 use crate::marks::{MarkEntry, MarkFor, MarkStore, Until, duration_allowed};
-use crate::model::{Mark, Snapshot};
+use crate::model::Mark;
 use crate::monitor::DEFAULT_INTERVAL;
-use crate::{identity, probe, setup};
+use crate::{guard, identity, probe, setup};
 
 fn shown(p: &Path) -> String {
     for_display(&os_lossless(p.as_os_str()))
@@ -37,14 +39,6 @@ fn open_marks(opts: &setup::Options) -> Arc<MarkStore> {
         eprintln!("kizuki: {}", w.message());
     }
     marks
-}
-
-fn desired(opts: &setup::Options) -> DesiredState {
-    let (state, warning) = DesiredState::load(opts.data_dir.as_deref(), SystemClock.now());
-    if let Some(w) = warning {
-        eprintln!("kizuki: {w}");
-    }
-    state
 }
 
 /// The executable and its SHA-256 for a path or a PID. For a PID the
@@ -99,6 +93,39 @@ fn mark_name(m: Mark) -> String {
     tr(&format!("mark.{}", m.as_str()))
 }
 
+/// The guard (or, on Windows, the local firewall backend) to ask.
+fn link(opts: &setup::Options, marks: Arc<MarkStore>) -> Box<dyn GuardLink> {
+    guard::local::default_link(opts.data_dir.as_deref(), marks)
+}
+
+/// Prints what became of a request and returns the exit status: 0 only
+/// when the guard's read-back state shows it in force.
+fn report_answer(answer: &Answer) -> ExitCode {
+    if answer.ok() {
+        let key = format!("guard.done.{}", answer.action.as_str());
+        println!("{}", tr_args(&key, &[("name", &answer.name())]));
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("kizuki: {}", answer.message(i18n::lang()));
+    // The state as it really is, so nobody is left guessing.
+    if let Some(s) = &answer.status {
+        print_status(s);
+    }
+    ExitCode::from(1)
+}
+
+/// Asks the guard `req`, journals who changed what, and reports.
+fn ask(
+    opts: &setup::Options,
+    link: &mut dyn GuardLink,
+    req: &Request,
+    sha: Option<&str>,
+) -> ExitCode {
+    let answer = judge(req, link.call(req));
+    journal_action(opts, answer.journal(sha));
+    report_answer(&answer)
+}
+
 pub(crate) fn mark(
     data: Option<PathBuf>,
     target: &str,
@@ -114,9 +141,27 @@ pub(crate) fn mark(
         eprintln!("kizuki: {}", tr("marks.err.timed"));
         return Ok(ExitCode::from(2));
     }
+    if mark == Mark::Blocked && record_only {
+        eprintln!("kizuki: {}", tr("guard.err.record_only_blocked"));
+        return Ok(ExitCode::from(2));
+    }
     let opts = options(data);
     let (exe, sha) = resolve(target)?;
     let marks = open_marks(&opts);
+    let mut link = link(&opts, marks.clone());
+    if mark == Mark::Blocked {
+        // Blocks are the system's: the guard holds them, nothing of it is
+        // written to the user's files.
+        let req = Request::Block { exe };
+        return Ok(ask(&opts, link.as_mut(), &req, Some(&sha)));
+    }
+    // Whether the guard blocks it, asked before the mark changes (the
+    // local backend of Windows keeps its block list in the marks).
+    let guard_state = if record_only {
+        None
+    } else {
+        Some(link.status())
+    };
     let before = marks.lookup(&exe, Some(&sha));
     let changed = marks.set(&exe, &sha, mark, dur)?;
     println!(
@@ -152,182 +197,131 @@ pub(crate) fn mark(
             previous: changed.previous.as_ref().map(|p| p.mark),
         },
     );
-    let was_blocked = changed
-        .previous
-        .as_ref()
-        .is_some_and(|p| p.mark == Mark::Blocked);
-    if record_only || !(mark == Mark::Blocked || was_blocked) {
-        return Ok(ExitCode::SUCCESS);
-    }
-    apply_now(&opts, &marks, true)
-}
-
-/// A snapshot of what runs now, with marks, so the plan knows PIDs and
-/// connections.
-fn snapshot(opts: &setup::Options, marks: Arc<MarkStore>) -> Option<Snapshot> {
-    let mut core = setup::native_monitor_with(opts, marks).ok()?;
-    let snap = core.tick().ok();
-    core.save();
-    snap
-}
-
-fn scratch(opts: &setup::Options) -> PathBuf {
-    opts.data_dir.clone().unwrap_or_else(std::env::temp_dir)
-}
-
-fn report(
-    plan: &Plan,
-    result: Result<Enforcement, FirewallError>,
-    after_mark: bool,
-) -> Result<ExitCode> {
-    let panic = if plan.panic {
-        tr("firewall.on")
-    } else {
-        tr("firewall.off")
-    };
-    let blocked = plan.blocked.len().to_string();
-    match result {
-        Ok(Enforcement::Applied(a)) => {
-            println!(
-                "{}",
-                tr_args(
-                    "firewall.applied",
-                    &[
-                        ("blocked", &blocked),
-                        ("panic", &panic),
-                        ("moved", &a.moved.len().to_string()),
-                        ("cut", &a.cut.to_string()),
-                    ]
-                )
+    match guard_state {
+        None => Ok(ExitCode::SUCCESS),
+        Some(Ok(s)) if s.block(&exe).is_some() => {
+            let req = Request::Unblock { exe };
+            Ok(ask(&opts, link.as_mut(), &req, Some(&sha)))
+        }
+        // No guard: nothing is enforced, so nothing holds it.
+        Some(Ok(_)) | Some(Err(LinkError::NotRunning { .. })) => Ok(ExitCode::SUCCESS),
+        Some(Err(e)) => {
+            eprintln!(
+                "kizuki: {}",
+                tr_args("guard.status.unreadable", &[("detail", &e.to_string())])
             );
-            for w in a.warnings {
-                eprintln!(
-                    "kizuki: {}",
-                    tr_args("firewall.warning", &[("detail", &for_display(&w))])
-                );
-            }
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::from(1))
         }
-        Ok(Enforcement::Elevated) => {
-            println!(
-                "{}",
-                tr_args(
-                    "firewall.applied_elevated",
-                    &[("blocked", &blocked), ("panic", &panic)]
-                )
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        // Recorded, and the user is told plainly that it is not enforced.
-        Err(e @ (FirewallError::NoPrivilege | FirewallError::Elevation { .. })) => {
-            if after_mark {
-                eprintln!(
-                    "kizuki: {}",
-                    tr_args(
-                        "firewall.recorded_not_enforced",
-                        &[("reason", &e.to_string())]
-                    )
-                );
-            } else {
-                eprintln!("kizuki: {e}");
-            }
-            Ok(if after_mark {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
-        Err(e) if after_mark => Err(anyhow!(tr_args(
-            "firewall.recorded_not_enforced",
-            &[("reason", &e.to_string())]
-        ))),
-        Err(e) => Err(e.into()),
     }
-}
-
-fn apply_now(opts: &setup::Options, marks: &Arc<MarkStore>, after_mark: bool) -> Result<ExitCode> {
-    let state = desired(opts);
-    let snap = snapshot(opts, marks.clone());
-    let plan = firewall::desired_plan(marks, &state, snap.as_ref());
-    let result = firewall::enforce(&plan, &scratch(opts));
-    report(&plan, result, after_mark)
 }
 
 pub(crate) fn firewall(data: Option<PathBuf>, action: &FirewallCommand) -> Result<ExitCode> {
     let opts = options(data);
-    match action {
-        FirewallCommand::Status => {
-            let marks = open_marks(&opts);
-            print_status(&firewall::status(&marks, &desired(&opts)));
-            Ok(ExitCode::SUCCESS)
+    let marks = open_marks(&opts);
+    let mut link = link(&opts, marks);
+    let req = match action {
+        FirewallCommand::Status | FirewallCommand::Apply { plan: None } => {
+            return Ok(status(link.as_mut()));
         }
         FirewallCommand::Apply { plan: Some(file) } => {
-            let plan = firewall::read_plan_file(file)?;
-            let dir = file
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(std::env::temp_dir);
-            report(&plan, firewall::enforce(&plan, &dir), false)
+            // The elevated side of the Windows UAC route.
+            let plan = guard::local::apply_plan_file(file)?;
+            let panic = tr(if plan.panic {
+                "firewall.on"
+            } else {
+                "firewall.off"
+            });
+            println!(
+                "{}",
+                tr_args(
+                    "firewall.applied_elevated",
+                    &[
+                        ("blocked", &plan.blocked.len().to_string()),
+                        ("panic", &panic)
+                    ]
+                )
+            );
+            return Ok(ExitCode::SUCCESS);
         }
-        FirewallCommand::Apply { plan: None } => apply_now(&opts, &open_marks(&opts), false),
-        FirewallCommand::Clear { system_only } => {
-            if !system_only {
-                DesiredState { panic: false }
-                    .save(opts.data_dir.as_deref())
-                    .context(tr("firewall.err.no_privilege"))?;
-            }
-            match firewall::clear() {
-                Ok(_) => {
-                    println!("{}", tr("firewall.cleared"));
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Err(e.into()),
-            }
+        FirewallCommand::Clear { .. } => Request::Clear,
+        FirewallCommand::Panic => Request::Panic,
+        FirewallCommand::Unpanic => Request::Resume,
+    };
+    Ok(ask(&opts, link.as_mut(), &req, None))
+}
+
+/// `kizuki firewall status`: what the guard reads back from the kernel.
+/// Without a guard nothing is enforced, and that is said plainly.
+fn status(link: &mut dyn GuardLink) -> ExitCode {
+    match link.status() {
+        Ok(s) => {
+            print_status(&s);
+            ExitCode::SUCCESS
         }
-        FirewallCommand::Panic | FirewallCommand::Unpanic => {
-            let state = DesiredState {
-                panic: matches!(action, FirewallCommand::Panic),
-            };
-            if let Some(d) = &opts.data_dir {
-                state
-                    .save(Some(d))
-                    .with_context(|| shown(&d.join(firewall::STATE_FILE)))?;
-            }
-            let marks = open_marks(&opts);
-            let snap = snapshot(&opts, marks.clone());
-            let plan = firewall::desired_plan(&marks, &state, snap.as_ref());
-            let result = firewall::enforce(&plan, &scratch(&opts));
-            journal_action(&opts, UserAction::panic(state.panic, &result));
-            report(&plan, result, false)
+        Err(LinkError::NotRunning { .. }) => {
+            println!("{}", tr("guard.status.no_guard"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "kizuki: {}",
+                tr_args("guard.status.unreadable", &[("detail", &e.to_string())])
+            );
+            ExitCode::from(1)
         }
     }
 }
 
-fn print_status(s: &firewall::StatusReport) {
-    println!("{}", tr("firewall.status.title"));
-    let enforced_panic = s.enforced.as_ref().ok().map(|e| e.panic);
-    let panic_line = match (s.panic_recorded, enforced_panic) {
-        (true, Some(true)) => tr("firewall.status.panic_on"),
-        (true, _) => tr("firewall.status.panic_recorded"),
-        (false, Some(true)) => tr("firewall.status.panic_stray"),
-        (false, _) => tr("firewall.status.panic_off"),
-    };
-    println!("  {panic_line}");
+fn pids(list: &[u32]) -> String {
+    list.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_status(s: &GuardStatus) {
+    println!("{}", tr("guard.status.title"));
+    println!(
+        "  {}",
+        tr(if s.panic {
+            "guard.status.panic_on"
+        } else {
+            "guard.status.panic_off"
+        })
+    );
+    let catch = serde_json::to_value(s.exec_catch)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    println!("  {}", tr(&format!("guard.status.catch.{catch}")));
     if s.blocked.is_empty() {
-        println!("  {}", tr("firewall.status.none_blocked"));
+        println!("  {}", tr("guard.status.none_blocked"));
     }
     for b in &s.blocked {
-        let state = match s.is_enforced(&b.exe) {
-            Some(true) => tr("firewall.status.enforced"),
-            Some(false) => tr("firewall.status.recorded"),
-            None => tr("firewall.status.unknown"),
+        let state = if s.blocks(&b.exe) {
+            tr("guard.status.enforced")
+        } else {
+            tr("guard.status.not_enforced")
         };
-        println!("  {}: {state}", shown(&b.exe));
+        let mut line = format!("  {}: {state}", shown(&b.exe));
+        if !b.pids_blocked.is_empty() {
+            line.push_str(&format!(
+                "; {}",
+                tr_args("guard.status.pids", &[("pids", &pids(&b.pids_blocked))])
+            ));
+        }
+        if !b.pids_outside.is_empty() {
+            line.push_str(&format!(
+                "; {}",
+                tr_args("guard.status.outside", &[("pids", &pids(&b.pids_outside))])
+            ));
+        }
+        println!("{line}");
     }
-    if let Err(reason) = &s.enforced {
+    for p in &s.problems {
         println!(
             "  {}",
-            tr_args("firewall.status.unchecked", &[("reason", reason)])
+            tr_args("guard.status.problem", &[("detail", &for_display(p))])
         );
     }
 }

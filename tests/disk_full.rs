@@ -103,7 +103,7 @@ fn a_full_disk_loses_nothing_and_is_reported() {
     // Marking now fails, says why in plain words, and leaves the file as it was.
     let out = common::run_kizuki(
         &data,
-        &["mark", b.to_str().unwrap(), "blocked", "--record-only"],
+        &["mark", b.to_str().unwrap(), "unknown", "--record-only"],
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -129,7 +129,7 @@ fn a_full_disk_loses_nothing_and_is_reported() {
             "ja",
             "mark",
             b.to_str().unwrap(),
-            "blocked",
+            "unknown",
             "--record-only",
         ])
         .output()
@@ -171,7 +171,7 @@ fn a_full_disk_loses_nothing_and_is_reported() {
     std::fs::remove_file(filler).unwrap();
     let out = common::run_kizuki(
         &data,
-        &["mark", b.to_str().unwrap(), "blocked", "--record-only"],
+        &["mark", b.to_str().unwrap(), "unknown", "--record-only"],
     );
     assert!(
         out.status.success(),
@@ -192,7 +192,7 @@ fn a_full_disk_loses_nothing_and_is_reported() {
         now,
         vec![
             (a.display().to_string(), "trusted".into()),
-            (b.display().to_string(), "blocked".into()),
+            (b.display().to_string(), "unknown".into()),
         ]
     );
 }

@@ -161,11 +161,18 @@ fn block_sends_the_mark_and_the_badge_changes() {
     assert_eq!(req.exe, std::path::PathBuf::from("/tmp/.cache/tool"));
     assert_eq!(req.sha256, TOOL_SHA);
     assert_eq!(req.pids, vec![400]);
-    // Shown at once in the list and the details, before the monitor says so.
+    // The guard read the block back: shown in the list, the details and
+    // the blocked programs list, before the monitor says anything.
+    assert_eq!(
+        backend.guard().lock().requests,
+        vec![kizuki::guard::api::Request::Block {
+            exe: "/tmp/.cache/tool".into()
+        }]
+    );
     assert_eq!(
         h.query_all_by_role_and_label(Role::Label, "ブロック中")
             .count(),
-        2
+        3
     );
 
     // The next snapshot carries the mark itself: it stays blocked.
@@ -179,7 +186,7 @@ fn block_sends_the_mark_and_the_badge_changes() {
     assert_eq!(
         h.query_all_by_role_and_label(Role::Label, "ブロック中")
             .count(),
-        2
+        3
     );
 }
 

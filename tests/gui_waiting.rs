@@ -11,9 +11,7 @@ use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
-use kizuki::app::{
-    AppState, BackendError, BackgroundCommand, Call, Command, MarkOutcome, RecordingBackend,
-};
+use kizuki::app::{AppState, BackendError, BackgroundCommand, Call, Command, RecordingBackend};
 use kizuki::clock::FakeClock;
 use kizuki::i18n::Lang;
 use kizuki::model::{Mark, Snapshot};
@@ -93,16 +91,18 @@ fn blocking_waits_for_approval_while_the_window_keeps_drawing() {
         "not shown as blocked before it is done"
     );
 
-    assert!(gate.release(Ok(MarkOutcome::Done)));
+    assert!(gate.release_to_guard());
     h.run();
     assert!(h.query_by_label("管理者の許可を待っています…").is_none());
-    h.get_by_label("「tool」を「ブロック中」にしました。");
+    h.get_by_label(
+        "「tool」をブロックしました。通信が止まっていることを見張り役サービスが確かめました。",
+    );
     assert!(!disabled(&h, "信頼する"));
     assert_eq!(
         h.query_all_by_role_and_label(Role::Label, "ブロック中")
             .count(),
-        2,
-        "the badge in the list and in the details"
+        3,
+        "the badge in the list, in the details and in the blocked list"
     );
     let calls = backend.calls();
     let [Call::SetMark(req)] = calls.as_slice() else {
@@ -118,15 +118,16 @@ fn a_cancelled_or_refused_approval_is_explained() {
     let mut h = harness(Lang::En, &backend);
     select_tool(&mut h);
 
-    // Cancelled in the password dialog: the mark is kept, not enforced.
+    // Cancelled in the password dialog: the guard refuses, nothing is
+    // blocked, and the reason is shown.
+    backend.guard().lock().refuse = Some(kizuki::guard::api::Refusal::NotAuthorized);
     h.get_by_role_and_label(Role::Button, "Block").click();
     draw_frames(&mut h);
     h.get_by_label("Waiting for administrator approval…");
-    assert!(gate.release(Ok(MarkOutcome::NotEnforced(
-        "Administrator rights were not granted: Request dismissed".into()
-    ))));
+    assert!(gate.release_to_guard());
     h.run();
-    h.get_by_label_contains("not in force yet: Administrator rights were not granted");
+    h.get_by_label_contains("Could not block “tool”. The administrator's approval was not given");
+    assert!(h.query_by_role_and_label(Role::Label, "Blocked").is_none());
 
     // Refused outright: nothing changes, and the reason is shown.
     h.get_by_role_and_label(Role::Button, "Trust").click();
@@ -165,7 +166,7 @@ fn panic_and_resume_wait_in_the_walk_through_and_the_top_bar() {
     assert!(h.query_all_by_label("すべての通信を止めています").count() >= 1);
     assert!(!h.state().state.background.panic);
 
-    assert!(gate.release(Ok(MarkOutcome::Done)));
+    assert!(gate.release_to_guard());
     h.run();
     h.get_by_label_contains("気づきがすべての通信を止めました");
     assert!(h.state().state.background.panic);
@@ -181,7 +182,7 @@ fn panic_and_resume_wait_in_the_walk_through_and_the_top_bar() {
     // program's processes) does not need the administrator.
     assert!(disabled(&h, "通信を再開"));
     assert!(!disabled(&h, "再開"));
-    assert!(gate.release(Ok(MarkOutcome::Done)));
+    assert!(gate.release_to_guard());
     h.run();
     assert!(h.query_by_label("管理者の許可を待っています…").is_none());
     assert!(

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::SystemTime;
 
+use super::guard::GuardUpdate;
 use super::jobs::{Job, JobDone, JobId, JobRunner, JobWorker};
+use crate::guard::client::FakeGuard;
+use crate::guard::outcome::Problem;
 use crate::model::{Mark, Program, ProgramKey, Protocol};
 use crate::report::{MachineInfo, Report};
 
@@ -131,6 +134,9 @@ pub enum MarkOutcome {
     Done,
     /// Recorded, but the firewall could not be changed (why, for the user).
     NotEnforced(String),
+    /// The guard's answer to a block, unblock or panic request, judged by
+    /// the state it read back.
+    Guard(Box<crate::guard::outcome::Answer>),
 }
 
 /// How to save a report: where, and whether the user agreed to an
@@ -190,6 +196,11 @@ pub trait Backend {
     fn open(&mut self, target: &OsStr) -> Result<(), BackendError>;
     /// Past connections of `key` from the evidence journal.
     fn connection_history(&mut self, key: &ProgramKey) -> Result<History, BackendError>;
+    /// What was learned about the guard since the last call (its state
+    /// read back, or that none answers), oldest first.
+    fn guard_updates(&mut self) -> Vec<super::guard::GuardUpdate> {
+        Vec::new()
+    }
 }
 
 /// One call a [`RecordingBackend`] received.
@@ -201,6 +212,7 @@ pub enum Call {
     Panic(bool),
     Open(OsString),
     History(ProgramKey),
+    Unblock(PathBuf),
 }
 
 #[derive(Default)]
@@ -212,6 +224,11 @@ struct Recorded {
     ready: Vec<JobDone>,
     /// While jobs are held: the worker they wait on.
     held: Option<JobRunner>,
+    /// The guard behind the backend: blocks, unblocks and the panic
+    /// button are asked of it as the real backend would.
+    guard: FakeGuard,
+    /// The guard's state last handed to the window.
+    guard_seen: Option<GuardUpdate>,
 }
 
 impl std::fmt::Debug for Recorded {
@@ -226,7 +243,8 @@ impl std::fmt::Debug for Recorded {
 /// Lets jobs held by a [`RecordingBackend`] finish, one at a time, as a
 /// password dialog would when the user answers it.
 pub struct JobGate {
-    release: mpsc::Sender<Result<MarkOutcome, BackendError>>,
+    /// `None`: the job asks the backend's fake guard.
+    release: mpsc::Sender<Option<Result<MarkOutcome, BackendError>>>,
     posted: mpsc::Receiver<()>,
 }
 
@@ -234,7 +252,18 @@ impl JobGate {
     /// The oldest held job finishes with `result`; returns once the result
     /// is posted for the window (false if that did not happen in time).
     pub fn release(&self, result: Result<MarkOutcome, BackendError>) -> bool {
-        self.release.send(result).is_ok()
+        self.send(Some(result))
+    }
+
+    /// The oldest held job goes on to the backend's fake guard (as the
+    /// real one does once the password is typed) and finishes with its
+    /// answer.
+    pub fn release_to_guard(&self) -> bool {
+        self.send(None)
+    }
+
+    fn send(&self, r: Option<Result<MarkOutcome, BackendError>>) -> bool {
+        self.release.send(r).is_ok()
             && self
                 .posted
                 .recv_timeout(std::time::Duration::from_secs(10))
@@ -243,13 +272,18 @@ impl JobGate {
 }
 
 /// The held jobs' worker: waits for the test's answer on a channel.
-struct HeldWorker(mpsc::Receiver<Result<MarkOutcome, BackendError>>);
+struct HeldWorker(
+    mpsc::Receiver<Option<Result<MarkOutcome, BackendError>>>,
+    FakeGuard,
+);
 
 impl JobWorker for HeldWorker {
-    fn run(&mut self, _job: &Job) -> Result<MarkOutcome, BackendError> {
-        self.0
-            .recv()
-            .unwrap_or_else(|_| Err(BackendError::Failed("released without an answer".into())))
+    fn run(&mut self, job: &Job) -> Result<MarkOutcome, BackendError> {
+        match self.0.recv() {
+            Ok(Some(r)) => r,
+            Ok(None) => super::guard::run_job(&mut self.1, job, &mut |_| Ok(())),
+            Err(_) => Err(BackendError::Failed("released without an answer".into())),
+        }
     }
 }
 
@@ -279,13 +313,19 @@ impl RecordingBackend {
     pub fn hold_jobs(&self) -> JobGate {
         let (release, release_rx) = mpsc::channel();
         let (posted_tx, posted) = mpsc::channel();
-        let runner = JobRunner::spawn(Box::new(HeldWorker(release_rx)));
+        let runner = JobRunner::spawn(Box::new(HeldWorker(release_rx, self.guard())));
         let posted_tx = Mutex::new(posted_tx);
         runner.set_waker(Arc::new(move || {
             let _ = posted_tx.lock().map(|t| t.send(()));
         }));
         self.lock().held = Some(runner);
         JobGate { release, posted }
+    }
+
+    /// The fake guard behind this backend (clones share its state): tell
+    /// it to refuse, fail or be absent, and read the requests it got.
+    pub fn guard(&self) -> FakeGuard {
+        self.lock().guard.clone()
     }
 
     /// What `connection_history` answers (default: no journal).
@@ -312,13 +352,18 @@ impl Backend for RecordingBackend {
         let call = match &job {
             Job::SetMark(req) => Call::SetMark(req.clone()),
             Job::Panic(on) => Call::Panic(*on),
+            Job::Unblock(exe) => Call::Unblock(exe.clone()),
         };
-        let result = self.record(call).map(|()| MarkOutcome::Done);
-        let mut r = self.lock();
-        match &r.held {
-            Some(runner) => runner.start(id, job),
-            None => r.ready.push(JobDone { id, job, result }),
+        let recorded = self.record(call);
+        if let Some(runner) = &self.lock().held {
+            runner.start(id, job);
+            return;
         }
+        let result = recorded.and_then(|()| {
+            let mut guard = self.guard();
+            super::guard::run_job(&mut guard, &job, &mut |_| Ok(()))
+        });
+        self.lock().ready.push(JobDone { id, job, result });
     }
 
     fn finished_jobs(&mut self) -> Vec<JobDone> {
@@ -377,5 +422,25 @@ impl Backend for RecordingBackend {
     fn connection_history(&mut self, key: &ProgramKey) -> Result<History, BackendError> {
         self.record(Call::History(key.clone()))?;
         Ok(self.lock().history.clone().unwrap_or(History::NoJournal))
+    }
+
+    /// The fake guard's state as a subscription would bring it: each
+    /// change once.
+    fn guard_updates(&mut self) -> Vec<GuardUpdate> {
+        let now = {
+            let g = self.guard();
+            let st = g.lock();
+            if st.absent {
+                GuardUpdate::Unreachable(Problem::NotRunning)
+            } else {
+                GuardUpdate::Status(st.status.clone())
+            }
+        };
+        let mut r = self.lock();
+        if r.guard_seen.as_ref() == Some(&now) {
+            return Vec::new();
+        }
+        r.guard_seen = Some(now.clone());
+        vec![now]
     }
 }

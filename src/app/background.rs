@@ -9,7 +9,6 @@ use super::command::{Command, Effect};
 use super::jobs::Job;
 use super::state::{AppState, BannerLevel, DetailTab, Message};
 use super::wizard::PanicState;
-use crate::escape::for_display;
 use crate::model::ProgramKey;
 use crate::tray::TrayEvent;
 use crate::tray::settings::Settings;
@@ -206,34 +205,24 @@ pub(super) fn panic_done(
     } else {
         "tray.action.resume"
     };
-    let outcome = match result {
-        Ok(o) => o,
+    let answer = match result {
+        Ok(MarkOutcome::Guard(a)) => a,
+        Ok(MarkOutcome::Done) => return,
+        Ok(MarkOutcome::NotEnforced(why)) => {
+            super::update::failed(state, action, &BackendError::Failed(why));
+            return;
+        }
         Err(e) => {
             super::update::failed(state, action, &e);
             return;
         }
     };
-    // Recorded either way: the firewall keeps it once it can apply it.
-    state.background.panic = on;
-    show_panic_banner(state, on);
-    let not_enforced = match outcome {
-        MarkOutcome::Done => None,
-        MarkOutcome::NotEnforced(why) => Some(for_display(&why)),
-    };
-    // The walk-through says it in place; elsewhere a banner does.
-    if let Some(why) = &not_enforced
-        && state.wizard.is_none()
-    {
-        state.push_banner(
-            BannerLevel::Error,
-            Message::new("wizard.panic.not_enforced").arg("detail", why.clone()),
-            true,
-        );
-    }
+    // The panic banner and the tray follow what the guard read back,
+    // never the request. The walk-through says a problem in place;
+    // elsewhere a notice does.
+    super::guard::answered(state, &answer, state.wizard.is_none(), effects);
+    let not_enforced = answer.problem.as_ref().map(|_| answer.message(state.lang));
     state.panic = Some(PanicState { on, not_enforced });
-    effects.push(Effect::Background(BackgroundEffect::Control(
-        Control::SetPanic(on),
-    )));
 }
 
 /// Keeps the lasting "all traffic is stopped" banner in step with `on`.
@@ -362,7 +351,14 @@ mod tests {
         assert!(fx.is_empty(), "the tray hears of it once it is done");
         assert!(!st.background.panic);
         let fx = bfx(settle(&mut st, &mut b));
-        assert_eq!(fx, vec![BackgroundEffect::Control(Control::SetPanic(true))]);
+        assert_eq!(
+            fx,
+            vec![BackgroundEffect::Control(Control::SetGuard {
+                available: true,
+                panic: true,
+                blocked: vec![]
+            })]
+        );
         assert!(st.background.panic);
         assert!(
             st.banners
@@ -373,6 +369,26 @@ mod tests {
         settle(&mut st, &mut b);
         assert!(!st.background.panic);
         assert!(st.banners.iter().all(|x| x.message.key != PANIC_BANNER));
+    }
+
+    #[test]
+    fn a_refused_panic_shows_no_banner_and_says_why() {
+        let mut st = AppState::new(Lang::Ja);
+        let mut b = RecordingBackend::new();
+        b.guard().lock().refuse = Some(crate::guard::api::Refusal::NotAuthorized);
+        run(&mut st, BackgroundCommand::SetPanic(true), &mut b);
+        settle(&mut st, &mut b);
+        assert!(!st.background.panic);
+        assert!(st.banners.iter().all(|x| x.message.key != PANIC_BANNER));
+        let texts: Vec<String> = st
+            .guard
+            .notices
+            .iter()
+            .map(|n| n.text.text(Lang::Ja))
+            .collect();
+        assert_eq!(texts.len(), 1, "{texts:?}");
+        assert!(texts[0].contains("通信を止められませんでした"), "{texts:?}");
+        assert!(texts[0].contains("管理者"), "{texts:?}");
     }
 
     #[test]

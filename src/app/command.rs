@@ -47,6 +47,12 @@ pub enum Command {
     Background(BackgroundCommand),
     /// A mark or the panic button finished on the job worker.
     JobDone(JobDone),
+    /// The guard's state read back, or that no guard answers.
+    Guard(super::guard::GuardUpdate),
+    /// Lift the guard's block on this program (the blocked list's 解除).
+    Unblock(std::path::PathBuf),
+    /// Close a notice about the guard.
+    DismissGuardNotice(u64),
 }
 
 /// What the window shell must do after an update (things only it can).

@@ -19,6 +19,9 @@ pub enum Job {
     SetMark(MarkRequest),
     /// Cut (`true`) or restore (`false`) all traffic.
     Panic(bool),
+    /// Ask the guard to lift the block on this program (the blocked
+    /// programs list: also programs that are not running).
+    Unblock(std::path::PathBuf),
 }
 
 /// What became of a job.

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod background;
 pub mod command;
+pub mod guard;
 pub mod jobs;
 pub mod native;
 pub mod programs;

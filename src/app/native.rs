@@ -10,14 +10,16 @@ use super::backend::{
     Backend, BackendError, History, MarkOutcome, MarkRequest, ProcAction, ReportRequest,
     SavedReport, TrustDuration,
 };
+use super::guard::{self, GuardUpdate, GuardWatch};
 use super::jobs::{Job, JobDone, JobId, JobRunner, JobWorker, Waker};
 use crate::clock::{Clock, SystemClock};
 use crate::consult::{Opener, SystemOpener};
 use crate::escape::os_lossless;
-use crate::firewall::{self, DesiredState, Enforcement, FirewallError};
+use crate::guard::api::{Reply, Request};
+use crate::guard::client::{GuardLink, LinkError};
 use crate::journal::{self, JournalHandle, ProgramRef, SessionQuery, UserAction};
 use crate::marks::{MarkFor, MarkStore};
-use crate::model::{Mark, Program, ProgramKey, Protocol};
+use crate::model::{Program, ProgramKey, Protocol};
 use crate::monitor::SnapshotReceiver;
 use crate::report::Report;
 use crate::{procctl, report};
@@ -41,16 +43,18 @@ pub struct NativeBackend {
     /// Marks and the panic button, off the window's thread: they may wait
     /// for the administrator's password.
     jobs: JobRunner,
+    /// The `kizuki-guard` thread reading the guard's state back.
+    guard_watch: Option<GuardWatch>,
 }
 
-/// The steps that may need the administrator: recording marks and
-/// enforcing them, the panic button. Runs on the job worker.
+/// The steps that may wait for the administrator: blocks, unblocks and
+/// the panic button asked of the guard, and the user's own marks. Runs on
+/// the job worker.
 struct Privileged {
-    data_dir: Option<PathBuf>,
     /// The store the monitor reads too, so a mark shows on the next tick.
     marks: Arc<MarkStore>,
-    /// The latest snapshot, for firewall plans (PIDs, open connections).
-    snapshots: Option<SnapshotReceiver>,
+    /// The guard (on Windows: the local firewall backend).
+    link: Box<dyn GuardLink>,
     journal: Option<JournalHandle>,
 }
 
@@ -70,10 +74,10 @@ impl NativeBackend {
         let journal = data_dir
             .as_deref()
             .and_then(|d| journal::live_handle(&journal::path_in(d)));
+        let link = crate::guard::local::default_link(data_dir.as_deref(), marks.clone());
         let jobs = JobRunner::spawn(Box::new(Privileged {
-            data_dir: data_dir.clone(),
             marks,
-            snapshots: snapshots.clone(),
+            link,
             journal: journal.clone(),
         }));
         NativeBackend {
@@ -82,6 +86,7 @@ impl NativeBackend {
             journal,
             opener: Box::new(SystemOpener),
             jobs,
+            guard_watch: None,
         }
     }
 
@@ -89,6 +94,17 @@ impl NativeBackend {
     /// the window repaints and picks the result up.
     pub fn with_waker(self, waker: Waker) -> Self {
         self.jobs.set_waker(waker);
+        self
+    }
+
+    /// Watches the guard through `link` on the `kizuki-guard` thread;
+    /// `waker` repaints the window when its state changes.
+    pub fn with_guard_watch(mut self, link: Box<dyn GuardLink>, waker: Waker) -> Self {
+        self.guard_watch = Some(GuardWatch::spawn(
+            link,
+            crate::guard::local::watch_interval(),
+            Some(waker),
+        ));
         self
     }
 
@@ -123,29 +139,12 @@ impl NativeBackend {
 }
 
 impl Privileged {
-    /// Makes the firewall match the marks; `None` when it now does.
-    fn enforce(&self) -> Option<String> {
-        let (state, _warning) = DesiredState::load(self.data_dir.as_deref(), SystemClock.now());
-        let snap = self.snapshots.as_ref().map(|r| r.latest());
-        let plan = firewall::desired_plan(&self.marks, &state, snap.as_deref());
-        let scratch = self.data_dir.clone().unwrap_or_else(std::env::temp_dir);
-        match firewall::enforce(&plan, &scratch) {
-            Ok(Enforcement::Applied(_)) | Ok(Enforcement::Elevated) => None,
-            // Recorded; the user is told plainly that it is not enforced.
-            Err(e) => Some(e.to_string()),
-        }
-    }
-
-    /// Records the user's mark (and, for blocked, enforces it).
-    fn set_mark(&mut self, req: &MarkRequest) -> Result<MarkOutcome, BackendError> {
+    /// Records a trusted/unknown mark in the user's own store and journals it.
+    fn record_mark(&self, req: &MarkRequest) -> Result<(), BackendError> {
         let changed = self
             .marks
             .set(&req.exe, &req.sha256, req.mark, mark_for(req.duration))
             .map_err(|e| BackendError::Failed(e.to_string()))?;
-        let was_blocked = changed
-            .previous
-            .as_ref()
-            .is_some_and(|p| p.mark == Mark::Blocked);
         record(
             self.journal.as_ref(),
             UserAction::Mark {
@@ -157,51 +156,33 @@ impl Privileged {
                 previous: changed.previous.as_ref().map(|p| p.mark),
             },
         );
-        if req.mark != Mark::Blocked && !was_blocked {
-            return Ok(MarkOutcome::Done);
-        }
-        let outcome = self.enforce();
-        record(
-            self.journal.as_ref(),
-            UserAction::Firewall {
-                program: Some(ProgramRef::of_key(&req.key)),
-                verb: if req.mark == Mark::Blocked {
-                    "block"
-                } else {
-                    "unblock"
-                }
-                .into(),
-                ok: outcome.is_none(),
-                detail: outcome.clone().unwrap_or_default(),
-            },
-        );
-        Ok(match outcome {
-            None => MarkOutcome::Done,
-            Some(why) => MarkOutcome::NotEnforced(why),
-        })
-    }
-
-    /// Cuts (`true`) or restores (`false`) all network traffic.
-    fn panic(&mut self, on: bool) -> Result<MarkOutcome, BackendError> {
-        let snap = self.snapshots.as_ref().map(|r| r.latest());
-        let result =
-            firewall::set_panic(on, self.data_dir.as_deref(), &self.marks, snap.as_deref());
-        record(self.journal.as_ref(), UserAction::panic(on, &result));
-        match result {
-            Ok(Enforcement::Applied(_)) | Ok(Enforcement::Elevated) => Ok(MarkOutcome::Done),
-            // Recorded; the user is told plainly that traffic still flows.
-            Err(e @ FirewallError::PlanFile { .. }) => Err(BackendError::Failed(e.to_string())),
-            Err(e) => Ok(MarkOutcome::NotEnforced(e.to_string())),
-        }
+        Ok(())
     }
 }
 
 impl JobWorker for Privileged {
     fn run(&mut self, job: &Job) -> Result<MarkOutcome, BackendError> {
-        match job {
-            Job::SetMark(req) => self.set_mark(req),
-            Job::Panic(on) => self.panic(*on),
+        let mut link = std::mem::replace(&mut self.link, Box::new(NoLink));
+        let result = guard::run_job(link.as_mut(), job, &mut |req| self.record_mark(req));
+        self.link = link;
+        // Who changed a block, as the guard reports it.
+        if let Ok(MarkOutcome::Guard(a)) = &result {
+            let sha = match job {
+                Job::SetMark(req) => Some(req.sha256.as_str()),
+                _ => None,
+            };
+            record(self.journal.as_ref(), a.journal(sha));
         }
+        result
+    }
+}
+
+/// Stands in for the link while a job holds it (never asked).
+struct NoLink;
+
+impl GuardLink for NoLink {
+    fn call(&mut self, _req: &Request) -> Result<Reply, LinkError> {
+        Err(LinkError::Protocol("no link".into()))
     }
 }
 
@@ -220,6 +201,13 @@ impl Backend for NativeBackend {
 
     fn finished_jobs(&mut self) -> Vec<JobDone> {
         self.jobs.finished()
+    }
+
+    fn guard_updates(&mut self) -> Vec<GuardUpdate> {
+        self.guard_watch
+            .as_ref()
+            .map(GuardWatch::updates)
+            .unwrap_or_default()
     }
 
     fn process_action(&mut self, action: ProcAction, pids: &[u32]) -> Result<(), BackendError> {
@@ -327,6 +315,8 @@ impl Backend for NativeBackend {
 mod tests {
     use super::*;
     use crate::clock::FakeClock;
+    #[cfg(unix)]
+    use crate::model::Mark;
 
     fn backend(dir: &std::path::Path) -> (NativeBackend, Arc<MarkStore>) {
         let marks = Arc::new(MarkStore::open(dir, Arc::new(FakeClock::at_noon())));

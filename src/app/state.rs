@@ -151,6 +151,8 @@ pub struct AppState {
     pub save_dialog_open: bool,
     /// Tray, notifications, hidden or shown.
     pub background: BackgroundState,
+    /// What the guard service reads back, and its notices.
+    pub guard: super::guard::GuardState,
 }
 
 impl AppState {
@@ -182,6 +184,7 @@ impl AppState {
             next_job: 1,
             save_dialog_open: false,
             background: BackgroundState::default(),
+            guard: super::guard::GuardState::default(),
         }
     }
 
@@ -269,9 +272,17 @@ impl AppState {
             .and_then(|k| self.snapshot.program(k))
     }
 
-    /// The mark that applies, counting one the user just set.
+    /// The mark that applies, counting one the user just set. Blocked
+    /// only when the guard reads the block back: a user-side "blocked"
+    /// enforces nothing, so it is not shown as a block.
     pub fn mark_of(&self, p: &Program) -> Option<Mark> {
-        self.pending_marks.get(&p.key).copied().or(p.mark)
+        if p.exe.as_deref().is_some_and(|e| self.guard.blocks(e)) {
+            return Some(Mark::Blocked);
+        }
+        match self.pending_marks.get(&p.key).copied().or(p.mark) {
+            Some(Mark::Blocked) => None,
+            m => m,
+        }
     }
 
     pub fn t(&self, key: &str) -> String {

@@ -109,6 +109,9 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
         Command::RefreshNow => effects.push(Effect::RefreshNow),
         Command::Background(c) => super::background::update(state, c, backend, &mut effects),
         Command::JobDone(done) => job_done(state, done, &mut effects),
+        Command::Guard(u) => super::guard::apply(state, u, &mut effects),
+        Command::Unblock(exe) => start_job(state, Job::Unblock(exe), backend),
+        Command::DismissGuardNotice(id) => state.guard.dismiss(id),
     }
     effects
 }
@@ -136,11 +139,16 @@ fn job_done(state: &mut AppState, done: JobDone, effects: &mut Vec<Effect>) {
     state.jobs.retain(|(id, _)| *id != done.id);
     match done.job {
         Job::SetMark(req) => {
-            if mark_done(state, &req, done.result) {
+            if mark_done(state, &req, done.result, effects) {
                 effects.push(Effect::RefreshNow);
             }
         }
         Job::Panic(on) => super::background::panic_done(state, on, done.result, effects),
+        Job::Unblock(_) => match done.result {
+            Ok(MarkOutcome::Guard(a)) => super::guard::answered(state, &a, true, effects),
+            Ok(_) => {}
+            Err(e) => failed(state, "guard.list.unblock", &e),
+        },
     }
 }
 
@@ -196,10 +204,22 @@ fn mark_done(
     state: &mut AppState,
     req: &MarkRequest,
     result: Result<MarkOutcome, BackendError>,
+    effects: &mut Vec<Effect>,
 ) -> bool {
     let mark = req.mark;
     match result {
+        // A block is the guard's: what it read back is all that is shown.
+        Ok(outcome) if mark == Mark::Blocked => {
+            if let MarkOutcome::Guard(a) = &outcome {
+                super::guard::answered(state, a, true, effects);
+            }
+            true
+        }
         Ok(outcome) => {
+            // The unblock that came with trusting or "unknown", if any.
+            if let MarkOutcome::Guard(a) = &outcome {
+                super::guard::answered(state, a, true, effects);
+            }
             if let MarkOutcome::NotEnforced(why) = outcome {
                 state.push_banner(
                     BannerLevel::Warning,
@@ -306,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn mark_is_sent_then_held_until_a_snapshot_shows_it() {
+    fn a_block_is_asked_of_the_guard_and_shown_only_as_it_reads_back() {
         let mut st = AppState::new(Lang::Ja);
         let mut b = RecordingBackend::new();
         update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
@@ -317,8 +337,14 @@ mod tests {
         // A second click while the first waits adds nothing.
         update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
         assert_eq!(b.calls().len(), 1);
-        assert_eq!(settle(&mut st, &mut b), vec![Effect::RefreshNow]);
+        assert!(settle(&mut st, &mut b).contains(&Effect::RefreshNow));
         assert!(!st.waiting());
+        assert_eq!(
+            b.guard().lock().requests,
+            vec![crate::guard::api::Request::Block {
+                exe: "/tmp/tool".into()
+            }]
+        );
         let Call::SetMark(req) = &b.calls()[0] else {
             panic!("expected a mark call");
         };
@@ -334,12 +360,59 @@ mod tests {
             st.mark_of(&st.snapshot.programs[0].clone()),
             Some(Mark::Blocked)
         );
+        // The guard lifts it (another client): a user-side "blocked"
+        // mark shows nothing as blocked.
+        b.guard().lock().status.blocked.clear();
+        settle_guard(&mut st, &mut b);
         update(
             &mut st,
             Command::NewSnapshot(snap(3, Some(Mark::Blocked))),
             &mut b,
         );
+        assert_eq!(st.mark_of(&st.snapshot.programs[0].clone()), None);
         assert!(st.pending_marks.is_empty());
+    }
+
+    fn settle_guard(st: &mut AppState, b: &mut RecordingBackend) {
+        for u in b.guard_updates() {
+            update(st, Command::Guard(u), b);
+        }
+    }
+
+    #[test]
+    fn a_refused_block_is_not_shown_and_the_notice_says_why() {
+        let mut st = AppState::new(Lang::En);
+        let mut b = RecordingBackend::new();
+        b.guard().lock().refuse = Some(crate::guard::api::Refusal::NoAuthority);
+        update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
+        update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
+        settle(&mut st, &mut b);
+        assert_eq!(st.mark_of(&st.snapshot.programs[0].clone()), None);
+        assert!(st.banners.is_empty(), "no success claimed");
+        let text = st.guard.notices[0].text.text(Lang::En);
+        assert!(text.contains("Could not block “tool”"), "{text}");
+        assert!(text.contains("Ask the administrator"), "{text}");
+        let id = st.guard.notices[0].id;
+        update(&mut st, Command::DismissGuardNotice(id), &mut b);
+        assert!(st.guard.notices.is_empty());
+    }
+
+    #[test]
+    fn no_guard_is_said_once() {
+        let mut st = AppState::new(Lang::Ja);
+        let mut b = RecordingBackend::new();
+        b.guard().lock().absent = true;
+        settle_guard(&mut st, &mut b);
+        assert!(!st.guard.can_enforce());
+        assert_eq!(st.guard.notices.len(), 1);
+        let id = st.guard.notices[0].id;
+        update(&mut st, Command::DismissGuardNotice(id), &mut b);
+        // Seen again later: not said again.
+        b.guard().lock().absent = false;
+        settle_guard(&mut st, &mut b);
+        b.guard().lock().absent = true;
+        settle_guard(&mut st, &mut b);
+        assert!(st.guard.notices.is_empty());
     }
 
     #[test]

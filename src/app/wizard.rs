@@ -387,7 +387,6 @@ mod tests {
 
     #[test]
     fn panic_from_the_walk_through_and_resume_from_the_tray_share_one_state() {
-        use crate::app::backend::MarkOutcome;
         use crate::app::update::settle;
         use crate::app::{BackgroundCommand, BackgroundEffect};
         use crate::tray::watch::Control;
@@ -402,12 +401,36 @@ mod tests {
         assert!(st.waiting(), "waits for the administrator");
         assert!(!st.background.panic, "not stopped before it is done");
         assert!(settle(&mut st, &mut b).is_empty());
-        assert!(gate.release(Ok(MarkOutcome::NotEnforced("nft is missing".into()))));
-        let fx = settle(&mut st, &mut b);
+        // The guard fails part way: nothing is stopped, and that is said
+        // (the walk-through is not open here, so in a notice too).
+        b.guard().lock().fail = Some("nft is missing".into());
+        assert!(gate.release_to_guard());
+        settle(&mut st, &mut b);
         assert!(!st.waiting());
+        assert!(!st.background.panic, "the state as it really is");
+        let why = st.panic.as_ref().and_then(|p| p.not_enforced.clone());
+        assert!(
+            why.as_deref().is_some_and(|w| w.contains("nft is missing")),
+            "{why:?}"
+        );
+        assert_eq!(st.guard.notices.len(), 1);
+        assert!(st.banners.iter().all(|x| x.dismissable));
+        // Again, and it works: the tray is told what the guard read back.
+        b.guard().lock().fail = None;
+        update(
+            &mut st,
+            Command::Wizard(ConsultCommand::Panic(true)),
+            &mut b,
+        );
+        assert!(gate.release_to_guard());
+        let fx = settle(&mut st, &mut b);
         assert!(
             fx.contains(&Effect::Background(BackgroundEffect::Control(
-                Control::SetPanic(true)
+                Control::SetGuard {
+                    available: true,
+                    panic: true,
+                    blocked: vec![]
+                }
             ))),
             "the tray is told: {fx:?}"
         );
@@ -416,31 +439,25 @@ mod tests {
             st.panic,
             Some(PanicState {
                 on: true,
-                not_enforced: Some("nft is missing".into())
+                not_enforced: None
             })
         );
-        let texts: Vec<String> = st
-            .banners
-            .iter()
-            .map(|x| x.message.text(Lang::En))
-            .collect();
-        assert!(st.banners.iter().any(|x| !x.dismissable), "{texts:?}");
-        assert!(
-            texts.iter().any(|t| t.contains("nft is missing")),
-            "{texts:?}"
-        );
+        assert!(st.banners.iter().any(|x| !x.dismissable));
         // Resume from the tray ends it for the walk-through too.
         update(
             &mut st,
             Command::Background(BackgroundCommand::SetPanic(false)),
             &mut b,
         );
-        assert!(gate.release(Ok(MarkOutcome::Done)));
+        assert!(gate.release_to_guard());
         settle(&mut st, &mut b);
         assert!(!st.background.panic);
         assert_eq!(st.panic.as_ref().map(|p| p.on), Some(false));
         assert!(st.banners.iter().all(|x| x.dismissable));
-        assert_eq!(b.calls(), vec![Call::Panic(true), Call::Panic(false)]);
+        assert_eq!(
+            b.calls(),
+            vec![Call::Panic(true), Call::Panic(true), Call::Panic(false)]
+        );
     }
 
     #[test]

@@ -152,6 +152,9 @@ pub enum ExecCatch {
     Polling,
     /// Nothing catches new starts.
     None,
+    /// The firewall's rules name the program's path, so new starts are
+    /// covered by the rule itself (Windows Defender Firewall).
+    PathRules,
 }
 
 /// Who authorized a change.

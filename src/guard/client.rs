@@ -3,6 +3,9 @@
 //! OS seam. (A Windows service could later answer the same API over a named
 //! pipe behind the same trait.)
 
+// The socket half is Unix-only until a Windows service answers.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

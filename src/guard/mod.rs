@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod client;
+pub mod local;
+pub mod outcome;
 #[cfg(target_os = "linux")]
 mod linux;
 

@@ -370,6 +370,24 @@ fn append_one(t: &mut Tx<'_>, state: &mut State, e: &Entry) -> Result<(), Journa
                     program.as_ref(),
                     json!({"verb": verb, "ok": ok, "detail": detail}),
                 ),
+                UserAction::Guard {
+                    program,
+                    verb,
+                    ok,
+                    by_uid,
+                    authority,
+                    detail,
+                } => (
+                    "firewall",
+                    program.as_ref(),
+                    json!({
+                        "verb": verb,
+                        "ok": ok,
+                        "detail": detail,
+                        "by_uid": by_uid,
+                        "authority": authority,
+                    }),
+                ),
             };
             let p = program.map(normalized);
             let pid = match &p {

@@ -65,6 +65,16 @@ pub enum UserAction {
         ok: bool,
         detail: String,
     },
+    /// A change of enforcement asked of the guard service, with who made
+    /// it as the guard reports it (`by_uid`, `authority`: root, polkit).
+    Guard {
+        program: Option<ProgramRef>,
+        verb: String,
+        ok: bool,
+        by_uid: Option<u32>,
+        authority: Option<String>,
+        detail: String,
+    },
 }
 
 impl UserAction {

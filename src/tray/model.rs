@@ -45,8 +45,15 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Counts the programs of `snap`.
+    /// Counts the programs of `snap` (no guard state known).
     pub fn of(snap: &Snapshot) -> Counts {
+        Counts::with_blocked(snap, &[])
+    }
+
+    /// Counts the programs of `snap`; `blocked` are the programs the guard
+    /// reads back as blocked (a user-side "blocked" mark counts for
+    /// nothing).
+    pub fn with_blocked(snap: &Snapshot, blocked: &[std::path::PathBuf]) -> Counts {
         let mut c = Counts::default();
         for p in &snap.programs {
             let online = p.uses_network();
@@ -62,7 +69,8 @@ impl Counts {
                 _ => {}
             }
             let alive = p.processes.iter().any(|x| x.alive);
-            if has(p, FindingKind::BlockedRunning) || (p.mark == Some(Mark::Blocked) && alive) {
+            let guarded = p.exe.as_ref().is_some_and(|e| blocked.contains(e));
+            if has(p, FindingKind::BlockedRunning) || (guarded && alive) {
                 c.blocked_running += 1;
             }
         }
@@ -98,6 +106,11 @@ pub struct TrayState {
     pub notifications: bool,
     /// False until the first snapshot arrives.
     pub ready: bool,
+    /// False when it is known that no guard service runs: the panic item
+    /// cannot work and is disabled.
+    pub guard_available: bool,
+    /// The programs the guard reads back as blocked.
+    pub blocked: Vec<std::path::PathBuf>,
 }
 
 impl TrayState {
@@ -111,12 +124,14 @@ impl TrayState {
             muted_until: None,
             notifications: true,
             ready: false,
+            guard_available: true,
+            blocked: Vec::new(),
         }
     }
 
     /// The state for `snap`, keeping the switches of `self`.
     pub fn with_snapshot(&self, snap: &Snapshot) -> Self {
-        let counts = Counts::of(snap);
+        let counts = Counts::with_blocked(snap, &self.blocked);
         TrayState {
             counts,
             level: counts.level(),
@@ -199,6 +214,9 @@ impl TrayState {
     pub fn is_enabled(&self, item: MenuItem) -> bool {
         match item {
             MenuItem::MuteOneHour => self.notifications && self.muted_until.is_none(),
+            // Without a guard nothing can stop traffic; resuming stays
+            // possible so a stop is never stuck.
+            MenuItem::Panic => self.guard_available,
             _ => true,
         }
     }
@@ -391,11 +409,16 @@ mod tests {
         assert_eq!(level(vec![new.clone(), high]), Level::Red);
 
         let mut blocked = program("blocked", false);
+        // A user-side "blocked" mark is not a block.
         blocked.mark = Some(Mark::Blocked);
-        assert_eq!(level(vec![new.clone(), blocked.clone()]), Level::Red);
-        // Once it stops, the block is just a mark: back to what the rest says.
+        assert_eq!(level(vec![new.clone(), blocked.clone()]), Level::Amber);
+        // What the guard blocks and runs is red.
+        let guarded = vec![blocked.exe.clone().unwrap()];
+        let red = |ps: Vec<Program>| Counts::with_blocked(&snap(ps), &guarded).level();
+        assert_eq!(red(vec![new.clone(), blocked.clone()]), Level::Red);
+        // Once it stops: back to what the rest says.
         blocked.processes[0].alive = false;
-        assert_eq!(level(vec![new, blocked]), Level::Amber);
+        assert_eq!(red(vec![new, blocked]), Level::Amber);
     }
 
     #[test]
@@ -514,6 +537,10 @@ mod tests {
         st.notifications = false;
         assert!(!st.is_enabled(MenuItem::MuteOneHour));
         assert!(st.is_enabled(MenuItem::Panic));
+        // Without a guard nothing can stop traffic: no dead menu item.
+        st.guard_available = false;
+        assert!(!st.is_enabled(MenuItem::Panic));
+        assert!(st.is_enabled(MenuItem::Resume));
     }
 
     #[test]

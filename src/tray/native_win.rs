@@ -63,7 +63,8 @@ fn show(tray: &TrayIcon, old: &TrayState, new: &TrayState) {
     }
     let _ = tray.set_tooltip(Some(new.tooltip_within(TOOLTIP_UNITS)));
     let menu_changed = old.menu() != new.menu()
-        || old.is_enabled(MenuItem::MuteOneHour) != new.is_enabled(MenuItem::MuteOneHour);
+        || old.is_enabled(MenuItem::MuteOneHour) != new.is_enabled(MenuItem::MuteOneHour)
+        || old.is_enabled(MenuItem::Panic) != new.is_enabled(MenuItem::Panic);
     if menu_changed && let Ok(m) = menu(new) {
         tray.set_menu(Some(Box::new(m)));
     }

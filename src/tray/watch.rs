@@ -24,6 +24,13 @@ pub enum Control {
     /// The monitor published a snapshot.
     Snapshot,
     SetPanic(bool),
+    /// The guard's state as read back: whether one runs, the panic, and
+    /// the programs it really blocks.
+    SetGuard {
+        available: bool,
+        panic: bool,
+        blocked: Vec<std::path::PathBuf>,
+    },
     /// Mute notifications until then (`None`: unmute).
     Mute(Option<SystemTime>),
     SetNotifications(bool),
@@ -72,6 +79,14 @@ impl Watch {
 
     pub fn set_panic(&mut self, on: bool) {
         self.base.panic = on;
+    }
+
+    /// The guard's read-back state: the panic, and which programs count
+    /// as blocked (running ones make the icon red).
+    pub fn set_guard(&mut self, available: bool, panic: bool, blocked: Vec<std::path::PathBuf>) {
+        self.base.panic = panic;
+        self.base.guard_available = available;
+        self.base.blocked = blocked;
     }
 
     pub fn set_notifications(&mut self, on: bool) {
@@ -215,6 +230,14 @@ impl Background {
                             watch.set_panic(on);
                             Vec::new()
                         }
+                        Control::SetGuard {
+                            available,
+                            panic,
+                            blocked,
+                        } => {
+                            watch.set_guard(available, panic, blocked);
+                            Vec::new()
+                        }
                         Control::Mute(until) => {
                             watch.mute(until);
                             Vec::new()
@@ -297,6 +320,27 @@ mod tests {
     }
 
     const NEW: (FindingKind, Severity) = (FindingKind::NewProgram, Severity::Low);
+
+    #[test]
+    fn the_tray_follows_the_guards_read_back_state() {
+        let (_, mut w) = watch();
+        let mut p = program("freetool", &[]);
+        p.processes = vec![crate::model::ProcessInfo::fake(42, "freetool")];
+        let exe = p.exe.clone().unwrap();
+        w.on_snapshot(snap(1, vec![p], false));
+        assert_eq!(w.tray_state().level, Level::Green);
+        w.set_guard(true, true, vec![exe]);
+        let st = w.tray_state();
+        assert_eq!(
+            (st.level, st.panic),
+            (Level::Red, true),
+            "blocked and running"
+        );
+        w.set_guard(false, false, vec![]);
+        let st = w.tray_state();
+        assert_eq!((st.level, st.panic), (Level::Green, false));
+        assert!(!st.is_enabled(crate::tray::MenuItem::Panic));
+    }
 
     #[test]
     fn a_new_program_notifies_once_and_the_tray_follows() {

@@ -51,6 +51,10 @@ pub fn waiting(ui: &mut Ui, state: &AppState) {
         }
         Job::Panic(true) => state.t("gui.jobs.panic"),
         Job::Panic(false) => state.t("gui.jobs.resume"),
+        Job::Unblock(exe) => state.t_args(
+            "guard.jobs.unblock",
+            &[("name", &crate::guard::outcome::program_name(exe))],
+        ),
     };
     ui.horizontal_wrapped(|ui| {
         ui.spinner();

@@ -126,6 +126,14 @@ fn warnings(ui: &mut Ui, state: &AppState, p: &Program) {
     if p.exe_deleted {
         boxed(ui, state.t("gui.warn.deleted"));
     }
+    // A block the guard holds but reads back as not in force: said plainly.
+    if let Some(exe) = &p.exe
+        && let Some(s) = &state.guard.status
+        && s.block(exe).is_some()
+        && !s.blocks(exe)
+    {
+        boxed(ui, state.t("guard.warn.not_enforced"));
+    }
     if let Some(old) = p.stale_mark {
         let old = state.t(&format!("gui.badge.{}", old.as_str()));
         boxed(ui, state.t_args("gui.warn.changed", &[("mark", &old)]));
@@ -138,15 +146,21 @@ fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
     let alive = p.processes.iter().any(|x| x.alive);
     // One step that may ask for the password at a time.
     let waiting = state.waiting();
+    // Blocking needs the guard service: without one the button says why
+    // instead of pretending to work.
+    let guard_missing = !state.guard.can_enforce();
     let mark_button = |ui: &mut Ui, cmds: &mut Vec<Command>, m: Mark, key: &str, hint: &str| {
+        let no_guard = m == Mark::Blocked && guard_missing;
         let r = ui
             .add_enabled(
-                can_mark && !waiting,
+                can_mark && !waiting && !no_guard,
                 egui::Button::new(state.t(key)).selected(mark == Some(m)),
             )
             .on_hover_text(state.t(hint))
             .on_disabled_hover_text(state.t(if waiting {
                 "gui.jobs.waiting"
+            } else if no_guard {
+                "guard.hint.absent"
             } else {
                 "gui.hint.cannot_mark"
             }));

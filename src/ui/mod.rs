@@ -8,6 +8,7 @@ mod columns;
 mod details;
 pub mod fonts;
 pub mod format;
+mod guard;
 mod list;
 mod report_box;
 pub mod save_dialog;
@@ -155,6 +156,9 @@ impl KizukiApp {
         for done in self.backend.finished_jobs() {
             self.apply(ctx, Command::JobDone(done));
         }
+        for u in self.backend.guard_updates() {
+            self.apply(ctx, Command::Guard(u));
+        }
     }
 
     /// Draws the whole window into `ui` and applies what the user did.
@@ -180,12 +184,23 @@ impl KizukiApp {
                 ui.add_space(2.0);
                 chrome::banners(ui, state, &mut cmds);
             }
+            if !state.guard.notices.is_empty() {
+                ui.add_space(2.0);
+                guard::notices(ui, state, &mut cmds);
+            }
             ui.add_space(4.0);
         });
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.add_space(2.0);
             chrome::status_bar(ui, state);
         });
+        if guard::has_list(state) {
+            egui::Panel::bottom("guard-blocked").show(ui, |ui| {
+                ui.add_space(4.0);
+                guard::blocked_list(ui, state, &mut cmds);
+                ui.add_space(2.0);
+            });
+        }
         egui::Panel::left("programs")
             .resizable(true)
             .default_size(540.0)
@@ -290,19 +305,11 @@ fn background_parts(launch: &Launch, state: &mut AppState) -> Result<Option<Back
             true,
         );
     }
-    let (panic, warning) = crate::firewall::DesiredState::load(data, now);
-    if let Some(w) = warning {
-        state.push_banner(
-            BannerLevel::Warning,
-            Message::new("gui.msg.plain").arg("text", w),
-            true,
-        );
-    }
+    // The panic state is never restored from a file: it comes from the
+    // guard, read back, once the window runs.
     let bg = &mut state.background;
     bg.notifications = settings.notifications;
     bg.close_explained = settings.close_explained;
-    bg.panic = panic.panic;
-    crate::app::background::show_panic_banner(state, panic.panic);
 
     let ctx: Arc<OnceLock<egui::Context>> = Arc::new(OnceLock::new());
     let wake_ctx = ctx.clone();
@@ -312,7 +319,6 @@ fn background_parts(launch: &Launch, state: &mut AppState) -> Result<Option<Back
         }
     }));
     let mut initial = TrayState::initial(state.lang);
-    initial.panic = panic.panic;
     initial.notifications = settings.notifications;
     let tray = match Tray::spawn(initial.clone(), events.clone()) {
         Ok(t) => Some(t),
@@ -461,9 +467,13 @@ pub fn run(launch: Launch) -> Result<()> {
             )?;
             let life = parts.life.with_background(background);
             let wake = cc.egui_ctx.clone();
+            let guard_wake = cc.egui_ctx.clone();
+            let guard_link =
+                crate::guard::local::default_link(launch.data_dir.as_deref(), marks.clone());
             let backend =
                 NativeBackend::new(launch.data_dir, marks, Some(monitor.snapshots.clone()))
-                    .with_waker(Arc::new(move || wake.request_repaint()));
+                    .with_waker(Arc::new(move || wake.request_repaint()))
+                    .with_guard_watch(guard_link, Arc::new(move || guard_wake.request_repaint()));
             Ok(Box::new(
                 KizukiApp::new(state, Box::new(backend))
                     .with_monitor(monitor)

@@ -220,10 +220,17 @@ fn stop_actions(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Comman
     let waiting = state.waiting();
     ui.horizontal_wrapped(|ui| {
         let red = theme::severity(crate::model::Severity::High, dark).fill;
-        ui.add_enabled_ui(!waiting, |ui| {
+        // Stopping traffic needs the guard service: without one the
+        // button says why (and what to do instead).
+        let guard = state.guard.can_enforce();
+        ui.add_enabled_ui(!waiting && guard, |ui| {
             if strong_button(ui, &state.t("consult.action.panic"), red)
                 .on_hover_text(state.t("wizard.panic.hint"))
-                .on_disabled_hover_text(state.t("gui.jobs.waiting"))
+                .on_disabled_hover_text(state.t(if waiting {
+                    "gui.jobs.waiting"
+                } else {
+                    "guard.hint.panic_absent"
+                }))
                 .clicked()
             {
                 cmds.push(wiz(ConsultCommand::Panic(true)));
