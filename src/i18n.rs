@@ -130,6 +130,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/hardening.toml"),
         include_str!("../assets/i18n/en/hardening.toml"),
     ),
+    (
+        "datafile",
+        include_str!("../assets/i18n/ja/datafile.toml"),
+        include_str!("../assets/i18n/en/datafile.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

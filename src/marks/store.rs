@@ -37,6 +37,9 @@ pub enum MarkWarning {
     Unreadable { file: PathBuf, reason: String },
     /// Recovered marks could not be written back yet.
     NotSaved { file: PathBuf, reason: String },
+    /// The file was not read at all (a link, a pipe, another user's file,
+    /// too large, too many marks): see [`crate::datafile`].
+    Refused(crate::datafile::Refused),
 }
 
 fn problem_text(p: &Problem) -> String {
@@ -78,6 +81,7 @@ impl MarkWarning {
                 "marks.warn.not_saved",
                 &[("reason", &for_display(reason)), ("file", &shown(file))],
             ),
+            MarkWarning::Refused(r) => r.message(),
         }
     }
 }
@@ -206,20 +210,30 @@ impl MarkStore {
         let Some(path) = &self.path else { return };
         // Stamp before reading: a change after it is seen at the next check.
         let stamp = FileStamp::of(path).ok();
-        let bytes = match fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        let bytes = match crate::datafile::read(path, crate::datafile::Kind::Marks, self.clock.now())
+        {
+            Ok(Some(b)) => b,
+            Ok(None) => {
                 inner.entries.clear();
                 inner.seen = None;
                 inner.protected = None;
                 return;
             }
-            Err(e) => {
-                self.set_aside(inner, Vec::new(), Problem::Unreadable(e.to_string()), stamp);
+            Err(refused) => {
+                self.refused(inner, refused, stamp);
                 return;
             }
         };
         let parsed = file::parse(&bytes);
+        if parsed.entries.len() > crate::datafile::MAX_MARKS {
+            let reason = crate::datafile::Reason::TooMany {
+                count: parsed.entries.len(),
+                cap: crate::datafile::MAX_MARKS,
+            };
+            let refused = crate::datafile::refuse(path, reason, self.clock.now());
+            self.refused(inner, refused, stamp);
+            return;
+        }
         match parsed.problem {
             None => {
                 inner.entries = parsed.entries;
@@ -228,6 +242,25 @@ impl MarkStore {
             }
             Some(problem) => self.set_aside(inner, parsed.entries, problem, stamp),
         }
+    }
+
+    /// A file refused unread: no marks from it. When it could not be moved
+    /// aside, nothing is written over it.
+    fn refused(
+        &self,
+        inner: &mut Inner,
+        refused: crate::datafile::Refused,
+        stamp: Option<FileStamp>,
+    ) {
+        inner.entries.clear();
+        if refused.moved() {
+            inner.protected = None;
+            inner.seen = None;
+        } else {
+            inner.protected = Some(refused.message());
+            inner.seen = stamp;
+        }
+        inner.warnings.push(MarkWarning::Refused(refused));
     }
 
     /// Moves a damaged file to `<name>.corrupt-<time>` and writes what was
