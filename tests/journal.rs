@@ -107,89 +107,145 @@ fn honest_journal_verifies_and_reads_as_sessions() {
     );
 }
 
+/// Every tampering with plain SQL, and where verify must catch it.
 #[test]
-fn update_of_a_record_is_caught_at_that_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(
-        &path,
-        "UPDATE records SET remote = '198.51.100.9:443' WHERE id = 7",
-    );
-    assert_eq!(first_bad(&path), Some((7, Problem::Changed)));
+fn tampering_is_caught_at_the_right_record() {
+    let cases: &[(&str, &str, Option<(i64, Problem)>)] = &[
+        (
+            "update of a record",
+            "UPDATE records SET remote = '198.51.100.9:443' WHERE id = 7",
+            Some((7, Problem::Changed)),
+        ),
+        (
+            "update of a time",
+            "UPDATE records SET ts = ts + 1000 WHERE id = 12",
+            Some((12, Problem::Changed)),
+        ),
+        (
+            "update of a pid",
+            "UPDATE records SET pid = 4242 WHERE id = 5",
+            Some((5, Problem::Changed)),
+        ),
+        (
+            // The first record naming the program is its "program" record.
+            "renaming the program",
+            "UPDATE programs SET exe = '/usr/bin/innocent'",
+            Some((2, Problem::Changed)),
+        ),
+        (
+            "delete of a record",
+            "DELETE FROM records WHERE id = 9",
+            Some((10, Problem::Missing { from: 9, to: 9 })),
+        ),
+        (
+            "delete of the first records",
+            "DELETE FROM records WHERE id <= 3",
+            Some((4, Problem::Missing { from: 1, to: 3 })),
+        ),
+        (
+            "delete of the last records",
+            "DELETE FROM records WHERE id >= 20",
+            Some((19, Problem::TailRemoved { last: 22 })),
+        ),
+        (
+            // Issue 22: sqlite_sequence set back too; the head kept beside
+            // the database still knows #22.
+            "delete of the last records, sequence adjusted",
+            "DELETE FROM records WHERE id >= 20;
+             UPDATE sqlite_sequence SET seq = 19 WHERE name = 'records'",
+            Some((19, Problem::TailRemoved { last: 22 })),
+        ),
+        (
+            "the last record replaced by a re-chained one is still the head's hash",
+            "UPDATE records SET hash = randomblob(32) WHERE id = 22",
+            Some((22, Problem::Changed)),
+        ),
+        (
+            "a forged record appended",
+            "INSERT INTO records (id, ts, kind, program, pid, protocol, local, remote, state, hash)
+             VALUES (23, 1795608000000, 'opened', 1, 100, 'tcp', '10.0.0.2:1', '192.0.2.66:6667',
+                     'ESTABLISHED', randomblob(32))",
+            Some((23, Problem::Changed)),
+        ),
+        (
+            "one slipped in between, the later ones moved up",
+            "UPDATE records SET id = id + 100 WHERE id > 10;
+             INSERT INTO records (id, ts, kind, hash) VALUES (11, 1795608000000, 'app-stop', randomblob(32));
+             UPDATE records SET id = id - 99 WHERE id > 100;",
+            Some((11, Problem::Changed)),
+        ),
+        ("nothing changed", "SELECT 1", None),
+    ];
+    for (what, statement, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = honest(dir.path());
+        sql(&path, statement);
+        assert_eq!(&first_bad(&path), expected, "{what}");
+    }
 }
 
+/// A journal emptied or removed where the head says one existed, or a
+/// file that is not kizuki's, is an error naming its cause, never
+/// "intact"; the foreign file is not touched.
 #[test]
-fn update_of_a_time_or_a_pid_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "UPDATE records SET ts = ts + 1000 WHERE id = 12");
-    assert_eq!(first_bad(&path), Some((12, Problem::Changed)));
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "UPDATE records SET pid = 4242 WHERE id = 5");
-    assert_eq!(first_bad(&path), Some((5, Problem::Changed)));
-}
-
-#[test]
-fn renaming_the_program_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "UPDATE programs SET exe = '/usr/bin/innocent'");
-    // The first record naming the program is its "program" record (#2).
-    assert_eq!(first_bad(&path), Some((2, Problem::Changed)));
-}
-
-#[test]
-fn delete_of_a_record_is_caught_at_the_next_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "DELETE FROM records WHERE id = 9");
-    assert_eq!(
-        first_bad(&path),
-        Some((10, Problem::Missing { from: 9, to: 9 }))
-    );
-}
-
-#[test]
-fn delete_of_the_first_or_last_records_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "DELETE FROM records WHERE id <= 3");
-    assert_eq!(
-        first_bad(&path),
-        Some((4, Problem::Missing { from: 1, to: 3 }))
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "DELETE FROM records WHERE id >= 20");
-    assert_eq!(
-        first_bad(&path),
-        Some((19, Problem::TailRemoved { last: 22 }))
-    );
-}
-
-#[test]
-fn insert_of_a_record_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    // A forged connection appended with a made-up hash.
-    sql(
-        &path,
-        "INSERT INTO records (id, ts, kind, program, pid, protocol, local, remote, state, hash)
-         VALUES (23, 1795608000000, 'opened', 1, 100, 'tcp', '10.0.0.2:1', '192.0.2.66:6667',
-                 'ESTABLISHED', randomblob(32))",
-    );
-    assert_eq!(first_bad(&path), Some((23, Problem::Changed)));
-    // One slipped in between, after moving the later ones up by one.
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(
-        &path,
-        "UPDATE records SET id = id + 100 WHERE id > 10;
-         INSERT INTO records (id, ts, kind, hash) VALUES (11, 1795608000000, 'app-stop', randomblob(32));
-         UPDATE records SET id = id - 99 WHERE id > 100;",
-    );
-    assert_eq!(first_bad(&path), Some((11, Problem::Changed)));
+fn emptied_missing_or_foreign_journals_are_not_intact() {
+    type Setup = fn(&Path, &Path);
+    let cases: &[(&str, Setup, &str)] = &[
+        (
+            "zero length",
+            |path, _| std::fs::write(path, b"").unwrap(),
+            "empty or missing",
+        ),
+        (
+            "removed",
+            |path, _| std::fs::remove_file(path).unwrap(),
+            "empty or missing",
+        ),
+        (
+            "another application's database linked in",
+            |path, other| {
+                std::fs::remove_file(path).unwrap();
+                std::os::unix::fs::symlink(other, path).unwrap();
+            },
+            "link",
+        ),
+        (
+            "another application's database copied in",
+            |path, other| {
+                std::fs::copy(other, path).unwrap();
+            },
+            "not kizuki's journal",
+        ),
+    ];
+    kizuki::i18n::set_lang(kizuki::i18n::Lang::En);
+    for (what, setup, says) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = honest(dir.path());
+        for side in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{side}", path.display()));
+        }
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = other_dir.path().join("app.db");
+        sql(&other, "CREATE TABLE mail (id INTEGER PRIMARY KEY, body TEXT);");
+        let before = std::fs::read(&other).unwrap();
+        setup(&path, &other);
+        let e = Journal::open_existing(&path).err().expect(what).to_string();
+        assert!(e.contains(says), "{what}: {e}");
+        // The writer sets it aside and starts anew, leaving the other
+        // application's database exactly as it was.
+        let (j, w) = Journal::open(&path, noon()).unwrap();
+        assert!(j.verify().unwrap().intact(), "{what}");
+        if *what != "removed" {
+            assert_eq!(w.len(), 1, "{what}");
+        }
+        let first = j.events(&SessionQuery::default()).unwrap();
+        assert_eq!(first[0].kind, "recovered", "{what}: the old head is named");
+        assert_eq!(std::fs::read(&other).unwrap(), before, "{what}");
+        assert!(
+            std::fs::read_dir(other_dir.path()).unwrap().count() == 1,
+            "{what}: no WAL or journal created beside the other database"
+        );
+    }
 }
 
 #[test]
@@ -272,7 +328,8 @@ fn corrupt_journal_is_kept_and_a_new_one_started() {
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert_eq!(kinds, vec!["app-start", "app-stop"]);
+    // The new chain starts by naming what it replaced (issue 22).
+    assert_eq!(kinds, vec!["recovered", "app-start", "app-stop"]);
 }
 
 #[test]

@@ -123,6 +123,13 @@ pub enum Entry {
         at: SystemTime,
         detail: serde_json::Value,
     },
+    /// The journal found at start could not be used and was set aside;
+    /// `detail` names where it went and its last known head, so the new
+    /// chain says what it replaced.
+    Recovered {
+        at: SystemTime,
+        detail: serde_json::Value,
+    },
     /// The app stopped: sessions still open are closed at `at`.
     AppStop {
         at: SystemTime,
@@ -146,6 +153,7 @@ impl Entry {
             | Entry::Finding { at, .. }
             | Entry::Action { at, .. }
             | Entry::AppStart { at, .. }
+            | Entry::Recovered { at, .. }
             | Entry::AppStop { at }
             | Entry::Dropped { to: at, .. } => *at,
             Entry::Opened { conn, .. } => conn.first_seen,

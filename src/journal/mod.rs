@@ -15,6 +15,7 @@ pub mod append;
 pub mod chain;
 pub mod command;
 pub mod entry;
+pub mod headfile;
 pub mod query;
 pub mod render;
 pub mod retention;
@@ -56,6 +57,15 @@ pub enum JournalError {
     NewerSchema { found: i64, known: i64 },
     #[error("no journal at {0}")]
     Missing(PathBuf),
+    /// The file at the journal's place is not kizuki's journal (another
+    /// application's database: `PRAGMA application_id`), or not a regular
+    /// file of this user (a link, a pipe). It is not opened, not migrated.
+    #[error("{0}")]
+    NotKizuki(String),
+    /// The journal is empty or gone, but its head outside the database
+    /// says it held records up to `last`.
+    #[error("{}", crate::i18n::tr_args("journal.err.emptied", &[("path", &crate::escape::os_lossless(.path.as_os_str())), ("last", &.last.to_string())]))]
+    Emptied { path: PathBuf, last: i64 },
 }
 
 impl JournalError {
@@ -150,6 +160,13 @@ impl Journal {
         &self.path
     }
 
+    /// Writes the head beside the database (see [`headfile`]). A failure
+    /// is not an error of the commit that came before: it only makes a cut
+    /// tail harder to prove, so it is ignored here.
+    pub(crate) fn note_head(&self) {
+        let _ = headfile::write(&self.path, &self.conn);
+    }
+
     /// The underlying connection, for tests and benchmarks that need SQL.
     pub fn connection(&self) -> &Connection {
         &self.conn
@@ -161,9 +178,18 @@ impl Journal {
         chain::head(&self.conn)
     }
 
-    /// Recomputes the whole chain.
+    /// Recomputes the whole chain, and checks it against the head kept
+    /// outside the database (read first: a writer may add records while
+    /// this runs, never remove them).
     pub fn verify(&self) -> Result<VerifyReport, JournalError> {
-        chain::verify(&self.conn)
+        let side = headfile::read(&self.path);
+        let mut report = chain::verify(&self.conn)?;
+        if report.first_bad.is_none()
+            && let Some(side) = side
+        {
+            report.first_bad = headfile::check(&side, &headfile::current(&self.conn)?);
+        }
+        Ok(report)
     }
 
     /// Records a user's mark or firewall action at once (its own

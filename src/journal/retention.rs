@@ -136,6 +136,7 @@ impl Journal {
             )?;
         }
         tx.commit()?;
+        self.note_head();
         Ok(PruneReport {
             removed,
             keeps_from: Some(keeps_from),
