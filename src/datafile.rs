@@ -103,8 +103,35 @@ impl Refused {
     /// One sentence in the current language: what was refused, why, and
     /// where the file is now.
     pub fn message(&self) -> String {
-        let file = for_display(&os_lossless(self.path.as_os_str()));
-        let reason = match &self.reason {
+        let reason = reason_text(&self.path, &self.reason);
+        match &self.kept {
+            Kept::MovedTo(p) => tr_args(
+                "datafile.moved",
+                &[
+                    ("reason", &reason),
+                    ("kept", &for_display(&os_lossless(p.as_os_str()))),
+                ],
+            ),
+            Kept::InPlace(e) => tr_args(
+                "datafile.in_place",
+                &[("reason", &reason), ("error", &for_display(e))],
+            ),
+        }
+    }
+}
+
+/// "… was not opened" for a file a command only reads (and never moves).
+pub fn not_opened(path: &Path, reason: Reason) -> String {
+    tr_args(
+        "datafile.not_opened",
+        &[("reason", &reason_text(path, &reason))],
+    )
+}
+
+fn reason_text(path: &Path, reason: &Reason) -> String {
+    {
+        let file = for_display(&os_lossless(path.as_os_str()));
+        match reason {
             Reason::Link => tr_args("datafile.reason.link", &[("file", &file)]),
             Reason::NotRegular(what) => tr_args(
                 "datafile.reason.special",
@@ -136,19 +163,6 @@ impl Refused {
             Reason::Unreadable(e) => tr_args(
                 "datafile.reason.unreadable",
                 &[("file", &file), ("error", &for_display(e))],
-            ),
-        };
-        match &self.kept {
-            Kept::MovedTo(p) => tr_args(
-                "datafile.moved",
-                &[
-                    ("reason", &reason),
-                    ("kept", &for_display(&os_lossless(p.as_os_str()))),
-                ],
-            ),
-            Kept::InPlace(e) => tr_args(
-                "datafile.in_place",
-                &[("reason", &reason), ("error", &for_display(e))],
             ),
         }
     }

@@ -548,3 +548,40 @@ fn watch_fills_the_journal_and_stops_cleanly() {
         assert!(s.last_seen.is_some(), "{s:?}");
     }
 }
+
+/// Issue 22: `history verify` works on read-only media (a journal handed
+/// over on a write-protected stick). A private mount namespace holds a
+/// read-only tmpfs, so nothing outside the test sees it.
+#[test]
+fn verify_works_on_read_only_media() {
+    let privileged = nix::unistd::geteuid().is_root()
+        && Command::new("unshare").arg("--version").output().is_ok();
+    if !privileged {
+        assert!(
+            std::env::var_os("KIZUKI_REQUIRE_PRIVILEGED").is_none(),
+            "needs root and unshare"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = honest(dir.path());
+    let mnt = tempfile::tempdir().unwrap();
+    let script = format!(
+        "mount -t tmpfs tmpfs '{m}' && cp -a '{d}'/. '{m}'/ && mount -o remount,ro '{m}' \
+         && exec '{k}' --data-dir '{m}' --lang en history verify",
+        m = mnt.path().display(),
+        d = path.parent().unwrap().display(),
+        k = env!("CARGO_BIN_EXE_kizuki"),
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("intact: 22 records"), "{stdout}");
+}

@@ -49,10 +49,12 @@ pub fn path_in(data_dir: &Path) -> PathBuf {
 /// Errors of the journal library; the CLI and GUI turn them into messages.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("journal database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    // The cause is in the text and not also a `source`: printed with its
+    // chain (`{:#}`), a nested SQLite error would repeat itself.
+    #[error("journal database: {}", sql_text(.0))]
+    Sql(rusqlite::Error),
     #[error("journal file: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("the journal was written by a newer kizuki (schema {found}, this one knows {known})")]
     NewerSchema { found: i64, known: i64 },
     #[error("no journal at {0}")]
@@ -64,8 +66,44 @@ pub enum JournalError {
     NotKizuki(String),
     /// The journal is empty or gone, but its head outside the database
     /// says it held records up to `last`.
-    #[error("{}", crate::i18n::tr_args("journal.err.emptied", &[("path", &crate::escape::os_lossless(.path.as_os_str())), ("last", &.last.to_string())]))]
+    #[error("{}", emptied_text(.path, *.last))]
     Emptied { path: PathBuf, last: i64 },
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(e: rusqlite::Error) -> Self {
+        JournalError::Sql(e)
+    }
+}
+
+impl From<std::io::Error> for JournalError {
+    fn from(e: std::io::Error) -> Self {
+        JournalError::Io(e)
+    }
+}
+
+fn emptied_text(path: &Path, last: i64) -> String {
+    let path = crate::escape::os_lossless(path.as_os_str());
+    if last > 0 {
+        crate::i18n::tr_args(
+            "journal.err.emptied",
+            &[("path", &path), ("last", &last.to_string())],
+        )
+    } else {
+        crate::i18n::tr_args("journal.err.zero_length", &[("path", &path)])
+    }
+}
+
+/// SQLite's own message once: rusqlite's text for a failure repeats the
+/// code's description when there is no extra message.
+fn sql_text(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(code, Some(msg)) if !msg.is_empty() => {
+            format!("{msg} ({})", code.extended_code)
+        }
+        rusqlite::Error::SqliteFailure(code, None) => code.to_string(),
+        other => other.to_string(),
+    }
 }
 
 impl JournalError {

@@ -222,12 +222,7 @@ fn emptied(path: &Path) -> bool {
 }
 
 fn refusal_text(path: &Path, reason: crate::datafile::Reason) -> String {
-    crate::datafile::Refused {
-        path: path.to_path_buf(),
-        reason,
-        kept: crate::datafile::Kept::InPlace(String::new()),
-    }
-    .message()
+    crate::datafile::not_opened(path, reason)
 }
 
 pub(super) fn open_for_writing(
