@@ -410,7 +410,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("a");
         std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
-        assert_eq!(read(&link, Kind::Marks, NOW).unwrap_err().reason, Reason::Link);
+        assert_eq!(
+            read(&link, Kind::Marks, NOW).unwrap_err().reason,
+            Reason::Link
+        );
         let fifo = dir.path().join("b");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         assert_eq!(
@@ -430,7 +433,9 @@ mod tests {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(kept.iter().filter(|n| n.contains(".refused-")).count(), 3);
-        let moved_link = dir.path().join(kept.iter().find(|n| n.starts_with("a.")).unwrap());
+        let moved_link = dir
+            .path()
+            .join(kept.iter().find(|n| n.starts_with("a.")).unwrap());
         assert_eq!(
             std::fs::read_link(moved_link).unwrap(),
             PathBuf::from("/dev/zero")

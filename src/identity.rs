@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 
 use sha2::{Digest, Sha256};
 
-
 /// What identifies one version of a file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FileStamp {

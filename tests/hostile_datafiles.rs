@@ -174,7 +174,12 @@ fn run_cli(data: &Path, args: &[&str]) -> (Option<i32>, String) {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             return (status.code(), err);
         }
         if Instant::now() > deadline {
@@ -324,7 +329,11 @@ fn a_poisoned_hash_cache_does_not_hide_a_replaced_program() {
     let first = common::scan_json(data.path());
     assert_eq!(program(&first, &exe)["sha256"], good.as_str());
     let out = common::run_kizuki(data.path(), &["mark", exe.to_str().unwrap(), "trusted"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -357,7 +366,11 @@ fn a_poisoned_hash_cache_does_not_hide_a_replaced_program() {
         data.path(),
         &["report", &pid.to_string(), "--format", "json"],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = std::fs::read_to_string(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     assert!(report.contains(&bad), "the report prints the real hash");
     assert!(!report.contains(&good), "and not the forged one");

@@ -110,7 +110,8 @@ fn honest_journal_verifies_and_reads_as_sessions() {
 /// Every tampering with plain SQL, and where verify must catch it.
 #[test]
 fn tampering_is_caught_at_the_right_record() {
-    let cases: &[(&str, &str, Option<(i64, Problem)>)] = &[
+    type Case = (&'static str, &'static str, Option<(i64, Problem)>);
+    let cases: &[Case] = &[
         (
             "update of a record",
             "UPDATE records SET remote = '198.51.100.9:443' WHERE id = 7",
@@ -226,7 +227,10 @@ fn emptied_missing_or_foreign_journals_are_not_intact() {
         }
         let other_dir = tempfile::tempdir().unwrap();
         let other = other_dir.path().join("app.db");
-        sql(&other, "CREATE TABLE mail (id INTEGER PRIMARY KEY, body TEXT);");
+        sql(
+            &other,
+            "CREATE TABLE mail (id INTEGER PRIMARY KEY, body TEXT);",
+        );
         let before = std::fs::read(&other).unwrap();
         setup(&path, &other);
         let e = Journal::open_existing(&path).err().expect(what).to_string();

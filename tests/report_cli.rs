@@ -166,7 +166,12 @@ fn report_by_exe_path_and_explicit_out_file() {
     // Issue 22: --out does not silently replace a file, nor create folders.
     std::fs::write(&target, "mine").unwrap();
     let report = |out: &Path, force: bool| {
-        let mut args = vec!["report", exe.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        let mut args = vec![
+            "report",
+            exe.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
         if force {
             args.push("--force");
         }
@@ -175,7 +180,10 @@ fn report_by_exe_path_and_explicit_out_file() {
     let refused = report(&target, false);
     assert_eq!(refused.status.code(), Some(1));
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("already exists") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "mine");
     assert!(report(&target, true).status.success());

@@ -61,8 +61,8 @@ pub fn current(conn: &rusqlite::Connection) -> Result<SideHead, super::JournalEr
 /// through the missing check only).
 pub fn read(journal: &Path) -> Option<SideHead> {
     let path = path_for(journal);
-    let bytes = crate::datafile::read(&path, crate::datafile::Kind::Settings, SystemTime::now())
-        .ok()??;
+    let bytes =
+        crate::datafile::read(&path, crate::datafile::Kind::Settings, SystemTime::now()).ok()??;
     serde_json::from_slice::<SideHead>(&bytes)
         .ok()
         .filter(|s| s.magic == MAGIC)
@@ -72,9 +72,7 @@ pub fn read(journal: &Path) -> Option<SideHead> {
 /// they agree (records added after the side file was written are fine).
 pub fn check(side: &SideHead, now: &SideHead) -> Option<chain::BadRecord> {
     let problem = if now.last_id < side.last_id {
-        chain::Problem::TailRemoved {
-            last: side.last_id,
-        }
+        chain::Problem::TailRemoved { last: side.last_id }
     } else if now.last_id == side.last_id && now.hash != side.hash {
         chain::Problem::Changed
     } else if now.last_id == side.last_id && now.records != side.records {

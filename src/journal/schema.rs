@@ -233,7 +233,9 @@ pub(super) fn open_for_writing(
         std::fs::create_dir_all(dir)?;
     }
     let opened = match check_path(path) {
-        Err(crate::datafile::Reason::Unreadable(e)) => Err(JournalError::Io(std::io::Error::other(e))),
+        Err(crate::datafile::Reason::Unreadable(e)) => {
+            Err(JournalError::Io(std::io::Error::other(e)))
+        }
         Err(reason) => Err(JournalError::NotKizuki(refusal_text(path, reason))),
         Ok(()) if emptied(path) => Err(JournalError::Emptied {
             path: path.to_path_buf(),

@@ -210,20 +210,20 @@ impl MarkStore {
         let Some(path) = &self.path else { return };
         // Stamp before reading: a change after it is seen at the next check.
         let stamp = FileStamp::of(path).ok();
-        let bytes = match crate::datafile::read(path, crate::datafile::Kind::Marks, self.clock.now())
-        {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                inner.entries.clear();
-                inner.seen = None;
-                inner.protected = None;
-                return;
-            }
-            Err(refused) => {
-                self.refused(inner, refused, stamp);
-                return;
-            }
-        };
+        let bytes =
+            match crate::datafile::read(path, crate::datafile::Kind::Marks, self.clock.now()) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    inner.entries.clear();
+                    inner.seen = None;
+                    inner.protected = None;
+                    return;
+                }
+                Err(refused) => {
+                    self.refused(inner, refused, stamp);
+                    return;
+                }
+            };
         let parsed = file::parse(&bytes);
         if parsed.entries.len() > crate::datafile::MAX_MARKS {
             let reason = crate::datafile::Reason::TooMany {
