@@ -67,6 +67,51 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
     Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)))
 }
 
+/// Removes temp files of [`write_atomic`] for `path` left by processes
+/// that are gone (killed mid-save). A running writer's temp file is kept:
+/// its pid is alive.
+pub fn remove_dead_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !process_alive(p)) {
+            // Gone already, or not ours to remove: either way harmless.
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    // Signal 0 only asks whether the process exists; EPERM means it does.
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    // Without a cheap check, every writer counts as running: a temp file
+    // is never taken from under a save.
+    true
+}
+
 /// Takes an exclusive lock on `<path>.lock`, held until the returned file
 /// is dropped: read-modify-write of `path` by two processes (the window
 /// and a command) then cannot lose either's change. Without a lock (a
@@ -145,6 +190,26 @@ mod tests {
         assert!(!p.exists());
         assert_eq!(fs::read(&moved).unwrap(), b"\x00garbage");
         assert!(moved.to_string_lossy().contains("marks.json.corrupt-"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn temps_of_dead_writers_go_and_live_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("journal.sqlite3.head");
+        // pid_max is below 2^22: this pid cannot be running.
+        let dead = dir.path().join(".journal.sqlite3.head.tmp-4194305");
+        let live = dir.path().join(format!(
+            ".journal.sqlite3.head.tmp-{}-1",
+            std::process::id()
+        ));
+        let other = dir.path().join(".marks.json.tmp-4194305");
+        for f in [&dead, &live, &other] {
+            fs::write(f, b"x").unwrap();
+        }
+        remove_dead_temps(&p);
+        assert!(!dead.exists());
+        assert!(live.exists() && other.exists());
     }
 
     #[cfg(unix)]

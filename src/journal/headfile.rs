@@ -41,7 +41,9 @@ pub fn path_for(journal: &Path) -> PathBuf {
 pub fn write(journal: &Path, conn: &rusqlite::Connection) -> std::io::Result<()> {
     let side = current(conn).map_err(std::io::Error::other)?;
     let bytes = serde_json::to_vec(&side).map_err(std::io::Error::other)?;
-    crate::fsutil::write_atomic(&path_for(journal), &bytes)
+    let path = path_for(journal);
+    crate::fsutil::remove_dead_temps(&path);
+    crate::fsutil::write_atomic(&path, &bytes)
 }
 
 /// The head of `conn` as the side file would record it.
