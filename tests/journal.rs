@@ -183,6 +183,23 @@ fn tampering_is_caught_at_the_right_record() {
         sql(&path, statement);
         assert_eq!(&first_bad(&path), expected, "{what}");
     }
+    // The head is kept twice outside the records table: each copy alone
+    // still catches the cut.
+    let cut = "DELETE FROM records WHERE id >= 20;
+               UPDATE sqlite_sequence SET seq = 19 WHERE name = 'records'";
+    let tail = Some((19, Problem::TailRemoved { last: 22 }));
+    let dir = tempfile::tempdir().unwrap();
+    let path = honest(dir.path());
+    sql(&path, cut);
+    std::fs::remove_file(kizuki::journal::headfile::path_for(&path)).unwrap();
+    assert_eq!(first_bad(&path), tail, "side file deleted: the meta copy");
+    let dir = tempfile::tempdir().unwrap();
+    let path = honest(dir.path());
+    sql(
+        &path,
+        &format!("{cut}; DELETE FROM meta WHERE key = 'head'"),
+    );
+    assert_eq!(first_bad(&path), tail, "meta copy deleted: the side file");
 }
 
 /// A journal emptied or removed where the head says one existed, or a

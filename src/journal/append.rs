@@ -252,6 +252,9 @@ fn write(
     }
     let written = t.written;
     let last = t.next_id - 1;
+    if written > 0 {
+        super::headfile::store_in_meta(&tx)?;
+    }
     tx.commit()?;
     Ok((written, last))
 }

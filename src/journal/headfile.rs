@@ -58,6 +58,32 @@ pub fn current(conn: &rusqlite::Connection) -> Result<SideHead, super::JournalEr
     })
 }
 
+/// Records the head in the `meta` table too, inside the transaction that
+/// wrote the records: a cut that forgets it is caught even without the
+/// side file.
+pub fn store_in_meta(conn: &rusqlite::Connection) -> Result<(), super::JournalError> {
+    let head = current(conn)?;
+    let text = serde_json::to_string(&head).map_err(|e| std::io::Error::other(e))?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('head', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [text],
+    )?;
+    Ok(())
+}
+
+/// The head kept in the `meta` table, if any.
+pub fn read_meta(conn: &rusqlite::Connection) -> Option<SideHead> {
+    let text: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'head'", [], |r| {
+            r.get(0)
+        })
+        .ok()?;
+    serde_json::from_str::<SideHead>(&text)
+        .ok()
+        .filter(|s| s.magic == MAGIC)
+}
+
 /// Reads the side file: `None` when there is none or it is not one (a
 /// damaged side file cannot vouch for anything, and is said by verify
 /// through the missing check only).

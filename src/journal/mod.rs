@@ -222,10 +222,14 @@ impl Journal {
     pub fn verify(&self) -> Result<VerifyReport, JournalError> {
         let side = headfile::read(&self.path);
         let mut report = chain::verify(&self.conn)?;
-        if report.first_bad.is_none()
-            && let Some(side) = side
-        {
-            report.first_bad = headfile::check(&side, &headfile::current(&self.conn)?);
+        if report.first_bad.is_none() {
+            let now = headfile::current(&self.conn)?;
+            // The side file (outside the database) first, then the copy in
+            // the `meta` table (outside the records table).
+            report.first_bad = side
+                .iter()
+                .chain(headfile::read_meta(&self.conn).iter())
+                .find_map(|h| headfile::check(h, &now));
         }
         Ok(report)
     }

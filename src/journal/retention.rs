@@ -135,6 +135,7 @@ impl Journal {
                 params![k, v],
             )?;
         }
+        super::headfile::store_in_meta(&tx)?;
         tx.commit()?;
         self.note_head();
         Ok(PruneReport {
