@@ -256,8 +256,9 @@ fn emptied_missing_or_foreign_journals_are_not_intact() {
         // application's database exactly as it was.
         let (j, w) = Journal::open(&path, noon()).unwrap();
         assert!(j.verify().unwrap().intact(), "{what}");
-        if *what != "removed" {
-            assert_eq!(w.len(), 1, "{what}");
+        assert_eq!(w.len(), 1, "{what}: the user is told");
+        if *what == "removed" {
+            assert!(w[0].message().contains("#22"), "{}", w[0].message());
         }
         let first = j.events(&SessionQuery::default()).unwrap();
         assert_eq!(first[0].kind, "recovered", "{what}: the old head is named");

@@ -122,6 +122,9 @@ pub enum JournalWarning {
     /// The file could not be read; it was kept at `moved_to` and a new
     /// journal was started.
     Recovered { moved_to: PathBuf },
+    /// The journal was gone, though the head kept beside it says it held
+    /// records up to `last`; a new one was started and says so first.
+    Vanished { last: i64 },
     /// Writing stopped because the disk is full; it resumes by itself.
     DiskFull,
     /// Writing failed for another reason; records are being lost.
@@ -141,6 +144,9 @@ impl JournalWarning {
                 "journal.warn.recovered",
                 &[("path", &crate::escape::os_lossless(moved_to.as_os_str()))],
             ),
+            JournalWarning::Vanished { last } => {
+                tr_args("journal.warn.vanished", &[("last", &last.to_string())])
+            }
             JournalWarning::DiskFull => tr("journal.warn.disk_full"),
             JournalWarning::WriteFailed { error } => {
                 tr_args("journal.warn.write_failed", &[("error", error)])

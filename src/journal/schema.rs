@@ -258,6 +258,7 @@ pub(super) fn open_for_writing(
                     "old_head": {"id": old.last_id, "records": old.records, "hash": old.hash},
                 });
                 j.write_entries(&[super::Entry::Recovered { at: now, detail }])?;
+                return Ok((j, vec![JournalWarning::Vanished { last: old.last_id }]));
             }
             Ok((j, Vec::new()))
         }
