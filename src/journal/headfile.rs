@@ -63,7 +63,7 @@ pub fn current(conn: &rusqlite::Connection) -> Result<SideHead, super::JournalEr
 /// side file.
 pub fn store_in_meta(conn: &rusqlite::Connection) -> Result<(), super::JournalError> {
     let head = current(conn)?;
-    let text = serde_json::to_string(&head).map_err(|e| std::io::Error::other(e))?;
+    let text = serde_json::to_string(&head).map_err(std::io::Error::other)?;
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('head', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
