@@ -94,6 +94,10 @@ pub enum MarkError {
     Protected { path: PathBuf, reason: String },
     #[error("{}", tr("marks.err.timed"))]
     OnlyTrustIsTimed,
+    /// More marks (or a larger file) than kizuki reads back: saving it
+    /// would have the next start refuse the whole file.
+    #[error("{}", tr_args("datafile.marks_full", &[("cap", &crate::datafile::MAX_MARKS.to_string())]))]
+    Full,
     #[error("{}", tr_args("marks.err.hash", &[("hash", &for_display(.0))]))]
     BadHash(String),
     #[error("{}", tr_args("marks.err.relative", &[("file", &shown(.0))]))]
@@ -319,11 +323,15 @@ impl MarkStore {
         let now = self.clock.now();
         inner.entries.retain(|e| self.active(e, now));
         inner.entries.sort_by(|a, b| a.exe.cmp(&b.exe));
-        fsutil::write_atomic(path, &file::render(&inner.entries)).map_err(|source| {
-            MarkError::Save {
-                path: path.clone(),
-                source,
-            }
+        let bytes = file::render(&inner.entries);
+        if inner.entries.len() > crate::datafile::MAX_MARKS
+            || bytes.len() as u64 > crate::datafile::Kind::Marks.max_bytes()
+        {
+            return Err(MarkError::Full);
+        }
+        fsutil::write_atomic(path, &bytes).map_err(|source| MarkError::Save {
+            path: path.clone(),
+            source,
         })?;
         inner.seen = FileStamp::of(path).ok();
         Ok(())
@@ -728,5 +736,42 @@ mod tests {
         v["schema"] = serde_json::json!(99);
         corrupt_case(&serde_json::to_vec(&v).unwrap(), 2);
         corrupt_case(br#"{"something": "else"}"#, 0);
+    }
+
+    #[test]
+    fn more_marks_than_are_read_back_are_not_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(crate::clock::FakeClock::at_noon());
+        let path = dir.path().join(MARKS_FILE);
+        let sha = "ab".repeat(32);
+        let entries: Vec<MarkEntry> = (0..crate::datafile::MAX_MARKS)
+            .map(|i| MarkEntry {
+                exe: PathBuf::from(format!("/opt/p/{i:05}")),
+                sha256: sha.clone(),
+                mark: Mark::Trusted,
+                set_at: clock.now(),
+                until: Until::Always,
+            })
+            .collect();
+        fs::write(&path, file::render(&entries)).unwrap();
+        let store = MarkStore::open(dir.path(), clock);
+        assert!(store.take_warnings().is_empty());
+        assert_eq!(store.list().len(), crate::datafile::MAX_MARKS);
+        let before = fs::read(&path).unwrap();
+        let e = store
+            .set(
+                Path::new("/opt/p/one-more"),
+                &sha,
+                Mark::Blocked,
+                MarkFor::Always,
+            )
+            .unwrap_err();
+        assert!(matches!(e, MarkError::Full), "{e:?}");
+        assert_eq!(fs::read(&path).unwrap(), before, "file unchanged");
+        assert_eq!(
+            store.list().len(),
+            crate::datafile::MAX_MARKS,
+            "not shown as set"
+        );
     }
 }
