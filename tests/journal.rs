@@ -607,3 +607,23 @@ fn verify_works_on_read_only_media() {
     );
     assert!(stdout.contains("intact: 22 records"), "{stdout}");
 }
+
+/// SQLite opens `-wal` and `-shm` by name and would follow a planted link:
+/// the writer moves such a link aside first, and its target stays as it was.
+#[test]
+fn a_planted_wal_link_is_moved_aside_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = honest(dir.path());
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, b"the user's own file").unwrap();
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let _ = std::fs::remove_file(&wal);
+    std::os::unix::fs::symlink(&victim, &wal).unwrap();
+    let (j, w) = Journal::open(&path, noon()).unwrap();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].message().contains("-wal"), "{}", w[0].message());
+    let mut app = kizuki::journal::Appender::new(j);
+    app.write_batch(&[Entry::AppStop { at: noon() }]).unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"the user's own file");
+    assert!(app.journal().verify().unwrap().intact());
+}

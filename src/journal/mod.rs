@@ -125,6 +125,9 @@ pub enum JournalWarning {
     /// The journal was gone, though the head kept beside it says it held
     /// records up to `last`; a new one was started and says so first.
     Vanished { last: i64 },
+    /// A companion file (`-wal`, `-shm`, the head file) was a link, a pipe
+    /// or another user's file and was moved aside: the sentence says so.
+    Refused { message: String },
     /// Writing stopped because the disk is full; it resumes by itself.
     DiskFull,
     /// Writing failed for another reason; records are being lost.
@@ -147,6 +150,7 @@ impl JournalWarning {
             JournalWarning::Vanished { last } => {
                 tr_args("journal.warn.vanished", &[("last", &last.to_string())])
             }
+            JournalWarning::Refused { message } => message.clone(),
             JournalWarning::DiskFull => tr("journal.warn.disk_full"),
             JournalWarning::WriteFailed { error } => {
                 tr_args("journal.warn.write_failed", &[("error", error)])

@@ -232,6 +232,34 @@ pub(super) fn open_for_writing(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    // SQLite opens the companions by name and follows links: a planted
+    // `-wal` link would have it write into another file.
+    let mut refused = Vec::new();
+    for suffix in ["-wal", "-shm", "-journal", ".head"] {
+        let mut side = path.as_os_str().to_os_string();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if let Err(reason) = check_path(&side)
+            && !matches!(reason, crate::datafile::Reason::Unreadable(_))
+        {
+            let r = crate::datafile::refuse(&side, reason, now);
+            if !r.moved() {
+                return Err(JournalError::NotKizuki(r.message()));
+            }
+            refused.push(JournalWarning::Refused {
+                message: r.message(),
+            });
+        }
+    }
+    let (j, mut warnings) = open_checked(path, now)?;
+    refused.append(&mut warnings);
+    Ok((j, refused))
+}
+
+fn open_checked(
+    path: &Path,
+    now: SystemTime,
+) -> Result<(Journal, Vec<JournalWarning>), JournalError> {
     let opened = match check_path(path) {
         Err(crate::datafile::Reason::Unreadable(e)) => {
             Err(JournalError::Io(std::io::Error::other(e)))
