@@ -134,6 +134,10 @@ fn plant(trap: Trap, path: &Path, cap: u64, elsewhere: &Path) -> bool {
         Trap::Directory => std::fs::create_dir(path).unwrap(),
         Trap::OtherOwner => {
             if !nix::unistd::geteuid().is_root() {
+                assert!(
+                    std::env::var_os("KIZUKI_REQUIRE_PRIVILEGED").is_none(),
+                    "another owner needs root (chown)"
+                );
                 return false;
             }
             std::fs::write(path, b"{}").unwrap();
@@ -240,6 +244,16 @@ fn every_data_file_kind_survives_every_trap() {
                     if !err.contains(kind.file) {
                         failures.push(format!("{case}: does not say what it refused: {err}"));
                         continue;
+                    }
+                    // Each cause said once: no part of a message repeats.
+                    for line in err.lines() {
+                        let parts: Vec<&str> = line.split(": ").collect();
+                        let mut unique = parts.clone();
+                        unique.sort_unstable();
+                        unique.dedup();
+                        if unique.len() != parts.len() {
+                            failures.push(format!("{case}: repeats itself: {line}"));
+                        }
                     }
                 }
                 Reader::Lib(f) => run_lib(data.path(), f),
