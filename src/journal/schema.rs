@@ -81,15 +81,17 @@ fn check_ours(conn: &Connection, path: &Path) -> Result<(), JournalError> {
 fn configure(conn: &Connection) -> Result<(), JournalError> {
     conn.busy_timeout(Duration::from_secs(5))?;
     // WAL: readers (history, verify, the GUI) never block the writer.
-    // synchronous=NORMAL in WAL mode survives a killed process; only a power
-    // cut can lose the last commits, never corrupt the file.
+    // synchronous=FULL: each commit (one a second at most, batched by the
+    // writer) is on disk before the head file beside it says it exists.
+    // With NORMAL a power cut could lose commits the head file already
+    // names, and verify would then wrongly say records were deleted.
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         // Some filesystems cannot share memory; the default journal still
         // keeps every commit atomic.
         conn.pragma_update(None, "journal_mode", "delete")?;
     }
-    conn.pragma_update(None, "synchronous", "normal")?;
+    conn.pragma_update(None, "synchronous", "full")?;
     Ok(())
 }
 
