@@ -33,6 +33,8 @@ pub enum Kind {
     Contacts,
     /// `firewall.json`: the panic button.
     FirewallState,
+    /// `journal.sqlite3.head`: the journal's head kept beside it.
+    JournalHead,
 }
 
 /// Count caps: a file holding more is refused as damaged (kizuki never
@@ -55,6 +57,7 @@ impl Kind {
             Kind::Notified => 2 * MIB,
             Kind::Contacts => MIB,
             Kind::FirewallState => 64 * KIB,
+            Kind::JournalHead => 4 * KIB,
         }
     }
 }

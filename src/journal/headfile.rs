@@ -89,8 +89,8 @@ pub fn read_meta(conn: &rusqlite::Connection) -> Option<SideHead> {
 /// through the missing check only).
 pub fn read(journal: &Path) -> Option<SideHead> {
     let path = path_for(journal);
-    let bytes =
-        crate::datafile::read(&path, crate::datafile::Kind::Settings, SystemTime::now()).ok()??;
+    let bytes = crate::datafile::read(&path, crate::datafile::Kind::JournalHead, SystemTime::now())
+        .ok()??;
     serde_json::from_slice::<SideHead>(&bytes)
         .ok()
         .filter(|s| s.magic == MAGIC)
