@@ -94,6 +94,9 @@ pub enum Command {
         /// Write to this file instead of the reports folder.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Replace the --out file when it already exists.
+        #[arg(long, requires = "out")]
+        force: bool,
         /// Also save a read-only, non-executable copy of the program file
         /// next to the report (only with the user's consent).
         #[arg(long)]
@@ -247,6 +250,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             target,
             format,
             out,
+            force,
             evidence_copy,
             include_hostname,
         }) => {
@@ -255,7 +259,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 data,
                 target,
                 format,
-                out.clone(),
+                out.clone().map(|o| (o, *force)),
                 *evidence_copy,
                 *include_hostname,
             )
@@ -272,10 +276,14 @@ fn run_report(
     data: Option<PathBuf>,
     target: &str,
     format: report::Format,
-    out: Option<PathBuf>,
+    out: Option<(PathBuf, bool)>,
     evidence_copy: bool,
     include_hostname: bool,
 ) -> Result<ExitCode> {
+    let (out, force) = match out {
+        Some((o, f)) => (Some(o), f),
+        None => (None, false),
+    };
     let reports_dir = match (&data, &out) {
         (Some(d), _) => report::default_reports_dir(d),
         (None, Some(_)) => PathBuf::from("."),
@@ -295,6 +303,7 @@ fn run_report(
     let mut options = report::ReportOptions::new(reports_dir, SystemClock.now());
     options.format = format;
     options.out = out;
+    options.force = force;
     options.evidence_copy = evidence_copy;
     options.include_hostname = include_hostname;
     options.extras.parent_chains = report::parent_chains(&snap, program);

@@ -140,6 +140,16 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/guard.toml"),
         include_str!("../assets/i18n/en/guard.toml"),
     ),
+    (
+        "datafile",
+        include_str!("../assets/i18n/ja/datafile.toml"),
+        include_str!("../assets/i18n/en/datafile.toml"),
+    ),
+    (
+        "reportfile",
+        include_str!("../assets/i18n/ja/reportfile.toml"),
+        include_str!("../assets/i18n/en/reportfile.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

@@ -1,9 +1,13 @@
 //! Executable identity: the SHA-256 of the image a process runs.
 //!
 //! The hash is read through the running image (`/proc/PID/exe` on Linux), so
-//! it still works after the file was deleted. Results are cached by
-//! (device, inode, size, mtime): a scan never re-hashes an unchanged file,
-//! and the cache is kept in the data folder between runs.
+//! it still works after the file was deleted. Results are cached in memory
+//! by (device, inode, size, mtime, ctime) for the life of the process: a
+//! monitor never re-hashes an unchanged file. Nothing is taken from disk:
+//! `hash-cache.json` in the data folder could be written by any program of
+//! the user (a replaced program would keep its old hash and trust mark), so
+//! every hash that marks, the baseline and reports use is computed in this
+//! run. An old `hash-cache.json` is neither read nor written any more.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -11,9 +15,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::fsutil;
+use sha2::{Digest, Sha256};
 
 /// What identifies one version of a file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -108,58 +111,66 @@ pub trait ExeHasher: Send {
     fn save(&mut self) {}
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct CacheFile {
-    version: u32,
-    entries: Vec<(FileStamp, String)>,
+/// What the in-memory cache is keyed by: the stamp plus the change time,
+/// which no program can set back (`touch` can forge an mtime, not a ctime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct CacheKey {
+    stamp: FileStamp,
+    ctime_ns: i128,
 }
 
-/// Hashes real files, remembering results by [`FileStamp`].
+impl CacheKey {
+    fn of(m: &std::fs::Metadata) -> CacheKey {
+        CacheKey {
+            stamp: FileStamp::from_metadata(m),
+            ctime_ns: ctime_ns(m),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn ctime_ns(m: &std::fs::Metadata) -> i128 {
+    use std::os::unix::fs::MetadataExt;
+    i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec())
+}
+
+#[cfg(not(unix))]
+fn ctime_ns(_m: &std::fs::Metadata) -> i128 {
+    0
+}
+
+/// Hashes real files, remembering results in memory for this run only.
 #[derive(Debug, Default)]
 pub struct NativeHasher {
-    cache: HashMap<FileStamp, String>,
-    store: Option<PathBuf>,
-    dirty: bool,
+    cache: HashMap<CacheKey, String>,
 }
 
-const CACHE_VERSION: u32 = 1;
 const CACHE_LIMIT: usize = 4096;
 
 impl NativeHasher {
-    /// A cache kept in memory and, when `store` is given, in that file.
-    /// An unreadable cache file is simply rebuilt: it holds nothing the
-    /// user made.
-    pub fn new(store: Option<PathBuf>) -> Self {
-        let mut cache = HashMap::new();
-        if let Some(p) = &store
-            && let Ok(bytes) = std::fs::read(p)
-            && let Ok(f) = serde_json::from_slice::<CacheFile>(&bytes)
-            && f.version == CACHE_VERSION
-        {
-            cache.extend(f.entries);
-        }
-        NativeHasher {
-            cache,
-            store,
-            dirty: false,
-        }
+    /// A hasher with an empty in-memory cache. `_store` (the old
+    /// `hash-cache.json`) is not read: a hash from disk is never trusted.
+    pub fn new(_store: Option<PathBuf>) -> Self {
+        NativeHasher::default()
     }
 
-    /// Hash of the file at `path` (following links), cached.
+    /// Hash of the file at `path` (following links), cached for this run.
+    /// The stamp is taken from the open file before and after reading, so
+    /// the cached hash belongs to exactly the bytes read.
     pub fn hash_path(&mut self, path: &Path) -> Option<String> {
-        let stamp = FileStamp::of(path).ok()?;
-        if let Some(h) = self.cache.get(&stamp) {
+        let mut f = File::open(path).ok()?;
+        let key = CacheKey::of(&f.metadata().ok()?);
+        if let Some(h) = self.cache.get(&key) {
             return Some(h.clone());
         }
-        let h = sha256_file(path).ok()?;
+        let h = sha256_reader(&mut f).ok()?;
         // Did the file change while we read it? Then the hash is not tied
         // to the stamp we took; do not cache it.
-        if FileStamp::of(path).ok() == Some(stamp) {
+        if f.metadata().ok().map(|m| CacheKey::of(&m)) == Some(key) {
             if self.cache.len() >= CACHE_LIMIT {
                 self.cache.clear();
             }
-            self.cache.insert(stamp, h.clone());
-            self.dirty = true;
+            self.cache.insert(key, h.clone());
         }
         Some(h)
     }
@@ -168,22 +179,6 @@ impl NativeHasher {
 impl ExeHasher for NativeHasher {
     fn hash(&mut self, pid: u32, exe: &Path) -> Option<String> {
         self.hash_path(&image_path(pid, exe))
-    }
-
-    fn save(&mut self) {
-        let Some(p) = &self.store else { return };
-        if !self.dirty {
-            return;
-        }
-        let f = CacheFile {
-            version: CACHE_VERSION,
-            entries: self.cache.iter().map(|(k, v)| (*k, v.clone())).collect(),
-        };
-        if let Ok(bytes) = serde_json::to_vec(&f)
-            && fsutil::write_atomic(p, &bytes).is_ok()
-        {
-            self.dirty = false;
-        }
     }
 }
 
@@ -230,28 +225,66 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("tool");
         std::fs::write(&f, b"abc").unwrap();
-        let store = dir.path().join("hash-cache.json");
-        let mut h = NativeHasher::new(Some(store.clone()));
+        let mut h = NativeHasher::new(None);
         let first = h.hash_path(&f).unwrap();
         assert_eq!(first, sha256_bytes(b"abc"));
-        h.save();
-        // A fresh hasher reads the stored cache: poison the entry to prove
-        // the file is not read again while its stamp is unchanged.
-        let mut h2 = NativeHasher::new(Some(store));
-        let stamp = FileStamp::of(&f).unwrap();
-        h2.cache.insert(stamp, "cached".into());
-        assert_eq!(h2.hash_path(&f).unwrap(), "cached");
+        // Poison the in-memory entry to prove the file is not read again
+        // while its stamp is unchanged.
+        let key = *h.cache.keys().next().unwrap();
+        h.cache.insert(key, "cached".into());
+        assert_eq!(h.hash_path(&f).unwrap(), "cached");
         // Rewriting the file changes size: hashed anew.
         std::fs::write(&f, b"abcd").unwrap();
-        assert_eq!(h2.hash_path(&f).unwrap(), sha256_bytes(b"abcd"));
+        assert_eq!(h.hash_path(&f).unwrap(), sha256_bytes(b"abcd"));
     }
 
+    /// The reproduction of issue 22: a replaced program with a forged
+    /// cache line kept its old hash. The file on disk is never read now.
     #[test]
-    fn corrupt_cache_file_is_ignored() {
+    fn a_poisoned_cache_file_is_not_trusted() {
         let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tool");
+        std::fs::write(&f, b"evil").unwrap();
+        let stamp = FileStamp::of(&f).unwrap();
         let store = dir.path().join("hash-cache.json");
-        std::fs::write(&store, b"{not json").unwrap();
-        let h = NativeHasher::new(Some(store));
-        assert!(h.cache.is_empty());
+        let forged = serde_json::json!({"version": 1, "entries": [[stamp, sha256_bytes(b"good")]]});
+        std::fs::write(&store, forged.to_string()).unwrap();
+        let mut h = NativeHasher::new(Some(store.clone()));
+        assert_eq!(h.hash_path(&f).unwrap(), sha256_bytes(b"evil"));
+        h.save();
+        assert_eq!(
+            std::fs::read_to_string(&store).unwrap(),
+            forged.to_string(),
+            "the old file is left alone"
+        );
+    }
+
+    /// Same size and a forged mtime (`touch -d`): the ctime still differs.
+    #[cfg(unix)]
+    #[test]
+    fn a_same_size_rewrite_with_a_forged_mtime_is_hashed_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tool");
+        std::fs::write(&f, b"good").unwrap();
+        let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
+        let mut h = NativeHasher::new(None);
+        assert_eq!(h.hash_path(&f).unwrap(), sha256_bytes(b"good"));
+        // ctime has nanosecond resolution here but may not tick between
+        // two writes on a coarse clock: wait for it to move.
+        let before = std::fs::metadata(&f).unwrap();
+        loop {
+            std::fs::write(&f, b"evil").unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&f)
+                .unwrap()
+                .set_modified(mtime)
+                .unwrap();
+            if ctime_ns(&std::fs::metadata(&f).unwrap()) != ctime_ns(&before) {
+                break;
+            }
+        }
+        assert_eq!(FileStamp::of(&f).unwrap().size, 4);
+        assert_eq!(h.hash_path(&f).unwrap(), sha256_bytes(b"evil"));
     }
 }

@@ -10,6 +10,7 @@ mod cli_autostart;
 mod cli_mark;
 pub mod clock;
 pub mod consult;
+pub mod datafile;
 pub mod escape;
 pub mod firewall;
 pub mod fsutil;

@@ -108,89 +108,167 @@ fn honest_journal_verifies_and_reads_as_sessions() {
     );
 }
 
+/// Every tampering with plain SQL, and where verify must catch it.
 #[test]
-fn update_of_a_record_is_caught_at_that_record() {
+fn tampering_is_caught_at_the_right_record() {
+    type Case = (&'static str, &'static str, Option<(i64, Problem)>);
+    let cases: &[Case] = &[
+        (
+            "update of a record",
+            "UPDATE records SET remote = '198.51.100.9:443' WHERE id = 7",
+            Some((7, Problem::Changed)),
+        ),
+        (
+            "update of a time",
+            "UPDATE records SET ts = ts + 1000 WHERE id = 12",
+            Some((12, Problem::Changed)),
+        ),
+        (
+            "update of a pid",
+            "UPDATE records SET pid = 4242 WHERE id = 5",
+            Some((5, Problem::Changed)),
+        ),
+        (
+            // The first record naming the program is its "program" record.
+            "renaming the program",
+            "UPDATE programs SET exe = '/usr/bin/innocent'",
+            Some((2, Problem::Changed)),
+        ),
+        (
+            "delete of a record",
+            "DELETE FROM records WHERE id = 9",
+            Some((10, Problem::Missing { from: 9, to: 9 })),
+        ),
+        (
+            "delete of the first records",
+            "DELETE FROM records WHERE id <= 3",
+            Some((4, Problem::Missing { from: 1, to: 3 })),
+        ),
+        (
+            "delete of the last records",
+            "DELETE FROM records WHERE id >= 20",
+            Some((19, Problem::TailRemoved { last: 22 })),
+        ),
+        (
+            // Issue 22: sqlite_sequence set back too; the head kept beside
+            // the database still knows #22.
+            "delete of the last records, sequence adjusted",
+            "DELETE FROM records WHERE id >= 20;
+             UPDATE sqlite_sequence SET seq = 19 WHERE name = 'records'",
+            Some((19, Problem::TailRemoved { last: 22 })),
+        ),
+        (
+            "the last record replaced by a re-chained one is still the head's hash",
+            "UPDATE records SET hash = randomblob(32) WHERE id = 22",
+            Some((22, Problem::Changed)),
+        ),
+        (
+            "a forged record appended",
+            "INSERT INTO records (id, ts, kind, program, pid, protocol, local, remote, state, hash)
+             VALUES (23, 1795608000000, 'opened', 1, 100, 'tcp', '10.0.0.2:1', '192.0.2.66:6667',
+                     'ESTABLISHED', randomblob(32))",
+            Some((23, Problem::Changed)),
+        ),
+        (
+            "one slipped in between, the later ones moved up",
+            "UPDATE records SET id = id + 100 WHERE id > 10;
+             INSERT INTO records (id, ts, kind, hash) VALUES (11, 1795608000000, 'app-stop', randomblob(32));
+             UPDATE records SET id = id - 99 WHERE id > 100;",
+            Some((11, Problem::Changed)),
+        ),
+        ("nothing changed", "SELECT 1", None),
+    ];
+    for (what, statement, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = honest(dir.path());
+        sql(&path, statement);
+        assert_eq!(&first_bad(&path), expected, "{what}");
+    }
+    // The head is kept twice outside the records table: each copy alone
+    // still catches the cut.
+    let cut = "DELETE FROM records WHERE id >= 20;
+               UPDATE sqlite_sequence SET seq = 19 WHERE name = 'records'";
+    let tail = Some((19, Problem::TailRemoved { last: 22 }));
+    let dir = tempfile::tempdir().unwrap();
+    let path = honest(dir.path());
+    sql(&path, cut);
+    std::fs::remove_file(kizuki::journal::headfile::path_for(&path)).unwrap();
+    assert_eq!(first_bad(&path), tail, "side file deleted: the meta copy");
     let dir = tempfile::tempdir().unwrap();
     let path = honest(dir.path());
     sql(
         &path,
-        "UPDATE records SET remote = '198.51.100.9:443' WHERE id = 7",
+        &format!("{cut}; DELETE FROM meta WHERE key = 'head'"),
     );
-    assert_eq!(first_bad(&path), Some((7, Problem::Changed)));
+    assert_eq!(first_bad(&path), tail, "meta copy deleted: the side file");
 }
 
+/// A journal emptied or removed where the head says one existed, or a
+/// file that is not kizuki's, is an error naming its cause, never
+/// "intact"; the foreign file is not touched.
 #[test]
-fn update_of_a_time_or_a_pid_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "UPDATE records SET ts = ts + 1000 WHERE id = 12");
-    assert_eq!(first_bad(&path), Some((12, Problem::Changed)));
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "UPDATE records SET pid = 4242 WHERE id = 5");
-    assert_eq!(first_bad(&path), Some((5, Problem::Changed)));
-}
-
-#[test]
-fn renaming_the_program_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "UPDATE programs SET exe = '/usr/bin/innocent'");
-    // The first record naming the program is its "program" record (#2).
-    assert_eq!(first_bad(&path), Some((2, Problem::Changed)));
-}
-
-#[test]
-fn delete_of_a_record_is_caught_at_the_next_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "DELETE FROM records WHERE id = 9");
-    assert_eq!(
-        first_bad(&path),
-        Some((10, Problem::Missing { from: 9, to: 9 }))
-    );
-}
-
-#[test]
-fn delete_of_the_first_or_last_records_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "DELETE FROM records WHERE id <= 3");
-    assert_eq!(
-        first_bad(&path),
-        Some((4, Problem::Missing { from: 1, to: 3 }))
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(&path, "DELETE FROM records WHERE id >= 20");
-    assert_eq!(
-        first_bad(&path),
-        Some((19, Problem::TailRemoved { last: 22 }))
-    );
-}
-
-#[test]
-fn insert_of_a_record_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    // A forged connection appended with a made-up hash.
-    sql(
-        &path,
-        "INSERT INTO records (id, ts, kind, program, pid, protocol, local, remote, state, hash)
-         VALUES (23, 1795608000000, 'opened', 1, 100, 'tcp', '10.0.0.2:1', '192.0.2.66:6667',
-                 'ESTABLISHED', randomblob(32))",
-    );
-    assert_eq!(first_bad(&path), Some((23, Problem::Changed)));
-    // One slipped in between, after moving the later ones up by one.
-    let dir = tempfile::tempdir().unwrap();
-    let path = honest(dir.path());
-    sql(
-        &path,
-        "UPDATE records SET id = id + 100 WHERE id > 10;
-         INSERT INTO records (id, ts, kind, hash) VALUES (11, 1795608000000, 'app-stop', randomblob(32));
-         UPDATE records SET id = id - 99 WHERE id > 100;",
-    );
-    assert_eq!(first_bad(&path), Some((11, Problem::Changed)));
+fn emptied_missing_or_foreign_journals_are_not_intact() {
+    type Setup = fn(&Path, &Path);
+    let cases: &[(&str, Setup, &str)] = &[
+        (
+            "zero length",
+            |path, _| std::fs::write(path, b"").unwrap(),
+            "empty or missing",
+        ),
+        (
+            "removed",
+            |path, _| std::fs::remove_file(path).unwrap(),
+            "empty or missing",
+        ),
+        (
+            "another application's database linked in",
+            |path, other| {
+                std::fs::remove_file(path).unwrap();
+                std::os::unix::fs::symlink(other, path).unwrap();
+            },
+            "link",
+        ),
+        (
+            "another application's database copied in",
+            |path, other| {
+                std::fs::copy(other, path).unwrap();
+            },
+            "not kizuki's journal",
+        ),
+    ];
+    kizuki::i18n::set_lang(kizuki::i18n::Lang::En);
+    for (what, setup, says) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = honest(dir.path());
+        for side in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{side}", path.display()));
+        }
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = other_dir.path().join("app.db");
+        sql(
+            &other,
+            "CREATE TABLE mail (id INTEGER PRIMARY KEY, body TEXT);",
+        );
+        let before = std::fs::read(&other).unwrap();
+        setup(&path, &other);
+        let e = Journal::open_existing(&path).err().expect(what).to_string();
+        assert!(e.contains(says), "{what}: {e}");
+        // The writer sets it aside and starts anew, leaving the other
+        // application's database exactly as it was.
+        let (j, w) = Journal::open(&path, noon()).unwrap();
+        assert!(j.verify().unwrap().intact(), "{what}");
+        assert_eq!(w.len(), 1, "{what}: the user is told");
+        if *what == "removed" {
+            assert!(w[0].message().contains("#22"), "{}", w[0].message());
+        }
+        let first = j.events(&SessionQuery::default()).unwrap();
+        assert_eq!(first[0].kind, "recovered", "{what}: the old head is named");
+        assert_eq!(std::fs::read(&other).unwrap(), before, "{what}");
+        assert!(
+            std::fs::read_dir(other_dir.path()).unwrap().count() == 1,
+            "{what}: no WAL or journal created beside the other database"
+        );
+    }
 }
 
 #[test]
@@ -273,7 +351,8 @@ fn corrupt_journal_is_kept_and_a_new_one_started() {
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert_eq!(kinds, vec!["app-start", "app-stop"]);
+    // The new chain starts by naming what it replaced (issue 22).
+    assert_eq!(kinds, vec!["recovered", "app-start", "app-stop"]);
 }
 
 #[test]
@@ -548,4 +627,61 @@ fn the_remote_name_is_journalled_chained_and_read_back_checked() {
     );
     let j = Journal::open_existing(&path).unwrap();
     assert_eq!(j.sessions(&q).unwrap()[0].remote_name, None);
+}
+
+/// Issue 22: `history verify` works on read-only media (a journal handed
+/// over on a write-protected stick). A private mount namespace holds a
+/// read-only tmpfs, so nothing outside the test sees it.
+#[test]
+fn verify_works_on_read_only_media() {
+    let privileged = nix::unistd::geteuid().is_root()
+        && Command::new("unshare").arg("--version").output().is_ok();
+    if !privileged {
+        assert!(
+            std::env::var_os("KIZUKI_REQUIRE_PRIVILEGED").is_none(),
+            "needs root and unshare"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = honest(dir.path());
+    let mnt = tempfile::tempdir().unwrap();
+    let script = format!(
+        "mount -t tmpfs tmpfs '{m}' && cp -a '{d}'/. '{m}'/ && mount -o remount,ro '{m}' \
+         && exec '{k}' --data-dir '{m}' --lang en history verify",
+        m = mnt.path().display(),
+        d = path.parent().unwrap().display(),
+        k = env!("CARGO_BIN_EXE_kizuki"),
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("intact: 22 records"), "{stdout}");
+}
+
+/// SQLite opens `-wal` and `-shm` by name and would follow a planted link:
+/// the writer moves such a link aside first, and its target stays as it was.
+#[test]
+fn a_planted_wal_link_is_moved_aside_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = honest(dir.path());
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, b"the user's own file").unwrap();
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let _ = std::fs::remove_file(&wal);
+    std::os::unix::fs::symlink(&victim, &wal).unwrap();
+    let (j, w) = Journal::open(&path, noon()).unwrap();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].message().contains("-wal"), "{}", w[0].message());
+    let mut app = kizuki::journal::Appender::new(j);
+    app.write_batch(&[Entry::AppStop { at: noon() }]).unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"the user's own file");
+    assert!(app.journal().verify().unwrap().intact());
 }

@@ -162,6 +162,40 @@ fn report_by_exe_path_and_explicit_out_file() {
     if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         assert!(md.contains(host.trim()), "host name included when allowed");
     }
+
+    // Issue 22: --out does not silently replace a file, nor create folders.
+    std::fs::write(&target, "mine").unwrap();
+    let report = |out: &Path, force: bool| {
+        let mut args = vec![
+            "report",
+            exe.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if force {
+            args.push("--force");
+        }
+        run_kizuki(data.path(), &args)
+    };
+    let refused = report(&target, false);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "mine");
+    assert!(report(&target, true).status.success());
+    assert_ne!(std::fs::read_to_string(&target).unwrap(), "mine");
+    let nested = work.path().join("no-such-folder").join("r.md");
+    let refused = report(&nested, false);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!work.path().join("no-such-folder").exists());
+    let usage = run_kizuki(data.path(), &["report", exe.to_str().unwrap(), "--force"]);
+    assert_eq!(usage.status.code(), Some(2), "--force without --out");
 }
 
 #[test]

@@ -136,23 +136,30 @@ impl Baseline {
             store: Some(path.clone()),
             ..Baseline::in_memory()
         };
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return (b, warnings),
-            Err(e) => {
-                // Unreadable but present: keep it, do not overwrite it.
-                warnings.push(tr_args(
-                    "findings.baseline_unreadable",
-                    &[
-                        ("path", &os_lossless(path.as_os_str())),
-                        ("error", &e.to_string()),
-                    ],
-                ));
-                b.store = None;
+        let bytes = match crate::datafile::read(&path, crate::datafile::Kind::Baseline, now) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return (b, warnings),
+            Err(refused) => {
+                // Not moved aside: keep it, do not overwrite it.
+                if !refused.moved() {
+                    b.store = None;
+                }
+                warnings.push(refused.message());
                 return (b, warnings);
             }
         };
         match serde_json::from_slice::<BaselineFile>(&bytes) {
+            Ok(f) if f.version == VERSION && f.programs.len() > crate::datafile::MAX_BASELINE => {
+                let reason = crate::datafile::Reason::TooMany {
+                    count: f.programs.len(),
+                    cap: crate::datafile::MAX_BASELINE,
+                };
+                let refused = crate::datafile::refuse(&path, reason, now);
+                if !refused.moved() {
+                    b.store = None;
+                }
+                warnings.push(refused.message());
+            }
             Ok(f) if f.version == VERSION => {
                 b.entries = f.programs;
                 b.first_run = false;
@@ -192,8 +199,11 @@ impl Baseline {
         // The window and a one-shot command may both keep a baseline: what
         // the other saved since is kept, not overwritten.
         let _lock = fsutil::lock_beside(path);
-        if let Ok(bytes) = std::fs::read(path)
-            && let Ok(on_disk) = serde_json::from_slice::<BaselineFile>(&bytes)
+        if let Ok(Some(bytes)) = crate::datafile::read(
+            path,
+            crate::datafile::Kind::Baseline,
+            std::time::SystemTime::now(),
+        ) && let Ok(on_disk) = serde_json::from_slice::<BaselineFile>(&bytes)
             && on_disk.version == VERSION
         {
             for (k, e) in on_disk.programs {

@@ -243,6 +243,8 @@ impl Backend for NativeBackend {
         let mut options = report::ReportOptions::new(reports_dir, SystemClock.now());
         options.lang = crate::i18n::lang();
         options.out = req.out.clone();
+        // The save dialog already asked before replacing a file.
+        options.force = true;
         options.evidence_copy = req.evidence_copy;
         options.extras = self.extras(program);
         let files = report::write_report(program, &options)

@@ -24,6 +24,9 @@ pub enum ContactsError {
     },
     #[error("the contacts file is not valid ({message}): {path}")]
     Parse { path: PathBuf, message: String },
+    /// Not read at all: a link, a pipe, another user's file, too large.
+    #[error("{}", .0.message())]
+    Refused(crate::datafile::Refused),
 }
 
 /// The warning about fake "IPA" phone calls, shown with the contacts.
@@ -184,15 +187,29 @@ impl Contacts {
 
     /// The override in `data_dir` when there is one, else the built-in
     /// contacts. A broken override falls back to the built-in copy and the
-    /// error is returned for the caller to show once.
+    /// error is returned for the caller to show once. The override is a
+    /// data file: a link, pipe, another user's file or an oversized one is
+    /// moved aside unread (see [`crate::datafile`]).
     pub fn load_or_builtin(data_dir: Option<&Path>) -> (Contacts, Option<ContactsError>) {
         let Some(path) = data_dir.map(|d| d.join(OVERRIDE_FILE)) else {
             return (Self::builtin(), None);
         };
-        if !path.exists() {
-            return (Self::builtin(), None);
-        }
-        match Self::load(&path) {
+        let now = std::time::SystemTime::now();
+        let bytes = match crate::datafile::read(&path, crate::datafile::Kind::Contacts, now) {
+            Ok(Some(b)) => b,
+            Ok(None) => return (Self::builtin(), None),
+            Err(r) => return (Self::builtin(), Some(ContactsError::Refused(r))),
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        match Self::parse(&text, &path) {
+            Ok(c) if c.contacts.len() > crate::datafile::MAX_CONTACTS => {
+                let reason = crate::datafile::Reason::TooMany {
+                    count: c.contacts.len(),
+                    cap: crate::datafile::MAX_CONTACTS,
+                };
+                let r = crate::datafile::refuse(&path, reason, now);
+                (Self::builtin(), Some(ContactsError::Refused(r)))
+            }
             Ok(c) => (c, None),
             Err(e) => (Self::builtin(), Some(e)),
         }

@@ -34,12 +34,10 @@ impl DesiredState {
             return (DesiredState::default(), None);
         };
         let path = dir.join(STATE_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return (DesiredState::default(), None);
-            }
-            Err(e) => return (DesiredState::default(), Some(e.to_string())),
+        let bytes = match crate::datafile::read(&path, crate::datafile::Kind::FirewallState, now) {
+            Ok(Some(b)) => b,
+            Ok(None) => return (DesiredState::default(), None),
+            Err(refused) => return (DesiredState::default(), Some(refused.message())),
         };
         match serde_json::from_slice::<FileRepr>(&bytes) {
             Ok(f) if f.schema == STATE_VERSION => (DesiredState { panic: f.panic }, None),

@@ -84,6 +84,7 @@ impl Appender {
             Ok((n, last)) => {
                 if n > 0 {
                     self.last = last;
+                    self.journal.note_head();
                 }
                 Ok(n)
             }
@@ -108,7 +109,9 @@ impl Journal {
         entries: &[Entry],
     ) -> Result<(usize, i64), JournalError> {
         let mut state = State::default();
-        write(&mut self.conn, &mut state, entries)
+        let r = write(&mut self.conn, &mut state, entries)?;
+        self.note_head();
+        Ok(r)
     }
 }
 
@@ -256,6 +259,9 @@ fn write(
     }
     let written = t.written;
     let last = t.next_id - 1;
+    if written > 0 {
+        super::headfile::store_in_meta(&tx)?;
+    }
     tx.commit()?;
     Ok((written, last))
 }
@@ -403,6 +409,17 @@ fn append_one(t: &mut Tx<'_>, state: &mut State, e: &Entry) -> Result<(), Journa
                     ..Fields::default()
                 },
                 pid,
+            )?;
+        }
+        Entry::Recovered { at, detail: d } => {
+            t.insert(
+                Fields {
+                    ts: to_millis(*at),
+                    kind: "recovered".into(),
+                    detail: detail(d.clone()),
+                    ..Fields::default()
+                },
+                None,
             )?;
         }
         Entry::AppStart { at, detail: d } => {

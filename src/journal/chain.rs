@@ -186,6 +186,9 @@ pub enum Problem {
     Anchor,
     /// Records after it were removed: the journal once held up to `last`.
     TailRemoved { last: i64 },
+    /// The head kept outside the database counts `expected` records up to
+    /// the same id; the database has `found`.
+    Count { expected: i64, found: i64 },
 }
 
 /// The first record where the chain breaks.

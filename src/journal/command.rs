@@ -84,6 +84,10 @@ fn open(path: &Path) -> Result<Journal> {
             "journal.err.missing",
             &[("path", &os_lossless(path.as_os_str()))]
         )),
+        // These sentences name the file and the cause already.
+        e @ (JournalError::NotKizuki(_) | JournalError::Emptied { .. }) => {
+            anyhow::anyhow!(e.to_string())
+        }
         e => anyhow::Error::new(e).context(tr_args(
             "journal.err.open",
             &[("path", &os_lossless(path.as_os_str()))],

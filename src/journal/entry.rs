@@ -133,6 +133,13 @@ pub enum Entry {
         at: SystemTime,
         detail: serde_json::Value,
     },
+    /// The journal found at start could not be used and was set aside;
+    /// `detail` names where it went and its last known head, so the new
+    /// chain says what it replaced.
+    Recovered {
+        at: SystemTime,
+        detail: serde_json::Value,
+    },
     /// The app stopped: sessions still open are closed at `at`.
     AppStop {
         at: SystemTime,
@@ -156,6 +163,7 @@ impl Entry {
             | Entry::Finding { at, .. }
             | Entry::Action { at, .. }
             | Entry::AppStart { at, .. }
+            | Entry::Recovered { at, .. }
             | Entry::AppStop { at }
             | Entry::Dropped { to: at, .. } => *at,
             Entry::Opened { conn, .. } => conn.first_seen,

@@ -15,6 +15,7 @@ pub mod append;
 pub mod chain;
 pub mod command;
 pub mod entry;
+pub mod headfile;
 pub mod query;
 pub mod render;
 pub mod retention;
@@ -48,14 +49,61 @@ pub fn path_in(data_dir: &Path) -> PathBuf {
 /// Errors of the journal library; the CLI and GUI turn them into messages.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("journal database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    // The cause is in the text and not also a `source`: printed with its
+    // chain (`{:#}`), a nested SQLite error would repeat itself.
+    #[error("journal database: {}", sql_text(.0))]
+    Sql(rusqlite::Error),
     #[error("journal file: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("the journal was written by a newer kizuki (schema {found}, this one knows {known})")]
     NewerSchema { found: i64, known: i64 },
     #[error("no journal at {0}")]
     Missing(PathBuf),
+    /// The file at the journal's place is not kizuki's journal (another
+    /// application's database: `PRAGMA application_id`), or not a regular
+    /// file of this user (a link, a pipe). It is not opened, not migrated.
+    #[error("{0}")]
+    NotKizuki(String),
+    /// The journal is empty or gone, but its head outside the database
+    /// says it held records up to `last`.
+    #[error("{}", emptied_text(.path, *.last))]
+    Emptied { path: PathBuf, last: i64 },
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(e: rusqlite::Error) -> Self {
+        JournalError::Sql(e)
+    }
+}
+
+impl From<std::io::Error> for JournalError {
+    fn from(e: std::io::Error) -> Self {
+        JournalError::Io(e)
+    }
+}
+
+fn emptied_text(path: &Path, last: i64) -> String {
+    let path = crate::escape::os_lossless(path.as_os_str());
+    if last > 0 {
+        crate::i18n::tr_args(
+            "journal.err.emptied",
+            &[("path", &path), ("last", &last.to_string())],
+        )
+    } else {
+        crate::i18n::tr_args("journal.err.zero_length", &[("path", &path)])
+    }
+}
+
+/// SQLite's own message once: rusqlite's text for a failure repeats the
+/// code's description when there is no extra message.
+fn sql_text(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(code, Some(msg)) if !msg.is_empty() => {
+            format!("{msg} ({})", code.extended_code)
+        }
+        rusqlite::Error::SqliteFailure(code, None) => code.to_string(),
+        other => other.to_string(),
+    }
 }
 
 impl JournalError {
@@ -74,6 +122,12 @@ pub enum JournalWarning {
     /// The file could not be read; it was kept at `moved_to` and a new
     /// journal was started.
     Recovered { moved_to: PathBuf },
+    /// The journal was gone, though the head kept beside it says it held
+    /// records up to `last`; a new one was started and says so first.
+    Vanished { last: i64 },
+    /// A companion file (`-wal`, `-shm`, the head file) was a link, a pipe
+    /// or another user's file and was moved aside: the sentence says so.
+    Refused { message: String },
     /// Writing stopped because the disk is full; it resumes by itself.
     DiskFull,
     /// Writing failed for another reason; records are being lost.
@@ -93,6 +147,10 @@ impl JournalWarning {
                 "journal.warn.recovered",
                 &[("path", &crate::escape::os_lossless(moved_to.as_os_str()))],
             ),
+            JournalWarning::Vanished { last } => {
+                tr_args("journal.warn.vanished", &[("last", &last.to_string())])
+            }
+            JournalWarning::Refused { message } => message.clone(),
             JournalWarning::DiskFull => tr("journal.warn.disk_full"),
             JournalWarning::WriteFailed { error } => {
                 tr_args("journal.warn.write_failed", &[("error", error)])
@@ -150,6 +208,13 @@ impl Journal {
         &self.path
     }
 
+    /// Writes the head beside the database (see [`headfile`]). A failure
+    /// is not an error of the commit that came before: it only makes a cut
+    /// tail harder to prove, so it is ignored here.
+    pub(crate) fn note_head(&self) {
+        let _ = headfile::write(&self.path, &self.conn);
+    }
+
     /// The underlying connection, for tests and benchmarks that need SQL.
     pub fn connection(&self) -> &Connection {
         &self.conn
@@ -161,9 +226,22 @@ impl Journal {
         chain::head(&self.conn)
     }
 
-    /// Recomputes the whole chain.
+    /// Recomputes the whole chain, and checks it against the head kept
+    /// outside the database (read first: a writer may add records while
+    /// this runs, never remove them).
     pub fn verify(&self) -> Result<VerifyReport, JournalError> {
-        chain::verify(&self.conn)
+        let side = headfile::read(&self.path);
+        let mut report = chain::verify(&self.conn)?;
+        if report.first_bad.is_none() {
+            let now = headfile::current(&self.conn)?;
+            // The side file (outside the database) first, then the copy in
+            // the `meta` table (outside the records table).
+            report.first_bad = side
+                .iter()
+                .chain(headfile::read_meta(&self.conn).iter())
+                .find_map(|h| headfile::check(h, &now));
+        }
+        Ok(report)
     }
 
     /// Records a user's mark or firewall action at once (its own

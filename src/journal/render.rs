@@ -280,6 +280,13 @@ pub fn problem_text(p: &Problem) -> String {
             "journal.problem.tail_removed",
             &[("last", &last.to_string())],
         ),
+        Problem::Count { expected, found } => tr_args(
+            "journal.problem.count",
+            &[
+                ("expected", &expected.to_string()),
+                ("found", &found.to_string()),
+            ],
+        ),
     }
 }
 

@@ -135,7 +135,9 @@ impl Journal {
                 params![k, v],
             )?;
         }
+        super::headfile::store_in_meta(&tx)?;
         tx.commit()?;
+        self.note_head();
         Ok(PruneReport {
             removed,
             keeps_from: Some(keeps_from),

@@ -37,6 +37,9 @@ pub enum MarkWarning {
     Unreadable { file: PathBuf, reason: String },
     /// Recovered marks could not be written back yet.
     NotSaved { file: PathBuf, reason: String },
+    /// The file was not read at all (a link, a pipe, another user's file,
+    /// too large, too many marks): see [`crate::datafile`].
+    Refused(crate::datafile::Refused),
 }
 
 fn problem_text(p: &Problem) -> String {
@@ -78,6 +81,7 @@ impl MarkWarning {
                 "marks.warn.not_saved",
                 &[("reason", &for_display(reason)), ("file", &shown(file))],
             ),
+            MarkWarning::Refused(r) => r.message(),
         }
     }
 }
@@ -90,6 +94,10 @@ pub enum MarkError {
     Protected { path: PathBuf, reason: String },
     #[error("{}", tr("marks.err.timed"))]
     OnlyTrustIsTimed,
+    /// More marks (or a larger file) than kizuki reads back: saving it
+    /// would have the next start refuse the whole file.
+    #[error("{}", tr_args("datafile.marks_full", &[("cap", &crate::datafile::MAX_MARKS.to_string())]))]
+    Full,
     #[error("{}", tr_args("marks.err.hash", &[("hash", &for_display(.0))]))]
     BadHash(String),
     #[error("{}", tr_args("marks.err.relative", &[("file", &shown(.0))]))]
@@ -206,20 +214,30 @@ impl MarkStore {
         let Some(path) = &self.path else { return };
         // Stamp before reading: a change after it is seen at the next check.
         let stamp = FileStamp::of(path).ok();
-        let bytes = match fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                inner.entries.clear();
-                inner.seen = None;
-                inner.protected = None;
-                return;
-            }
-            Err(e) => {
-                self.set_aside(inner, Vec::new(), Problem::Unreadable(e.to_string()), stamp);
-                return;
-            }
-        };
+        let bytes =
+            match crate::datafile::read(path, crate::datafile::Kind::Marks, self.clock.now()) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    inner.entries.clear();
+                    inner.seen = None;
+                    inner.protected = None;
+                    return;
+                }
+                Err(refused) => {
+                    self.refused(inner, refused, stamp);
+                    return;
+                }
+            };
         let parsed = file::parse(&bytes);
+        if parsed.entries.len() > crate::datafile::MAX_MARKS {
+            let reason = crate::datafile::Reason::TooMany {
+                count: parsed.entries.len(),
+                cap: crate::datafile::MAX_MARKS,
+            };
+            let refused = crate::datafile::refuse(path, reason, self.clock.now());
+            self.refused(inner, refused, stamp);
+            return;
+        }
         match parsed.problem {
             None => {
                 inner.entries = parsed.entries;
@@ -228,6 +246,25 @@ impl MarkStore {
             }
             Some(problem) => self.set_aside(inner, parsed.entries, problem, stamp),
         }
+    }
+
+    /// A file refused unread: no marks from it. When it could not be moved
+    /// aside, nothing is written over it.
+    fn refused(
+        &self,
+        inner: &mut Inner,
+        refused: crate::datafile::Refused,
+        stamp: Option<FileStamp>,
+    ) {
+        inner.entries.clear();
+        if refused.moved() {
+            inner.protected = None;
+            inner.seen = None;
+        } else {
+            inner.protected = Some(refused.message());
+            inner.seen = stamp;
+        }
+        inner.warnings.push(MarkWarning::Refused(refused));
     }
 
     /// Moves a damaged file to `<name>.corrupt-<time>` and writes what was
@@ -286,11 +323,15 @@ impl MarkStore {
         let now = self.clock.now();
         inner.entries.retain(|e| self.active(e, now));
         inner.entries.sort_by(|a, b| a.exe.cmp(&b.exe));
-        fsutil::write_atomic(path, &file::render(&inner.entries)).map_err(|source| {
-            MarkError::Save {
-                path: path.clone(),
-                source,
-            }
+        let bytes = file::render(&inner.entries);
+        if inner.entries.len() > crate::datafile::MAX_MARKS
+            || bytes.len() as u64 > crate::datafile::Kind::Marks.max_bytes()
+        {
+            return Err(MarkError::Full);
+        }
+        fsutil::write_atomic(path, &bytes).map_err(|source| MarkError::Save {
+            path: path.clone(),
+            source,
         })?;
         inner.seen = FileStamp::of(path).ok();
         Ok(())
@@ -695,5 +736,42 @@ mod tests {
         v["schema"] = serde_json::json!(99);
         corrupt_case(&serde_json::to_vec(&v).unwrap(), 2);
         corrupt_case(br#"{"something": "else"}"#, 0);
+    }
+
+    #[test]
+    fn more_marks_than_are_read_back_are_not_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(crate::clock::FakeClock::at_noon());
+        let path = dir.path().join(MARKS_FILE);
+        let sha = "ab".repeat(32);
+        let entries: Vec<MarkEntry> = (0..crate::datafile::MAX_MARKS)
+            .map(|i| MarkEntry {
+                exe: PathBuf::from(format!("/opt/p/{i:05}")),
+                sha256: sha.clone(),
+                mark: Mark::Trusted,
+                set_at: clock.now(),
+                until: Until::Always,
+            })
+            .collect();
+        fs::write(&path, file::render(&entries)).unwrap();
+        let store = MarkStore::open(dir.path(), clock);
+        assert!(store.take_warnings().is_empty());
+        assert_eq!(store.list().len(), crate::datafile::MAX_MARKS);
+        let before = fs::read(&path).unwrap();
+        let e = store
+            .set(
+                Path::new("/opt/p/one-more"),
+                &sha,
+                Mark::Blocked,
+                MarkFor::Always,
+            )
+            .unwrap_err();
+        assert!(matches!(e, MarkError::Full), "{e:?}");
+        assert_eq!(fs::read(&path).unwrap(), before, "file unchanged");
+        assert_eq!(
+            store.list().len(),
+            crate::datafile::MAX_MARKS,
+            "not shown as set"
+        );
     }
 }

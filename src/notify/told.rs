@@ -95,16 +95,29 @@ impl ToldLedger {
             store: Some(path.clone()),
             ..ToldLedger::default()
         };
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return (ledger, warnings),
-            Err(e) => {
-                warnings.push(unreadable(&path, &e));
-                ledger.store = None;
+        let bytes = match crate::datafile::read(&path, crate::datafile::Kind::Notified, now) {
+            Ok(Some(b)) => b,
+            Ok(None) => return (ledger, warnings),
+            Err(refused) => {
+                if !refused.moved() {
+                    ledger.store = None;
+                }
+                warnings.push(refused.message());
                 return (ledger, warnings);
             }
         };
         match serde_json::from_slice::<ToldFile>(&bytes) {
+            Ok(f) if f.version == VERSION && f.told.len() > crate::datafile::MAX_NOTIFIED => {
+                let reason = crate::datafile::Reason::TooMany {
+                    count: f.told.len(),
+                    cap: crate::datafile::MAX_NOTIFIED,
+                };
+                let refused = crate::datafile::refuse(&path, reason, now);
+                if !refused.moved() {
+                    ledger.store = None;
+                }
+                warnings.push(refused.message());
+            }
             Ok(f) if f.version == VERSION => ledger.entries = f.told,
             _ => match fsutil::quarantine(&path, now) {
                 Ok(moved) => warnings.push(tr_args(

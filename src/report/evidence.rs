@@ -5,7 +5,7 @@
 //! run it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -20,7 +20,19 @@ pub enum EvidenceError {
     Read { path: PathBuf, source: io::Error },
     #[error("could not write the evidence copy ({source}): {path}")]
     Write { path: PathBuf, source: io::Error },
+    /// Larger than [`MAX_EVIDENCE_BYTES`]: no copy, but the hash of the
+    /// whole image was still taken.
+    #[error("{}", crate::i18n::tr_args("reportfile.evidence_too_big", &[
+        ("size", &.size.to_string()), ("cap", &.cap.to_string()), ("sha256", .sha256)]))]
+    TooBig { size: u64, cap: u64, sha256: String },
 }
+
+/// The largest program image copied as evidence (512 MiB, documented in
+/// README.md and SECURITY.md). Larger ones are hashed, not copied.
+pub const MAX_EVIDENCE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Copy unit; an all-zero block is skipped with a seek, so holes stay holes.
+const BLOCK: usize = 64 * 1024;
 
 /// A finished copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,37 +75,62 @@ pub fn copy_image(image: &Path, name: &str, dir: &Path) -> Result<EvidenceCopy, 
         source,
     };
     let mut src = File::open(image).map_err(read_err)?;
+    let len = src.metadata().map_err(read_err)?.len();
+    if len > MAX_EVIDENCE_BYTES {
+        let sha256 = crate::identity::sha256_reader(&mut src).map_err(read_err)?;
+        return Err(EvidenceError::TooBig {
+            size: len,
+            cap: MAX_EVIDENCE_BYTES,
+            sha256,
+        });
+    }
     fs::create_dir_all(dir).map_err(|source| EvidenceError::Write {
         path: dir.to_path_buf(),
         source,
     })?;
-    let tmp = dir.join(format!(".evidence.tmp-{}", std::process::id()));
+    let (tmp, mut dst) = create_temp(dir).map_err(|source| EvidenceError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let write_err = |source| EvidenceError::Write {
         path: tmp.clone(),
         source,
     };
-    let _ = fs::remove_file(&tmp);
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut dst = opts.open(&tmp).map_err(write_err)?;
     let result = (|| -> Result<(String, u64), EvidenceError> {
         let mut h = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
+        let mut buf = vec![0u8; BLOCK];
         let mut size = 0u64;
         loop {
-            let n = src.read(&mut buf).map_err(read_err)?;
+            let n = read_block(&mut src, &mut buf).map_err(read_err)?;
             if n == 0 {
                 break;
             }
             h.update(&buf[..n]);
-            dst.write_all(&buf[..n]).map_err(write_err)?;
+            if buf[..n].iter().all(|b| *b == 0) {
+                dst.seek(SeekFrom::Current(n as i64)).map_err(write_err)?;
+            } else {
+                dst.write_all(&buf[..n]).map_err(write_err)?;
+            }
             size += n as u64;
+            if size > MAX_EVIDENCE_BYTES {
+                // Grew while copying: stop writing, finish the hash.
+                loop {
+                    let n = read_block(&mut src, &mut buf).map_err(read_err)?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                    size += n as u64;
+                }
+                return Err(EvidenceError::TooBig {
+                    size,
+                    cap: MAX_EVIDENCE_BYTES,
+                    sha256: hex(&h.finalize()),
+                });
+            }
         }
+        // A trailing hole: the length comes from set_len, not a write.
+        dst.set_len(size).map_err(write_err)?;
         dst.sync_all().map_err(write_err)?;
         Ok((hex(&h.finalize()), size))
     })();
@@ -136,6 +173,43 @@ pub fn copy_image(image: &Path, name: &str, dir: &Path) -> Result<EvidenceCopy, 
     Ok(EvidenceCopy { path, sha256, size })
 }
 
+/// Reads until `buf` is full or the end, so blocks stay aligned and an
+/// all-zero block is recognised whole.
+fn read_block(src: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match src.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// `.evidence.tmp-<pid>[-n]`, created new (never through a planted link).
+fn create_temp(dir: &Path) -> io::Result<(PathBuf, File)> {
+    let pid = std::process::id();
+    let mut n = 0u32;
+    loop {
+        let tmp = dir.join(format!(".evidence.tmp-{pid}-{n}"));
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600)
+                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
+        }
+        match opts.open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 64 => n += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +245,46 @@ mod tests {
         let again = copy_image(&src, "tool", &out).unwrap();
         assert_eq!(again.path, c.path);
         assert_eq!(fs::read_dir(&out).unwrap().count(), 1);
+    }
+
+    /// Issue 22: a 2 GB sparse program cost 2 GB. Now the holes stay holes
+    /// (allocated blocks stay small) and the hash covers every byte.
+    #[cfg(unix)]
+    #[test]
+    fn a_sparse_image_is_copied_sparse() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("sparse");
+        let f = File::create(&src).unwrap();
+        f.set_len(64 * 1024 * 1024).unwrap();
+        (&f).write_all(b"MZ head").unwrap();
+        drop(f);
+        let c = copy_image(&src, "sparse", &dir.path().join("out")).unwrap();
+        assert_eq!(c.size, 64 * 1024 * 1024);
+        assert_eq!(c.sha256, crate::identity::sha256_file(&src).unwrap());
+        let m = fs::metadata(&c.path).unwrap();
+        assert_eq!(m.len(), 64 * 1024 * 1024);
+        // st_blocks counts 512-byte units: far below the 131072 of a dense copy.
+        assert!(m.blocks() < 1024, "copy is dense: {} blocks", m.blocks());
+    }
+
+    #[test]
+    fn an_image_above_the_cap_is_hashed_not_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("huge");
+        File::create(&src)
+            .unwrap()
+            .set_len(MAX_EVIDENCE_BYTES + 1)
+            .unwrap();
+        let out = dir.path().join("out");
+        let e = copy_image(&src, "huge", &out).unwrap_err();
+        let EvidenceError::TooBig { sha256, size, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(*size, MAX_EVIDENCE_BYTES + 1);
+        assert_eq!(sha256, &crate::identity::sha256_file(&src).unwrap());
+        assert!(!out.exists(), "nothing written");
+        crate::i18n::set_lang(crate::i18n::Lang::En);
+        assert!(e.to_string().contains(sha256.as_str()), "{e}");
     }
 }

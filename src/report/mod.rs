@@ -42,6 +42,12 @@ pub enum ReportError {
     },
     #[error("could not format the report as JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// `--out` names an existing file and `--force` was not given.
+    #[error("{}", crate::i18n::tr_args("reportfile.out_exists", &[("path", &crate::escape::os_lossless(.0.as_os_str()))]))]
+    Exists(PathBuf),
+    /// `--out` names a file in a folder that does not exist.
+    #[error("{}", crate::i18n::tr_args("reportfile.out_no_folder", &[("path", &crate::escape::os_lossless(.0.as_os_str()))]))]
+    NoFolder(PathBuf),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,6 +93,9 @@ pub struct ReportOptions {
     pub reports_dir: PathBuf,
     /// An exact file to write ("save as…").
     pub out: Option<PathBuf>,
+    /// Replace an existing `out` file (`--force`; a save dialog that
+    /// already asked the user). Without it an existing file is refused.
+    pub force: bool,
     /// The user allowed the computer's name in the report.
     pub include_hostname: bool,
     /// The user agreed to an evidence copy of the program file.
@@ -105,6 +114,7 @@ impl ReportOptions {
             now,
             reports_dir,
             out: None,
+            force: false,
             include_hostname: false,
             evidence_copy: false,
             extras: Extras::default(),
@@ -253,6 +263,16 @@ pub fn write_report(
         .filter(|d| !d.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
+    // A path the user gave is checked before anything is written: an
+    // existing file is not replaced without --force, no folder is created.
+    if options.out.is_some() {
+        if !dir.is_dir() {
+            return Err(ReportError::NoFolder(path));
+        }
+        if path.symlink_metadata().is_ok() && !options.force {
+            return Err(ReportError::Exists(path));
+        }
+    }
     let evidence = if options.evidence_copy {
         let e = add_evidence(&mut report, program, &dir);
         report.refresh_summary();
@@ -261,7 +281,12 @@ pub fn write_report(
         None
     };
     let text = render(&report, options.format)?;
-    fsutil::write_atomic(&path, text.as_bytes()).map_err(|source| ReportError::Write {
+    let written = if options.out.is_some() {
+        fsutil::write_atomic_in_existing(&path, text.as_bytes())
+    } else {
+        fsutil::write_atomic(&path, text.as_bytes())
+    };
+    written.map_err(|source| ReportError::Write {
         path: path.clone(),
         source,
     })?;

@@ -45,12 +45,10 @@ impl Settings {
             return (Settings::default(), None);
         };
         let file = path(dir);
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return (Settings::default(), None);
-            }
-            Err(e) => return (Settings::default(), Some(e.to_string())),
+        let text = match crate::datafile::read(&file, crate::datafile::Kind::Settings, now) {
+            Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Ok(None) => return (Settings::default(), None),
+            Err(refused) => return (Settings::default(), Some(refused.message())),
         };
         match toml::from_str::<Settings>(&text) {
             Ok(s) => (s, None),
