@@ -426,7 +426,7 @@ mod linux {
             record: true,
         };
         let marks = setup::open_marks(&opts);
-        let mut core = setup::native_monitor_with(&opts, marks)
+        let mut core = setup::native_monitor_with(&opts, marks, Default::default())
             .expect("native probe")
             .with_retention(retain);
         let raw = Arc::new(Mutex::new(Vec::new()));

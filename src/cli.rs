@@ -208,7 +208,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 record: false,
             };
             let marks = open_marks(&opts);
-            let mut core = setup::native_monitor_with(&opts, marks).context(tr("err.probe"))?;
+            let blocks = setup::guard_blocks_now(&opts, marks.clone());
+            let mut core =
+                setup::native_monitor_with(&opts, marks, blocks).context(tr("err.probe"))?;
             let snap = core.tick().context(tr("err.probe"))?;
             core.save();
             crate::journal::command::report_warnings(opts.data_dir.as_deref());
@@ -230,7 +232,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 record: true,
             };
             let marks = open_marks(&opts);
-            let core = setup::native_monitor_with(&opts, marks)
+            let blocks = setup::guard_blocks_now(&opts, marks.clone());
+            let core = setup::native_monitor_with(&opts, marks, blocks)
                 .context(tr("err.probe"))?
                 // Keep every connection of the window, however short.
                 .with_retention(window + Duration::from_secs(3600));

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::analysis::{AnalysisStage, TempDirs};
 use crate::clock::SystemClock;
 use crate::firewall::{EnforceReport, EnforceStage};
+use crate::guard::blocked::GuardBlocks;
 use crate::identity::NativeHasher;
 use crate::journal::JournalStage;
 use crate::marks::{MarkStore, MarksStage};
@@ -42,14 +43,29 @@ pub fn open_marks(opts: &Options) -> Arc<MarkStore> {
 
 /// A monitor over the real machine, with the data folder's marks.
 pub fn native_monitor(opts: &Options) -> Result<MonitorCore, ProbeError> {
-    native_monitor_with(opts, open_marks(opts))
+    let marks = open_marks(opts);
+    let blocks = guard_blocks_now(opts, marks.clone());
+    native_monitor_with(opts, marks, blocks)
+}
+
+/// What the guard blocks now, asked once (the CLI; the window keeps its
+/// handle up to date from its `kizuki-guard` thread). No guard: nothing.
+pub fn guard_blocks_now(opts: &Options, marks: Arc<MarkStore>) -> GuardBlocks {
+    let blocks = GuardBlocks::default();
+    if let Ok(status) = crate::guard::local::default_link(opts.data_dir.as_deref(), marks).status()
+    {
+        blocks.update(&status);
+    }
+    blocks
 }
 
 /// A monitor over the real machine sharing `marks` with the caller (the
-/// GUI sets marks through the same store the monitor reads).
+/// GUI sets marks through the same store the monitor reads). A program
+/// shows as blocked only when `blocks` (what the guard reads back) says so.
 pub fn native_monitor_with(
     opts: &Options,
     marks: Arc<MarkStore>,
+    blocks: GuardBlocks,
 ) -> Result<MonitorCore, ProbeError> {
     let probe = NativeProbe::new()?;
     let hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
@@ -59,7 +75,7 @@ pub fn native_monitor_with(
         Arc::new(SystemClock),
         opts.interval,
     );
-    core.add_stage(Box::new(MarksStage::new(marks)));
+    core.add_stage(Box::new(MarksStage::new(marks).with_guard(blocks)));
     add_names(&mut core);
     let (analysis, warnings) = AnalysisStage::open(
         opts.data_dir.as_deref(),

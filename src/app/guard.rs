@@ -13,6 +13,7 @@ use super::command::Effect;
 use super::jobs::{Job, Waker};
 use super::state::{AppState, BannerLevel, Message};
 use crate::guard::api::{GuardStatus, Request};
+use crate::guard::blocked::GuardBlocks;
 use crate::guard::client::{GuardLink, LinkError};
 use crate::guard::outcome::{self, Action, Answer, Problem, judge};
 use crate::i18n::Lang;
@@ -268,14 +269,26 @@ pub struct GuardWatch {
 }
 
 impl GuardWatch {
-    pub fn spawn(mut link: Box<dyn GuardLink>, interval: Duration, waker: Option<Waker>) -> Self {
+    /// `blocks` is kept equal to the guard's block list (emptied while the
+    /// guard does not answer), for the marks stage.
+    pub fn spawn(
+        mut link: Box<dyn GuardLink>,
+        interval: Duration,
+        waker: Option<Waker>,
+        blocks: GuardBlocks,
+    ) -> Self {
         let (tx, rx) = mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("kizuki-guard".into())
             .spawn(move || {
                 let mut last: Option<GuardUpdate> = None;
                 loop {
-                    let update = GuardUpdate::of(link.status());
+                    let status = link.status();
+                    match &status {
+                        Ok(s) => blocks.update(s),
+                        Err(_) => blocks.clear(),
+                    }
+                    let update = GuardUpdate::of(status);
                     if last.as_ref() != Some(&update) {
                         if tx.send(update.clone()).is_err() {
                             return;
@@ -312,12 +325,14 @@ mod tests {
         fake.lock().absent = true;
         let (tx, woke) = mpsc::channel();
         let tx = Mutex::new(tx);
+        let blocks = GuardBlocks::default();
         let watch = GuardWatch::spawn(
             Box::new(fake.clone()),
             Duration::from_millis(5),
             Some(Arc::new(move || {
                 let _ = tx.lock().map(|t| t.send(()));
             })),
+            blocks.clone(),
         );
         woke.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(

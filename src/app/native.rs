@@ -99,11 +99,18 @@ impl NativeBackend {
 
     /// Watches the guard through `link` on the `kizuki-guard` thread;
     /// `waker` repaints the window when its state changes.
-    pub fn with_guard_watch(mut self, link: Box<dyn GuardLink>, waker: Waker) -> Self {
+    /// `blocks` follows the guard's block list for the marks stage.
+    pub fn with_guard_watch(
+        mut self,
+        link: Box<dyn GuardLink>,
+        waker: Waker,
+        blocks: crate::guard::blocked::GuardBlocks,
+    ) -> Self {
         self.guard_watch = Some(GuardWatch::spawn(
             link,
             crate::guard::local::watch_interval(),
             Some(waker),
+            blocks,
         ));
         self
     }

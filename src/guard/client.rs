@@ -99,7 +99,10 @@ impl SocketLink {
     #[cfg(unix)]
     fn connect(&self) -> Result<std::os::unix::net::UnixStream, LinkError> {
         match std::os::unix::net::UnixStream::connect(&self.socket) {
-            Ok(s) => Ok(s),
+            Ok(s) => {
+                check_peer(&s, &self.socket)?;
+                Ok(s)
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -128,6 +131,25 @@ impl SocketLink {
             Ok(None) => None,
             Err(e) => Some(Err(LinkError::Io(e))),
         }))
+    }
+}
+
+/// Only root can be the guard: a program of the user listening at a socket
+/// path it managed to point us at must not be believed. Debug builds (the
+/// tests' fake guards) also accept a guard of the user's own uid.
+#[cfg(unix)]
+fn check_peer(s: &std::os::unix::net::UnixStream, socket: &Path) -> Result<(), LinkError> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let cred = getsockopt(s, PeerCredentials).map_err(|e| LinkError::Io(e.into()))?;
+    let own = nix::unistd::geteuid().as_raw();
+    if cred.uid() == 0 || (cfg!(debug_assertions) && cred.uid() == own) {
+        Ok(())
+    } else {
+        Err(LinkError::Protocol(format!(
+            "the program behind {} runs as uid {}, not root: it is not kizuki's guard",
+            socket.display(),
+            cred.uid()
+        )))
     }
 }
 

@@ -3,11 +3,12 @@
 //! side the window, tray and CLI use to ask it. See ARCHITECTURE.md.
 
 pub mod api;
+pub mod blocked;
 pub mod client;
-pub mod local;
-pub mod outcome;
 #[cfg(target_os = "linux")]
 mod linux;
+pub mod local;
+pub mod outcome;
 
 #[cfg(target_os = "linux")]
 pub use linux::{Authorizer, Polkit, Subject, Verdict, state_dir, verify_log};

@@ -3,20 +3,33 @@
 use std::sync::Arc;
 
 use super::MarkStore;
-use crate::model::Snapshot;
+use crate::guard::blocked::GuardBlocks;
+use crate::model::{Mark, Snapshot};
 use crate::monitor::{Stage, TickContext};
 
 /// Sets `mark` (same path and SHA-256) or `stale_mark` (same path, other
 /// SHA-256) on each program. Checks the file once per tick, so marks set by
 /// another kizuki process show up within one interval.
+///
+/// With a guard handle ([`MarksStage::with_guard`], as the app and CLI
+/// build it), `blocked` comes only from what the guard reads back: the
+/// user's file keeps trusted and unknown, and a `blocked` line in it (which
+/// any program of the user can write) counts for nothing.
 #[derive(Debug, Clone)]
 pub struct MarksStage {
     store: Arc<MarkStore>,
+    guard: Option<GuardBlocks>,
 }
 
 impl MarksStage {
     pub fn new(store: Arc<MarkStore>) -> Self {
-        MarksStage { store }
+        MarksStage { store, guard: None }
+    }
+
+    /// Blocks as the guard reports them, not as the user's file says.
+    pub fn with_guard(mut self, blocks: GuardBlocks) -> Self {
+        self.guard = Some(blocks);
+        self
     }
 }
 
@@ -28,6 +41,17 @@ impl Stage for MarksStage {
             let found = self.store.lookup(exe, p.sha256.as_deref());
             p.mark = found.mark;
             p.stale_mark = found.stale;
+            if let Some(guard) = &self.guard {
+                if p.mark == Some(Mark::Blocked) {
+                    p.mark = None;
+                }
+                if p.stale_mark == Some(Mark::Blocked) {
+                    p.stale_mark = None;
+                }
+                if guard.contains(exe) {
+                    p.mark = Some(Mark::Blocked);
+                }
+            }
         }
     }
 }
@@ -101,5 +125,57 @@ mod tests {
         let snap = core.tick().unwrap();
         let p = snap.program(&key).unwrap();
         assert_eq!((p.mark, p.stale_mark), (Some(Mark::Blocked), None));
+    }
+
+    /// Issue 16: with the guard's handle, a `blocked` line in the user's
+    /// file (malware can write one, or delete one) decides nothing; only
+    /// the guard's read-back list does.
+    #[test]
+    fn blocked_comes_from_the_guard_not_from_the_users_file() {
+        use crate::guard::api::Request;
+        use crate::guard::blocked::GuardBlocks;
+        use crate::guard::client::{FakeGuard, GuardLink};
+        let clock = Arc::new(FakeClock::at_noon());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MarkStore::open(dir.path(), clock.clone()));
+        store
+            .set(
+                &PathBuf::from("/opt/tool"),
+                OLD,
+                Mark::Blocked,
+                MarkFor::Always,
+            )
+            .unwrap();
+        let sample = RawSample::of(
+            vec![
+                RawProcess::fake(10, "/opt/tool"),
+                RawProcess::fake(11, "/opt/other"),
+            ],
+            vec![],
+        );
+        let blocks = GuardBlocks::default();
+        let mut core = MonitorCore::new(
+            Box::new(FakeProbe::new(vec![sample.clone(), sample.clone()])),
+            Box::new(FakeHasher::with(&[("/opt/tool", OLD), ("/opt/other", NEW)])),
+            clock,
+            Duration::from_secs(1),
+        );
+        core.add_stage(Box::new(
+            MarksStage::new(store.clone()).with_guard(blocks.clone()),
+        ));
+        let tool = ProgramKey::Exe(PathBuf::from("/opt/tool"));
+        let other = ProgramKey::Exe(PathBuf::from("/opt/other"));
+        let snap = core.tick().unwrap();
+        assert_eq!(snap.program(&tool).unwrap().mark, None, "the file alone");
+        let mut guard = FakeGuard::default();
+        guard
+            .call(&Request::Block {
+                exe: PathBuf::from("/opt/other"),
+            })
+            .unwrap();
+        blocks.update(&guard.status().unwrap());
+        let snap = core.tick().unwrap();
+        assert_eq!(snap.program(&tool).unwrap().mark, None);
+        assert_eq!(snap.program(&other).unwrap().mark, Some(Mark::Blocked));
     }
 }

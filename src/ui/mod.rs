@@ -442,7 +442,8 @@ pub fn run(launch: Launch) -> Result<()> {
             setup_context(&cc.egui_ctx);
             let ctx = cc.egui_ctx.clone();
             let _ = parts.ctx.set(ctx.clone());
-            let core = setup::native_monitor_with(&opts, marks.clone())?;
+            let blocks = crate::guard::blocked::GuardBlocks::default();
+            let core = setup::native_monitor_with(&opts, marks.clone(), blocks.clone())?;
             // Each snapshot goes to the background thread (tray,
             // notifications); it wakes the window only while it is shown.
             let (bg_tx, bg_rx) = Background::channel();
@@ -473,7 +474,11 @@ pub fn run(launch: Launch) -> Result<()> {
             let backend =
                 NativeBackend::new(launch.data_dir, marks, Some(monitor.snapshots.clone()))
                     .with_waker(Arc::new(move || wake.request_repaint()))
-                    .with_guard_watch(guard_link, Arc::new(move || guard_wake.request_repaint()));
+                    .with_guard_watch(
+                        guard_link,
+                        Arc::new(move || guard_wake.request_repaint()),
+                        blocks,
+                    );
             Ok(Box::new(
                 KizukiApp::new(state, Box::new(backend))
                     .with_monitor(monitor)
