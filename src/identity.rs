@@ -104,6 +104,12 @@ pub fn image_path(pid: u32, exe: &Path) -> PathBuf {
 pub trait ExeHasher: Send {
     /// `None` when the image cannot be read (another user's process).
     fn hash(&mut self, pid: u32, exe: &Path) -> Option<String>;
+    /// SHA-256 of a file that is not a process image (a script an
+    /// interpreter runs); `None` where it cannot be read.
+    fn hash_file(&mut self, path: &Path) -> Option<String> {
+        let _ = path;
+        None
+    }
     /// Persists what was learned; a no-op where nothing is kept.
     fn save(&mut self) {}
 }
@@ -170,6 +176,10 @@ impl ExeHasher for NativeHasher {
         self.hash_path(&image_path(pid, exe))
     }
 
+    fn hash_file(&mut self, path: &Path) -> Option<String> {
+        self.hash_path(path)
+    }
+
     fn save(&mut self) {
         let Some(p) = &self.store else { return };
         if !self.dirty {
@@ -210,6 +220,10 @@ impl ExeHasher for FakeHasher {
             .get(exe)
             .cloned()
             .or_else(|| Some(sha256_bytes(exe.to_string_lossy().as_bytes())))
+    }
+
+    fn hash_file(&mut self, path: &Path) -> Option<String> {
+        self.hash(0, path)
     }
 }
 

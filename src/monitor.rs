@@ -64,6 +64,7 @@ struct ProcState {
     raw: RawProcess,
     key: ProgramKey,
     sha256: Option<String>,
+    hashed_from: HashedFrom,
     last_seen: SystemTime,
     alive: bool,
     had_connections: bool,
@@ -98,22 +99,58 @@ pub struct Tracker {
     since: Option<SystemTime>,
 }
 
-/// The key a process is grouped under.
+/// The key a process is grouped under: the script an interpreter runs,
+/// else the executable, else the process name.
 pub fn program_key(p: &RawProcess) -> ProgramKey {
-    match &p.exe {
-        Some(exe) => ProgramKey::Exe(exe.clone()),
-        None => ProgramKey::Name(p.name.clone()),
+    match (&p.exe, &p.script) {
+        (Some(exe), Some(s)) => ProgramKey::Script {
+            script: s.path.clone(),
+            interpreter: exe.clone(),
+        },
+        (Some(exe), None) => ProgramKey::Exe(exe.clone()),
+        (None, _) => ProgramKey::Name(p.name.clone()),
     }
 }
 
 /// A program's display name: the executable's file name (the kernel's
-/// process name is cut at 15 bytes), else the process name.
+/// process name is cut at 15 bytes), else the process name. A script is
+/// named with its interpreter: `update.sh (bash)`.
 fn display_name(p: &RawProcess) -> String {
-    p.exe
+    let exe_name = p
+        .exe
         .as_ref()
         .and_then(|e| e.file_name())
-        .map(crate::escape::os_lossless)
-        .unwrap_or_else(|| p.name.clone())
+        .map(crate::escape::os_lossless);
+    if let (Some(s), Some(interp)) = (&p.script, &exe_name)
+        && let Some(file) = s.path.file_name()
+    {
+        return format!("{} ({interp})", crate::escape::os_lossless(file));
+    }
+    exe_name.unwrap_or_else(|| p.name.clone())
+}
+
+/// What a process's SHA-256 was taken of: the file that is its program
+/// (script or image) and that file's (device, inode) at the time. When
+/// either changes the hash is taken again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HashedFrom {
+    path: Option<PathBuf>,
+    stamp: Option<(u64, u64)>,
+}
+
+impl HashedFrom {
+    fn of(p: &RawProcess) -> HashedFrom {
+        match &p.script {
+            Some(s) => HashedFrom {
+                path: Some(s.path.clone()),
+                stamp: s.stamp,
+            },
+            None => HashedFrom {
+                path: p.exe.clone(),
+                stamp: p.exe_stamp,
+            },
+        }
+    }
 }
 
 impl Tracker {
@@ -153,8 +190,16 @@ impl Tracker {
             seen_procs.insert(p.pid, id);
             match self.procs.get_mut(&id) {
                 Some(st) => {
-                    if st.raw.exe_deleted != p.exe_deleted || st.raw.exe != p.exe {
-                        st.key = program_key(p);
+                    st.key = program_key(p);
+                    // `exec` (or a swapped script) keeps the PID but not the
+                    // image: hash what runs now. A hash that could not be
+                    // confirmed is tried again.
+                    let from = HashedFrom::of(p);
+                    if p.exe.is_some()
+                        && (from != st.hashed_from || (st.sha256.is_none() && from.stamp.is_some()))
+                    {
+                        st.sha256 = hash(p);
+                        st.hashed_from = from;
                     }
                     st.raw = p.clone();
                     st.last_seen = now;
@@ -168,6 +213,7 @@ impl Tracker {
                             raw: p.clone(),
                             key: program_key(p),
                             sha256,
+                            hashed_from: HashedFrom::of(p),
                             last_seen: now,
                             alive: true,
                             had_connections: false,
@@ -296,7 +342,10 @@ impl Tracker {
             let prog = programs.entry(st.key.clone()).or_insert_with(|| Program {
                 key: st.key.clone(),
                 name: display_name(&st.raw),
-                exe: st.raw.exe.clone(),
+                exe: match &st.raw.script {
+                    Some(s) => Some(s.path.clone()),
+                    None => st.raw.exe.clone(),
+                },
                 exe_deleted: false,
                 sha256: None,
                 processes: Vec::new(),
@@ -319,7 +368,10 @@ impl Tracker {
                 uid: st.raw.uid,
                 start_time: st.raw.start_time,
                 alive: st.alive,
-                exe_deleted: st.raw.exe_deleted,
+                exe_deleted: match &st.raw.script {
+                    Some(s) => s.deleted,
+                    None => st.raw.exe_deleted,
+                },
                 sha256: st.sha256.clone(),
             });
         }
@@ -408,9 +460,13 @@ pub trait Stage: Send {
 
 /// Probe, hasher, tracker and stages: one call to [`MonitorCore::tick`] is
 /// one sample, with time from the injected clock.
+/// Reads a file's (device, inode); replaced in tests.
+pub type Stamper = Box<dyn Fn(&std::path::Path) -> Option<(u64, u64)> + Send>;
+
 pub struct MonitorCore {
     probe: Box<dyn Probe>,
     hasher: Box<dyn ExeHasher>,
+    stamper: Stamper,
     clock: Arc<dyn Clock>,
     tracker: Tracker,
     stages: Vec<Box<dyn Stage>>,
@@ -428,12 +484,20 @@ impl MonitorCore {
         MonitorCore {
             probe,
             hasher,
+            stamper: Box::new(crate::probe::file_stamp),
             clock,
             tracker: Tracker::new(DEFAULT_RETAIN),
             stages: Vec::new(),
             generation: 0,
             interval,
         }
+    }
+
+    /// Replaces how files' (device, inode) are read (tests of the hash
+    /// confirmation).
+    pub fn with_stamper(mut self, stamper: Stamper) -> Self {
+        self.stamper = stamper;
+        self
     }
 
     /// Keeps ended connections visible for `retain` (watch keeps its whole
@@ -464,8 +528,9 @@ impl MonitorCore {
         let raw = self.probe.sample()?;
         let now = self.clock.now();
         let hasher = &mut self.hasher;
+        let stamper = &self.stamper;
         let events = self.tracker.ingest(&raw, now, &mut |p| {
-            p.exe.as_ref().and_then(|exe| hasher.hash(p.pid, exe))
+            confirmed_hash(p, hasher.as_mut(), stamper)
         });
         self.generation += 1;
         let mut snap = self.tracker.snapshot(self.generation, now, self.interval);
@@ -489,6 +554,27 @@ impl MonitorCore {
             stage.finish();
         }
     }
+}
+
+/// The SHA-256 of the file that is `p`'s program (its script, else its
+/// image), only when that file is still the one the probe saw before and
+/// after reading it: a process that calls `exec` meanwhile would otherwise
+/// get the new image's hash under the old path (a false `exe-changed`).
+fn confirmed_hash(p: &RawProcess, hasher: &mut dyn ExeHasher, stamper: &Stamper) -> Option<String> {
+    let exe = p.exe.as_ref()?;
+    let (read_from, expected) = match &p.script {
+        Some(s) => (s.read_from.clone(), s.stamp),
+        None => (crate::identity::image_path(p.pid, exe), p.exe_stamp),
+    };
+    let same = || expected.is_none() || stamper(&read_from) == expected;
+    if !same() {
+        return None;
+    }
+    let h = match &p.script {
+        Some(_) => hasher.hash_file(&read_from),
+        None => hasher.hash(p.pid, exe),
+    }?;
+    same().then_some(h)
 }
 
 /// Latest-value channel: readers always get the newest snapshot and never

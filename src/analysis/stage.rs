@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime};
 use super::baseline::Baseline;
 use super::beacon::Contacts;
 use super::places::TempDirs;
-use super::{Detected, beacon, blocked, identity, location, network};
+use super::process::HostFacts;
+use super::{Detected, beacon, blocked, escalate, identity, location, network, process};
 use crate::i18n::tr_args;
 use crate::model::{FindingKind, Program, ProgramKey, Snapshot};
 use crate::monitor::{Stage, TickContext};
@@ -49,6 +50,16 @@ pub struct AnalysisStage {
     raised: HashMap<ProgramKey, HashMap<FindingKind, SystemTime>>,
     last_save: Option<SystemTime>,
     save_failed: bool,
+    /// Programs that contacted an address beyond this PC this run.
+    contacted_outside: HashSet<ProgramKey>,
+    /// kizuki's own PID: its own process is never a finding.
+    own_pid: u32,
+}
+
+/// What one tick knows beyond the program itself.
+struct TickFacts<'a> {
+    host: &'a HostFacts,
+    tor_socks: &'a HashMap<u16, String>,
 }
 
 impl AnalysisStage {
@@ -64,7 +75,15 @@ impl AnalysisStage {
             raised: HashMap::new(),
             last_save: None,
             save_failed: false,
+            contacted_outside: HashSet::new(),
+            own_pid: std::process::id(),
         }
+    }
+
+    /// Sets which PID is kizuki's own (tests).
+    pub fn with_own_pid(mut self, pid: u32) -> Self {
+        self.own_pid = pid;
+        self
     }
 
     /// Loads the baseline from `data_dir` (`None`: memory only) and builds
@@ -89,25 +108,42 @@ impl AnalysisStage {
         &self.baseline
     }
 
-    /// Every condition that holds for `p` now.
-    fn detect(&self, p: &Program, now: SystemTime, interval: Duration) -> Vec<Detected> {
+    /// Every condition that holds for `p` now, after independent signs
+    /// were added up ([`escalate`]).
+    fn detect(
+        &self,
+        p: &Program,
+        now: SystemTime,
+        interval: Duration,
+        facts: &TickFacts<'_>,
+    ) -> Vec<Detected> {
         let style = self.temp_dirs.style();
         let entry = p.exe.as_deref().and_then(|e| self.baseline.entry(e));
         let file_at_path = p.exe_deleted && p.exe.as_deref().is_some_and(|e| self.files.exists(e));
+        let in_temp = p
+            .exe
+            .as_deref()
+            .is_some_and(|e| super::places::temp_kind(e, &self.temp_dirs).is_some());
         let timelines = self.contacts.of(&p.key);
-        [
-            identity::new_program(p, entry, now, style),
-            identity::exe_deleted(p, file_at_path, style),
+        let outside = self.contacted_outside.contains(&p.key);
+        let mut found: Vec<Detected> = [
+            identity::new_program(p, entry, now, style, outside),
+            identity::exe_deleted(p, file_at_path, in_temp, style),
             identity::exe_changed(p, entry, now, style),
             location::runs_from_temp(p, &self.temp_dirs),
             network::listening(p, style),
-            network::tor(p),
+            network::tor(p, facts.host.keeps_tor_data(p), facts.tor_socks),
             beacon::beaconing(p, &timelines, interval),
             blocked::blocked_running(p),
+            process::remote_shell(p, facts.host),
+            process::raw_socket(p, facts.host, style),
+            process::disguised(p),
         ]
         .into_iter()
         .flatten()
-        .collect()
+        .collect();
+        escalate::escalate(&mut found, super::is_trusted(p));
+        found
     }
 
     fn save_if_due(&mut self, now: SystemTime, force: bool) {
@@ -150,10 +186,32 @@ impl Stage for AnalysisStage {
         self.contacts.prune(now, |k| present.contains(k));
         self.raised.retain(|k, _| present.contains(k));
 
+        for p in &snap.programs {
+            if identity::contacts_outside(p) && !self.contacted_outside.contains(&p.key) {
+                self.contacted_outside.insert(p.key.clone());
+            }
+        }
+        self.contacted_outside.retain(|k| present.contains(k));
+        let host = HostFacts::from_sample(ctx.raw);
+        let tor_socks = process::tor_listeners(&snap.programs, &host);
+        let facts = TickFacts {
+            host: &host,
+            tor_socks: &tor_socks,
+        };
+
         let interval = snap.interval;
         let mut newly = Vec::new();
         for i in 0..snap.programs.len() {
-            let found = self.detect(&snap.programs[i], now, interval);
+            // kizuki does not report itself, wherever it was started from.
+            let own = snap.programs[i]
+                .processes
+                .iter()
+                .any(|x| x.alive && x.pid == self.own_pid);
+            let found = if own {
+                Vec::new()
+            } else {
+                self.detect(&snap.programs[i], now, interval, &facts)
+            };
             let p = &mut snap.programs[i];
             let raised = self.raised.entry(p.key.clone()).or_default();
             let holding: HashSet<FindingKind> = found.iter().map(|d| d.kind).collect();
@@ -382,8 +440,8 @@ mod tests {
         let sample = RawSample::of(
             vec![gone, replaced, tor_user, shm, blocked],
             vec![
-                RawSocket::tcp(3, "127.0.0.1:40000", "127.0.0.1:9050"),
-                RawSocket::tcp(5, "10.0.0.2:40001", "203.0.113.9:443"),
+                crate::model::RawSocket::tcp(3, "127.0.0.1:40000", "127.0.0.1:9050"),
+                crate::model::RawSocket::tcp(5, "10.0.0.2:40001", "203.0.113.9:443"),
             ],
         );
         let stage = AnalysisStage::new(
@@ -404,7 +462,9 @@ mod tests {
                 "/tmp/x/freetool",
                 vec![(ExeDeleted, High), (RunsFromTemp, Medium)],
             ),
-            ("/home/alice/app/app", vec![(ExeDeleted, Medium)]),
+            // Replaced in the home folder by an untrusted program: not an
+            // update (an innocent file put back after deleting).
+            ("/home/alice/app/app", vec![(ExeDeleted, High)]),
             (
                 "/home/alice/ダウンロード/tool",
                 vec![(Tor, High), (RunsFromTemp, Medium)],
@@ -619,6 +679,7 @@ mod tests {
                 uid: Some(0),
                 user: Some("root".into()),
                 start_time: 1,
+                ..RawProcess::default()
             });
             socks.push(RawSocket::listen(500, "0.0.0.0:22"));
             socks.push(RawSocket::listen(500, "[::]:22"));
