@@ -921,6 +921,110 @@ mod tests {
         assert_eq!(snap.programs[0].sha256.as_deref(), Some("aa11"));
     }
 
+    /// Hashes by the image's inode (what a real hasher reads through
+    /// `/proc/PID/exe`), counting calls.
+    struct InodeHasher {
+        current: Arc<Mutex<(u64, u64)>>,
+        calls: Arc<Mutex<usize>>,
+    }
+    impl ExeHasher for InodeHasher {
+        fn hash(&mut self, _pid: u32, _exe: &std::path::Path) -> Option<String> {
+            *self.calls.lock().unwrap() += 1;
+            Some(format!("img-{}", self.current.lock().unwrap().1))
+        }
+        fn hash_file(&mut self, path: &std::path::Path) -> Option<String> {
+            Some(format!("file-{}", path.display()))
+        }
+    }
+
+    fn stamped(pid: u32, exe: &str, ino: u64) -> RawProcess {
+        let mut p = RawProcess::fake(pid, exe);
+        p.exe_stamp = Some((1, ino));
+        p
+    }
+
+    #[test]
+    fn exec_is_hashed_again_and_a_race_yields_no_hash() {
+        let clock = Arc::new(FakeClock::at_noon());
+        let image = Arc::new(Mutex::new((1u64, 10u64)));
+        let calls = Arc::new(Mutex::new(0usize));
+        let probe = FakeProbe::new(vec![]);
+        let stamp_now = image.clone();
+        let mut m = MonitorCore::new(
+            Box::new(probe.clone()),
+            Box::new(InodeHasher {
+                current: image.clone(),
+                calls: calls.clone(),
+            }),
+            clock.clone(),
+            Duration::from_secs(1),
+        )
+        .with_stamper(Box::new(move |_| Some(*stamp_now.lock().unwrap())));
+        let sha = |s: &Snapshot| s.programs[0].sha256.clone();
+
+        // bash starts (inode 10) and is hashed once, not every sample.
+        probe.push(RawSample::of(vec![stamped(5, "/usr/bin/bash", 10)], vec![]));
+        assert_eq!(sha(&m.tick().unwrap()).as_deref(), Some("img-10"));
+        probe.push(RawSample::of(vec![stamped(5, "/usr/bin/bash", 10)], vec![]));
+        m.tick().unwrap();
+        assert_eq!(*calls.lock().unwrap(), 1);
+
+        // Same PID calls exec: a new image (inode 20) at a new path.
+        *image.lock().unwrap() = (1, 20);
+        probe.push(RawSample::of(vec![stamped(5, "/tmp/x/tool", 20)], vec![]));
+        let s = m.tick().unwrap();
+        assert_eq!(
+            s.programs[0].exe.as_deref(),
+            Some(std::path::Path::new("/tmp/x/tool"))
+        );
+        assert_eq!(sha(&s).as_deref(), Some("img-20"), "the new image's hash");
+
+        // The image changes between the probe's look (20) and the hash
+        // (30): the hash is not tied to what the probe saw, so none is
+        // given rather than the wrong one under the old path.
+        *image.lock().unwrap() = (1, 30);
+        probe.push(RawSample::of(vec![stamped(5, "/tmp/x/tool", 21)], vec![]));
+        let s = m.tick().unwrap();
+        assert_eq!(sha(&s), None, "unconfirmed hash is dropped");
+        // Next sample agrees with the file: hashed and confirmed.
+        probe.push(RawSample::of(vec![stamped(5, "/tmp/x/tool", 30)], vec![]));
+        assert_eq!(sha(&m.tick().unwrap()).as_deref(), Some("img-30"));
+    }
+
+    #[test]
+    fn a_script_is_its_own_program_hashed_by_its_file() {
+        let clock = Arc::new(FakeClock::at_noon());
+        let mut bash = RawProcess::fake(5, "/usr/bin/bash");
+        bash.cmdline = vec!["bash".into(), "/tmp/update.sh".into()];
+        bash.script = Some(crate::model::ScriptRun {
+            path: "/tmp/update.sh".into(),
+            read_from: "/proc/5/fd/255".into(),
+            deleted: false,
+            stamp: None,
+        });
+        let plain = RawProcess::fake(6, "/usr/bin/bash");
+        let snap = core(vec![RawSample::of(vec![bash, plain], vec![])], clock)
+            .tick()
+            .unwrap();
+        assert_eq!(snap.programs.len(), 2, "the script is not the shell");
+        let key = ProgramKey::Script {
+            script: "/tmp/update.sh".into(),
+            interpreter: "/usr/bin/bash".into(),
+        };
+        let p = snap.program(&key).unwrap();
+        assert_eq!(
+            p.exe.as_deref(),
+            Some(std::path::Path::new("/tmp/update.sh"))
+        );
+        assert_eq!(p.interpreter(), Some(std::path::Path::new("/usr/bin/bash")));
+        assert_eq!(p.name, "update.sh (bash)");
+        // FakeHasher hashes the path it is given: the script's descriptor.
+        assert_eq!(
+            p.sha256.as_deref(),
+            Some(crate::identity::sha256_bytes(b"/proc/5/fd/255").as_str())
+        );
+    }
+
     struct Count(Arc<Mutex<Vec<usize>>>);
     impl Stage for Count {
         fn apply(&mut self, ctx: &TickContext<'_>, snap: &mut Snapshot) {

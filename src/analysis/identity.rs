@@ -340,6 +340,28 @@ mod tests {
     }
 
     #[test]
+    fn new_program_says_what_it_does() {
+        use crate::analysis::testkit::listen;
+        use crate::i18n::tr;
+        let e = Some(entry(true, None));
+        let say = |p: &Program, outside: bool| {
+            new_program(p, e.as_ref(), t0(), PathStyle::Unix, outside)
+                .unwrap()
+                .summary
+        };
+        let listener = program("/home/a/srv", vec![listen("0.0.0.0:8000")]);
+        assert_eq!(say(&listener, false), tr("findings.new_program_listening"));
+        assert_ne!(say(&listener, false), tr("findings.new_program"));
+        let local = program("/home/a/tool", vec![outgoing("127.0.0.1:8080")]);
+        assert_eq!(say(&local, false), tr("findings.new_program_local"));
+        // It contacted the internet earlier; those connections are no
+        // longer shown, but it is not "inside this PC".
+        assert_eq!(say(&local, true), tr("findings.new_program"));
+        let net = program("/home/a/tool", vec![outgoing("203.0.113.9:443")]);
+        assert_eq!(say(&net, false), tr("findings.new_program"));
+    }
+
+    #[test]
     fn exe_deleted_table() {
         let mut gone = program("/tmp/x/freetool", vec![]);
         gone.exe_deleted = true;

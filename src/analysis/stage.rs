@@ -365,6 +365,60 @@ mod tests {
         assert!(s.program(&key).unwrap().findings[0].first_raised > first);
     }
 
+    #[test]
+    fn kizuki_never_reports_itself() {
+        // Run from a download folder, listening on every interface.
+        let me = "/home/alice/Downloads/kizuki";
+        let sample = || {
+            RawSample::of(
+                vec![RawProcess::fake(77, me), RawProcess::fake(78, "/tmp/other")],
+                vec![
+                    RawSocket::listen(77, "0.0.0.0:4444"),
+                    RawSocket::listen(78, "0.0.0.0:4445"),
+                ],
+            )
+        };
+        let mut rig = Rig::new(stage().with_own_pid(77), vec![]);
+        let s = rig.step(sample());
+        assert!(kinds(&s, me).is_empty(), "{:?}", kinds(&s, me));
+        assert!(has(&s, "/tmp/other", FindingKind::RunsFromTemp));
+    }
+
+    #[test]
+    fn once_outside_never_inside_this_pc() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = FakeClock::at_noon().now();
+        let first = RawSample::of(vec![RawProcess::fake(3, "/usr/bin/known")], vec![]);
+        run_once(dir.path(), t0, PidHasher(vec![]), vec![], vec![first]);
+        let tool = "/home/alice/bin/tool";
+        let p = || RawProcess::fake(9, tool);
+        let out = RawSample::of(
+            vec![p()],
+            vec![RawSocket::tcp(9, "10.0.0.2:40000", "203.0.113.9:443")],
+        );
+        let local = RawSample::of(
+            vec![p()],
+            vec![RawSocket::tcp(9, "127.0.0.1:40001", "127.0.0.1:8080")],
+        );
+        // Out once, then only loopback long after the retention window.
+        let mut samples = vec![out];
+        samples.extend(std::iter::repeat_n(local, 12));
+        let s = run_once(dir.path(), t0, PidHasher(vec![]), vec![], samples);
+        let f = s.program(&ProgramKey::Exe(tool.into())).unwrap();
+        let new = f
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::NewProgram)
+            .unwrap();
+        assert!(
+            f.connections
+                .iter()
+                .all(|c| c.remote.unwrap().ip().is_loopback()),
+            "the outside contact is no longer shown"
+        );
+        assert_eq!(new.summary, crate::i18n::tr("findings.new_program"));
+    }
+
     /// A client that holds each connection for `hold` samples, every
     /// `every` samples, from a new local port each time.
     fn periodic(t: u64, pid: u32, remote: &str, every: u64, hold: u64) -> Option<RawSocket> {

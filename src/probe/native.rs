@@ -415,6 +415,33 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
+    /// A process that renames itself after start is seen under its new
+    /// name and arguments at the next sample (they were read once before).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn names_and_arguments_are_read_again_each_sample() {
+        if !std::path::Path::new("/usr/bin/perl").exists() {
+            eprintln!("skipping: needs perl");
+            return;
+        }
+        let mut child = std::process::Command::new("/usr/bin/perl")
+            .args(["-e", "sleep 1; $0 = 'tor'; sleep 20"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut probe = NativeProbe::new().unwrap();
+        let find = |s: &RawSample| s.processes.iter().find(|p| p.pid == pid).cloned();
+        let before = find(&probe.sample().unwrap()).expect("perl listed");
+        std::thread::sleep(std::time::Duration::from_millis(1600));
+        let after = find(&probe.sample().unwrap()).expect("still listed");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(before.name, "perl");
+        assert_eq!(after.name, "tor");
+        assert_eq!(after.cmdline.first().map(String::as_str), Some("tor"));
+        assert!(after.exe_stamp.is_some());
+    }
+
     #[test]
     fn sees_own_listener_with_own_pid() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
