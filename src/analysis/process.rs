@@ -42,7 +42,22 @@ pub struct PidFacts {
 #[derive(Debug, Clone, Default)]
 pub struct HostFacts {
     pub by_pid: HashMap<u32, PidFacts>,
+    /// Processes of network relay tools (`ncat`, `socat`, …) that hold a
+    /// connection: a shell they started gets its commands from it
+    /// (`ncat -e /bin/sh`, `socat … EXEC:sh` pass them through pipes).
+    pub relays: HashMap<u32, StdioSocket>,
 }
+
+/// Tools that pass a connection through to a program they start.
+const RELAY_TOOLS: &[&str] = &[
+    "ncat",
+    "nc",
+    "netcat",
+    "nc.openbsd",
+    "nc.traditional",
+    "socat",
+    "busybox",
+];
 
 impl HostFacts {
     pub fn from_sample(raw: &RawSample) -> HostFacts {
@@ -81,7 +96,30 @@ impl HostFacts {
                 }
             }
         }
-        HostFacts { by_pid }
+        let relay_pids: HashSet<u32> = raw
+            .processes
+            .iter()
+            .filter(|p| {
+                p.exe
+                    .as_ref()
+                    .and_then(|e| e.file_name())
+                    .is_some_and(|n| RELAY_TOOLS.contains(&n.to_string_lossy().as_ref()))
+            })
+            .map(|p| p.pid)
+            .collect();
+        let mut relays = HashMap::new();
+        for s in &raw.sockets {
+            if s.remote.is_none() || s.state == SockState::Listen {
+                continue;
+            }
+            for pid in s.pids.iter().filter(|p| relay_pids.contains(p)) {
+                relays.entry(*pid).or_insert(StdioSocket {
+                    local: s.local,
+                    remote: s.remote,
+                });
+            }
+        }
+        HostFacts { by_pid, relays }
     }
 
     pub fn of(&self, pid: u32) -> Option<&PidFacts> {
@@ -130,8 +168,11 @@ pub fn remote_shell(p: &Program, facts: &HostFacts) -> Option<Detected> {
         return None;
     }
     let (pid, sock) = p.processes.iter().filter(|x| x.alive).find_map(|x| {
-        let f = facts.of(x.pid)?;
-        f.stdio_sockets.first().map(|s| (x.pid, s.clone()))
+        let direct = facts
+            .of(x.pid)
+            .and_then(|f| f.stdio_sockets.first().cloned());
+        let relayed = || x.parent.and_then(|pp| facts.relays.get(&pp).cloned());
+        direct.or_else(relayed).map(|s| (x.pid, s))
     })?;
     let endpoint = sock.remote.unwrap_or(sock.local).to_string();
     let shell = p
@@ -374,6 +415,7 @@ mod tests {
     fn facts_with(pid: u32, f: PidFacts) -> HostFacts {
         HostFacts {
             by_pid: [(pid, f)].into_iter().collect(),
+            ..HostFacts::default()
         }
     }
 
@@ -442,6 +484,39 @@ mod tests {
             let got = remote_shell(p, &facts_with(1, f)).map(|d| d.severity);
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn a_shell_started_by_a_relay_tool_with_a_connection_is_remote() {
+        let mut ncat = RawProcess::fake(10, "/usr/bin/ncat");
+        ncat.parent = Some(1);
+        let mut sh = RawProcess::fake(11, "/usr/bin/dash");
+        sh.parent = Some(10);
+        let mut bash_of_sshd = RawProcess::fake(21, "/usr/bin/bash");
+        bash_of_sshd.parent = Some(20);
+        let sample = RawSample::of(
+            vec![
+                ncat,
+                sh,
+                RawProcess::fake(20, "/usr/sbin/sshd"),
+                bash_of_sshd,
+            ],
+            vec![
+                RawSocket::tcp(10, "127.0.0.1:4444", "127.0.0.1:50000"),
+                RawSocket::tcp(20, "10.0.0.2:22", "10.0.0.9:50001"),
+            ],
+        );
+        let facts = HostFacts::from_sample(&sample);
+        let mut shell = program("/usr/bin/dash", vec![]);
+        shell.processes[0].pid = 11;
+        shell.processes[0].parent = Some(10);
+        let d = remote_shell(&shell, &facts).expect("ncat -e sh");
+        assert_eq!(d.severity, Severity::High);
+        assert_eq!(d.evidence["remote"], json!("127.0.0.1:50000"));
+        let mut ssh_cmd = program("/usr/bin/bash", vec![]);
+        ssh_cmd.processes[0].pid = 21;
+        ssh_cmd.processes[0].parent = Some(20);
+        assert!(remote_shell(&ssh_cmd, &facts).is_none(), "ssh host cmd");
     }
 
     #[test]
