@@ -862,7 +862,7 @@ mod tests {
             });
             procs.push(vite);
             socks.push(RawSocket::listen(561, "127.0.0.1:5173"));
-            if t % 2 == 0 {
+            if t.is_multiple_of(2) {
                 let local = format!("127.0.0.1:{}", 52000 + t / 2);
                 socks.push(RawSocket::tcp(ff_pids[0], &local, "127.0.0.1:5173"));
             }
