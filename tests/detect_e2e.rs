@@ -501,3 +501,36 @@ fn kizuki_itself_is_never_reported() {
         }
     }
 }
+
+#[test]
+fn marking_a_script_process_by_pid_marks_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let script = dir.path().join("job.sh");
+    std::fs::write(&script, "while true; do sleep 1; done\n").unwrap();
+    let mut ch = Children(vec![spawn(Command::new("/bin/bash").arg(&script))]);
+    let pid = ch.0[0].id();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = Command::new(env!("CARGO_BIN_EXE_kizuki"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--lang", "en", "mark", &pid.to_string(), "trusted"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snap = kizuki(data.path(), &["scan", "--json"]);
+    let p = program_of(&snap, pid);
+    assert_eq!(
+        p["script"].as_str(),
+        Some(script.to_str().unwrap()),
+        "{}",
+        show(p)
+    );
+    assert_eq!(p["mark"], "trusted", "{}", show(p));
+    drop(ch);
+}

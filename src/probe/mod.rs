@@ -74,6 +74,21 @@ pub fn file_stamp(path: &std::path::Path) -> Option<(u64, u64)> {
     }
 }
 
+/// The script a running interpreter process runs, when it runs one: for a
+/// PID, that script is the program (marks, reports).
+pub fn script_of_pid(pid: u32) -> Option<crate::model::ScriptRun> {
+    #[cfg(target_os = "linux")]
+    {
+        let (exe, _) = linux::exe_of(pid);
+        linux::script_of(pid, &exe?, &linux::cmdline_of(pid)?)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
 /// True when kizuki runs with administrator rights (root on Unix) and so
 /// can see every process's details.
 pub fn running_as_admin() -> bool {
