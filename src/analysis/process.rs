@@ -359,8 +359,14 @@ pub fn disguised(p: &Program) -> Option<Detected> {
                 let base = file_name(shown.trim_start_matches('-'));
                 let borrowed = WELL_KNOWN.iter().find(|w| same_name(base, w));
                 let Some(w) = borrowed else { continue };
-                let mine = own.iter().any(|n| same_name(base, n) || n == w)
-                    || (SHELLS.contains(w) && own.iter().any(|n| SHELLS.contains(&n.as_str())));
+                // `firefox` for `firefox-esr`, `sshd` for `sshd-session`:
+                // a program's own name with a suffix is still its own.
+                let mine = own.iter().any(|n| {
+                    same_name(base, n)
+                        || n.starts_with(*w)
+                        || (n.len() >= 4 && w.starts_with(n.as_str()))
+                }) || (SHELLS.contains(w)
+                    && own.iter().any(|n| SHELLS.contains(&n.as_str())));
                 if mine {
                     continue;
                 }
@@ -605,6 +611,20 @@ mod tests {
                 false,
             ),
             ("ordinary", with("/usr/bin/curl", "curl", "curl"), false),
+            (
+                "firefox started through its link",
+                with(
+                    "/usr/lib/firefox-esr/firefox-esr",
+                    "firefox-esr",
+                    "/usr/bin/firefox",
+                ),
+                false,
+            ),
+            (
+                "OpenSSH's session process",
+                with("/usr/lib/openssh/sshd-session", "sshd-session", "sshd"),
+                false,
+            ),
         ];
         for (name, p, want) in cases {
             assert_eq!(disguised(&p).is_some(), want, "{name}");
