@@ -30,6 +30,7 @@ struct Run {
     script_pid: u32,
     script_path: PathBuf,
     script_sha: String,
+    curl_script_pid: u32,
     ncat_pid: u32,
     reverse_pid: Option<u32>,
     replaced_pid: u32,
@@ -169,6 +170,20 @@ fn setup() -> Run {
     ch.0.push(spawn(Command::new("/bin/bash").arg(&script_path)));
     let script_pid = ch.0.last().unwrap().id();
 
+    // A2: the same with curl: the contacts are curl's, the program that
+    // keeps calling is the script.
+    let curl_script = dir.join("poll.sh");
+    std::fs::write(
+        &curl_script,
+        format!(
+            "while true; do curl -s -m 1.2 http://127.0.0.1:{beacon_port}/ >/dev/null; \
+             sleep 0.8; done\n"
+        ),
+    )
+    .unwrap();
+    ch.0.push(spawn(Command::new("/bin/bash").arg(&curl_script)));
+    let curl_script_pid = ch.0.last().unwrap().id();
+
     // B: ncat serving a shell; a client connected and holding.
     let ncat_port = free_port();
     ch.0.push(spawn(Command::new("ncat").args([
@@ -290,6 +305,7 @@ fn setup() -> Run {
         script_pid,
         script_sha: sha256_hex(&script_path),
         script_path,
+        curl_script_pid,
         ncat_pid,
         reverse_pid,
         replaced_pid,
@@ -378,6 +394,24 @@ fn a_script_from_tmp_is_its_own_program_and_beacons() {
     );
     let b = finding(p, "beaconing").unwrap_or_else(|| panic!("beaconing: {}", show(p)));
     assert!(b["evidence"]["score"].as_f64().is_some(), "{}", show(p));
+}
+
+#[test]
+fn a_script_calling_curl_in_a_loop_beacons() {
+    let r = run();
+    let p = program_of(&r.snap, r.curl_script_pid);
+    assert!(
+        p["script"].as_str().unwrap().ends_with("/poll.sh"),
+        "{}",
+        show(p)
+    );
+    assert_eq!(
+        severity(p, "runs-from-temp").as_deref(),
+        Some("medium"),
+        "{}",
+        show(p)
+    );
+    assert!(finding(p, "beaconing").is_some(), "{}", show(p));
 }
 
 #[test]

@@ -127,8 +127,20 @@ impl Contacts {
     }
 
     /// Notes the outgoing connections that opened this tick. Incoming ones
-    /// (accepted on a port the program listens on) are not contacts.
+    /// (accepted on a port the program listens on) are not contacts. A
+    /// connection of a tool that a script started (`curl` in a loop of
+    /// `/tmp/update.sh`) is also a contact of the script: the script is the
+    /// program that keeps calling.
     pub fn record_events(&mut self, events: &[SessionEvent], programs: &[Program]) {
+        let by_pid: HashMap<u32, (&ProgramKey, Option<u32>)> = programs
+            .iter()
+            .flat_map(|p| p.processes.iter().map(move |x| (x.pid, (&p.key, x.parent))))
+            .collect();
+        let script_parent = |pid: Option<u32>, own: &ProgramKey| {
+            let (_, parent) = by_pid.get(&pid?)?;
+            let (pkey, _) = by_pid.get(&(*parent)?)?;
+            (matches!(pkey, ProgramKey::Script { .. }) && *pkey != own).then(|| (*pkey).clone())
+        };
         let listening: HashMap<&ProgramKey, HashSet<u16>> = programs
             .iter()
             .map(|p| {
@@ -160,6 +172,9 @@ impl Contacts {
                 continue;
             }
             self.record(key, remote, c.first_seen);
+            if let Some(script) = script_parent(c.pid, key) {
+                self.record(&script, remote, c.first_seen);
+            }
         }
     }
 
