@@ -542,7 +542,7 @@ fn marking_a_script_process_by_pid_marks_the_script() {
     let data = tempfile::tempdir().unwrap();
     let script = dir.path().join("job.sh");
     std::fs::write(&script, "while true; do sleep 1; done\n").unwrap();
-    let mut ch = Children(vec![spawn(Command::new("/bin/bash").arg(&script))]);
+    let ch = Children(vec![spawn(Command::new("/bin/bash").arg(&script))]);
     let pid = ch.0[0].id();
     std::thread::sleep(Duration::from_millis(300));
     let out = Command::new(env!("CARGO_BIN_EXE_kizuki"))
