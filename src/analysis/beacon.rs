@@ -698,6 +698,45 @@ mod tests {
     }
 
     #[test]
+    fn a_tools_contacts_count_for_the_script_that_started_it() {
+        use crate::analysis::testkit::outgoing;
+        let script_key = ProgramKey::Script {
+            script: "/tmp/poll.sh".into(),
+            interpreter: "/usr/bin/bash".into(),
+        };
+        let mut script = program("/tmp/poll.sh", vec![]);
+        script.key = script_key.clone();
+        script.processes[0].pid = 10;
+        let mut curl = program("/usr/bin/curl", vec![]);
+        curl.processes[0].pid = 11;
+        curl.processes[0].parent = Some(10);
+        let mut other = program("/usr/bin/curl", vec![]);
+        other.processes[0].pid = 12;
+        other.processes[0].parent = Some(1);
+        let mut c = outgoing("203.0.113.5:443");
+        c.pid = Some(11);
+        let opened = |c: &crate::model::Connection| SessionEvent::Opened {
+            program: Some(ProgramKey::Exe("/usr/bin/curl".into())),
+            connection: c.clone(),
+        };
+        let mut contacts = Contacts::default();
+        contacts.record_events(
+            &[opened(&c)],
+            &[script.clone(), curl.clone(), other.clone()],
+        );
+        assert_eq!(contacts.of(&script_key).len(), 1, "the script's contact");
+        assert_eq!(
+            contacts.of(&ProgramKey::Exe("/usr/bin/curl".into())).len(),
+            1
+        );
+        // curl started by something else: nothing for the script.
+        let mut contacts = Contacts::default();
+        c.pid = Some(12);
+        contacts.record_events(&[opened(&c)], &[script, curl, other]);
+        assert!(contacts.of(&script_key).is_empty());
+    }
+
+    #[test]
     fn ipv4_mapped_addresses_are_one_endpoint() {
         let key = ProgramKey::Exe("/x".into());
         let mut c = Contacts::default();
