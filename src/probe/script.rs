@@ -109,8 +109,20 @@ fn is_inline(kind: Interpreter, opt: &str) -> bool {
 
 /// The script an interpreter of `kind` runs, from its arguments (`argv[0]`
 /// included), as written there (maybe relative). `None` for an interactive
-/// shell, inline code (`-c`, `-e`) or a script read from standard input.
+/// shell, inline code (`-c`, `-e`), a script read from standard input or
+/// from a pipe (`bash <(…)` gives `/dev/fd/63`): no file is the program.
 pub fn script_arg(kind: Interpreter, argv: &[String]) -> Option<String> {
+    script_arg_raw(kind, argv).filter(|a| !is_descriptor_path(a))
+}
+
+/// `/dev/fd/N`, `/dev/stdin`, `/proc/self/fd/N`, `/proc/PID/fd/N`.
+fn is_descriptor_path(a: &str) -> bool {
+    a.starts_with("/dev/fd/")
+        || a == "/dev/stdin"
+        || (a.starts_with("/proc/") && a.contains("/fd/"))
+}
+
+fn script_arg_raw(kind: Interpreter, argv: &[String]) -> Option<String> {
     use Interpreter::*;
     let mut args = argv.iter().skip(1);
     while let Some(a) = args.next() {
@@ -205,6 +217,8 @@ mod tests {
             (Shell, "bash -i", None),
             (Shell, "-bash", None),
             (Shell, "sh -s", None),
+            (Shell, "bash /dev/fd/63", None),
+            (Python, "python3 /proc/self/fd/3", None),
             (
                 Python,
                 "python3 -u /dev/shm/poll.py 5",
