@@ -46,6 +46,12 @@ fn open_marks(opts: &setup::Options) -> Arc<MarkStore> {
 fn resolve(target: &str) -> Result<(PathBuf, String)> {
     if !target.is_empty() && target.bytes().all(|b| b.is_ascii_digit()) {
         let pid: u32 = target.parse().context(tr("cli.mark.no_process"))?;
+        // An interpreter running a script: the script is the program.
+        if let Some(s) = probe::script_of_pid(pid) {
+            let sha = identity::sha256_file(&s.read_from)
+                .with_context(|| tr_args("cli.mark.unreadable", &[("file", &shown(&s.path))]))?;
+            return Ok((s.path, sha));
+        }
         let (exe, _deleted) = probe::exe_of_pid(pid)
             .ok_or_else(|| anyhow!(tr_args("cli.mark.no_process_pid", &[("pid", target)])))?;
         let sha = identity::sha256_file(&identity::image_path(pid, &exe))

@@ -107,6 +107,12 @@ pub fn image_path(pid: u32, exe: &Path) -> PathBuf {
 pub trait ExeHasher: Send {
     /// `None` when the image cannot be read (another user's process).
     fn hash(&mut self, pid: u32, exe: &Path) -> Option<String>;
+    /// SHA-256 of a file that is not a process image (a script an
+    /// interpreter runs); `None` where it cannot be read.
+    fn hash_file(&mut self, path: &Path) -> Option<String> {
+        let _ = path;
+        None
+    }
     /// Persists what was learned; a no-op where nothing is kept.
     fn save(&mut self) {}
 }
@@ -180,6 +186,10 @@ impl ExeHasher for NativeHasher {
     fn hash(&mut self, pid: u32, exe: &Path) -> Option<String> {
         self.hash_path(&image_path(pid, exe))
     }
+
+    fn hash_file(&mut self, path: &Path) -> Option<String> {
+        self.hash_path(path)
+    }
 }
 
 /// Hashes from a table, for tests above the OS seam.
@@ -205,6 +215,10 @@ impl ExeHasher for FakeHasher {
             .get(exe)
             .cloned()
             .or_else(|| Some(sha256_bytes(exe.to_string_lossy().as_bytes())))
+    }
+
+    fn hash_file(&mut self, path: &Path) -> Option<String> {
+        self.hash(0, path)
     }
 }
 

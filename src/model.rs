@@ -80,7 +80,7 @@ impl fmt::Display for SockState {
 
 /// One process as the probe saw it. Strings are kept as the OS gave them
 /// (lossy only where the OS API itself is); escaping happens at output.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RawProcess {
     pub pid: u32,
     pub parent: Option<u32>,
@@ -93,6 +93,41 @@ pub struct RawProcess {
     pub user: Option<String>,
     /// Seconds since the Unix epoch.
     pub start_time: u64,
+    /// (device, inode) of the running image when the probe looked; a change
+    /// means the process called `exec` (or the file was swapped) and its
+    /// SHA-256 must be taken again. `None` when it cannot be read.
+    pub exe_stamp: Option<(u64, u64)>,
+    /// The script an interpreter runs (`bash /tmp/update.sh`), when the
+    /// executable is a known interpreter; see [`ScriptRun`].
+    pub script: Option<ScriptRun>,
+    /// Socket inodes on descriptors 0, 1 and 2 (stdin, stdout, stderr).
+    pub std_sockets: Vec<u64>,
+    /// Files the process holds open that name Tor's data directory
+    /// (`cached-consensus`, …) under its working directory or descriptors.
+    pub tor_data: bool,
+}
+
+/// A script run by an interpreter: the program a user should judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptRun {
+    /// The script's path as the interpreter was given it, made absolute.
+    pub path: PathBuf,
+    /// Where to read the script from: an open descriptor
+    /// (`/proc/PID/fd/255` for bash) when there is one, else `path`.
+    pub read_from: PathBuf,
+    /// The script file is gone or is no longer the one that runs.
+    pub deleted: bool,
+    /// (device, inode) of the script when the probe looked.
+    pub stamp: Option<(u64, u64)>,
+}
+
+/// A raw (`SOCK_RAW`) or packet (`AF_PACKET`) socket and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSpecialSocket {
+    /// `"raw"`, `"raw6"` or `"packet"`.
+    pub family: &'static str,
+    pub inode: u64,
+    pub pids: Vec<u32>,
 }
 
 /// One socket from the kernel's table, with the PIDs that hold it.
@@ -117,6 +152,8 @@ pub struct RawSample {
     pub sockets: Vec<RawSocket>,
     /// False when some owners could not be seen (not running as administrator).
     pub complete: bool,
+    /// Raw and packet sockets (Linux), for the `raw-socket` finding.
+    pub special_sockets: Vec<RawSpecialSocket>,
 }
 
 /// How much a finding matters to the user.
@@ -152,10 +189,13 @@ pub enum FindingKind {
     Tor,
     Beaconing,
     BlockedRunning,
+    RemoteShell,
+    RawSocket,
+    Disguised,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 8] = [
+    pub const ALL: [FindingKind; 11] = [
         FindingKind::NewProgram,
         FindingKind::ExeDeleted,
         FindingKind::ExeChanged,
@@ -164,6 +204,9 @@ impl FindingKind {
         FindingKind::Tor,
         FindingKind::Beaconing,
         FindingKind::BlockedRunning,
+        FindingKind::RemoteShell,
+        FindingKind::RawSocket,
+        FindingKind::Disguised,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -176,6 +219,9 @@ impl FindingKind {
             FindingKind::Tor => "tor",
             FindingKind::Beaconing => "beaconing",
             FindingKind::BlockedRunning => "blocked-running",
+            FindingKind::RemoteShell => "remote-shell",
+            FindingKind::RawSocket => "raw-socket",
+            FindingKind::Disguised => "disguised",
         }
     }
 }
@@ -223,10 +269,28 @@ impl Mark {
 
 /// Groups processes into programs: by executable when it is known, else by
 /// name (other users' processes without administrator rights, kernel helpers).
+/// A script run by a known interpreter is its own program, keyed by the
+/// script with the interpreter beside it: `bash /tmp/update.sh` is not
+/// `/usr/bin/bash`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ProgramKey {
     Exe(PathBuf),
     Name(String),
+    Script {
+        script: PathBuf,
+        interpreter: PathBuf,
+    },
+}
+
+impl ProgramKey {
+    /// The file that is the program: the executable, or the script.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            ProgramKey::Exe(p) => Some(p),
+            ProgramKey::Script { script, .. } => Some(script),
+            ProgramKey::Name(_) => None,
+        }
+    }
 }
 
 /// A connection session: one socket of one process, from first to last sight.
@@ -266,13 +330,19 @@ pub struct ProcessInfo {
     pub sha256: Option<String>,
 }
 
-/// A program: every process that runs the same executable.
+/// A program: every process that runs the same executable, or the same
+/// script under an interpreter ([`ProgramKey::Script`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
     pub key: ProgramKey,
     pub name: String,
+    /// The file that is the program: the executable, or for a script
+    /// program the script (the interpreter is in the key). Location,
+    /// baseline, marks and reports all judge this file.
     pub exe: Option<PathBuf>,
+    /// That file is gone or replaced while the program runs.
     pub exe_deleted: bool,
+    /// SHA-256 of that file (of the script, for a script program).
     pub sha256: Option<String>,
     pub processes: Vec<ProcessInfo>,
     pub connections: Vec<Connection>,
@@ -313,6 +383,23 @@ impl Program {
 
     pub fn uses_network(&self) -> bool {
         self.connections.iter().any(|c| c.live)
+    }
+
+    /// The interpreter that runs this program's script, for a script
+    /// program (whose `exe` is then the script).
+    pub fn interpreter(&self) -> Option<&std::path::Path> {
+        match &self.key {
+            ProgramKey::Script { interpreter, .. } => Some(interpreter),
+            _ => None,
+        }
+    }
+
+    /// The script this program is, when an interpreter runs it.
+    pub fn script(&self) -> Option<&std::path::Path> {
+        match &self.key {
+            ProgramKey::Script { script, .. } => Some(script),
+            _ => None,
+        }
     }
 
     /// The most serious finding, if any.

@@ -66,6 +66,7 @@ struct ProcState {
     raw: RawProcess,
     key: ProgramKey,
     sha256: Option<String>,
+    hashed_from: HashedFrom,
     last_seen: SystemTime,
     alive: bool,
     had_connections: bool,
@@ -102,22 +103,58 @@ pub struct Tracker {
     names: Option<Arc<NameCache>>,
 }
 
-/// The key a process is grouped under.
+/// The key a process is grouped under: the script an interpreter runs,
+/// else the executable, else the process name.
 pub fn program_key(p: &RawProcess) -> ProgramKey {
-    match &p.exe {
-        Some(exe) => ProgramKey::Exe(exe.clone()),
-        None => ProgramKey::Name(p.name.clone()),
+    match (&p.exe, &p.script) {
+        (Some(exe), Some(s)) => ProgramKey::Script {
+            script: s.path.clone(),
+            interpreter: exe.clone(),
+        },
+        (Some(exe), None) => ProgramKey::Exe(exe.clone()),
+        (None, _) => ProgramKey::Name(p.name.clone()),
     }
 }
 
 /// A program's display name: the executable's file name (the kernel's
-/// process name is cut at 15 bytes), else the process name.
+/// process name is cut at 15 bytes), else the process name. A script is
+/// named with its interpreter: `update.sh (bash)`.
 fn display_name(p: &RawProcess) -> String {
-    p.exe
+    let exe_name = p
+        .exe
         .as_ref()
         .and_then(|e| e.file_name())
-        .map(crate::escape::os_lossless)
-        .unwrap_or_else(|| p.name.clone())
+        .map(crate::escape::os_lossless);
+    if let (Some(s), Some(interp)) = (&p.script, &exe_name)
+        && let Some(file) = s.path.file_name()
+    {
+        return format!("{} ({interp})", crate::escape::os_lossless(file));
+    }
+    exe_name.unwrap_or_else(|| p.name.clone())
+}
+
+/// What a process's SHA-256 was taken of: the file that is its program
+/// (script or image) and that file's (device, inode) at the time. When
+/// either changes the hash is taken again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HashedFrom {
+    path: Option<PathBuf>,
+    stamp: Option<(u64, u64)>,
+}
+
+impl HashedFrom {
+    fn of(p: &RawProcess) -> HashedFrom {
+        match &p.script {
+            Some(s) => HashedFrom {
+                path: Some(s.path.clone()),
+                stamp: s.stamp,
+            },
+            None => HashedFrom {
+                path: p.exe.clone(),
+                stamp: p.exe_stamp,
+            },
+        }
+    }
 }
 
 impl Tracker {
@@ -172,8 +209,16 @@ impl Tracker {
             seen_procs.insert(p.pid, id);
             match self.procs.get_mut(&id) {
                 Some(st) => {
-                    if st.raw.exe_deleted != p.exe_deleted || st.raw.exe != p.exe {
-                        st.key = program_key(p);
+                    st.key = program_key(p);
+                    // `exec` (or a swapped script) keeps the PID but not the
+                    // image: hash what runs now. A hash that could not be
+                    // confirmed is tried again.
+                    let from = HashedFrom::of(p);
+                    if p.exe.is_some()
+                        && (from != st.hashed_from || (st.sha256.is_none() && from.stamp.is_some()))
+                    {
+                        st.sha256 = hash(p);
+                        st.hashed_from = from;
                     }
                     st.raw = p.clone();
                     st.last_seen = now;
@@ -187,6 +232,7 @@ impl Tracker {
                             raw: p.clone(),
                             key: program_key(p),
                             sha256,
+                            hashed_from: HashedFrom::of(p),
                             last_seen: now,
                             alive: true,
                             had_connections: false,
@@ -328,7 +374,10 @@ impl Tracker {
             let prog = programs.entry(st.key.clone()).or_insert_with(|| Program {
                 key: st.key.clone(),
                 name: display_name(&st.raw),
-                exe: st.raw.exe.clone(),
+                exe: match &st.raw.script {
+                    Some(s) => Some(s.path.clone()),
+                    None => st.raw.exe.clone(),
+                },
                 exe_deleted: false,
                 sha256: None,
                 processes: Vec::new(),
@@ -351,7 +400,10 @@ impl Tracker {
                 uid: st.raw.uid,
                 start_time: st.raw.start_time,
                 alive: st.alive,
-                exe_deleted: st.raw.exe_deleted,
+                exe_deleted: match &st.raw.script {
+                    Some(s) => s.deleted,
+                    None => st.raw.exe_deleted,
+                },
                 sha256: st.sha256.clone(),
             });
         }
@@ -441,9 +493,13 @@ pub trait Stage: Send {
 
 /// Probe, hasher, tracker and stages: one call to [`MonitorCore::tick`] is
 /// one sample, with time from the injected clock.
+/// Reads a file's (device, inode); replaced in tests.
+pub type Stamper = Box<dyn Fn(&std::path::Path) -> Option<(u64, u64)> + Send>;
+
 pub struct MonitorCore {
     probe: Box<dyn Probe>,
     hasher: Box<dyn ExeHasher>,
+    stamper: Stamper,
     clock: Arc<dyn Clock>,
     tracker: Tracker,
     stages: Vec<Box<dyn Stage>>,
@@ -464,6 +520,7 @@ impl MonitorCore {
         MonitorCore {
             probe,
             hasher,
+            stamper: Box::new(crate::probe::file_stamp),
             clock,
             tracker: Tracker::new(DEFAULT_RETAIN),
             stages: Vec::new(),
@@ -471,6 +528,13 @@ impl MonitorCore {
             interval,
             names_source: None,
         }
+    }
+
+    /// Replaces how files' (device, inode) are read (tests of the hash
+    /// confirmation).
+    pub fn with_stamper(mut self, stamper: Stamper) -> Self {
+        self.stamper = stamper;
+        self
     }
 
     /// Keeps ended connections visible for `retain` (watch keeps its whole
@@ -508,8 +572,9 @@ impl MonitorCore {
         let raw = self.probe.sample()?;
         let now = self.clock.now();
         let hasher = &mut self.hasher;
+        let stamper = &self.stamper;
         let events = self.tracker.ingest(&raw, now, &mut |p| {
-            p.exe.as_ref().and_then(|exe| hasher.hash(p.pid, exe))
+            confirmed_hash(p, hasher.as_mut(), stamper)
         });
         self.generation += 1;
         let mut snap = self.tracker.snapshot(self.generation, now, self.interval);
@@ -533,6 +598,27 @@ impl MonitorCore {
             stage.finish();
         }
     }
+}
+
+/// The SHA-256 of the file that is `p`'s program (its script, else its
+/// image), only when that file is still the one the probe saw before and
+/// after reading it: a process that calls `exec` meanwhile would otherwise
+/// get the new image's hash under the old path (a false `exe-changed`).
+fn confirmed_hash(p: &RawProcess, hasher: &mut dyn ExeHasher, stamper: &Stamper) -> Option<String> {
+    let exe = p.exe.as_ref()?;
+    let (read_from, expected) = match &p.script {
+        Some(s) => (s.read_from.clone(), s.stamp),
+        None => (crate::identity::image_path(p.pid, exe), p.exe_stamp),
+    };
+    let same = || expected.is_none() || stamper(&read_from) == expected;
+    if !same() {
+        return None;
+    }
+    let h = match &p.script {
+        Some(_) => hasher.hash_file(&read_from),
+        None => hasher.hash(p.pid, exe),
+    }?;
+    same().then_some(h)
 }
 
 /// Latest-value channel: readers always get the newest snapshot and never
@@ -877,6 +963,110 @@ mod tests {
         let snap = m.tick().unwrap();
         assert!(snap.programs[0].exe_deleted);
         assert_eq!(snap.programs[0].sha256.as_deref(), Some("aa11"));
+    }
+
+    /// Hashes by the image's inode (what a real hasher reads through
+    /// `/proc/PID/exe`), counting calls.
+    struct InodeHasher {
+        current: Arc<Mutex<(u64, u64)>>,
+        calls: Arc<Mutex<usize>>,
+    }
+    impl ExeHasher for InodeHasher {
+        fn hash(&mut self, _pid: u32, _exe: &std::path::Path) -> Option<String> {
+            *self.calls.lock().unwrap() += 1;
+            Some(format!("img-{}", self.current.lock().unwrap().1))
+        }
+        fn hash_file(&mut self, path: &std::path::Path) -> Option<String> {
+            Some(format!("file-{}", path.display()))
+        }
+    }
+
+    fn stamped(pid: u32, exe: &str, ino: u64) -> RawProcess {
+        let mut p = RawProcess::fake(pid, exe);
+        p.exe_stamp = Some((1, ino));
+        p
+    }
+
+    #[test]
+    fn exec_is_hashed_again_and_a_race_yields_no_hash() {
+        let clock = Arc::new(FakeClock::at_noon());
+        let image = Arc::new(Mutex::new((1u64, 10u64)));
+        let calls = Arc::new(Mutex::new(0usize));
+        let probe = FakeProbe::new(vec![]);
+        let stamp_now = image.clone();
+        let mut m = MonitorCore::new(
+            Box::new(probe.clone()),
+            Box::new(InodeHasher {
+                current: image.clone(),
+                calls: calls.clone(),
+            }),
+            clock.clone(),
+            Duration::from_secs(1),
+        )
+        .with_stamper(Box::new(move |_| Some(*stamp_now.lock().unwrap())));
+        let sha = |s: &Snapshot| s.programs[0].sha256.clone();
+
+        // bash starts (inode 10) and is hashed once, not every sample.
+        probe.push(RawSample::of(vec![stamped(5, "/usr/bin/bash", 10)], vec![]));
+        assert_eq!(sha(&m.tick().unwrap()).as_deref(), Some("img-10"));
+        probe.push(RawSample::of(vec![stamped(5, "/usr/bin/bash", 10)], vec![]));
+        m.tick().unwrap();
+        assert_eq!(*calls.lock().unwrap(), 1);
+
+        // Same PID calls exec: a new image (inode 20) at a new path.
+        *image.lock().unwrap() = (1, 20);
+        probe.push(RawSample::of(vec![stamped(5, "/tmp/x/tool", 20)], vec![]));
+        let s = m.tick().unwrap();
+        assert_eq!(
+            s.programs[0].exe.as_deref(),
+            Some(std::path::Path::new("/tmp/x/tool"))
+        );
+        assert_eq!(sha(&s).as_deref(), Some("img-20"), "the new image's hash");
+
+        // The image changes between the probe's look (20) and the hash
+        // (30): the hash is not tied to what the probe saw, so none is
+        // given rather than the wrong one under the old path.
+        *image.lock().unwrap() = (1, 30);
+        probe.push(RawSample::of(vec![stamped(5, "/tmp/x/tool", 21)], vec![]));
+        let s = m.tick().unwrap();
+        assert_eq!(sha(&s), None, "unconfirmed hash is dropped");
+        // Next sample agrees with the file: hashed and confirmed.
+        probe.push(RawSample::of(vec![stamped(5, "/tmp/x/tool", 30)], vec![]));
+        assert_eq!(sha(&m.tick().unwrap()).as_deref(), Some("img-30"));
+    }
+
+    #[test]
+    fn a_script_is_its_own_program_hashed_by_its_file() {
+        let clock = Arc::new(FakeClock::at_noon());
+        let mut bash = RawProcess::fake(5, "/usr/bin/bash");
+        bash.cmdline = vec!["bash".into(), "/tmp/update.sh".into()];
+        bash.script = Some(crate::model::ScriptRun {
+            path: "/tmp/update.sh".into(),
+            read_from: "/proc/5/fd/255".into(),
+            deleted: false,
+            stamp: None,
+        });
+        let plain = RawProcess::fake(6, "/usr/bin/bash");
+        let snap = core(vec![RawSample::of(vec![bash, plain], vec![])], clock)
+            .tick()
+            .unwrap();
+        assert_eq!(snap.programs.len(), 2, "the script is not the shell");
+        let key = ProgramKey::Script {
+            script: "/tmp/update.sh".into(),
+            interpreter: "/usr/bin/bash".into(),
+        };
+        let p = snap.program(&key).unwrap();
+        assert_eq!(
+            p.exe.as_deref(),
+            Some(std::path::Path::new("/tmp/update.sh"))
+        );
+        assert_eq!(p.interpreter(), Some(std::path::Path::new("/usr/bin/bash")));
+        assert_eq!(p.name, "update.sh (bash)");
+        // FakeHasher hashes the path it is given: the script's descriptor.
+        assert_eq!(
+            p.sha256.as_deref(),
+            Some(crate::identity::sha256_bytes(b"/proc/5/fd/255").as_str())
+        );
     }
 
     struct Count(Arc<Mutex<Vec<usize>>>);

@@ -90,6 +90,9 @@ struct ProgramOut<'a> {
     user: Option<String>,
     sha256: Option<&'a str>,
     exe_deleted: bool,
+    /// The script an interpreter runs (then `exe` is the interpreter and
+    /// `sha256`, `exe_deleted` speak of the script).
+    script: Option<String>,
     mark: Option<&'static str>,
     first_seen: String,
     processes: Vec<ProcessOut<'a>>,
@@ -100,12 +103,16 @@ struct ProgramOut<'a> {
 impl<'a> ProgramOut<'a> {
     fn of(p: &'a Program) -> Self {
         ProgramOut {
-            exe: p.exe.as_ref().map(|e| os_lossless(e.as_os_str())),
+            exe: p
+                .interpreter()
+                .or(p.exe.as_deref())
+                .map(|e| os_lossless(e.as_os_str())),
             name: &p.name,
             pids: p.pids(),
             user: p.user(),
             sha256: p.sha256.as_deref(),
             exe_deleted: p.exe_deleted,
+            script: p.script().map(|s| os_lossless(s.as_os_str())),
             mark: p.mark.map(|m| m.as_str()),
             first_seen: rfc3339(p.first_seen),
             processes: p
@@ -221,11 +228,11 @@ pub fn snapshot_table(s: &Snapshot) -> String {
             } else {
                 String::new()
             };
-            out.push_str(&format!(
-                "    {}{}\n",
-                for_display(&os_lossless(exe.as_os_str())),
-                deleted
-            ));
+            let shown = match p.interpreter() {
+                Some(interp) => crate::analysis::script_run_text(interp, exe),
+                None => os_lossless(exe.as_os_str()),
+            };
+            out.push_str(&format!("    {}{}\n", for_display(&shown), deleted));
         }
         for f in &p.findings {
             out.push_str(&format!(

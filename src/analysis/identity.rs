@@ -27,12 +27,21 @@ fn within(since: SystemTime, now: SystemTime) -> bool {
         .unwrap_or(true)
 }
 
-/// Does the program talk beyond this PC (a remote that is not loopback, or
-/// a listener on a non-loopback address)?
-fn reaches_out(p: &Program) -> bool {
-    p.connections.iter().any(|c| match c.remote {
-        Some(r) => reach(r.ip()) != Reach::Loopback,
-        None => c.state == SockState::Listen && reach(c.local.ip()) != Reach::Loopback,
+/// Has the program contacted an address beyond this PC (among the
+/// connections shown)?
+pub fn contacts_outside(p: &Program) -> bool {
+    p.connections
+        .iter()
+        .filter(|c| c.state != SockState::Listen)
+        .filter_map(|c| c.remote)
+        .any(|r| reach(r.ip()) != Reach::Loopback)
+}
+
+/// Does the program accept connections from other computers (a listener on
+/// a non-loopback address)?
+fn listens_wide(p: &Program) -> bool {
+    p.connections.iter().any(|c| {
+        c.remote.is_none() && c.state == SockState::Listen && reach(c.local.ip()) != Reach::Loopback
     })
 }
 
@@ -40,11 +49,18 @@ fn reaches_out(p: &Program) -> bool {
 /// ago, the user has not decided about it, and it uses the network.
 /// Programs in system folders (put there by the package manager) count
 /// less: a trojan cannot drop itself there without administrator rights.
+///
+/// `contacted_outside` is true when the program contacted an address
+/// beyond this PC at any time this run (also when those connections are no
+/// longer shown): such a program is never described as staying inside
+/// this PC. A program that only listens is said to accept connections,
+/// not to talk to other computers.
 pub fn new_program(
     p: &Program,
     entry: Option<&BaselineEntry>,
     now: SystemTime,
     style: PathStyle,
+    contacted_outside: bool,
 ) -> Option<Detected> {
     let e = entry?;
     if !e.newcomer || !within(e.first_seen, now) {
@@ -53,7 +69,9 @@ pub fn new_program(
     if p.mark.is_some() || p.stale_mark.is_some() || p.connections.is_empty() {
         return None;
     }
-    let outward = reaches_out(p);
+    let talks = contacted_outside || contacts_outside(p);
+    let listens = listens_wide(p);
+    let outward = talks || listens;
     let system = is_system_program(p, style);
     Some(Detected {
         kind: FindingKind::NewProgram,
@@ -62,8 +80,10 @@ pub fn new_program(
         } else {
             Severity::Low
         },
-        summary: tr(if outward {
+        summary: tr(if talks {
             "findings.new_program"
+        } else if listens {
+            "findings.new_program_listening"
         } else {
             "findings.new_program_local"
         }),
@@ -71,34 +91,85 @@ pub fn new_program(
             ("exe", json!(exe_str(p))),
             ("first_seen", json!(rfc3339(e.first_seen))),
             ("outside_this_pc", json!(outward)),
+            ("contacted_outside", json!(talks)),
+            ("accepts_from_outside", json!(listens)),
         ]),
+    })
+}
+
+/// Container runtimes that run themselves from memory (`memfd`) on
+/// purpose, as a defence: runc clones its own binary before it starts a
+/// container.
+const MEMFD_RUNTIMES: &[&str] = &[
+    "runc",
+    "crun",
+    "youki",
+    "containerd-shim",
+    "containerd-shim-runc-v2",
+    "conmon",
+    "docker-runc",
+];
+
+/// The runtime a memfd program is, by its memfd name or process names.
+fn memfd_runtime(p: &Program) -> Option<&'static str> {
+    let exe = exe_str(p).unwrap_or_default();
+    let memfd_name = exe
+        .strip_prefix("/memfd:")
+        .unwrap_or("")
+        .split(['_', ':', ' '])
+        .next()
+        .unwrap_or("");
+    MEMFD_RUNTIMES.iter().copied().find(|r| {
+        memfd_name == *r
+            || p.processes.iter().any(|x| {
+                x.name == *r
+                    || x.cmdline
+                        .first()
+                        .is_some_and(|a| a.rsplit('/').next() == Some(*r))
+            })
     })
 }
 
 /// `exe-deleted`: the running image is no longer the file at its path.
 /// `file_at_path` says whether some file is there now (replaced, as updates
 /// do) or nothing is (deleted, as self-hiding malware does).
-pub fn exe_deleted(p: &Program, file_at_path: bool, style: PathStyle) -> Option<Detected> {
+///
+/// A file replaced at the same path counts as an update only in a system
+/// folder or for a trusted program, and never in a temporary or download
+/// folder (`in_temp`): putting an innocent file back after deleting the
+/// running one is a cheap way to look updated.
+pub fn exe_deleted(
+    p: &Program,
+    file_at_path: bool,
+    in_temp: bool,
+    style: PathStyle,
+) -> Option<Detected> {
     if !p.exe_deleted {
         return None;
     }
     let exe = exe_str(p);
     if p.exe.as_deref().is_some_and(is_memfd) {
-        // Fileless: container runtimes do this as root; malware as the user.
+        // Fileless: only known container runtimes do this on purpose, and
+        // only as a system account.
+        let runtime = memfd_runtime(p).filter(|_| runs_as_system_account(p));
         return Some(Detected {
             kind: FindingKind::ExeDeleted,
-            severity: if runs_as_system_account(p) {
+            severity: if runtime.is_some() {
                 Severity::Low
             } else if is_trusted(p) {
                 Severity::Medium
             } else {
                 Severity::High
             },
-            summary: tr("findings.exe_deleted.memory"),
+            summary: match runtime {
+                Some(r) => tr_args("findings.exe_deleted.memory_runtime", &[("runtime", r)]),
+                None => tr("findings.exe_deleted.memory"),
+            },
             evidence: evidence([
                 ("exe", json!(exe)),
                 ("sha256", json!(p.sha256)),
                 ("in_memory", json!(true)),
+                ("runtime", json!(runtime)),
             ]),
         });
     }
@@ -106,7 +177,9 @@ pub fn exe_deleted(p: &Program, file_at_path: bool, style: PathStyle) -> Option<
     let severity = if system {
         // Only an administrator or a package update can do this there.
         Severity::Low
-    } else if file_at_path || is_trusted(p) {
+    } else if in_temp {
+        Severity::High
+    } else if is_trusted(p) {
         Severity::Medium
     } else {
         Severity::High
@@ -261,9 +334,31 @@ mod tests {
             ("not in baseline (no path)", &net, None, t0(), None),
         ];
         for (name, p, e, now, want) in cases {
-            let got = new_program(p, e.as_ref(), now, PathStyle::Unix).map(|d| d.severity);
+            let got = new_program(p, e.as_ref(), now, PathStyle::Unix, false).map(|d| d.severity);
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn new_program_says_what_it_does() {
+        use crate::analysis::testkit::listen;
+        use crate::i18n::tr;
+        let e = Some(entry(true, None));
+        let say = |p: &Program, outside: bool| {
+            new_program(p, e.as_ref(), t0(), PathStyle::Unix, outside)
+                .unwrap()
+                .summary
+        };
+        let listener = program("/home/a/srv", vec![listen("0.0.0.0:8000")]);
+        assert_eq!(say(&listener, false), tr("findings.new_program_listening"));
+        assert_ne!(say(&listener, false), tr("findings.new_program"));
+        let local = program("/home/a/tool", vec![outgoing("127.0.0.1:8080")]);
+        assert_eq!(say(&local, false), tr("findings.new_program_local"));
+        // It contacted the internet earlier; those connections are no
+        // longer shown, but it is not "inside this PC".
+        assert_eq!(say(&local, true), tr("findings.new_program"));
+        let net = program("/home/a/tool", vec![outgoing("203.0.113.9:443")]);
+        assert_eq!(say(&net, false), tr("findings.new_program"));
     }
 
     #[test]
@@ -279,23 +374,63 @@ mod tests {
         memfd.exe_deleted = true;
         let mut memfd_root = memfd.clone();
         memfd_root.processes[0].uid = Some(0);
+        let mut runc_user = program("/memfd:runc_cloned:/proc/self/exe", vec![]);
+        runc_user.exe_deleted = true;
+        let mut runc_root = runc_user.clone();
+        runc_root.processes[0].uid = Some(0);
+        let mut home = program("/home/a/bin/tool", vec![]);
+        home.exe_deleted = true;
+        let mut home_trusted = home.clone();
+        home_trusted.mark = Some(Mark::Trusted);
+        let trusted_home_gone = home_trusted.clone();
         let cases: Vec<(&str, &Program, bool, Option<Severity>)> = vec![
             ("deleted itself", &gone, false, Some(Severity::High)),
             (
-                "replaced (self-update)",
+                "replaced in a temp folder is no update",
                 &gone,
+                true,
+                Some(Severity::High),
+            ),
+            (
+                "replaced in the home folder, not trusted",
+                &home,
+                true,
+                Some(Severity::High),
+            ),
+            (
+                "trusted self-updater in the home folder",
+                &home_trusted,
                 true,
                 Some(Severity::Medium),
             ),
-            ("trusted", &trusted, false, Some(Severity::Medium)),
+            ("trusted", &trusted_home_gone, false, Some(Severity::Medium)),
+            (
+                "trusted, replaced in a temp folder",
+                &trusted,
+                true,
+                Some(Severity::High),
+            ),
             ("package update", &sys, true, Some(Severity::Low)),
             ("package removed", &sys, false, Some(Severity::Low)),
             ("file still there", &fine, true, None),
             ("fileless, as the user", &memfd, false, Some(Severity::High)),
-            ("fileless, as root", &memfd_root, false, Some(Severity::Low)),
+            (
+                "fileless, as root",
+                &memfd_root,
+                false,
+                Some(Severity::High),
+            ),
+            ("runc, as root", &runc_root, false, Some(Severity::Low)),
+            (
+                "runc's name, as the user",
+                &runc_user,
+                false,
+                Some(Severity::High),
+            ),
         ];
         for (name, p, file, want) in cases {
-            let got = exe_deleted(p, file, PathStyle::Unix).map(|d| d.severity);
+            let in_temp = exe_str(p).is_some_and(|e| e.starts_with("/tmp/"));
+            let got = exe_deleted(p, file, in_temp, PathStyle::Unix).map(|d| d.severity);
             assert_eq!(got, want, "{name}");
         }
     }

@@ -6,10 +6,12 @@
 pub mod baseline;
 pub mod beacon;
 pub mod blocked;
+pub mod escalate;
 pub mod identity;
 pub mod location;
 pub mod network;
 pub mod places;
+pub mod process;
 mod stage;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -51,6 +53,22 @@ fn evidence<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
 
 fn is_trusted(p: &Program) -> bool {
     p.mark == Some(Mark::Trusted)
+}
+
+/// "bash running /tmp/update.sh": a script program named with its
+/// interpreter, in the current language.
+pub fn script_run_text(interpreter: &std::path::Path, script: &std::path::Path) -> String {
+    let name = interpreter
+        .file_name()
+        .map(crate::escape::os_lossless)
+        .unwrap_or_else(|| crate::escape::os_lossless(interpreter.as_os_str()));
+    crate::i18n::tr_args(
+        "findings.script_run",
+        &[
+            ("interpreter", &name),
+            ("script", &crate::escape::os_lossless(script.as_os_str())),
+        ],
+    )
 }
 
 /// The GUI's short label for a kind (`finding.<kind>.title`).

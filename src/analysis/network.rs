@@ -1,7 +1,7 @@
 //! What the program does on the network: accepts incoming connections
 //! (`listening`) or uses Tor (`tor`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 use serde_json::json;
@@ -118,17 +118,38 @@ fn is_tor_name(name: &str) -> bool {
     n == "tor" || n == "tor.exe"
 }
 
-/// `tor`: connects to Tor's SOCKS ports (it sends its traffic through
-/// Tor), is itself a Tor client, or reaches Tor's relay ports.
-pub fn tor(p: &Program) -> Option<Detected> {
+/// A program named `tor` (its file or one of its processes).
+pub fn is_tor_program(p: &Program) -> bool {
+    is_tor_name(&p.name)
+        || p.exe
+            .as_ref()
+            .and_then(|e| e.file_name())
+            .is_some_and(|n| is_tor_name(&n.to_string_lossy()))
+        || p.processes.iter().any(|x| is_tor_name(&x.name))
+}
+
+/// `tor`: connects to Tor's SOCKS ports or to a loopback listener of a
+/// Tor-like program (`tor_socks`: port → owner; it sends its traffic
+/// through Tor), is itself Tor (by name, or by keeping Tor's data files:
+/// `tor_data`), or reaches Tor's relay ports.
+pub fn tor(p: &Program, tor_data: bool, tor_socks: &HashMap<u16, String>) -> Option<Detected> {
     let remote_on = |ports: &[u16]| {
         p.connections
             .iter()
             .filter_map(|c| c.remote)
             .find(|r| ports.contains(&r.port()))
     };
-    let socks = remote_on(&TOR_SOCKS_PORTS);
-    let client = is_tor_name(&p.name) || p.processes.iter().any(|x| is_tor_name(&x.name));
+    let named = is_tor_program(p);
+    let socks = remote_on(&TOR_SOCKS_PORTS).filter(|_| !named && !tor_data);
+    // A client of a Tor-like program's local listener, whatever its port.
+    let via = p
+        .connections
+        .iter()
+        .filter(|c| c.state != SockState::Listen)
+        .filter_map(|c| c.remote)
+        .filter(|r| reach(r.ip()) == Reach::Loopback)
+        .find_map(|r| tor_socks.get(&r.port()).map(|owner| (r, owner)))
+        .filter(|(_, owner)| **owner != p.name);
     let relay = remote_on(&TOR_RELAY_PORTS);
     let (reason, endpoint, severity, summary) = if let Some(ep) = socks {
         (
@@ -137,7 +158,24 @@ pub fn tor(p: &Program) -> Option<Detected> {
             Severity::High,
             tr_args("findings.tor.socks", &[("port", &ep.port().to_string())]),
         )
-    } else if client {
+    } else if let Some((ep, owner)) = via {
+        (
+            "socks",
+            Some(ep),
+            Severity::High,
+            tr_args(
+                "findings.tor.via_tor_program",
+                &[("owner", owner), ("port", &ep.port().to_string())],
+            ),
+        )
+    } else if tor_data && !named {
+        (
+            "data-dir",
+            relay,
+            Severity::Medium,
+            tr("findings.tor.data_dir"),
+        )
+    } else if named || tor_data {
         ("client", relay, Severity::Medium, tr("findings.tor.client"))
     } else if let Some(ep) = relay {
         (
@@ -322,7 +360,7 @@ mod tests {
             ),
         ];
         for (name, p, want) in cases {
-            let got = tor(&p).map(|d| {
+            let got = tor(&p, false, &HashMap::new()).map(|d| {
                 let r = d.evidence["reason"].as_str().unwrap().to_string();
                 (d.severity, r)
             });

@@ -97,6 +97,9 @@ pub struct UnixEnv {
     pub tmpdir: Option<PathBuf>,
     /// Contents of `~/.config/user-dirs.dirs`.
     pub user_dirs: Option<String>,
+    /// Every other user's home and the contents of their user-dirs file,
+    /// when kizuki runs as administrator and so watches their programs too.
+    pub other_users: Vec<(PathBuf, String)>,
 }
 
 /// What [`TempDirs::windows`] needs: the usual environment variables and
@@ -145,24 +148,40 @@ impl TempDirs {
                 c.extend(rel);
                 t.dirs.push((kind, c));
             }
-            if let Some(dl) = env
-                .user_dirs
-                .as_deref()
-                .and_then(|text| download_dir_from_user_dirs(text, home))
-            {
-                let dl_c = st.components(&path_str(&dl));
-                // xdg-user-dirs points a missing folder at $HOME itself;
-                // the whole home is not a download folder.
-                if dl_c.len() > home_c.len() || !dl_c.starts_with(&home_c) {
-                    if dl_c.starts_with(&home_c) {
-                        t.in_home
-                            .push((TempKind::Downloads, dl_c[home_c.len()..].to_vec()));
-                    }
-                    t.dirs.push((TempKind::Downloads, dl_c));
-                }
+            if let Some(text) = env.user_dirs.as_deref() {
+                t.add_user_downloads(home, text, true);
             }
         }
+        for (home, text) in &env.other_users {
+            t.add_user_downloads(home, text, false);
+        }
         t
+    }
+
+    /// Adds the download folder a user's `user-dirs.dirs` names. For the
+    /// session's own user (`own`) a folder inside the home also counts by
+    /// its name inside every other home (`~/ダウンロード`), as before.
+    fn add_user_downloads(&mut self, home: &Path, text: &str, own: bool) {
+        let st = self.style;
+        let Some(dl) = download_dir_from_user_dirs(text, home) else {
+            return;
+        };
+        let home_c = st.components(&path_str(home));
+        let dl_c = st.components(&path_str(&dl));
+        // xdg-user-dirs points a missing folder at $HOME itself; the whole
+        // home is not a download folder.
+        if dl_c.len() <= home_c.len() && dl_c.starts_with(&home_c) {
+            return;
+        }
+        if own && dl_c.starts_with(&home_c) {
+            let rel = dl_c[home_c.len()..].to_vec();
+            if !self.in_home.contains(&(TempKind::Downloads, rel.clone())) {
+                self.in_home.push((TempKind::Downloads, rel));
+            }
+        }
+        if !self.dirs.iter().any(|(_, d)| *d == dl_c) {
+            self.dirs.push((TempKind::Downloads, dl_c));
+        }
     }
 
     /// The folders of a Windows session.
@@ -223,11 +242,29 @@ impl TempDirs {
             .or_else(|| home.as_ref().map(|h| h.join(".config")));
         // A missing or unreadable file just means the default names.
         let user_dirs = config.and_then(|c| std::fs::read_to_string(c.join("user-dirs.dirs")).ok());
+        // As administrator kizuki watches every user's programs, so every
+        // user's download folder counts, whatever it is called.
+        let other_users = if crate::probe::running_as_admin() {
+            std::fs::read_to_string("/etc/passwd")
+                .map(|text| user_homes(&text))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|h| Some(h) != home.as_ref())
+                .filter_map(|h| {
+                    let text =
+                        std::fs::read_to_string(h.join(".config").join("user-dirs.dirs")).ok()?;
+                    Some((h, text))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         TempDirs::unix(&UnixEnv {
             home,
             xdg_cache_home: var("XDG_CACHE_HOME").map(PathBuf::from),
             tmpdir: var("TMPDIR").map(PathBuf::from),
             user_dirs,
+            other_users,
         })
     }
 
@@ -274,6 +311,21 @@ impl TempDirs {
 /// The temp-like folder an executable is in, if any.
 pub fn temp_kind(path: &Path, dirs: &TempDirs) -> Option<TempKind> {
     dirs.kind_of(&path_str(path))
+}
+
+/// Home folders of people's accounts (uid 1000 and up, or root) from the
+/// text of `/etc/passwd`.
+pub fn user_homes(passwd: &str) -> Vec<PathBuf> {
+    passwd
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            let uid: u32 = f.get(2)?.parse().ok()?;
+            let home = f.get(5)?;
+            let person = uid == 0 || (1000..65534).contains(&uid);
+            (person && home.starts_with('/') && *home != "/").then(|| PathBuf::from(home))
+        })
+        .collect()
 }
 
 /// `XDG_DOWNLOAD_DIR` from the text of `user-dirs.dirs`
@@ -380,6 +432,7 @@ mod tests {
                  XDG_DOWNLOAD_DIR=\"$HOME/ダウンロード\"\n"
                     .into(),
             ),
+            other_users: Vec::new(),
         })
     }
 
@@ -428,12 +481,56 @@ mod tests {
     }
 
     #[test]
+    fn as_root_every_users_download_folder_counts() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+                      hanako:x:1000:1000::/home/hanako:/bin/bash\n\
+                      taro:x:1001:1001::/srv/people/taro:/bin/bash\n\
+                      nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+        assert_eq!(
+            user_homes(passwd),
+            vec![
+                PathBuf::from("/root"),
+                PathBuf::from("/home/hanako"),
+                PathBuf::from("/srv/people/taro")
+            ]
+        );
+        // kizuki runs as root; hanako and taro have their own names.
+        let d = TempDirs::unix(&UnixEnv {
+            home: Some("/root".into()),
+            other_users: vec![
+                (
+                    "/home/hanako".into(),
+                    "XDG_DOWNLOAD_DIR=\"$HOME/ダウンロード\"\n".into(),
+                ),
+                (
+                    "/srv/people/taro".into(),
+                    "XDG_DOWNLOAD_DIR=\"$HOME/受信\"\n".into(),
+                ),
+                ("/home/jiro".into(), "XDG_DOWNLOAD_DIR=\"$HOME/\"\n".into()),
+            ],
+            ..UnixEnv::default()
+        });
+        assert_eq!(
+            d.kind_of("/home/hanako/ダウンロード/tool"),
+            Some(TempKind::Downloads)
+        );
+        assert_eq!(
+            d.kind_of("/srv/people/taro/受信/x/tool"),
+            Some(TempKind::Downloads)
+        );
+        assert_eq!(d.kind_of("/home/jiro/tool"), None, "home itself is not");
+        assert_eq!(d.kind_of("/srv/people/taro/bin/tool"), None);
+    }
+
+    #[test]
     fn xdg_cache_and_tmpdir_are_honoured() {
         let d = TempDirs::unix(&UnixEnv {
             home: Some("/home/a".into()),
             xdg_cache_home: Some("/data/cache".into()),
             tmpdir: Some("/scratch".into()),
             user_dirs: None,
+            other_users: Vec::new(),
         });
         assert_eq!(d.kind_of("/data/cache/x"), Some(TempKind::Cache));
         assert_eq!(d.kind_of("/scratch/run/x"), Some(TempKind::Temp));

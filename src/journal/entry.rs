@@ -42,6 +42,10 @@ impl ProgramRef {
                 name: n.clone(),
                 sha256: None,
             },
+            // A script program is recorded by its script.
+            ProgramKey::Script { script, .. } => {
+                ProgramRef::of_key(&ProgramKey::Exe(script.clone()))
+            }
         }
     }
 }

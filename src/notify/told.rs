@@ -71,6 +71,7 @@ pub fn told_id(program: &ProgramKey, kind: FindingKind) -> String {
     let (tag, text) = match program {
         ProgramKey::Exe(p) => ("exe", os_lossless(p.as_os_str())),
         ProgramKey::Name(n) => ("name", n.clone()),
+        ProgramKey::Script { script, .. } => ("script", os_lossless(script.as_os_str())),
     };
     let digest = Sha256::digest(format!("{tag}\0{text}\0{}", kind.as_str()).as_bytes());
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()

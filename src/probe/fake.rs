@@ -69,6 +69,7 @@ impl RawProcess {
             uid: Some(1000),
             user: Some("alice".into()),
             start_time: 1_795_600_000,
+            ..RawProcess::default()
         }
     }
 }
@@ -125,6 +126,7 @@ impl RawSample {
             processes,
             sockets,
             complete: true,
+            special_sockets: Vec::new(),
         }
     }
 }

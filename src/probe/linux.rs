@@ -270,3 +270,230 @@ fn scan_fds(pid: u32, map: &mut HashMap<u64, Vec<u32>>) {
 pub fn effective_uid() -> Option<u32> {
     fs::metadata("/proc/self").ok().map(|m| m.uid())
 }
+
+/// (device, inode) of the file `path` leads to (following links, so
+/// `/proc/PID/exe` gives the running image even after it was deleted).
+pub fn stamp_of(path: &std::path::Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The command line as the process shows it now (`exec` and programs that
+/// rewrite their arguments change it); `None` when it cannot be read.
+pub fn cmdline_of(pid: u32) -> Option<Vec<String>> {
+    let bytes = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let trimmed = bytes.strip_suffix(b"\0").unwrap_or(&bytes);
+    if trimmed.is_empty() {
+        return Some(Vec::new());
+    }
+    Some(
+        trimmed
+            .split(|b| *b == 0)
+            .map(crate::escape::bytes_lossless)
+            .collect(),
+    )
+}
+
+fn socket_inode(target: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let b = target.as_os_str().as_bytes();
+    let num = b.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(num).ok()?.parse().ok()
+}
+
+/// Socket inodes on descriptors 0, 1 and 2.
+pub fn std_sockets(pid: u32) -> Vec<u64> {
+    (0..3)
+        .filter_map(|fd| fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok())
+        .filter_map(|t| socket_inode(&t))
+        .collect()
+}
+
+/// Splits a descriptor's link target into the path and whether the kernel
+/// marked it deleted.
+fn strip_deleted(target: PathBuf) -> (PathBuf, bool) {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    match target.as_os_str().as_bytes().strip_suffix(b" (deleted)") {
+        Some(p) => (
+            PathBuf::from(std::ffi::OsString::from_vec(p.to_vec())),
+            true,
+        ),
+        None => (target, false),
+    }
+}
+
+/// The script an interpreter process runs: its path from the command line
+/// (made absolute with the process's working folder), the descriptor it is
+/// read through when one is open (bash keeps it on 255), and whether the
+/// file is gone or replaced.
+pub fn script_of(
+    pid: u32,
+    exe: &std::path::Path,
+    cmdline: &[String],
+) -> Option<crate::model::ScriptRun> {
+    let kind = super::script::interpreter_of(&exe.file_name()?.to_string_lossy())?;
+    let arg = super::script::script_arg(kind, cmdline)?;
+    let path = if arg.starts_with('/') {
+        PathBuf::from(&arg)
+    } else {
+        fs::read_link(format!("/proc/{pid}/cwd")).ok()?.join(&arg)
+    };
+    let path = normalize(&path);
+    // The descriptor the interpreter reads the script through, if open.
+    let mut fd_hit: Option<(PathBuf, bool)> = None;
+    let fd255 = PathBuf::from(format!("/proc/{pid}/fd/255"));
+    let candidates = std::iter::once(fd255).chain(
+        fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path()),
+    );
+    for fd in candidates {
+        let Ok(target) = fs::read_link(&fd) else {
+            continue;
+        };
+        let (target, deleted) = strip_deleted(target);
+        if target == path {
+            fd_hit = Some((fd, deleted));
+            break;
+        }
+    }
+    let (read_from, deleted) = match fd_hit {
+        Some((fd, marked)) => {
+            // Gone, or the path now leads to another file than the one read.
+            let deleted = marked || stamp_of(&fd) != stamp_of(&path);
+            (fd, deleted)
+        }
+        None => (path.clone(), !path.exists()),
+    };
+    let stamp = stamp_of(&read_from);
+    Some(crate::model::ScriptRun {
+        path,
+        read_from,
+        deleted,
+        stamp,
+    })
+}
+
+/// `a/./b/../c` → `a/c`, without touching the disk (the script's own path,
+/// not where its links lead).
+fn normalize(p: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Files only Tor keeps in its data directory.
+const TOR_DATA_FILES: [&str; 4] = [
+    "cached-consensus",
+    "cached-microdesc-consensus",
+    "cached-certs",
+    "cached-microdescs",
+];
+
+fn is_tor_data_dir(dir: &std::path::Path) -> bool {
+    TOR_DATA_FILES.iter().any(|f| dir.join(f).is_file())
+}
+
+/// True when the process works in Tor's data directory or holds one of its
+/// files (`lock` beside `cached-certs`, …) open: Tor under any name.
+pub fn tor_data_of(pid: u32) -> bool {
+    if fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|d| is_tor_data_dir(&d)) {
+        return true;
+    }
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        let Ok(target) = fs::read_link(fd.path()) else {
+            return false;
+        };
+        let (target, _) = strip_deleted(target);
+        let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return false;
+        };
+        if TOR_DATA_FILES.contains(&name.as_str()) {
+            return true;
+        }
+        name == "lock" && target.parent().is_some_and(is_tor_data_dir)
+    })
+}
+
+/// Inodes of raw (IPv4, IPv6) and packet sockets from `/proc/net`.
+pub fn special_socket_inodes() -> Vec<(&'static str, u64)> {
+    let mut out = Vec::new();
+    // Column of the inode in each table.
+    for (family, file, col) in [
+        ("raw", "/proc/net/raw", 9),
+        ("raw6", "/proc/net/raw6", 9),
+        ("packet", "/proc/net/packet", 8),
+    ] {
+        let Ok(text) = fs::read_to_string(file) else {
+            continue;
+        };
+        out.extend(parse_special(&text, col).into_iter().map(|i| (family, i)));
+    }
+    out
+}
+
+fn parse_special(text: &str, col: usize) -> Vec<u64> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(col)?.parse::<u64>().ok())
+        .filter(|i| *i != 0)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_and_packet_tables_are_parsed() {
+        let raw = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+                   1: 00000000:0001 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 123456 2 0000000000000000 0\n";
+        assert_eq!(parse_special(raw, 9), vec![123456]);
+        let packet = "sk               RefCnt Type Proto  Iface R Rmem   User   Inode\n\
+                      0000000000000000 3      3    0003   2     1 0      0      98765\n";
+        assert_eq!(parse_special(packet, 8), vec![98765]);
+    }
+
+    #[test]
+    fn own_standard_streams_and_a_script_run() {
+        let me = std::process::id();
+        // The test harness's streams are files or pipes, not sockets.
+        assert!(std_sockets(me).iter().all(|i| *i != 0));
+        assert_eq!(
+            normalize(std::path::Path::new("/tmp/a/./b/../c.sh")),
+            PathBuf::from("/tmp/a/c.sh")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("s.sh");
+        fs::write(&script, "sleep 5\n").unwrap();
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg(&script)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let pid = child.id();
+        let (exe, _) = exe_of(pid);
+        let run = script_of(pid, &exe.unwrap(), &cmdline_of(pid).unwrap());
+        fs::remove_file(&script).unwrap();
+        let gone = script_of(pid, &exe_of(pid).0.unwrap(), &cmdline_of(pid).unwrap());
+        let _ = child.kill();
+        let _ = child.wait();
+        let run = run.expect("sh running a script is a script run");
+        assert_eq!(run.path, script);
+        assert!(!run.deleted);
+        assert!(gone.expect("still a script").deleted, "deleted script seen");
+    }
+}

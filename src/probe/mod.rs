@@ -6,6 +6,7 @@ mod fake;
 #[cfg(target_os = "linux")]
 mod linux;
 mod native;
+pub mod script;
 
 pub use fake::FakeProbe;
 pub use native::NativeProbe;
@@ -56,6 +57,35 @@ pub fn exe_of_pid(pid: u32) -> Option<(std::path::PathBuf, bool)> {
         let sample = NativeProbe::new().ok()?.sample().ok()?;
         let p = sample.processes.into_iter().find(|p| p.pid == pid)?;
         p.exe.map(|e| (e, p.exe_deleted))
+    }
+}
+
+/// (device, inode) of the file `path` leads to, following links; `None`
+/// where the OS gives no inode (Windows) or the file cannot be read.
+pub fn file_stamp(path: &std::path::Path) -> Option<(u64, u64)> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::stamp_of(path)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// The script a running interpreter process runs, when it runs one: for a
+/// PID, that script is the program (marks, reports).
+pub fn script_of_pid(pid: u32) -> Option<crate::model::ScriptRun> {
+    #[cfg(target_os = "linux")]
+    {
+        let (exe, _) = linux::exe_of(pid);
+        linux::script_of(pid, &exe?, &linux::cmdline_of(pid)?)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
     }
 }
 

@@ -29,6 +29,10 @@ pub struct NativeProbe {
 #[cfg(target_os = "linux")]
 const FULL_REFRESH_EVERY: u64 = 60;
 
+/// Samples between two looks for Tor's data files among open descriptors.
+#[cfg(target_os = "linux")]
+const TOR_RECHECK_EVERY: u64 = 3;
+
 impl NativeProbe {
     /// A probe that resolves socket owners incrementally (for a monitor
     /// that samples again and again).
@@ -130,6 +134,7 @@ impl NativeProbe {
             self.known.insert(pid, (marker, described));
         }
         let mut execed = Vec::new();
+        let recheck_tor = self.samples.is_multiple_of(TOR_RECHECK_EVERY);
         let mut out: Vec<RawProcess> = self
             .known
             .values_mut()
@@ -143,6 +148,14 @@ impl NativeProbe {
                     }
                     raw.exe = exe;
                     raw.exe_deleted = deleted;
+                }
+                // Names and arguments change without a new PID (`exec`, a
+                // program renaming itself): read them every sample.
+                refresh_linux_details(raw);
+                // Tor under another name opens its data files once it runs;
+                // look again now and then until they are seen.
+                if !raw.tor_data && recheck_tor {
+                    raw.tor_data = super::linux::tor_data_of(raw.pid);
                 }
                 raw.clone()
             })
@@ -188,16 +201,67 @@ fn describe(users: &mut Users, pid: Pid, p: &sysinfo::Process) -> Option<RawProc
     let name = super::linux::comm_of(pid_n).unwrap_or_else(|| escape::os_lossless(p.name()));
     #[cfg(not(target_os = "linux"))]
     let name = escape::os_lossless(p.name());
-    Some(RawProcess {
+    let cmdline: Vec<String> = p.cmd().iter().map(|a| escape::os_lossless(a)).collect();
+    #[allow(unused_mut)]
+    let mut raw = RawProcess {
         pid: pid_n,
         parent,
         name,
         exe,
         exe_deleted,
-        cmdline: p.cmd().iter().map(|a| escape::os_lossless(a)).collect(),
+        cmdline,
         uid: uid_number(p.user_id()),
         user,
         start_time: p.start_time(),
+        ..RawProcess::default()
+    };
+    #[cfg(target_os = "linux")]
+    {
+        refresh_linux_details(&mut raw);
+        raw.tor_data = super::linux::tor_data_of(pid_n);
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        raw.script = script_from_args(&raw);
+    }
+    Some(raw)
+}
+
+/// What can change while a process runs, read again: its name, arguments,
+/// the image's (device, inode), the script it runs and its standard streams.
+#[cfg(target_os = "linux")]
+fn refresh_linux_details(raw: &mut RawProcess) {
+    use super::linux;
+    let pid = raw.pid;
+    if let Some(n) = linux::comm_of(pid) {
+        raw.name = n;
+    }
+    if let Some(c) = linux::cmdline_of(pid) {
+        raw.cmdline = c;
+    }
+    raw.exe_stamp = linux::stamp_of(std::path::Path::new(&format!("/proc/{pid}/exe")));
+    raw.script = raw
+        .exe
+        .as_deref()
+        .and_then(|exe| linux::script_of(pid, exe, &raw.cmdline));
+    raw.std_sockets = linux::std_sockets(pid);
+}
+
+/// Elsewhere the script comes from the command line alone, when absolute.
+#[cfg(not(target_os = "linux"))]
+fn script_from_args(raw: &RawProcess) -> Option<crate::model::ScriptRun> {
+    let exe = raw.exe.as_ref()?;
+    let kind = super::script::interpreter_of(&exe.file_name()?.to_string_lossy())?;
+    let arg = super::script::script_arg(kind, &raw.cmdline)?;
+    let path = std::path::PathBuf::from(arg);
+    if !path.is_absolute() {
+        return None;
+    }
+    Some(crate::model::ScriptRun {
+        deleted: !path.exists(),
+        read_from: path.clone(),
+        path,
+        stamp: None,
     })
 }
 
@@ -291,18 +355,47 @@ impl Probe for NativeProbe {
             .collect();
 
         #[cfg(target_os = "linux")]
-        let (owners_complete, processes) = {
+        let (owners_complete, processes, mut special_sockets) = {
             let pids = super::linux::list_pids();
+            // Raw and packet sockets ride along in the owner search as
+            // placeholders, then leave the table (they are not TCP or UDP).
+            let special = super::linux::special_socket_inodes();
+            let n = sockets.len();
+            sockets.extend(special.iter().map(|(_, inode)| RawSocket {
+                protocol: Protocol::Udp,
+                local: SocketAddr::from(([0, 0, 0, 0], 0)),
+                remote: None,
+                state: SockState::Unknown,
+                pids: Vec::new(),
+                uid: None,
+                inode: *inode,
+            }));
             let complete = self.owners.attribute(&pids, &mut sockets);
-            (complete, self.refresh_changed(&pids))
+            let special: Vec<crate::model::RawSpecialSocket> = sockets
+                .drain(n..)
+                .zip(special)
+                .map(|(s, (family, inode))| crate::model::RawSpecialSocket {
+                    family,
+                    inode,
+                    pids: s.pids,
+                })
+                .collect();
+            (complete, self.refresh_changed(&pids), special)
         };
         #[cfg(not(target_os = "linux"))]
-        let (owners_complete, processes) = (true, self.refresh_all());
+        let (owners_complete, processes, mut special_sockets) = (
+            true,
+            self.refresh_all(),
+            Vec::<crate::model::RawSpecialSocket>::new(),
+        );
         self.samples += 1;
 
         // Drop owners that vanished between the two reads (a PID that exited).
         let alive: HashMap<u32, ()> = processes.iter().map(|p| (p.pid, ())).collect();
         for s in &mut sockets {
+            s.pids.retain(|pid| alive.contains_key(pid));
+        }
+        for s in &mut special_sockets {
             s.pids.retain(|pid| alive.contains_key(pid));
         }
 
@@ -312,6 +405,7 @@ impl Probe for NativeProbe {
             // As administrator every owner is readable; what stays unowned
             // then is not hidden from us (TIME_WAIT, other namespaces).
             complete: owners_complete || super::running_as_admin(),
+            special_sockets,
         })
     }
 }
@@ -320,6 +414,33 @@ impl Probe for NativeProbe {
 mod tests {
     use super::*;
     use std::net::TcpListener;
+
+    /// A process that renames itself after start is seen under its new
+    /// name and arguments at the next sample (they were read once before).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn names_and_arguments_are_read_again_each_sample() {
+        if !std::path::Path::new("/usr/bin/perl").exists() {
+            eprintln!("skipping: needs perl");
+            return;
+        }
+        let mut child = std::process::Command::new("/usr/bin/perl")
+            .args(["-e", "sleep 1; $0 = 'tor'; sleep 20"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut probe = NativeProbe::new().unwrap();
+        let find = |s: &RawSample| s.processes.iter().find(|p| p.pid == pid).cloned();
+        let before = find(&probe.sample().unwrap()).expect("perl listed");
+        std::thread::sleep(std::time::Duration::from_millis(1600));
+        let after = find(&probe.sample().unwrap()).expect("still listed");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(before.name, "perl");
+        assert_eq!(after.name, "tor");
+        assert_eq!(after.cmdline.first().map(String::as_str), Some("tor"));
+        assert!(after.exe_stamp.is_some());
+    }
 
     #[test]
     fn sees_own_listener_with_own_pid() {
