@@ -126,6 +126,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/en/tray.toml"),
     ),
     (
+        "window",
+        include_str!("../assets/i18n/ja/window.toml"),
+        include_str!("../assets/i18n/en/window.toml"),
+    ),
+    (
         "hardening",
         include_str!("../assets/i18n/ja/hardening.toml"),
         include_str!("../assets/i18n/en/hardening.toml"),

@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod i18n;
 pub mod identity;
 pub mod journal;
+pub mod logfile;
 pub mod marks;
 pub mod model;
 pub mod monitor;

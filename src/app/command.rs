@@ -42,6 +42,8 @@ pub enum Command {
     LoadHistory(ProgramKey),
     CopyText(String),
     DismissBanner(u64),
+    /// Close every notice that can be closed.
+    DismissAllNotices,
     RefreshNow,
     /// Tray, notifications and the window's life in the background.
     Background(BackgroundCommand),

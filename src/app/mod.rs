@@ -21,7 +21,8 @@ pub use command::{Command, Effect, SaveRequest};
 pub use jobs::{Job, JobDone, JobId, JobRunner, JobWorker, Waker};
 pub use programs::{Badge, Row};
 pub use state::{
-    AppState, Banner, BannerAction, BannerLevel, Confirmation, DetailTab, Message, SortKey,
+    AppState, Banner, BannerAction, BannerLevel, Confirmation, DetailTab, Message, NOTICES_KEPT,
+    Notice, SortKey,
 };
 pub use update::update;
 pub use wizard::{ConsultCommand, PanicState, Wizard};

@@ -9,6 +9,7 @@ mod details;
 pub mod fonts;
 pub mod format;
 mod list;
+pub mod notice;
 mod report_box;
 pub mod save_dialog;
 pub mod theme;
@@ -162,10 +163,12 @@ impl KizukiApp {
         self.poll_jobs(&ui.ctx().clone());
         if let Some(answer) = self.save_dialog.poll() {
             let ctx = ui.ctx().clone();
-            self.apply(
-                &ctx,
-                Command::Wizard(ConsultCommand::SaveDialogAnswer(answer)),
-            );
+            let cmd = if answer.is_none() && self.save_dialog.unavailable() {
+                ConsultCommand::SaveDialogUnavailable
+            } else {
+                ConsultCommand::SaveDialogAnswer(answer)
+            };
+            self.apply(&ctx, Command::Wizard(cmd));
         }
         let mut cmds = Vec::new();
         let state = &self.state;
@@ -176,9 +179,9 @@ impl KizukiApp {
                 ui.add_space(2.0);
                 chrome::waiting(ui, state);
             }
-            if !state.banners.is_empty() {
+            if state.banners.iter().any(|b| !b.dismissable) {
                 ui.add_space(2.0);
-                chrome::banners(ui, state, &mut cmds);
+                notice::lasting(ui, state, &mut cmds);
             }
             ui.add_space(4.0);
         });
@@ -194,9 +197,14 @@ impl KizukiApp {
                 ui.add_space(4.0);
                 list::show(ui, state, &mut cmds);
             });
-        egui::CentralPanel::default().show(ui, |ui| {
+        let details = egui::CentralPanel::default().show(ui, |ui| {
             details::show(ui, state, &mut cmds);
         });
+        // Over the details pane, not in a panel: nothing moves when a
+        // notice comes or goes. Behind the walk-through it shows its own.
+        if state.wizard.is_none() {
+            notice::overlay(ui.ctx(), state, details.response.rect, &mut cmds);
+        }
         wizard::show(ui, state, &mut cmds);
         chrome::confirm_dialog(ui, state, &mut cmds);
         background::explain_close(ui, state, &mut cmds);
@@ -278,7 +286,7 @@ fn background_parts(launch: &Launch, state: &mut AppState) -> Result<Option<Back
             Ok(instance::Claim::Primary(l)) => guard_listener = Some(l),
             // Without the socket a second launch opens a second window;
             // that is all this costs.
-            Err(e) => eprintln!("kizuki: {}: {e}", path.display()),
+            Err(e) => log::warn!("instance socket {}: {e}", path.display()),
         }
     }
     let now = std::time::SystemTime::now();
@@ -317,7 +325,7 @@ fn background_parts(launch: &Launch, state: &mut AppState) -> Result<Option<Back
     let tray = match Tray::spawn(initial.clone(), events.clone()) {
         Ok(t) => Some(t),
         Err(e) => {
-            eprintln!("kizuki: {}: {e}", tr("tray.none"));
+            log::warn!("{}: {e}", tr("tray.none"));
             None
         }
     };
@@ -377,6 +385,38 @@ const ROOT_WARNING: &str = if cfg!(windows) {
     "gui.warn.root"
 };
 
+/// Starts the log file and, when the data folder cannot be written, says
+/// so for as long as the window is open: marks, settings and the journal
+/// would otherwise be lost without a word.
+fn data_folder_notice(state: &mut AppState, data: Option<&std::path::Path>) {
+    let Some(dir) = data else {
+        state.push_banner(
+            BannerLevel::Error,
+            Message::new("gui.err.data_dir_none"),
+            false,
+        );
+        return;
+    };
+    let shown = crate::escape::for_display(&crate::escape::os_lossless(dir.as_os_str()));
+    let writable = crate::logfile::init(dir).is_ok() && folder_writable(dir);
+    if !writable {
+        state.push_banner(
+            BannerLevel::Error,
+            Message::new("gui.err.data_dir").arg("path", shown),
+            false,
+        );
+    }
+}
+
+/// True when a file can be created in `dir` (the log may be open from an
+/// earlier start and say nothing about the folder now).
+fn folder_writable(dir: &std::path::Path) -> bool {
+    let probe = dir.join(format!(".kizuki-write-check-{}", std::process::id()));
+    let ok = std::fs::write(&probe, b"ok").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
 /// Opens the window and runs until it is closed.
 pub fn run(launch: Launch) -> Result<()> {
     let admin = crate::probe::running_as_admin();
@@ -385,6 +425,7 @@ pub fn run(launch: Launch) -> Result<()> {
     }
     let mut state = AppState::new(i18n::lang());
     state.utc_offset = local_offset();
+    data_folder_notice(&mut state, launch.data_dir.as_deref());
     if admin {
         state.push_banner(BannerLevel::Warning, Message::new(ROOT_WARNING), false);
     }
