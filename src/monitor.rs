@@ -360,6 +360,7 @@ impl Tracker {
             unattributed,
             complete: true,
             newly_raised: Vec::new(),
+            suspended: Vec::new(),
         }
     }
 }
@@ -470,6 +471,7 @@ impl MonitorCore {
         self.generation += 1;
         let mut snap = self.tracker.snapshot(self.generation, now, self.interval);
         snap.complete = raw.complete;
+        snap.suspended = raw.suspended.clone();
         let ctx = TickContext {
             now,
             events: &events,

@@ -42,6 +42,8 @@ pub enum Command {
     LoadHistory(ProgramKey),
     CopyText(String),
     DismissBanner(u64),
+    /// A click on a header of the connections table.
+    SortConnections(super::conn_order::ConnColumn),
     /// Close every notice that can be closed.
     DismissAllNotices,
     RefreshNow,

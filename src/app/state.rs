@@ -129,6 +129,8 @@ pub struct AppState {
     pub only_attention: bool,
     pub sort: SortKey,
     pub tab: DetailTab,
+    /// How the connections table is ordered (newest first).
+    pub conn_sort: super::conn_order::ConnSort,
     pub trust_duration: TrustDuration,
     pub banners: Vec<Banner>,
     next_banner: u64,
@@ -176,6 +178,7 @@ impl AppState {
             only_attention: false,
             sort: SortKey::default(),
             tab: DetailTab::default(),
+            conn_sort: Default::default(),
             trust_duration: TrustDuration::default(),
             banners: Vec::new(),
             next_banner: 1,

@@ -107,6 +107,7 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
         }
         Command::DismissBanner(id) => state.banners.retain(|b| b.id != id || !b.dismissable),
         Command::DismissAllNotices => state.dismiss_all_notices(),
+        Command::SortConnections(c) => state.conn_sort = state.conn_sort.clicked(c),
         Command::RefreshNow => effects.push(Effect::RefreshNow),
         Command::Background(c) => super::background::update(state, c, backend, &mut effects),
         Command::JobDone(done) => job_done(state, done, &mut effects),

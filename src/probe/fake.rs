@@ -125,6 +125,7 @@ impl RawSample {
             processes,
             sockets,
             complete: true,
+            suspended: Vec::new(),
         }
     }
 }

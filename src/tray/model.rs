@@ -42,6 +42,8 @@ pub struct Counts {
     pub high: usize,
     /// Blocked programs that are running.
     pub blocked_running: usize,
+    /// Programs the OS reports suspended (every live process stopped).
+    pub suspended: usize,
 }
 
 impl Counts {
@@ -64,6 +66,9 @@ impl Counts {
             let alive = p.processes.iter().any(|x| x.alive);
             if has(p, FindingKind::BlockedRunning) || (p.mark == Some(Mark::Blocked) && alive) {
                 c.blocked_running += 1;
+            }
+            if crate::app::programs::run_state(snap, p) == crate::app::RunState::Suspended {
+                c.suspended += 1;
             }
         }
         c
@@ -161,6 +166,9 @@ impl TrayState {
         }
         if c.blocked_running > 0 {
             lines.push(count("tray.tip.blocked", c.blocked_running));
+        }
+        if c.suspended > 0 {
+            lines.push(count("tray.tip.suspended", c.suspended));
         }
         if self.panic {
             lines.push(self.t("tray.tip.panic"));
@@ -415,7 +423,8 @@ mod tests {
                 new_or_unknown: 1,
                 medium: 0,
                 high: 1,
-                blocked_running: 0
+                blocked_running: 0,
+                suspended: 0,
             }
         );
         let d = ja.description();

@@ -7,9 +7,10 @@ use egui::{
 
 use super::theme;
 use super::widgets::{cell, chip, cut, initial};
-use crate::app::programs::{Row, rows, shown_path};
+use crate::app::programs::{Row, RunState, rows, shown_path};
 use crate::app::{AppState, Command, SortKey};
 use crate::escape::for_display;
+use crate::model::ProgramKey;
 
 const ROW_HEIGHT: f32 = 46.0;
 const BADGE_W: f32 = 84.0;
@@ -28,27 +29,46 @@ pub fn finding_title(state: &AppState, f: &crate::model::Finding) -> String {
 pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     toolbar(ui, state, cmds);
     ui.add_space(4.0);
-    let rows = rows(state);
+    let mut rows = rows(state);
     if state.snapshot.generation == 0 {
         ui.label(state.t("gui.waiting"));
         return;
     }
-    ui.label(
-        RichText::new(state.t_args(
-            "gui.list.count",
-            &[
-                ("shown", &rows.len().to_string()),
-                ("total", &state.snapshot.programs.len().to_string()),
-            ],
-        ))
-        .weak(),
-    );
+    ui.horizontal_wrapped(|ui| {
+        ui.label(
+            RichText::new(state.t_args(
+                "gui.list.count",
+                &[
+                    ("shown", &rows.len().to_string()),
+                    ("total", &state.snapshot.programs.len().to_string()),
+                ],
+            ))
+            .weak(),
+        );
+        let count = |s: RunState| rows.iter().filter(|r| r.run == s).count();
+        let (suspended, ended) = (count(RunState::Suspended), count(RunState::Ended));
+        if suspended + ended > 0 {
+            ui.label(RichText::new(state.t_args(
+                "gui.header.state",
+                &[
+                    ("running", &count(RunState::Running).to_string()),
+                    ("suspended", &suspended.to_string()),
+                    ("ended", &ended.to_string()),
+                ],
+            )));
+        }
+    });
     header(ui, state);
     ui.separator();
     if rows.is_empty() {
         ui.label(state.t("gui.list.empty"));
         return;
     }
+    let hovered = ui
+        .ctx()
+        .pointer_hover_pos()
+        .is_some_and(|p| ui.available_rect_before_wrap().contains(p));
+    keep_order_while_hovered(ui, &mut rows, hovered);
     ScrollArea::vertical()
         .id_salt("programs")
         .auto_shrink([false, false])
@@ -57,6 +77,21 @@ pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
                 row(ui, state, r, cmds);
             }
         });
+}
+
+/// While the mouse is over the list, rows keep the order they had when it
+/// came (new programs go to the end, ended ones stay where they were), so
+/// a click lands on the row the user aimed at; the order catches up as
+/// soon as the mouse leaves.
+fn keep_order_while_hovered(ui: &Ui, rows: &mut [Row<'_>], hovered: bool) {
+    let id = Id::unique("program-list-order");
+    if hovered && let Some(prev) = ui.data(|d| d.get_temp::<Vec<ProgramKey>>(id)) {
+        let pos: std::collections::HashMap<&ProgramKey, usize> =
+            prev.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        rows.sort_by_key(|r| pos.get(&r.program.key).copied().unwrap_or(usize::MAX));
+    }
+    let order: Vec<ProgramKey> = rows.iter().map(|r| r.program.key.clone()).collect();
+    ui.data_mut(|d| d.insert_temp(id, order));
 }
 
 fn toolbar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
@@ -140,6 +175,8 @@ fn row(ui: &mut Ui, state: &AppState, r: &Row<'_>, cmds: &mut Vec<Command>) {
     let name = for_display(&p.name);
     let selected = state.selected.as_ref() == Some(&p.key);
     let dark = ui.visuals().dark_mode;
+    let ended = r.run == RunState::Ended;
+    let dim = theme::ended_text(dark);
     let resp = ui
         .scope_builder(
             UiBuilder::new()
@@ -175,16 +212,30 @@ fn row(ui: &mut Ui, state: &AppState, r: &Row<'_>, cmds: &mut Vec<Command>) {
                                 Layout::top_down(Align::Min),
                                 |ui| {
                                     ui.set_width(name_w);
+                                    let title = RichText::new(&name).strong();
                                     ui.add(
-                                        Label::new(RichText::new(&name).strong())
+                                        Label::new(if ended { title.color(dim) } else { title })
                                             .selectable(false)
                                             .truncate(),
                                     );
-                                    ui.add(
-                                        Label::new(RichText::new(shown_path(p)).small().weak())
-                                            .selectable(false)
-                                            .truncate(),
-                                    );
+                                    ui.horizontal(|ui| {
+                                        if r.run != RunState::Running {
+                                            ui.add(
+                                                Label::new(
+                                                    RichText::new(state.t(r.run.key()))
+                                                        .small()
+                                                        .strong()
+                                                        .color(theme::run_state(r.run, dark)),
+                                                )
+                                                .selectable(false),
+                                            );
+                                        }
+                                        ui.add(
+                                            Label::new(RichText::new(shown_path(p)).small().weak())
+                                                .selectable(false)
+                                                .truncate(),
+                                        );
+                                    });
                                 },
                             );
                             cell(ui, BADGE_W, h, |ui| {
@@ -203,12 +254,13 @@ fn row(ui: &mut Ui, state: &AppState, r: &Row<'_>, cmds: &mut Vec<Command>) {
                             });
                             cell(ui, FINDING_W, h, |ui| {
                                 if let Some(f) = r.top {
-                                    chip(
-                                        ui,
-                                        &finding_title(state, f),
-                                        theme::severity(f.severity, dark),
-                                    )
-                                    .on_hover_text(for_display(&f.summary));
+                                    let colors = if ended {
+                                        theme::muted(dark)
+                                    } else {
+                                        theme::severity(f.severity, dark)
+                                    };
+                                    chip(ui, &finding_title(state, f), colors)
+                                        .on_hover_text(for_display(&f.summary));
                                 }
                             });
                             cell(ui, USER_W, h, |ui| {
