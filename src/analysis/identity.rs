@@ -54,6 +54,8 @@ pub fn new_program(
         return None;
     }
     let outward = reaches_out(p);
+    // Only listening, never talked: say that, not "talks to others".
+    let talked = p.connections.iter().any(|c| c.remote.is_some());
     let system = is_system_program(p, style);
     Some(Detected {
         kind: FindingKind::NewProgram,
@@ -62,7 +64,9 @@ pub fn new_program(
         } else {
             Severity::Low
         },
-        summary: tr(if outward {
+        summary: tr(if outward && !talked {
+            "findings.new_program_listening"
+        } else if outward {
             "findings.new_program"
         } else {
             "findings.new_program_local"

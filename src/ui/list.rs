@@ -21,6 +21,15 @@ const USER_W: f32 = 64.0;
 /// Text for a finding's short title; the summary (escaped: it may quote a
 /// hostile name) when the catalog has none.
 pub fn finding_title(state: &AppState, f: &crate::model::Finding) -> String {
+    // Some kinds are named by where they were seen (the Downloads folder
+    // is not "a temporary folder").
+    if let Some(place) = f.evidence.get("folder").and_then(|v| v.as_str()) {
+        let key = format!("finding.{}.title.{place}", f.kind.as_str());
+        let t = state.t(&key);
+        if t != key {
+            return t;
+        }
+    }
     let key = format!("finding.{}.title", f.kind.as_str());
     let t = state.t(&key);
     if t == key { for_display(&f.summary) } else { t }
