@@ -129,26 +129,28 @@ fn a_long_error_wraps_inside_the_window_and_closes() {
 }
 
 #[test]
-fn many_notices_show_three_and_how_many_more() {
-    let backend = RecordingBackend::new();
-    let mut h = window(Lang::Ja, SMALL, &backend);
-    feed(&mut h, home(1));
-    for i in 0..5 {
-        h.state_mut().state.push_banner(
-            BannerLevel::Info,
-            Message::new("gui.msg.plain").arg("text", format!("お知らせ {i}")),
-            true,
-        );
+fn many_notices_show_a_few_and_how_many_more() {
+    for (size, shown) in [(COMMON, 3), (SMALL, 2)] {
+        let backend = RecordingBackend::new();
+        let mut h = window(Lang::Ja, size, &backend);
+        feed(&mut h, home(1));
+        for i in 0..5 {
+            h.state_mut().state.push_banner(
+                BannerLevel::Info,
+                Message::new("gui.msg.plain").arg("text", format!("お知らせ {i}")),
+                true,
+            );
+        }
+        h.run();
+        assert_eq!(h.query_all_by_label("閉じる").count(), shown, "{size:?}");
+        assert!(h.query_by_label("お知らせ 4").is_some(), "the newest shows");
+        assert!(h.query_by_label("お知らせ 0").is_none());
+        h.get_by_label(&format!("ほか {} 件のお知らせ", 5 - shown));
+        h.get_by_role_and_label(Role::Button, "すべて閉じる")
+            .click();
+        h.run();
+        assert!(h.state().state.banners.is_empty());
     }
-    h.run();
-    assert_eq!(h.query_all_by_label("閉じる").count(), 3);
-    assert!(h.query_by_label("お知らせ 4").is_some(), "the newest shows");
-    assert!(h.query_by_label("お知らせ 0").is_none());
-    h.get_by_label("ほか 2 件のお知らせ");
-    h.get_by_role_and_label(Role::Button, "すべて閉じる")
-        .click();
-    h.run();
-    assert!(h.state().state.banners.is_empty());
 }
 
 #[test]

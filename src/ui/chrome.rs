@@ -64,7 +64,10 @@ pub fn waiting(ui: &mut Ui, state: &AppState) {
 pub fn status_bar(ui: &mut Ui, state: &AppState) {
     let snap = &state.snapshot;
     ui.horizontal_wrapped(|ui| {
-        ui.label(state.t_args("gui.status.interval", &[("secs", &seconds(snap.interval))]));
+        // That short connections can be missed is said on hover: the bar
+        // stays one line on a small screen.
+        ui.label(state.t_args("gui.status.interval", &[("secs", &seconds(snap.interval))]))
+            .on_hover_text(state.t("gui.status.polling"));
         ui.separator();
         let updated = if snap.generation == 0 {
             "—".to_string()
@@ -90,10 +93,9 @@ pub fn status_bar(ui: &mut Ui, state: &AppState) {
             ui.label(state.t_args(
                 "gui.status.unattributed",
                 &[("count", &snap.unattributed.len().to_string())],
-            ));
+            ))
+            .on_hover_text(state.t("gui.status.unattributed_hint"));
         }
-        ui.separator();
-        ui.label(RichText::new(state.t("gui.status.polling")).weak());
         if let Some(e) = &state.monitor_error {
             ui.separator();
             ui.label(

@@ -267,7 +267,8 @@ fn findings(ui: &mut Ui, state: &AppState, p: &Program) {
     list.sort_by_key(|f| std::cmp::Reverse(f.severity));
     ScrollArea::vertical()
         .id_salt("findings")
-        .max_height(170.0)
+        // A small screen (or notices below) keeps room for the table.
+        .max_height((ui.available_height() * 0.3).clamp(56.0, 170.0))
         .auto_shrink([false, true])
         .show(ui, |ui| {
             for f in list {

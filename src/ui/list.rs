@@ -17,6 +17,37 @@ const BADGE_W: f32 = 84.0;
 const CONNS_W: f32 = 44.0;
 const FINDING_W: f32 = 128.0;
 const USER_W: f32 = 64.0;
+/// The least room a name gets before other columns give way.
+const NAME_LEAST: f32 = 110.0;
+
+/// Widths of the flexible columns for a list `avail` px wide (after the
+/// initial circle): on a narrow list (a 1024×600 screen, the divider
+/// dragged left) the user column goes, then "noticed" narrows; the name
+/// keeps at least [`NAME_LEAST`].
+#[derive(Debug, Clone, Copy)]
+struct Cols {
+    name: f32,
+    finding: f32,
+    user: Option<f32>,
+}
+
+fn cols(avail: f32, gap: f32) -> Cols {
+    let fixed = BADGE_W + CONNS_W + 2.0 * gap;
+    let with_user = fixed + FINDING_W + USER_W + 2.0 * gap;
+    if avail - with_user >= NAME_LEAST {
+        return Cols {
+            name: avail - with_user,
+            finding: FINDING_W,
+            user: Some(USER_W),
+        };
+    }
+    let finding = (avail - fixed - gap - NAME_LEAST).clamp(56.0, FINDING_W);
+    Cols {
+        name: (avail - fixed - gap - finding).max(60.0),
+        finding,
+        user: None,
+    }
+}
 
 /// Text for a finding's short title; the summary (escaped: it may quote a
 /// hostile name) when the catalog has none.
@@ -159,8 +190,10 @@ fn toolbar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
 fn header(ui: &mut Ui, state: &AppState) {
     let weak = |s: String| RichText::new(s).small().weak();
     ui.horizontal(|ui| {
-        let rest = BADGE_W + CONNS_W + FINDING_W + USER_W + 4.0 * ui.spacing().item_spacing.x;
-        let name_w = (ui.available_width() - rest).max(80.0);
+        let gap = ui.spacing().item_spacing.x;
+        // The rows' initial circle and frame margin sit before the name.
+        let c = cols(ui.available_width() - 32.0 - gap - 8.0, gap);
+        let name_w = c.name + 32.0 + gap + 8.0;
         cell(ui, name_w, 16.0, |ui| {
             ui.label(weak(state.t("gui.col.program")))
         });
@@ -170,12 +203,12 @@ fn header(ui: &mut Ui, state: &AppState) {
         cell(ui, CONNS_W, 16.0, |ui| {
             ui.label(weak(state.t("gui.col.conns")))
         });
-        cell(ui, FINDING_W, 16.0, |ui| {
+        cell(ui, c.finding, 16.0, |ui| {
             ui.label(weak(state.t("gui.col.finding")))
         });
-        cell(ui, USER_W, 16.0, |ui| {
-            ui.label(weak(state.t("gui.col.user")))
-        });
+        if let Some(w) = c.user {
+            cell(ui, w, 16.0, |ui| ui.label(weak(state.t("gui.col.user"))));
+        }
     });
 }
 
@@ -208,13 +241,9 @@ fn row(ui: &mut Ui, state: &AppState, r: &Row<'_>, cmds: &mut Vec<Command>) {
                         let h = ROW_HEIGHT - 4.0;
                         ui.set_height(h);
                         ui.horizontal(|ui| {
-                            let rest = 32.0
-                                + BADGE_W
-                                + CONNS_W
-                                + FINDING_W
-                                + USER_W
-                                + 5.0 * ui.spacing().item_spacing.x;
-                            let name_w = (ui.available_width() - rest).max(80.0);
+                            let gap = ui.spacing().item_spacing.x;
+                            let c = cols(ui.available_width() - 32.0 - gap, gap);
+                            let name_w = c.name;
                             cell(ui, 28.0, h, |ui| initial(ui, &name, 28.0));
                             ui.allocate_ui_with_layout(
                                 egui::vec2(name_w, h),
@@ -261,7 +290,7 @@ fn row(ui: &mut Ui, state: &AppState, r: &Row<'_>, cmds: &mut Vec<Command>) {
                                         .selectable(false),
                                 )
                             });
-                            cell(ui, FINDING_W, h, |ui| {
+                            cell(ui, c.finding, h, |ui| {
                                 if let Some(f) = r.top {
                                     let colors = if ended {
                                         theme::muted(dark)
@@ -272,9 +301,11 @@ fn row(ui: &mut Ui, state: &AppState, r: &Row<'_>, cmds: &mut Vec<Command>) {
                                         .on_hover_text(for_display(&f.summary));
                                 }
                             });
-                            cell(ui, USER_W, h, |ui| {
-                                cut(ui, for_display(&p.user().unwrap_or_default()))
-                            });
+                            if let Some(w) = c.user {
+                                cell(ui, w, h, |ui| {
+                                    cut(ui, for_display(&p.user().unwrap_or_default()))
+                                });
+                            }
                         });
                     });
             },

@@ -65,6 +65,8 @@ pub struct KizukiApp {
     save_dialog: Box<dyn SaveDialog>,
     /// Tray, notifications and the instance socket (the real app only).
     life: Option<crate::tray::life::Life>,
+    /// The window was fitted to the screen once.
+    fitted: bool,
 }
 
 impl KizukiApp {
@@ -76,6 +78,7 @@ impl KizukiApp {
             copied: Vec::new(),
             save_dialog: Box::new(NoSaveDialog::default()),
             life: None,
+            fitted: false,
         }
     }
 
@@ -189,22 +192,31 @@ impl KizukiApp {
             ui.add_space(2.0);
             chrome::status_bar(ui, state);
         });
+        // The list starts at a share of the window (a 1024×600 screen
+        // keeps room for the details) and can be dragged either way.
+        let width = ui.ctx().content_rect().width();
         egui::Panel::left("programs")
             .resizable(true)
-            .default_size(540.0)
-            .size_range(320.0..=900.0)
+            .default_size((width * 0.42).clamp(340.0, 540.0))
+            .size_range(300.0..=(width - 420.0).max(320.0))
             .show(ui, |ui| {
                 ui.add_space(4.0);
                 list::show(ui, state, &mut cmds);
             });
-        let details = egui::CentralPanel::default().show(ui, |ui| {
+        // Under the details pane only (added after the list): the list
+        // never moves; the walk-through shows its own.
+        if state.wizard.is_none() && !notice::visible(state).0.is_empty() {
+            egui::Panel::bottom("notices")
+                .resizable(false)
+                .show(ui, |ui| {
+                    ui.add_space(4.0);
+                    notice::stack(ui, state, &mut cmds);
+                    ui.add_space(2.0);
+                });
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
             details::show(ui, state, &mut cmds);
         });
-        // Over the details pane, not in a panel: nothing moves when a
-        // notice comes or goes. Behind the walk-through it shows its own.
-        if state.wizard.is_none() {
-            notice::overlay(ui.ctx(), state, details.response.rect, &mut cmds);
-        }
         wizard::show(ui, state, &mut cmds);
         chrome::confirm_dialog(ui, state, &mut cmds);
         background::explain_close(ui, state, &mut cmds);
@@ -217,6 +229,9 @@ impl KizukiApp {
 
 impl eframe::App for KizukiApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        if !self.fitted {
+            self.fitted = fit_to_monitor(ctx);
+        }
         // Also while hidden: a panic from the tray reports back here.
         self.poll_jobs(ctx);
         background::logic(self, ctx);
@@ -231,6 +246,25 @@ impl eframe::App for KizukiApp {
             self.show(ui);
         }
     }
+}
+
+/// Shrinks the window to the screen when the screen is smaller than the
+/// default size (a 1024×600 laptop); true once the screen size was known.
+fn fit_to_monitor(ctx: &egui::Context) -> bool {
+    let (monitor, inner) = ctx.input(|i| {
+        let v = i.viewport();
+        (v.monitor_size, v.inner_rect.map(|r| r.size()))
+    });
+    let (Some(m), Some(inner)) = (monitor, inner) else {
+        return false;
+    };
+    // Leave room for a panel or task bar.
+    let want = egui::vec2(inner.x.min(m.x), inner.y.min(m.y - 40.0).max(400.0));
+    if want != inner {
+        ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(egui::pos2(0.0, 0.0)));
+        ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(want));
+    }
+    true
 }
 
 /// Sets up an egui context the way the window needs it (fonts, sizes);

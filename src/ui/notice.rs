@@ -5,12 +5,12 @@
 //!   so no text runs under it and its click always lands.
 //! - Technical detail stays behind "詳細" (and is in the log file).
 //! - At most [`VISIBLE`] are shown at once, then "ほか N 件".
-//! - Passing notices float over the window ([`overlay`]) so nothing
-//!   under the mouse moves when one comes or goes; lasting ones
-//!   ([`Notice::dismissable`] false, present from the start) sit in the
-//!   top bar ([`lasting`]).
+//! - Passing notices sit in a strip under the details pane ([`stack`]),
+//!   beside the list: the list never moves and nothing is covered; lasting
+//!   ones ([`Notice::dismissable`] false, present from the start) sit in
+//!   the top bar ([`lasting`]).
 
-use egui::{Align, Align2, Id, Layout, RichText, ScrollArea, Ui, Vec2};
+use egui::{Align, Layout, RichText, ScrollArea, Ui, Vec2};
 
 use super::theme;
 use crate::app::{AppState, BannerAction, Command, Notice};
@@ -18,8 +18,6 @@ use crate::i18n::Lang;
 
 /// The most notices shown at once.
 pub const VISIBLE: usize = 3;
-/// The overlay's widest width.
-pub const MAX_WIDTH: f32 = 560.0;
 
 /// What the user did with one notice this frame.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,7 +37,7 @@ pub fn notice(ui: &mut Ui, n: &Notice, lang: Lang, width: f32) -> NoticeResponse
     egui::Frame::new()
         .fill(c.fill)
         .corner_radius(6)
-        .inner_margin(egui::Margin::symmetric(10, 6))
+        .inner_margin(egui::Margin::symmetric(10, 4))
         .show(ui, |ui| {
             let inner = (width - 20.0).max(120.0);
             ui.set_width(inner);
@@ -112,54 +110,39 @@ pub fn lasting(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     }
 }
 
-/// The passing notices that are shown: the newest [`VISIBLE`], oldest
-/// first, and how many more wait.
+/// The passing notices that are shown: the newest [`VISIBLE`] (two on a
+/// short screen), oldest first, and how many more wait.
 pub fn visible(state: &AppState) -> (Vec<&Notice>, usize) {
+    visible_of(state, VISIBLE)
+}
+
+fn visible_of(state: &AppState, max: usize) -> (Vec<&Notice>, usize) {
     let all: Vec<&Notice> = state.banners.iter().filter(|b| b.dismissable).collect();
-    let more = all.len().saturating_sub(VISIBLE);
+    let more = all.len().saturating_sub(max);
     (all[more..].to_vec(), more)
 }
 
-/// Passing notices floating above the bottom right of `area` (the
-/// details pane): the list and the tables under them never move.
-pub fn overlay(ctx: &egui::Context, state: &AppState, area: egui::Rect, cmds: &mut Vec<Command>) {
-    let (shown, more) = visible(state);
-    if shown.is_empty() {
-        return;
-    }
-    let width = (area.width() - 16.0).clamp(200.0, MAX_WIDTH);
-    egui::Area::new(Id::unique("kizuki-notices"))
-        .order(egui::Order::Foreground)
-        .pivot(Align2::RIGHT_BOTTOM)
-        .fixed_pos(area.right_bottom() - Vec2::new(8.0, 8.0))
-        .show(ctx, |ui| {
-            ui.set_width(width);
-            ui.spacing_mut().item_spacing.y = 4.0;
-            if more > 0 {
-                let c = theme::banner(crate::app::BannerLevel::Info, ui.visuals().dark_mode);
-                egui::Frame::new()
-                    .fill(c.fill)
-                    .corner_radius(6)
-                    .inner_margin(egui::Margin::symmetric(10, 4))
-                    .show(ui, |ui| {
-                        ui.set_width(width - 20.0);
-                        ui.horizontal_wrapped(|ui| {
-                            ui.label(
-                                RichText::new(
-                                    state
-                                        .t_args("gui.notice.more", &[("count", &more.to_string())]),
-                                )
-                                .color(c.text),
-                            );
-                            if ui.button(state.t("gui.notice.close_all")).clicked() {
-                                cmds.push(Command::DismissAllNotices);
-                            }
-                        });
-                    });
-            }
-            for n in shown {
-                let r = notice(ui, n, state.lang, width);
-                respond(n, r, cmds);
+/// The passing notices, newest last, with "ほか N 件" above them; drawn
+/// in the strip below the details pane (beside the list, never over it):
+/// the list and the rows above never move when one comes or goes.
+pub fn stack(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
+    let short = ui.ctx().content_rect().height() < 700.0;
+    let (shown, more) = visible_of(state, if short { VISIBLE - 1 } else { VISIBLE });
+    let width = ui.available_width();
+    ui.spacing_mut().item_spacing.y = 4.0;
+    if more > 0 {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(
+                RichText::new(state.t_args("gui.notice.more", &[("count", &more.to_string())]))
+                    .strong(),
+            );
+            if ui.button(state.t("gui.notice.close_all")).clicked() {
+                cmds.push(Command::DismissAllNotices);
             }
         });
+    }
+    for n in shown {
+        let r = notice(ui, n, state.lang, width);
+        respond(n, r, cmds);
+    }
 }
