@@ -28,6 +28,7 @@ pub mod procctl;
 pub mod provenance;
 pub mod report;
 pub mod setup;
+pub mod textwidth;
 pub mod tray;
 pub mod ui;
 pub mod win;
