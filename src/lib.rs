@@ -7,6 +7,7 @@ pub mod autostart;
 pub mod bounded;
 pub mod cli;
 mod cli_autostart;
+pub mod cli_errors;
 mod cli_mark;
 pub mod clock;
 pub mod consult;
