@@ -460,7 +460,7 @@ fn latest_news(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Command
     let Some(b) = state
         .banners
         .iter()
-        .filter(|b| b.id >= w.since_banner && b.dismissable)
+        .filter(|b| b.id >= w.since_banner)
         .max_by_key(|b| b.id)
     else {
         return;
