@@ -494,9 +494,11 @@ fn connection_widths(ui: &Ui, state: &AppState, p: &Program) -> Vec<f32> {
     let l = longest(ui, state, p);
     let time = widest(&["00:00:00", "22:22:22"], &body);
     let states: Vec<&str> = l.states.iter().map(String::as_str).collect();
+    // A header is never cut (a user must read what a column is); the
+    // addresses under it are, with the whole text on hover.
     let flexible = |header: f32, content: f32, least: f32| Need {
         full: header.max(content),
-        least: header.max(content).min(least),
+        least: header.max(content.min(least)),
     };
     let needs = [
         Need::fixed(head("gui.conn.protocol").max(widest(&["TCP", "UDP"], &body))),

@@ -162,28 +162,30 @@ fn toolbar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
         {
             cmds.push(Command::SetOnlyAttention(v));
         }
-        let sort_name = |s: SortKey| {
-            state.t(match s {
-                SortKey::Attention => "gui.sort.attention",
-                SortKey::Name => "gui.sort.name",
-                SortKey::Connections => "gui.sort.connections",
-            })
-        };
-        // Label and list stay on one line when the row wraps.
-        ui.horizontal(|ui| {
-            let label = ui.label(state.t("gui.sort"));
-            egui::ComboBox::from_id_salt("sort")
-                .selected_text(sort_name(state.sort))
-                .show_ui(ui, |ui| {
-                    for s in SortKey::ALL {
-                        if ui.selectable_label(state.sort == s, sort_name(s)).clicked() {
-                            cmds.push(Command::SetSort(s));
-                        }
+    });
+    // The order on its own line: the list can be narrow (a small screen)
+    // without the row pushing the pane wider.
+    let sort_name = |s: SortKey| {
+        state.t(match s {
+            SortKey::Attention => "gui.sort.attention",
+            SortKey::Name => "gui.sort.name",
+            SortKey::Connections => "gui.sort.connections",
+        })
+    };
+    // Label and list stay on one line when the row wraps.
+    ui.horizontal(|ui| {
+        let label = ui.label(state.t("gui.sort"));
+        egui::ComboBox::from_id_salt("sort")
+            .selected_text(sort_name(state.sort))
+            .show_ui(ui, |ui| {
+                for s in SortKey::ALL {
+                    if ui.selectable_label(state.sort == s, sort_name(s)).clicked() {
+                        cmds.push(Command::SetSort(s));
                     }
-                })
-                .response
-                .labelled_by(label.id);
-        });
+                }
+            })
+            .response
+            .labelled_by(label.id);
     });
 }
 
