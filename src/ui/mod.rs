@@ -198,11 +198,10 @@ impl KizukiApp {
         });
         // The list starts narrow enough for a 1024×600 screen to keep
         // room for the details, and can be dragged either way.
-        let width = ui.ctx().content_rect().width();
         egui::Panel::left("programs")
             .resizable(true)
             .default_size(LIST_WIDTH)
-            .size_range(300.0..=(width - 420.0).max(320.0))
+            .size_range(300.0..=900.0)
             .show(ui, |ui| {
                 ui.add_space(4.0);
                 list::show(ui, state, &mut cmds);
