@@ -150,11 +150,22 @@ pub enum FirewallCommand {
 
 /// Parses arguments and runs; the binary's `main` is only this.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // Paths may not be UTF-8: clap gets the arguments as they are; only
+    // the language is read from a lossy copy.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let cli = match Cli::try_parse_from(std::env::args_os()) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
+            // The common mistakes in the user's language.
+            match crate::cli_errors::localized(&e, crate::cli_errors::lang_of_args(&args)) {
+                Some(text) => eprintln!("kizuki: {text}"),
+                None => {
+                    let _ = e.print();
+                }
+            }
             return ExitCode::from(code);
         }
     };

@@ -126,6 +126,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/en/tray.toml"),
     ),
     (
+        "window",
+        include_str!("../assets/i18n/ja/window.toml"),
+        include_str!("../assets/i18n/en/window.toml"),
+    ),
+    (
         "hardening",
         include_str!("../assets/i18n/ja/hardening.toml"),
         include_str!("../assets/i18n/en/hardening.toml"),
@@ -257,6 +262,178 @@ mod tests {
                 "placeholders differ for {k}"
             );
         }
+    }
+
+    /// Words that are the same in Japanese text: names, protocols, file
+    /// and command names a user may need to type or look for.
+    const ASCII_ALLOWED: &[&str] = &[
+        "kizuki",
+        "Tor",
+        "PID",
+        "PIDs",
+        "TCP",
+        "UDP",
+        "IPA",
+        "OS",
+        "Windows",
+        "Linux",
+        "ClamAV",
+        "clamscan",
+        "Microsoft",
+        "Defender",
+        "nftables",
+        "nft",
+        "pkexec",
+        "polkit",
+        "cgroup",
+        "iproute",
+        "apt",
+        "get",
+        "install",
+        "Debian",
+        "netsh",
+        "SHA",
+        "JSON",
+        "HTML",
+        "URL",
+        "LAN",
+        "Wi",
+        "Fi",
+        "Web",
+        "ID",
+        "USB",
+        "UAC",
+        "log",
+        "json",
+        "md",
+        "html",
+        "shm",
+        "dev",
+        "root",
+        "allow",
+        "data",
+        "dir",
+        "for",
+        "record",
+        "only",
+        "lang",
+        "ja",
+        "en",
+        "kizuki",
+        "exe",
+        "SOCKS",
+        "DNS",
+        "IP",
+        "IPv",
+        "Run",
+        "HKCU",
+        "Software",
+        "CurrentVersion",
+        "Explorer",
+        "Downloads",
+        "AppData",
+        "Local",
+        "Temp",
+        "tmp",
+        "var",
+        "home",
+        "desktop",
+        "autostart",
+        "config",
+        "systemd",
+        "xdg",
+        "portal",
+        "zenity",
+        "gio",
+        "open",
+        "tel",
+        "mailto",
+        "https",
+        "http",
+        "www",
+        "go",
+        "jp",
+        "npa",
+        "ipa",
+        "police",
+        "com",
+        "verify",
+        "history",
+        "mark",
+        "trusted",
+        "unknown",
+        "blocked",
+        "help",
+        "report",
+        "scan",
+        "watch",
+        "firewall",
+        "status",
+        "apply",
+        "clear",
+        "panic",
+        "unpanic",
+        "contacts",
+        "Escape",
+        "Esc",
+        "Enter",
+        "Ctrl",
+        "Shift",
+        "Alt",
+        "Tab",
+        "Store",
+        "App",
+        "Security",
+        "SmartScreen",
+        "HOME",
+        "XDG",
+        "CONFIG",
+        "on",
+        "off",
+        "macOS",
+        "SMS",
+        "sys",
+        "fs",
+        "sudo",
+        "CPU",
+        "evidence",
+    ];
+
+    #[test]
+    fn no_english_leaks_into_the_japanese_catalog() {
+        let mut leaks = Vec::new();
+        for k in keys(Lang::Ja) {
+            let text = tr_in(Lang::Ja, k);
+            // Placeholders are filled in later; they are not words shown.
+            let mut shown = String::new();
+            let mut depth = 0;
+            for c in text.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ if depth == 0 => shown.push(c),
+                    _ => {}
+                }
+            }
+            for word in shown
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .filter(|w| w.len() >= 2)
+            {
+                if !ASCII_ALLOWED.contains(&word) {
+                    leaks.push(format!("{k}: {word}"));
+                }
+            }
+            let ascii = shown.chars().filter(|c| c.is_ascii_alphabetic()).count();
+            let total = shown.chars().filter(|c| !c.is_whitespace()).count();
+            // A whole English sentence left untranslated.
+            if total > 12 && ascii * 10 > total * 7 {
+                leaks.push(format!("{k}: mostly English: {shown}"));
+            }
+        }
+        assert!(
+            leaks.is_empty(),
+            "English in the Japanese catalog: {leaks:#?}"
+        );
     }
 
     #[test]

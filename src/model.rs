@@ -154,6 +154,8 @@ pub struct RawSample {
     pub complete: bool,
     /// Raw and packet sockets (Linux), for the `raw-socket` finding.
     pub special_sockets: Vec<RawSpecialSocket>,
+    /// PIDs the OS reports as stopped (suspended), where it can tell.
+    pub suspended: Vec<u32>,
 }
 
 /// How much a finding matters to the user.
@@ -426,6 +428,9 @@ pub struct Snapshot {
     /// for notifications and the journal; a finding that stays raised is
     /// not listed again.
     pub newly_raised: Vec<(ProgramKey, FindingKind)>,
+    /// PIDs the OS reported as stopped (suspended) at this sample: what
+    /// the window shows as 一時停止中, never what was only asked for.
+    pub suspended: Vec<u32>,
 }
 
 impl Snapshot {
@@ -439,6 +444,7 @@ impl Snapshot {
             unattributed: Vec::new(),
             complete: true,
             newly_raised: Vec::new(),
+            suspended: Vec::new(),
         }
     }
 

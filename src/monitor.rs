@@ -444,6 +444,7 @@ impl Tracker {
             unattributed,
             complete: true,
             newly_raised: Vec::new(),
+            suspended: Vec::new(),
         }
     }
 }
@@ -579,6 +580,7 @@ impl MonitorCore {
         self.generation += 1;
         let mut snap = self.tracker.snapshot(self.generation, now, self.interval);
         snap.complete = raw.complete;
+        snap.suspended = raw.suspended.clone();
         let ctx = TickContext {
             now,
             events: &events,

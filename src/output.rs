@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::clock::rfc3339;
-use crate::escape::{for_display, os_lossless, truncate};
+use crate::escape::{for_display, os_lossless};
 use crate::i18n::{tr, tr_args};
 use crate::model::{Connection, Program, Snapshot};
 
@@ -185,10 +185,9 @@ pub fn snapshot_json(s: &Snapshot) -> Value {
     }
 }
 
+/// Padded by display width: Japanese names and headers line up.
 fn pad(s: &str, width: usize) -> String {
-    let shown = truncate(s, width);
-    let n = shown.chars().count();
-    format!("{shown}{}", " ".repeat(width.saturating_sub(n)))
+    crate::textwidth::pad(s, width)
 }
 
 /// A human table: one line per program, its connections indented below.

@@ -136,7 +136,7 @@ fn clicking_a_program_shows_its_connections() {
         h.query_by_label("203.0.113.7:443").is_none(),
         "curl's are not shown"
     );
-    assert!(h.query_by_label("通信 (2 件 / 記録 2 件)").is_some());
+    assert!(h.query_by_label("通信 (いま 2 件 / 記録 2 件)").is_some());
 }
 
 #[test]
@@ -319,12 +319,13 @@ fn report_consult_and_copy_reach_the_backend() {
     feed(&mut h, script.tick());
     row(&h, "tool").click();
     h.run();
-    h.get_by_role_and_label(Role::Button, "レポート").click();
+    h.get_by_role_and_label(Role::Button, "報告書を作る")
+        .click();
     h.run();
     // The saved report is shown in the details pane with what to do next.
     h.get_by_label("報告書を保存しました:");
     h.get_by_label("/reports/tool.md");
-    h.get_by_role_and_label(Role::Button, "フォルダを開く");
+    h.get_by_role_and_label(Role::Button, "フォルダーを開く");
     // The details pane's button (the title bar has a general one too)
     // opens the walk-through about this program.
     h.get_all_by_role_and_label(Role::Button, "相談する")
@@ -408,7 +409,7 @@ fn ten_thousand_connections_stay_smooth() {
     row(&h, "busy").click();
     h.run();
     assert!(
-        h.query_by_label("通信 (10000 件 / 記録 10000 件)")
+        h.query_by_label("通信 (いま 10000 件 / 記録 10000 件)")
             .is_some()
     );
     assert!(

@@ -3,7 +3,6 @@
 //! would: by accessible labels, no display. Nothing is launched: links
 //! and folders reach a recording opener or the recording backend.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -222,14 +221,17 @@ fn phone_and_mail_links_reach_the_opener_with_a_prefilled_mail() {
     open_about_tool(&mut h);
     go_to_step(&mut h, 4);
 
+    // Few computers can place a call: the number is copied, and said so.
     h.get_by_role_and_label(Role::Link, IPA_PHONE).click();
     h.run();
-    assert_eq!(opener.opened(), vec![OsString::from("tel:0359787509")]);
+    assert!(opener.opened().is_empty(), "no phone handler is tried");
+    assert_eq!(h.state().copied(), ["0359787509".to_string()]);
+    h.get_by_label_contains("おかけください");
 
     h.get_by_role_and_label(Role::Link, "anshin@ipa.go.jp")
         .click();
     h.run();
-    let mail = opener.opened()[1].to_string_lossy().into_owned();
+    let mail = opener.opened()[0].to_string_lossy().into_owned();
     // 不審 (U+4E0D U+5BE9) starts the subject, percent-encoded UTF-8.
     assert!(
         mail.starts_with("mailto:anshin@ipa.go.jp?subject=%E4%B8%8D%E5%AF%A9"),
@@ -257,13 +259,16 @@ fn phone_and_mail_links_reach_the_opener_with_a_prefilled_mail() {
         .unwrap()
         .click();
     h.run();
-    assert_eq!(h.state().copied(), [IPA_PHONE.to_string()]);
-    assert_eq!(opener.opened().len(), 2, "copying opens nothing");
-    // Said inside the dialog too (the window's banners are behind it).
+    assert_eq!(
+        h.state().copied(),
+        ["0359787509".to_string(), IPA_PHONE.to_string()]
+    );
+    assert_eq!(opener.opened().len(), 1, "copying opens nothing");
+    // Said inside the dialog (the window's notices wait behind it).
     assert_eq!(
         h.query_all_by_label("クリップボードにコピーしました。")
             .count(),
-        2
+        1
     );
 }
 
@@ -317,7 +322,7 @@ fn report_saved_shows_the_path_and_opens_its_folder() {
     assert!(shown(&h, "報告書を保存しました:"));
     assert!(shown(&h, &saved.path.to_string_lossy()));
 
-    click_in_dialog(&mut h, "フォルダを開く");
+    click_in_dialog(&mut h, "フォルダーを開く");
     assert_eq!(opener.opened(), vec![reports.into_os_string()]);
 
     click_in_dialog(&mut h, "まとめをコピー");

@@ -512,3 +512,45 @@ fn summary_text_describes_the_program_for_the_desk() {
     let en = report::summary_text(&fixture(), Lang::En);
     assert!(en.contains("Connections (2):"), "{en}");
 }
+
+#[test]
+fn repeated_contacts_are_one_line_and_first_seen_is_not_after_them() {
+    let mut p = fixture();
+    // kizuki noticed the program late (after a restart, say)…
+    p.first_seen = at(3600);
+    // …but its journal holds fifteen earlier contacts with one server.
+    p.connections = (0..15)
+        .map(|i| {
+            let mut c = conn(
+                &format!("127.0.0.1:{}", 50000 + i),
+                Some("127.0.0.1:8000"),
+                SockState::CloseWait,
+                i * 60,
+                i * 60 + 2,
+            );
+            c.live = false;
+            c
+        })
+        .collect();
+    let r = build(&p, Lang::En);
+    let summary = r.summary_in(Lang::En);
+    let lines: Vec<&str> = summary
+        .lines()
+        .filter(|l| l.contains("127.0.0.1:8000"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{summary}");
+    assert!(
+        lines[0].contains("15 connections to 127.0.0.1:8000"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        !summary.contains("CLOSE_WAIT"),
+        "one word for ended: {summary}"
+    );
+    assert!(
+        r.program.first_seen <= at(0),
+        "first seen no later than the first connection"
+    );
+    assert!(r.connections.iter().all(|c| c.state == "ENDED"));
+}

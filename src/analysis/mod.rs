@@ -100,7 +100,7 @@ mod tests {
         }
         assert_eq!(
             tr_in(Lang::Ja, "finding.runs-from-temp.title"),
-            "一時フォルダから実行"
+            "一時フォルダーなどから実行"
         );
     }
 }

@@ -42,6 +42,10 @@ pub enum Command {
     LoadHistory(ProgramKey),
     CopyText(String),
     DismissBanner(u64),
+    /// A click on a header of the connections table.
+    SortConnections(super::conn_order::ConnColumn),
+    /// Close every notice that can be closed.
+    DismissAllNotices,
     RefreshNow,
     /// Tray, notifications and the window's life in the background.
     Background(BackgroundCommand),

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod background;
 pub mod command;
+pub mod conn_order;
 pub mod guard;
 pub mod jobs;
 pub mod native;
@@ -19,10 +20,12 @@ pub use backend::{
 };
 pub use background::{BackgroundCommand, BackgroundEffect, BackgroundState};
 pub use command::{Command, Effect, SaveRequest};
+pub use conn_order::{ConnColumn, ConnSort};
 pub use jobs::{Job, JobDone, JobId, JobRunner, JobWorker, Waker};
-pub use programs::{Badge, Row};
+pub use programs::{Badge, Row, RunState};
 pub use state::{
-    AppState, Banner, BannerAction, BannerLevel, Confirmation, DetailTab, Message, SortKey,
+    AppState, Banner, BannerAction, BannerLevel, Confirmation, DetailTab, Message, NOTICES_KEPT,
+    Notice, SortKey,
 };
 pub use update::update;
 pub use wizard::{ConsultCommand, PanicState, Wizard};

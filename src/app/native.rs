@@ -245,7 +245,11 @@ impl Backend for NativeBackend {
             (Some(data), _) => report::default_reports_dir(data),
             // "Save as…" needs no data folder.
             (None, Some(_)) => std::env::temp_dir(),
-            (None, None) => return Err(BackendError::Failed(crate::i18n::tr("err.data_dir"))),
+            // No data folder (it could not be made; the window says so):
+            // the report still goes where the user can find it.
+            (None, None) => directories::UserDirs::new()
+                .and_then(|u| u.document_dir().map(|d| d.join("kizuki-reports")))
+                .unwrap_or_else(|| std::env::temp_dir().join("kizuki-reports")),
         };
         let mut options = report::ReportOptions::new(reports_dir, SystemClock.now());
         options.lang = crate::i18n::lang();

@@ -12,7 +12,10 @@ use crate::model::{Finding, FindingKind, Mark, Program, Severity, Snapshot};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Badge {
     Trusted,
+    /// The user marked it "unknown" (保留: decide later).
     Unknown,
+    /// No decision yet (未判定).
+    Undecided,
     Blocked,
     New,
     Changed,
@@ -23,6 +26,7 @@ impl Badge {
         match self {
             Badge::Trusted => "trusted",
             Badge::Unknown => "unknown",
+            Badge::Undecided => "undecided",
             Badge::Blocked => "blocked",
             Badge::New => "new",
             Badge::Changed => "changed",
@@ -42,7 +46,8 @@ pub fn badge(mark: Option<Mark>, p: &Program) -> Badge {
         Some(Mark::Trusted) => Badge::Trusted,
         _ if p.stale_mark.is_some() || has(p, FindingKind::ExeChanged) => Badge::Changed,
         _ if has(p, FindingKind::NewProgram) => Badge::New,
-        _ => Badge::Unknown,
+        Some(Mark::Unknown) => Badge::Unknown,
+        None => Badge::Undecided,
     }
 }
 
@@ -74,6 +79,41 @@ pub fn attention(mark: Option<Mark>, p: &Program) -> u8 {
     from_findings.max(from_badge)
 }
 
+/// Whether a program runs, as the OS last reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RunState {
+    Running,
+    /// Every live process is stopped (一時停止中).
+    Suspended,
+    /// No process is alive any more (終了済み).
+    Ended,
+}
+
+impl RunState {
+    /// The catalog key of its word.
+    pub fn key(self) -> &'static str {
+        match self {
+            RunState::Running => "gui.state.running",
+            RunState::Suspended => "gui.state.suspended",
+            RunState::Ended => "gui.state.ended",
+        }
+    }
+}
+
+/// The state of `p` in `snap`: suspended only when the OS reported every
+/// live process stopped.
+pub fn run_state(snap: &Snapshot, p: &Program) -> RunState {
+    let mut alive = p.processes.iter().filter(|x| x.alive).peekable();
+    if alive.peek().is_none() {
+        return RunState::Ended;
+    }
+    if alive.all(|x| snap.suspended.contains(&x.pid)) {
+        RunState::Suspended
+    } else {
+        RunState::Running
+    }
+}
+
 /// One line of the program list.
 #[derive(Debug, Clone)]
 pub struct Row<'a> {
@@ -82,6 +122,7 @@ pub struct Row<'a> {
     pub live: usize,
     pub top: Option<&'a Finding>,
     pub attention: u8,
+    pub run: RunState,
 }
 
 /// The full path as shown (escaped), else the name.
@@ -115,31 +156,42 @@ pub fn rows(state: &AppState) -> Vec<Row<'_>> {
         .filter(|p| matches(p, &needle))
         .map(|p| {
             let mark = state.mark_of(p);
+            let run = run_state(&state.snapshot, p);
             Row {
                 program: p,
                 badge: badge(mark, p),
                 live: p.live_connections().count(),
                 top: top_finding(p),
-                attention: attention(mark, p),
+                // An ended program needs no action now; its findings stay
+                // readable in its details (and reports).
+                attention: if run == RunState::Ended {
+                    0
+                } else {
+                    attention(mark, p)
+                },
+                run,
             }
         })
         .filter(|r| !state.only_network || r.live > 0)
         .filter(|r| !state.only_attention || r.attention > 0)
         .collect();
-    // Ties are broken by name, then by key, so the order never flickers.
+    // Ended programs after the running ones; ties are broken by name,
+    // then by key, so the order never flickers.
     let name = |r: &Row<'_>| r.program.name.to_lowercase();
+    let ended = |r: &Row<'_>| r.run == RunState::Ended;
     match state.sort {
         SortKey::Attention => rows.sort_by_cached_key(|r| {
             (
+                ended(r),
                 Reverse(r.attention),
                 Reverse(r.live),
                 name(r),
                 r.program.key.clone(),
             )
         }),
-        SortKey::Name => rows.sort_by_cached_key(|r| (name(r), r.program.key.clone())),
+        SortKey::Name => rows.sort_by_cached_key(|r| (ended(r), name(r), r.program.key.clone())),
         SortKey::Connections => {
-            rows.sort_by_cached_key(|r| (Reverse(r.live), name(r), r.program.key.clone()))
+            rows.sort_by_cached_key(|r| (ended(r), Reverse(r.live), name(r), r.program.key.clone()))
         }
     }
     rows
@@ -191,7 +243,7 @@ mod tests {
             exe: Some(format!("/usr/bin/{name}").into()),
             exe_deleted: false,
             sha256: None,
-            processes: vec![],
+            processes: vec![ProcessInfo::fake(100, name)],
             connections: vec![],
             findings: vec![],
             mark: None,
@@ -221,7 +273,8 @@ mod tests {
         assert_eq!(badge(Some(Mark::Blocked), &p), Badge::Blocked);
         assert_eq!(badge(Some(Mark::Trusted), &p), Badge::Trusted);
         assert_eq!(badge(Some(Mark::Unknown), &p), Badge::Changed);
-        assert_eq!(badge(None, &program("x")), Badge::Unknown);
+        assert_eq!(badge(None, &program("x")), Badge::Undecided);
+        assert_eq!(badge(Some(Mark::Unknown), &program("x")), Badge::Unknown);
     }
 
     #[test]
@@ -247,6 +300,35 @@ mod tests {
         assert_eq!(names(&state), ["aaa", "mmm", "zzz"]);
         state.search = "MM".into();
         assert_eq!(names(&state), ["mmm"]);
+    }
+
+    #[test]
+    fn suspended_and_ended_programs_are_told_apart_and_ended_ones_go_last() {
+        let mut state = AppState::new(Lang::Ja);
+        let mut gone = program("aaa-gone");
+        gone.processes[0].alive = false;
+        gone.findings
+            .push(finding(FindingKind::Tor, Severity::High));
+        let mut frozen = program("frozen");
+        frozen.processes = vec![ProcessInfo::fake(7, "frozen")];
+        let mut snap = Snapshot::empty();
+        snap.programs = vec![gone, frozen, program("zzz")];
+        snap.suspended = vec![7];
+        state.snapshot = Arc::new(snap);
+        let got: Vec<(String, RunState)> = rows(&state)
+            .iter()
+            .map(|r| (r.program.name.clone(), r.run))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("frozen".into(), RunState::Suspended),
+                ("zzz".into(), RunState::Running),
+                ("aaa-gone".into(), RunState::Ended),
+            ]
+        );
+        state.sort = SortKey::Name;
+        assert_eq!(rows(&state).last().unwrap().program.name, "aaa-gone");
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub enum BannerLevel {
     Error,
 }
 
+/// One notice (banner) the window shows: a localized sentence (what
+/// happened, what to do), kept as a catalog key so it follows the
+/// language; technical detail for a helper sits behind "詳細".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Banner {
     pub id: u64,
@@ -87,7 +90,16 @@ pub struct Banner {
     pub dismissable: bool,
     /// A button the banner offers besides "close".
     pub action: Option<BannerAction>,
+    /// Technical detail (an OS error, a command's output), shown only
+    /// when the user opens "詳細"; never translated.
+    pub detail: Option<String>,
 }
+
+/// The window's notices are its banners; the name the UI component uses.
+pub type Notice = Banner;
+
+/// At most this many notices are kept; older dismissable ones go first.
+pub const NOTICES_KEPT: usize = 30;
 
 /// What a banner's button does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +129,8 @@ pub struct AppState {
     pub only_attention: bool,
     pub sort: SortKey,
     pub tab: DetailTab,
+    /// How the connections table is ordered (newest first).
+    pub conn_sort: super::conn_order::ConnSort,
     pub trust_duration: TrustDuration,
     pub banners: Vec<Banner>,
     next_banner: u64,
@@ -166,6 +180,7 @@ impl AppState {
             only_attention: false,
             sort: SortKey::default(),
             tab: DetailTab::default(),
+            conn_sort: Default::default(),
             trust_duration: TrustDuration::default(),
             banners: Vec::new(),
             next_banner: 1,
@@ -189,7 +204,26 @@ impl AppState {
     }
 
     pub fn push_banner(&mut self, level: BannerLevel, message: Message, dismissable: bool) {
-        self.push_banner_full(level, message, dismissable, None);
+        self.push_banner_full(level, message, dismissable, None, None);
+    }
+
+    /// A dismissable notice with technical detail behind "詳細"; the
+    /// detail is also written to the log file. Returns its id.
+    pub fn push_notice_detail(
+        &mut self,
+        level: BannerLevel,
+        message: Message,
+        detail: impl Into<String>,
+    ) -> u64 {
+        let detail = detail.into();
+        log::warn!("{}: {detail}", message.key);
+        self.push_banner_full(level, message, true, None, Some(detail));
+        self.banners.last().map(|b| b.id).unwrap_or(0)
+    }
+
+    /// Removes every dismissable notice.
+    pub fn dismiss_all_notices(&mut self) {
+        self.banners.retain(|b| !b.dismissable);
     }
 
     /// A dismissable banner with a button.
@@ -199,7 +233,7 @@ impl AppState {
         message: Message,
         action: Option<BannerAction>,
     ) {
-        self.push_banner_full(level, message, true, action);
+        self.push_banner_full(level, message, true, action, None);
     }
 
     fn push_banner_full(
@@ -208,6 +242,7 @@ impl AppState {
         message: Message,
         dismissable: bool,
         action: Option<BannerAction>,
+        detail: Option<String>,
     ) {
         // The same message twice in a row says nothing new.
         if let Some(last) = self.banners.last()
@@ -224,12 +259,13 @@ impl AppState {
             message,
             dismissable,
             action,
+            detail,
         });
-        // Keep the window readable: only the newest few dismissable ones.
-        const KEEP: usize = 4;
+        // The window shows the newest few (and "N more"); memory keeps a
+        // bounded number, dropping the oldest dismissable ones.
         let dismissable = self.banners.iter().filter(|b| b.dismissable).count();
-        if dismissable > KEEP {
-            let mut drop = dismissable - KEEP;
+        if dismissable > NOTICES_KEPT {
+            let mut drop = dismissable - NOTICES_KEPT;
             self.banners.retain(|b| {
                 if drop > 0 && b.dismissable {
                     drop -= 1;

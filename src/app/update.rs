@@ -106,6 +106,8 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
             state.push_banner(BannerLevel::Info, Message::new("gui.msg.copied"), true);
         }
         Command::DismissBanner(id) => state.banners.retain(|b| b.id != id || !b.dismissable),
+        Command::DismissAllNotices => state.dismiss_all_notices(),
+        Command::SortConnections(c) => state.conn_sort = state.conn_sort.clicked(c),
         Command::RefreshNow => effects.push(Effect::RefreshNow),
         Command::Background(c) => super::background::update(state, c, backend, &mut effects),
         Command::JobDone(done) => job_done(state, done, &mut effects),
@@ -152,20 +154,32 @@ fn job_done(state: &mut AppState, done: JobDone, effects: &mut Vec<Effect>) {
     }
 }
 
-/// Shows a failed action once, in words the user can act on.
+/// Shows a failed action once, in words the user can act on; the
+/// technical reason goes behind "詳細" and into the log file.
 pub(super) fn failed(state: &mut AppState, action_key: &str, e: &BackendError) {
-    let msg = match e {
-        BackendError::Unavailable(f) => Message::new("gui.err.unavailable")
-            .arg("action_key", action_key)
-            .arg("feature_key", format!("gui.feature.{}", f.as_str())),
-        BackendError::PermissionDenied(d) => Message::new("gui.err.permission")
-            .arg("action_key", action_key)
-            .arg("detail", for_display(d)),
-        BackendError::Failed(d) => Message::new("gui.err.failed")
-            .arg("action_key", action_key)
-            .arg("detail", for_display(d)),
-    };
-    state.push_banner(BannerLevel::Error, msg, true);
+    match e {
+        BackendError::Unavailable(f) => state.push_banner(
+            BannerLevel::Error,
+            Message::new("gui.err.unavailable")
+                .arg("action_key", action_key)
+                .arg("feature_key", format!("gui.feature.{}", f.as_str())),
+            true,
+        ),
+        BackendError::PermissionDenied(d) => {
+            state.push_notice_detail(
+                BannerLevel::Error,
+                Message::new("gui.err.permission").arg("action_key", action_key),
+                d.clone(),
+            );
+        }
+        BackendError::Failed(d) => {
+            state.push_notice_detail(
+                BannerLevel::Error,
+                Message::new("gui.err.failed").arg("action_key", action_key),
+                d.clone(),
+            );
+        }
+    }
 }
 
 fn set_mark(state: &mut AppState, key: &ProgramKey, mark: Mark, backend: &mut dyn Backend) {
@@ -221,10 +235,10 @@ fn mark_done(
                 super::guard::answered(state, a, true, effects);
             }
             if let MarkOutcome::NotEnforced(why) = outcome {
-                state.push_banner(
+                state.push_notice_detail(
                     BannerLevel::Warning,
-                    Message::new("gui.msg.not_enforced").arg("detail", for_display(&why)),
-                    true,
+                    Message::new("gui.msg.not_enforced"),
+                    why,
                 );
             }
             state.pending_marks.insert(req.key.clone(), mark);

@@ -58,6 +58,9 @@ pub enum ConsultCommand {
     SaveReportAs,
     /// The save dialog's answer (`None`: cancelled).
     SaveDialogAnswer(Option<PathBuf>),
+    /// No save dialog could open (no portal, no zenity): the report stays
+    /// in the reports folder, and the user is told where.
+    SaveDialogUnavailable,
     OpenReportFolder,
     /// Copy the desk summary of the last report (or of the preview).
     CopySummary,
@@ -181,6 +184,17 @@ pub(super) fn apply(
                 }));
             }
         }
+        ConsultCommand::SaveDialogUnavailable => {
+            state.save_dialog_open = false;
+            if let Some(r) = &state.last_report {
+                let shown = for_display(&os_lossless(r.path.as_os_str()));
+                state.push_banner(
+                    BannerLevel::Warning,
+                    Message::new("gui.save.fallback").arg("path", shown),
+                    true,
+                );
+            }
+        }
         ConsultCommand::SaveDialogAnswer(answer) => {
             state.save_dialog_open = false;
             if let (Some(path), Some(key)) =
@@ -191,7 +205,7 @@ pub(super) fn apply(
         }
         ConsultCommand::OpenReportFolder => {
             if let Some(folder) = state.last_report.as_ref().map(SavedReport::folder) {
-                open_target(state, folder.as_os_str(), backend);
+                open_target(state, folder.as_os_str(), backend, effects, true);
             }
         }
         ConsultCommand::CopySummary => {
@@ -208,11 +222,21 @@ pub(super) fn apply(
         ConsultCommand::OpenLink(uri) => {
             // Only what the contacts make: never `file:` or a program.
             let lower = uri.to_ascii_lowercase();
-            if ["tel:", "mailto:", "https://", "http://"]
+            if lower.starts_with("tel:") {
+                // Few computers can place a call: copy the number and say
+                // so, on every desktop.
+                let number = uri["tel:".len()..].to_string();
+                effects.push(Effect::CopyToClipboard(number.clone()));
+                state.push_banner(
+                    BannerLevel::Info,
+                    Message::new("gui.open.tel_copied").arg("number", for_display(&number)),
+                    true,
+                );
+            } else if ["mailto:", "https://", "http://"]
                 .iter()
                 .any(|s| lower.starts_with(s))
             {
-                open_target(state, std::ffi::OsStr::new(&uri), backend);
+                open_target(state, std::ffi::OsStr::new(&uri), backend, effects, false);
             }
         }
     }
@@ -237,9 +261,33 @@ pub fn summary_for_copy(r: &Report, lang: Lang) -> String {
     }
 }
 
-fn open_target(state: &mut AppState, target: &std::ffi::OsStr, backend: &mut dyn Backend) {
+/// Opens `target` with the desktop's handler; when there is none (a bare
+/// desktop), copies it to the clipboard and says so, the handler's own
+/// words going behind "詳細".
+fn open_target(
+    state: &mut AppState,
+    target: &std::ffi::OsStr,
+    backend: &mut dyn Backend,
+    effects: &mut Vec<Effect>,
+    folder: bool,
+) {
     if let Err(e) = backend.open(target) {
-        super::update::failed(state, "wizard.action.open", &e);
+        let text = os_lossless(target);
+        effects.push(Effect::CopyToClipboard(text.clone()));
+        let key = if folder {
+            "gui.open.folder_copied"
+        } else {
+            "gui.open.copied"
+        };
+        let detail = match e {
+            super::BackendError::Unavailable(f) => f.as_str().to_string(),
+            super::BackendError::PermissionDenied(d) | super::BackendError::Failed(d) => d,
+        };
+        state.push_notice_detail(
+            BannerLevel::Warning,
+            Message::new(key).arg("target", for_display(&text)),
+            detail,
+        );
     }
 }
 
@@ -285,7 +333,7 @@ pub(super) fn save(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::backend::{Call, RecordingBackend};
+    use crate::app::backend::{BackendError, Call, RecordingBackend};
     use crate::app::{Command, update};
     use crate::model::{FindingKind, Program, Snapshot};
     use std::sync::Arc;
@@ -379,10 +427,59 @@ mod tests {
         assert!(b.calls().is_empty());
         update(
             &mut st,
-            Command::Wizard(ConsultCommand::OpenLink("tel:110".into())),
+            Command::Wizard(ConsultCommand::OpenLink("https://www.ipa.go.jp/".into())),
             &mut b,
         );
-        assert_eq!(b.calls(), vec![Call::Open("tel:110".into())]);
+        assert_eq!(b.calls(), vec![Call::Open("https://www.ipa.go.jp/".into())]);
+    }
+
+    #[test]
+    fn a_phone_number_is_copied_and_the_user_told_to_call_it() {
+        let mut st = AppState::new(Lang::Ja);
+        let mut b = RecordingBackend::new();
+        let fx = update(
+            &mut st,
+            Command::Wizard(ConsultCommand::OpenLink("tel:03-5978-7509".into())),
+            &mut b,
+        );
+        assert!(b.calls().is_empty(), "no handler is tried");
+        assert_eq!(fx, vec![Effect::CopyToClipboard("03-5978-7509".into())]);
+        let text = st.banners[0].message.text(Lang::Ja);
+        assert!(
+            text.contains("03-5978-7509") && text.contains("おかけください"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_link_that_cannot_open_is_copied_and_said_in_plain_words() {
+        let mut st = AppState::new(Lang::En);
+        let mut b = RecordingBackend::new();
+        b.fail_with(Some(BackendError::Failed(
+            "Launcher \"gio\" \"open\" ExitStatus(unix_wait_status(512))".into(),
+        )));
+        let fx = update(
+            &mut st,
+            Command::Wizard(ConsultCommand::OpenLink("https://www.ipa.go.jp/".into())),
+            &mut b,
+        );
+        assert_eq!(
+            fx,
+            vec![Effect::CopyToClipboard("https://www.ipa.go.jp/".into())]
+        );
+        let n = &st.banners[0];
+        let text = n.message.text(Lang::En);
+        assert!(
+            text.contains("copied") && !text.contains("ExitStatus"),
+            "{text}"
+        );
+        assert!(
+            n.detail
+                .as_deref()
+                .is_some_and(|d| d.contains("ExitStatus"))
+        );
+        // The language switch rewords it; nothing English stays.
+        assert!(!n.message.text(Lang::Ja).contains("copied"));
     }
 
     #[test]

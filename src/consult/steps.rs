@@ -303,7 +303,17 @@ pub fn steps(contacts: &Contacts, lang: Lang, report: Option<&Report>) -> Vec<St
                 id,
                 title: tr_in(lang, &format!("consult.step.{id}.title")),
                 body: (1..=paragraphs)
-                    .map(|n| tr_in(lang, &format!("consult.step.{id}.body.{n}")))
+                    .map(|n| {
+                        // A paragraph may have its own words per OS
+                        // (`….body.N.linux`): advice must fit this computer.
+                        let os = format!("consult.step.{id}.body.{n}.{}", std::env::consts::OS);
+                        let own = tr_in(lang, &os);
+                        if own == os {
+                            tr_in(lang, &format!("consult.step.{id}.body.{n}"))
+                        } else {
+                            own
+                        }
+                    })
                     .collect(),
                 checklist: if id == "ipa" {
                     checklist(lang, report)

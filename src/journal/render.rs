@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::chain::{BadRecord, Head, Problem, VerifyReport};
 use super::query::{EventRow, SessionRow};
 use crate::clock::rfc3339;
-use crate::escape::{for_display, truncate};
+use crate::escape::for_display;
 use crate::i18n::{tr, tr_args};
 
 pub fn session_json(s: &SessionRow) -> Value {
@@ -127,10 +127,18 @@ pub fn sessions_csv(sessions: &[SessionRow]) -> String {
     out
 }
 
+/// Padded by display width: Japanese names and headers line up.
 fn pad(s: &str, width: usize) -> String {
-    let shown = truncate(s, width);
-    let n = shown.chars().count();
-    format!("{shown}{}", " ".repeat(width.saturating_sub(n)))
+    crate::textwidth::pad(s, width)
+}
+
+/// A time for the table: the user's zone in Japanese mode (JST, like the
+/// reports; the header says so), UTC in English.
+fn shown_time(t: std::time::SystemTime) -> String {
+    let lang = crate::i18n::lang();
+    let s = crate::report::fmt::time(t, lang);
+    // The zone is in the column header.
+    s.rsplit_once(' ').map(|(t, _)| t.to_string()).unwrap_or(s)
 }
 
 fn program_label(exe: Option<&str>, name: Option<&str>) -> String {
@@ -214,10 +222,10 @@ pub fn history_table(sessions: &[SessionRow], events: &[EventRow]) -> String {
         };
         out.push_str(&format!(
             "{} {} {} {} {} {} {}\n",
-            pad(&rfc3339(s.first_seen), 20),
+            pad(&shown_time(s.first_seen), 20),
             pad(
                 &s.last_seen
-                    .map(rfc3339)
+                    .map(shown_time)
                     .unwrap_or_else(|| tr("journal.not_ended")),
                 20
             ),
@@ -247,7 +255,7 @@ pub fn history_table(sessions: &[SessionRow], events: &[EventRow]) -> String {
             };
             out.push_str(&format!(
                 "{} {} {}\n",
-                pad(&rfc3339(e.at), 20),
+                pad(&shown_time(e.at), 20),
                 pad(&who, 18),
                 event_text(e),
             ));

@@ -127,6 +127,7 @@ impl RawSample {
             sockets,
             complete: true,
             special_sockets: Vec::new(),
+            suspended: Vec::new(),
         }
     }
 }

@@ -19,6 +19,19 @@ pub fn comm_of(pid: u32) -> Option<String> {
     Some(crate::escape::bytes_lossless(trimmed))
 }
 
+/// True when the process is stopped (SIGSTOP, as kizuki's 一時停止 does):
+/// state `T` in `/proc/PID/stat`.
+pub fn is_stopped(pid: u32) -> bool {
+    let Ok(stat) = fs::read(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The name in parentheses may hold anything; the state follows the last ')'.
+    stat.iter()
+        .rposition(|&b| b == b')')
+        .and_then(|i| stat.get(i + 2))
+        .is_some_and(|&s| s == b'T')
+}
+
 /// The running image's path without " (deleted)", and whether the file at
 /// that path is gone or is no longer the image that runs.
 pub fn exe_of(pid: u32) -> (Option<PathBuf>, bool) {

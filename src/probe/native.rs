@@ -399,7 +399,18 @@ impl Probe for NativeProbe {
             s.pids.retain(|pid| alive.contains_key(pid));
         }
 
+        #[cfg(target_os = "linux")]
+        let suspended = processes
+            .iter()
+            .map(|p| p.pid)
+            .filter(|&pid| super::linux::is_stopped(pid))
+            .collect();
+        // Windows suspends threads, which no cheap call reports: nothing
+        // is shown as suspended there rather than a guess.
+        #[cfg(not(target_os = "linux"))]
+        let suspended = Vec::new();
         Ok(RawSample {
+            suspended,
             processes,
             sockets,
             // As administrator every owner is readable; what stays unowned

@@ -204,7 +204,13 @@ fn connection_part(c: &Connection) -> ConnectionPart {
         protocol: c.protocol.as_str().to_string(),
         local: c.local.to_string(),
         remote: c.remote.map(|r| r.to_string()),
-        state: c.state.as_str().to_string(),
+        // One word for a connection that is over, whichever source saw it
+        // last (the kernel's CLOSE_WAIT, the journal's UNKNOWN).
+        state: if c.live {
+            c.state.as_str().to_string()
+        } else {
+            "ENDED".to_string()
+        },
         first_seen: c.first_seen,
         last_seen: c.last_seen,
         live: c.live,
@@ -226,6 +232,10 @@ fn merge_connections(live: &[Connection], journal: &[Connection]) -> Vec<Connect
                 }
                 if part.last_seen >= e.last_seen {
                     e.last_seen = part.last_seen;
+                    e.state = part.state.clone();
+                }
+                // What the kernel says now wins over a record of the past.
+                if part.live {
                     e.state = part.state.clone();
                 }
                 e.live |= part.live;
@@ -297,6 +307,13 @@ impl Report {
                 merge_connections(&program.connections, &[]),
             ),
         };
+        // kizuki saw the program no later than its first connection.
+        let first_seen = connections
+            .iter()
+            .map(|c| c.first_seen)
+            .chain(std::iter::once(program.first_seen))
+            .min()
+            .unwrap_or(program.first_seen);
         let mut report = Report {
             schema: SCHEMA,
             kizuki_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -310,7 +327,7 @@ impl Report {
                 size: extras.file_size,
                 exe_deleted: program.exe_deleted,
                 exe_changed,
-                first_seen: program.first_seen,
+                first_seen,
                 started: processes.iter().filter_map(|p| p.started).min(),
                 mark: program.mark,
                 stale_mark: program.stale_mark,

@@ -119,15 +119,30 @@ pub fn summary(r: &Report, lang: Lang) -> String {
                 &[("count", &r.connections.len().to_string())],
             ),
         );
-        for c in r.connections.iter().take(MAX_CONNECTIONS) {
-            let span = fmt::span(c.first_seen, c.last_seen, lang);
+        // Repeated contacts with one address are one line: a desk reads
+        // "15 connections to 127.0.0.1:8000 between 17:00 and 17:15".
+        let groups = group_connections(&r.connections);
+        let listed: usize = groups.iter().take(MAX_CONNECTIONS).map(|g| g.1).sum();
+        for (c, count, first, last) in groups.iter().take(MAX_CONNECTIONS) {
+            let (c, count) = (*c, *count);
+            let span = fmt::span(*first, *last, lang);
+            let state = state_word(c, lang);
             let text = match super::rows::remote_words(c, lang) {
+                Some(remote) if count > 1 => a(
+                    "report.summary.conn_group",
+                    &[
+                        ("count", &count.to_string()),
+                        ("protocol", &c.protocol),
+                        ("remote", &remote),
+                        ("span", &span),
+                    ],
+                ),
                 Some(remote) => a(
                     "report.summary.conn",
                     &[
                         ("protocol", &c.protocol),
                         ("remote", &remote),
-                        ("state", &c.state),
+                        ("state", &state),
                         ("span", &span),
                     ],
                 ),
@@ -142,15 +157,12 @@ pub fn summary(r: &Report, lang: Lang) -> String {
             };
             line(&mut out, &format!("- {text}"));
         }
-        if r.connections.len() > MAX_CONNECTIONS {
+        if r.connections.len() > listed {
             line(
                 &mut out,
                 &a(
                     "report.summary.more",
-                    &[(
-                        "count",
-                        &(r.connections.len() - MAX_CONNECTIONS).to_string(),
-                    )],
+                    &[("count", &(r.connections.len() - listed).to_string())],
                 ),
             );
         }
@@ -181,4 +193,57 @@ pub fn summary(r: &Report, lang: Lang) -> String {
         &[("version", &r.kizuki_version)],
     ));
     out
+}
+
+/// One word for a connection's state, the same in every report: ended
+/// connections are "ended" whatever the kernel said last.
+fn state_word(c: &super::data::ConnectionPart, lang: Lang) -> String {
+    let key = if !c.live {
+        "report.state.ended"
+    } else {
+        match c.state.as_str() {
+            "ESTABLISHED" => "report.state.established",
+            "LISTEN" => "report.state.listen",
+            _ => return c.state.clone(),
+        }
+    };
+    crate::i18n::tr_in(lang, key)
+}
+
+/// Connections grouped by (protocol, remote): each group's first entry,
+/// its size and its time span, in order of first sight. Listeners and
+/// lone connections stay groups of one.
+fn group_connections(
+    conns: &[super::data::ConnectionPart],
+) -> Vec<(
+    &super::data::ConnectionPart,
+    usize,
+    std::time::SystemTime,
+    std::time::SystemTime,
+)> {
+    let mut groups: Vec<(
+        &super::data::ConnectionPart,
+        usize,
+        std::time::SystemTime,
+        std::time::SystemTime,
+    )> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, &str), usize> = Default::default();
+    for c in conns {
+        let key = c.remote.as_deref().map(|r| (c.protocol.as_str(), r));
+        match key.and_then(|k| index.get(&k).copied()) {
+            Some(i) => {
+                let g = &mut groups[i];
+                g.1 += 1;
+                g.2 = g.2.min(c.first_seen);
+                g.3 = g.3.max(c.last_seen);
+            }
+            None => {
+                if let Some(k) = key {
+                    index.insert(k, groups.len());
+                }
+                groups.push((c, 1, c.first_seen, c.last_seen));
+            }
+        }
+    }
+    groups
 }

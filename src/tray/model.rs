@@ -42,6 +42,8 @@ pub struct Counts {
     pub high: usize,
     /// Blocked programs that are running.
     pub blocked_running: usize,
+    /// Programs the OS reports suspended (every live process stopped).
+    pub suspended: usize,
 }
 
 impl Counts {
@@ -72,6 +74,9 @@ impl Counts {
             let guarded = p.exe.as_ref().is_some_and(|e| blocked.contains(e));
             if has(p, FindingKind::BlockedRunning) || (guarded && alive) {
                 c.blocked_running += 1;
+            }
+            if crate::app::programs::run_state(snap, p) == crate::app::RunState::Suspended {
+                c.suspended += 1;
             }
         }
         c
@@ -176,6 +181,9 @@ impl TrayState {
         }
         if c.blocked_running > 0 {
             lines.push(count("tray.tip.blocked", c.blocked_running));
+        }
+        if c.suspended > 0 {
+            lines.push(count("tray.tip.suspended", c.suspended));
         }
         if self.panic {
             lines.push(self.t("tray.tip.panic"));
@@ -439,7 +447,8 @@ mod tests {
                 new_or_unknown: 1,
                 medium: 0,
                 high: 1,
-                blocked_running: 0
+                blocked_running: 0,
+                suspended: 0,
             }
         );
         let d = ja.description();

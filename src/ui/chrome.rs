@@ -5,7 +5,7 @@ use egui::{Align, Frame, Id, Layout, Margin, Modal, RichText, Ui};
 
 use super::format::{clock, seconds};
 use super::theme;
-use crate::app::{AppState, BannerAction, Command, Job, ProcAction};
+use crate::app::{AppState, Command, Job, ProcAction};
 use crate::escape::{for_display, os_lossless};
 use crate::i18n::Lang;
 
@@ -65,38 +65,13 @@ pub fn waiting(ui: &mut Ui, state: &AppState) {
     .on_hover_text(state.t("gui.jobs.hint"));
 }
 
-pub fn banners(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
-    let dark = ui.visuals().dark_mode;
-    for b in &state.banners {
-        let c = theme::banner(b.level, dark);
-        super::widgets::full_width_box(ui, c.fill, (10, 6), |ui| {
-            ui.horizontal(|ui| {
-                if b.dismissable {
-                    ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                        if ui.button(state.t("gui.close")).clicked() {
-                            cmds.push(Command::DismissBanner(b.id));
-                        }
-                        if let Some(BannerAction::Consult(key)) = &b.action
-                            && ui.button(state.t("wizard.offer.button")).clicked()
-                        {
-                            cmds.push(Command::Consult(Some(key.clone())));
-                        }
-                        ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
-                            ui.label(RichText::new(b.message.text(state.lang)).color(c.text));
-                        });
-                    });
-                } else {
-                    ui.label(RichText::new(b.message.text(state.lang)).color(c.text));
-                }
-            });
-        });
-    }
-}
-
 pub fn status_bar(ui: &mut Ui, state: &AppState) {
     let snap = &state.snapshot;
     ui.horizontal_wrapped(|ui| {
-        ui.label(state.t_args("gui.status.interval", &[("secs", &seconds(snap.interval))]));
+        // That short connections can be missed is said on hover: the bar
+        // stays one line on a small screen.
+        ui.label(state.t_args("gui.status.interval", &[("secs", &seconds(snap.interval))]))
+            .on_hover_text(state.t("gui.status.polling"));
         ui.separator();
         let updated = if snap.generation == 0 {
             "—".to_string()
@@ -122,10 +97,9 @@ pub fn status_bar(ui: &mut Ui, state: &AppState) {
             ui.label(state.t_args(
                 "gui.status.unattributed",
                 &[("count", &snap.unattributed.len().to_string())],
-            ));
+            ))
+            .on_hover_text(state.t("gui.status.unattributed_hint"));
         }
-        ui.separator();
-        ui.label(RichText::new(state.t("gui.status.polling")).weak());
         if let Some(e) = &state.monitor_error {
             ui.separator();
             ui.label(

@@ -9,8 +9,10 @@ use super::format::{addr, clock, date_time};
 use super::list::finding_title;
 use super::theme;
 use super::widgets::{chip, cut, initial};
-use crate::app::programs::{attention, badge, parent_chain, shown_path};
-use crate::app::{AppState, BannerLevel, Command, DetailTab, History, ProcAction, TrustDuration};
+use crate::app::programs::{RunState, attention, badge, parent_chain, run_state, shown_path};
+use crate::app::{
+    AppState, BannerLevel, Command, ConnColumn, DetailTab, History, ProcAction, TrustDuration,
+};
 use crate::escape::for_display;
 use crate::model::{Connection, Mark, Program, SockState};
 
@@ -38,7 +40,7 @@ pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     tabs(ui, state, p, cmds);
     ui.separator();
     match state.tab {
-        DetailTab::Connections => connections(ui, state, p),
+        DetailTab::Connections => connections(ui, state, p, cmds),
         DetailTab::About => about(ui, state, p, cmds),
         DetailTab::History => history(ui, state, p, cmds),
     }
@@ -109,6 +111,17 @@ fn header(ui: &mut Ui, state: &AppState, p: &Program) {
                     &state.t(&format!("gui.badge.{}", b.as_str())),
                     theme::badge(b, dark),
                 );
+                let run = run_state(&state.snapshot, p);
+                if run != RunState::Running {
+                    chip(
+                        ui,
+                        &state.t(run.key()),
+                        theme::Chip {
+                            fill: theme::run_state(run, dark),
+                            text: egui::Color32::WHITE,
+                        },
+                    );
+                }
             });
             cut(ui, RichText::new(shown_path(p)).weak());
         });
@@ -143,7 +156,7 @@ fn warnings(ui: &mut Ui, state: &AppState, p: &Program) {
 fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
     let mark = state.mark_of(p);
     let can_mark = p.exe.is_some() && p.sha256.is_some();
-    let alive = p.processes.iter().any(|x| x.alive);
+    let run = run_state(&state.snapshot, p);
     // One step that may ask for the password at a time.
     let waiting = state.waiting();
     // Blocking needs the guard service: without one the button says why
@@ -223,10 +236,18 @@ fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
                 "gui.hint.terminate",
             ),
         ] {
+            // Only what can be done now: a suspended program can only be
+            // resumed (or ended); a running one cannot be resumed.
+            let (enabled, why) = match (run, action) {
+                (RunState::Ended, _) => (false, "gui.hint.not_running"),
+                (RunState::Suspended, ProcAction::Suspend) => (false, "gui.hint.suspended"),
+                (RunState::Running, ProcAction::Resume) => (false, "gui.hint.already_running"),
+                _ => (true, ""),
+            };
             let r = ui
-                .add_enabled(alive, egui::Button::new(state.t(key)))
+                .add_enabled(enabled, egui::Button::new(state.t(key)))
                 .on_hover_text(state.t(hint))
-                .on_disabled_hover_text(state.t("gui.hint.not_running"));
+                .on_disabled_hover_text(state.t(why));
             if r.clicked() {
                 cmds.push(Command::AskProcess(p.key.clone(), action));
             }
@@ -255,11 +276,13 @@ fn findings(ui: &mut Ui, state: &AppState, p: &Program) {
         return;
     }
     let dark = ui.visuals().dark_mode;
+    let ended = run_state(&state.snapshot, p) == RunState::Ended;
     let mut list: Vec<_> = p.findings.iter().collect();
     list.sort_by_key(|f| std::cmp::Reverse(f.severity));
     ScrollArea::vertical()
         .id_salt("findings")
-        .max_height(170.0)
+        // A small screen (or notices below) keeps room for the table.
+        .max_height((ui.available_height() * 0.3).clamp(56.0, 170.0))
         .auto_shrink([false, true])
         .show(ui, |ui| {
             for f in list {
@@ -267,7 +290,11 @@ fn findings(ui: &mut Ui, state: &AppState, p: &Program) {
                     chip(
                         ui,
                         &state.t(&format!("gui.severity.{}", f.severity.as_str())),
-                        theme::severity(f.severity, dark),
+                        if ended {
+                            theme::muted(dark)
+                        } else {
+                            theme::severity(f.severity, dark)
+                        },
                     );
                     ui.label(RichText::new(finding_title(state, f)).strong());
                 });
@@ -341,7 +368,35 @@ fn remote_cell(state: &AppState, c: &Connection) -> String {
     }
 }
 
-fn connections(ui: &mut Ui, state: &AppState, p: &Program) {
+/// A header of the connections table: a click sorts by it (again:
+/// the other way); the sorted one shows its direction.
+fn sort_header(ui: &mut Ui, state: &AppState, col: ConnColumn, cmds: &mut Vec<Command>) {
+    let sorted = state.conn_sort.column == col;
+    ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = 2.0;
+        let r = ui
+            .add(
+                egui::Button::selectable(sorted, RichText::new(state.t(col.key())).strong())
+                    .frame_when_inactive(false),
+            )
+            .on_hover_text(state.t("gui.conn.sort_hint"));
+        if sorted {
+            ui.label(
+                RichText::new(if state.conn_sort.descending {
+                    "▼"
+                } else {
+                    "▲"
+                })
+                .small(),
+            );
+        }
+        if r.clicked() {
+            cmds.push(Command::SortConnections(col));
+        }
+    });
+}
+
+fn connections(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
     if p.connections.is_empty() {
         ui.label(state.t("gui.no_connections"));
         return;
@@ -371,24 +426,18 @@ fn connections(ui: &mut Ui, state: &AppState, p: &Program) {
         // Worked out each frame to fit the pane; cut text shows on hover.
         table = table.column(Column::exact(w).clip(true));
     }
+    let order = crate::app::conn_order::order(conns, state.conn_sort);
     table
         .header(22.0, |mut h| {
-            for key in [
-                "gui.conn.protocol",
-                "gui.conn.local",
-                "gui.conn.remote",
-                "gui.conn.state",
-                "gui.conn.first",
-                "gui.conn.last",
-            ] {
+            for col in ConnColumn::ALL {
                 h.col(|ui| {
-                    ui.strong(state.t(key));
+                    sort_header(ui, state, col, cmds);
                 });
             }
         })
         .body(|body| {
-            body.rows(row_h, conns.len(), |mut row| {
-                let c = &conns[row.index()];
+            body.rows(row_h, order.len(), |mut row| {
+                let c = &conns[order[row.index()]];
                 let text = |s: String| {
                     let t = RichText::new(s);
                     if c.live { t } else { t.color(dim) }
@@ -487,16 +536,20 @@ fn connection_widths(ui: &Ui, state: &AppState, p: &Program) -> Vec<f32> {
                 .x
         }) + 2.0
     };
-    let head = |key: &str| width(&state.t(key), &body);
+    // A header is a button (its padding) with room for the sort arrow.
+    let pad = 2.0 * ui.spacing().button_padding.x + 16.0;
+    let head = |key: &str| width(&state.t(key), &body) + pad;
     let widest = |texts: &[&str], font: &egui::FontId| {
         texts.iter().map(|t| width(t, font)).fold(0.0, f32::max)
     };
     let l = longest(ui, state, p);
     let time = widest(&["00:00:00", "22:22:22"], &body);
     let states: Vec<&str> = l.states.iter().map(String::as_str).collect();
+    // A header is never cut (a user must read what a column is); the
+    // addresses under it are, with the whole text on hover.
     let flexible = |header: f32, content: f32, least: f32| Need {
         full: header.max(content),
-        least: header.max(content).min(least),
+        least: header.max(content.min(least)),
     };
     let needs = [
         Need::fixed(head("gui.conn.protocol").max(widest(&["TCP", "UDP"], &body))),
@@ -581,20 +634,25 @@ fn about(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
                         }
                     });
                     let chain = parent_chain(&state.snapshot, x.pid);
+                    // Names, never a bare number: PID 1 is the system's
+                    // starter; a parent kizuki cannot see is said to be so.
+                    let named = |pid: u32, name: &str| {
+                        if !name.is_empty() {
+                            format!("{name} (PID {pid})")
+                        } else if pid == 1 {
+                            format!("{} (PID 1)", state.t("gui.parent.system"))
+                        } else {
+                            format!("{} (PID {pid})", state.t("gui.parent.unknown"))
+                        }
+                    };
                     let chain_text = if chain.is_empty() {
                         x.parent
-                            .map(|pp| pp.to_string())
+                            .map(|pp| named(pp, ""))
                             .unwrap_or_else(|| "—".into())
                     } else {
                         chain
                             .iter()
-                            .map(|(pid, name)| {
-                                if name.is_empty() {
-                                    pid.to_string()
-                                } else {
-                                    format!("{name} ({pid})")
-                                }
-                            })
+                            .map(|(pid, name)| named(*pid, name))
                             .collect::<Vec<_>>()
                             .join(" ← ")
                     };

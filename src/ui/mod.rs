@@ -10,6 +10,7 @@ pub mod fonts;
 pub mod format;
 mod guard;
 mod list;
+pub mod notice;
 mod report_box;
 pub mod save_dialog;
 pub mod theme;
@@ -46,6 +47,10 @@ pub struct Launch {
     pub allow_root: bool,
 }
 
+/// The program list's starting width (tested at 1024×600 in both
+/// languages: tests/gui_small_screen.rs).
+const LIST_WIDTH: f32 = 430.0;
+
 /// The environment variable that allows running as root, like `--allow-root`.
 pub const ALLOW_ROOT_ENV: &str = "KIZUKI_ALLOW_ROOT";
 
@@ -65,6 +70,8 @@ pub struct KizukiApp {
     save_dialog: Box<dyn SaveDialog>,
     /// Tray, notifications and the instance socket (the real app only).
     life: Option<crate::tray::life::Life>,
+    /// The window was fitted to the screen once.
+    fitted: bool,
 }
 
 impl KizukiApp {
@@ -76,6 +83,7 @@ impl KizukiApp {
             copied: Vec::new(),
             save_dialog: Box::new(NoSaveDialog::default()),
             life: None,
+            fitted: false,
         }
     }
 
@@ -166,10 +174,12 @@ impl KizukiApp {
         self.poll_jobs(&ui.ctx().clone());
         if let Some(answer) = self.save_dialog.poll() {
             let ctx = ui.ctx().clone();
-            self.apply(
-                &ctx,
-                Command::Wizard(ConsultCommand::SaveDialogAnswer(answer)),
-            );
+            let cmd = if answer.is_none() && self.save_dialog.unavailable() {
+                ConsultCommand::SaveDialogUnavailable
+            } else {
+                ConsultCommand::SaveDialogAnswer(answer)
+            };
+            self.apply(&ctx, Command::Wizard(cmd));
         }
         let mut cmds = Vec::new();
         let state = &self.state;
@@ -180,9 +190,9 @@ impl KizukiApp {
                 ui.add_space(2.0);
                 chrome::waiting(ui, state);
             }
-            if !state.banners.is_empty() {
+            if state.banners.iter().any(|b| !b.dismissable) {
                 ui.add_space(2.0);
-                chrome::banners(ui, state, &mut cmds);
+                notice::lasting(ui, state, &mut cmds);
             }
             if !state.guard.notices.is_empty() {
                 ui.add_space(2.0);
@@ -201,14 +211,27 @@ impl KizukiApp {
                 ui.add_space(2.0);
             });
         }
+        // The list starts narrow enough for a 1024×600 screen to keep
+        // room for the details, and can be dragged either way.
         egui::Panel::left("programs")
             .resizable(true)
-            .default_size(540.0)
-            .size_range(320.0..=900.0)
+            .default_size(LIST_WIDTH)
+            .size_range(300.0..=900.0)
             .show(ui, |ui| {
                 ui.add_space(4.0);
                 list::show(ui, state, &mut cmds);
             });
+        // Under the details pane only (added after the list): the list
+        // never moves; the walk-through shows its own.
+        if state.wizard.is_none() && !notice::visible(state).0.is_empty() {
+            egui::Panel::bottom("notices")
+                .resizable(false)
+                .show(ui, |ui| {
+                    ui.add_space(4.0);
+                    notice::stack(ui, state, &mut cmds);
+                    ui.add_space(2.0);
+                });
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             details::show(ui, state, &mut cmds);
         });
@@ -224,6 +247,9 @@ impl KizukiApp {
 
 impl eframe::App for KizukiApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        if !self.fitted {
+            self.fitted = fit_to_monitor(ctx);
+        }
         // Also while hidden: a panic from the tray reports back here.
         self.poll_jobs(ctx);
         background::logic(self, ctx);
@@ -238,6 +264,25 @@ impl eframe::App for KizukiApp {
             self.show(ui);
         }
     }
+}
+
+/// Shrinks the window to the screen when the screen is smaller than the
+/// default size (a 1024×600 laptop); true once the screen size was known.
+fn fit_to_monitor(ctx: &egui::Context) -> bool {
+    let (monitor, inner) = ctx.input(|i| {
+        let v = i.viewport();
+        (v.monitor_size, v.inner_rect.map(|r| r.size()))
+    });
+    let (Some(m), Some(inner)) = (monitor, inner) else {
+        return false;
+    };
+    // Leave room for a panel or task bar.
+    let want = egui::vec2(inner.x.min(m.x), inner.y.min(m.y - 40.0).max(400.0));
+    if want != inner {
+        ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(egui::pos2(0.0, 0.0)));
+        ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(want));
+    }
+    true
 }
 
 /// Sets up an egui context the way the window needs it (fonts, sizes);
@@ -293,7 +338,7 @@ fn background_parts(launch: &Launch, state: &mut AppState) -> Result<Option<Back
             Ok(instance::Claim::Primary(l)) => guard_listener = Some(l),
             // Without the socket a second launch opens a second window;
             // that is all this costs.
-            Err(e) => eprintln!("kizuki: {}: {e}", path.display()),
+            Err(e) => log::warn!("instance socket {}: {e}", path.display()),
         }
     }
     let now = std::time::SystemTime::now();
@@ -323,7 +368,7 @@ fn background_parts(launch: &Launch, state: &mut AppState) -> Result<Option<Back
     let tray = match Tray::spawn(initial.clone(), events.clone()) {
         Ok(t) => Some(t),
         Err(e) => {
-            eprintln!("kizuki: {}: {e}", tr("tray.none"));
+            log::warn!("{}: {e}", tr("tray.none"));
             None
         }
     };
@@ -383,6 +428,38 @@ const ROOT_WARNING: &str = if cfg!(windows) {
     "gui.warn.root"
 };
 
+/// Starts the log file and, when the data folder cannot be written, says
+/// so for as long as the window is open: marks, settings and the journal
+/// would otherwise be lost without a word.
+fn data_folder_notice(state: &mut AppState, data: Option<&std::path::Path>) {
+    let Some(dir) = data else {
+        state.push_banner(
+            BannerLevel::Error,
+            Message::new("gui.err.data_dir_none"),
+            false,
+        );
+        return;
+    };
+    let shown = crate::escape::for_display(&crate::escape::os_lossless(dir.as_os_str()));
+    let writable = crate::logfile::init(dir).is_ok() && folder_writable(dir);
+    if !writable {
+        state.push_banner(
+            BannerLevel::Error,
+            Message::new("gui.err.data_dir").arg("path", shown),
+            false,
+        );
+    }
+}
+
+/// True when a file can be created in `dir` (the log may be open from an
+/// earlier start and say nothing about the folder now).
+fn folder_writable(dir: &std::path::Path) -> bool {
+    let probe = dir.join(format!(".kizuki-write-check-{}", std::process::id()));
+    let ok = std::fs::write(&probe, b"ok").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
 /// Opens the window and runs until it is closed.
 pub fn run(launch: Launch) -> Result<()> {
     let admin = crate::probe::running_as_admin();
@@ -391,6 +468,7 @@ pub fn run(launch: Launch) -> Result<()> {
     }
     let mut state = AppState::new(i18n::lang());
     state.utc_offset = local_offset();
+    data_folder_notice(&mut state, launch.data_dir.as_deref());
     if admin {
         state.push_banner(BannerLevel::Warning, Message::new(ROOT_WARNING), false);
     }

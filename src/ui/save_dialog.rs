@@ -16,7 +16,16 @@ pub trait SaveDialog: Send {
     /// The answer, once: `Some(Some(path))` chosen, `Some(None)`
     /// cancelled, `None` still waiting (or nothing asked).
     fn poll(&mut self) -> Option<Option<PathBuf>>;
+    /// True when the last `None` answer came because no dialog could
+    /// open at all (not because the user cancelled).
+    fn unavailable(&self) -> bool {
+        false
+    }
 }
+
+/// A person cannot cancel a dialog faster than this: a `None` sooner
+/// means no dialog appeared (no portal, no zenity).
+pub const TOO_FAST: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// No dialog at all: every question is answered "cancelled". The window
 /// starts with it until the shell installs a real one.
@@ -40,6 +49,8 @@ impl SaveDialog for NoSaveDialog {
 #[derive(Debug, Default)]
 pub struct RfdSaveDialog {
     pending: Option<Receiver<Option<PathBuf>>>,
+    asked_at: Option<std::time::Instant>,
+    unavailable: bool,
 }
 
 /// The user's documents folder, where a report for a desk is easy to find.
@@ -73,6 +84,7 @@ impl SaveDialog for RfdSaveDialog {
                 let _ = tx.send(dialog.save_file());
                 ctx.request_repaint();
             });
+        self.asked_at = Some(std::time::Instant::now());
         match spawned {
             Ok(_) => self.pending = Some(rx),
             Err(e) => {
@@ -80,7 +92,7 @@ impl SaveDialog for RfdSaveDialog {
                 let (tx, rx) = mpsc::channel();
                 let _ = tx.send(None);
                 self.pending = Some(rx);
-                eprintln!("kizuki: could not open the save dialog: {e}");
+                log::warn!("could not open the save dialog: {e}");
             }
         }
     }
@@ -90,14 +102,24 @@ impl SaveDialog for RfdSaveDialog {
         match rx.try_recv() {
             Ok(answer) => {
                 self.pending = None;
+                self.unavailable =
+                    answer.is_none() && self.asked_at.is_some_and(|t| t.elapsed() < TOO_FAST);
+                if self.unavailable {
+                    log::warn!("the save dialog answered at once: no portal or zenity?");
+                }
                 Some(answer)
             }
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => {
                 self.pending = None;
+                self.unavailable = true;
                 Some(None)
             }
         }
+    }
+
+    fn unavailable(&self) -> bool {
+        self.unavailable
     }
 }
 
@@ -106,6 +128,7 @@ struct FakeInner {
     answers: Vec<Option<PathBuf>>,
     asked: Vec<SaveRequest>,
     waiting: Option<Option<PathBuf>>,
+    unavailable: bool,
 }
 
 /// Answers with scripted paths, for tests. Clones share the script, so a
@@ -120,6 +143,13 @@ impl FakeSaveDialog {
     pub fn answering(answers: Vec<Option<PathBuf>>) -> Self {
         let d = FakeSaveDialog::default();
         d.lock().answers = answers;
+        d
+    }
+
+    /// No dialog can open: every question is answered at once, with nothing.
+    pub fn unavailable_dialog() -> Self {
+        let d = FakeSaveDialog::default();
+        d.lock().unavailable = true;
         d
     }
 
@@ -147,6 +177,10 @@ impl SaveDialog for FakeSaveDialog {
 
     fn poll(&mut self) -> Option<Option<PathBuf>> {
         self.lock().waiting.take()
+    }
+
+    fn unavailable(&self) -> bool {
+        self.lock().unavailable
     }
 }
 

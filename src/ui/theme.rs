@@ -45,8 +45,10 @@ pub fn badge(b: Badge, dark: bool) -> Chip {
         (Badge::New, true) => chip(Color32::from_rgb(0x42, 0x8b, 0xdf), WHITE),
         (Badge::Changed, false) => chip(Color32::from_rgb(0x8e, 0x24, 0xaa), WHITE),
         (Badge::Changed, true) => chip(Color32::from_rgb(0xaf, 0x5c, 0xc8), WHITE),
-        (Badge::Unknown, false) => chip(Color32::from_rgb(0xe0, 0xe0, 0xe0), INK),
-        (Badge::Unknown, true) => chip(Color32::from_rgb(0x4a, 0x4a, 0x50), WHITE),
+        (Badge::Unknown, false) => chip(Color32::from_rgb(0xcf, 0xc4, 0xa8), INK),
+        (Badge::Unknown, true) => chip(Color32::from_rgb(0x5c, 0x54, 0x40), WHITE),
+        (Badge::Undecided, false) => chip(Color32::from_rgb(0xec, 0xec, 0xec), INK),
+        (Badge::Undecided, true) => chip(Color32::from_rgb(0x3c, 0x3c, 0x42), WHITE),
     }
 }
 
@@ -98,6 +100,24 @@ pub fn initial(name: &str, dark: bool) -> Chip {
         Color32::from_rgb(r, g, b)
     };
     chip(fill, WHITE)
+}
+
+/// The word for a suspended or ended program in its row.
+pub fn run_state(s: crate::app::RunState, dark: bool) -> Color32 {
+    match (s, dark) {
+        (crate::app::RunState::Suspended, false) => Color32::from_rgb(0x8a, 0x5a, 0x00),
+        (crate::app::RunState::Suspended, true) => Color32::from_rgb(0xf0, 0xb4, 0x4a),
+        _ => ended_text(dark),
+    }
+}
+
+/// A finding of a program that has ended: still there, no longer urgent.
+pub fn muted(dark: bool) -> Chip {
+    if dark {
+        chip(Color32::from_gray(60), Color32::from_gray(170))
+    } else {
+        chip(Color32::from_gray(225), Color32::from_gray(90))
+    }
 }
 
 /// Ended connections are shown dimmer than live ones.

@@ -53,6 +53,7 @@ pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
                 body(ui, state, w, step, cmds);
             });
         ui.separator();
+        latest_news(ui, state, w, cmds);
         footer(ui, state, w, cmds);
     });
     // Escape closes; a stray click beside the dialog does not.
@@ -460,9 +461,9 @@ fn checklist(ui: &mut Ui, state: &AppState, step: &Step, cmds: &mut Vec<Command>
     ui.add_space(6.0);
 }
 
-/// The newest banner raised while the walk-through is open ("copied",
-/// "could not open …"): the window's own banners are behind the dialog.
-fn latest_news(ui: &mut Ui, state: &AppState, w: &Wizard) {
+/// The newest notice raised while the walk-through is open ("copied",
+/// "could not open …"): the window's own notices are behind the dialog.
+fn latest_news(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Command>) {
     let Some(b) = state
         .banners
         .iter()
@@ -471,17 +472,10 @@ fn latest_news(ui: &mut Ui, state: &AppState, w: &Wizard) {
     else {
         return;
     };
-    let c = theme::banner(b.level, ui.visuals().dark_mode);
-    Frame::new()
-        .fill(c.fill)
-        .corner_radius(4)
-        .inner_margin(Margin::symmetric(6, 2))
-        .show(ui, |ui| {
-            ui.add(
-                egui::Label::new(RichText::new(b.message.text(state.lang)).color(c.text))
-                    .truncate(),
-            );
-        });
+    let r = super::notice::notice(ui, b, state.lang, ui.available_width());
+    if r.closed {
+        cmds.push(Command::DismissBanner(b.id));
+    }
 }
 
 fn footer(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Command>) {
@@ -511,9 +505,6 @@ fn footer(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Command>) {
             {
                 cmds.push(wiz(ConsultCommand::Close));
             }
-            ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
-                latest_news(ui, state, w);
-            });
         });
     });
 }
