@@ -15,6 +15,13 @@ use serde::{Deserialize, Serialize};
 pub enum Protocol {
     Tcp,
     Udp,
+    /// ICMP "ping" sockets (unprivileged ICMP echo).
+    Icmp,
+    /// Raw IP sockets (any IP protocol, built by the program itself).
+    Raw,
+    /// `AF_PACKET` sockets: whole frames, below IP.
+    Packet,
+    Sctp,
 }
 
 impl Protocol {
@@ -22,7 +29,25 @@ impl Protocol {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+            Protocol::Raw => "raw",
+            Protocol::Packet => "packet",
+            Protocol::Sctp => "sctp",
         }
+    }
+
+    /// The protocol named as [`Protocol::as_str`] names it.
+    pub fn parse(s: &str) -> Option<Protocol> {
+        [
+            Protocol::Tcp,
+            Protocol::Udp,
+            Protocol::Icmp,
+            Protocol::Raw,
+            Protocol::Packet,
+            Protocol::Sctp,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
     }
 }
 
@@ -108,6 +133,10 @@ pub struct RawSocket {
     pub uid: Option<u32>,
     /// Kernel socket inode (Linux); 0 when the socket is no longer owned.
     pub inode: u64,
+    /// Bytes the socket's program sent and received, when known (event
+    /// capture); `None` when nobody counted.
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
 }
 
 /// Everything one probe call returns.
@@ -117,6 +146,9 @@ pub struct RawSample {
     pub sockets: Vec<RawSocket>,
     /// False when some owners could not be seen (not running as administrator).
     pub complete: bool,
+    /// Processes listed above that had already exited when the sample was
+    /// taken (event capture saw them): shown, but not as running.
+    pub exited: Vec<u32>,
 }
 
 /// How much a finding matters to the user.
@@ -243,6 +275,9 @@ pub struct Connection {
     pub live: bool,
     /// Owning user from the kernel, for sockets whose process is hidden.
     pub uid: Option<u32>,
+    /// Bytes sent and received, when counted (event capture).
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
 }
 
 /// One process of a program, for the details view and reports.
@@ -335,6 +370,31 @@ pub struct Snapshot {
     /// for notifications and the journal; a finding that stays raised is
     /// not listed again.
     pub newly_raised: Vec<(ProgramKey, FindingKind)>,
+    /// How connections were seen: every one (event capture) or by
+    /// sampling at the interval.
+    pub capture_mode: CaptureMode,
+}
+
+/// How connections are seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureMode {
+    /// Looking at the socket table at each interval: a connection shorter
+    /// than the interval can be missed, and bytes are not counted.
+    #[default]
+    Polling,
+    /// The kernel reports every connect, accept, send, receive, close,
+    /// exec and exit (eBPF): nothing is missed, bytes are counted.
+    Ebpf,
+}
+
+impl CaptureMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureMode::Polling => "polling",
+            CaptureMode::Ebpf => "ebpf",
+        }
+    }
 }
 
 impl Snapshot {
@@ -348,6 +408,7 @@ impl Snapshot {
             unattributed: Vec::new(),
             complete: true,
             newly_raised: Vec::new(),
+            capture_mode: CaptureMode::Polling,
         }
     }
 

@@ -57,6 +57,8 @@ struct SessionState {
     last_seen: SystemTime,
     live: bool,
     uid: Option<u32>,
+    /// Bytes sent and received, when the probe counted them.
+    bytes: (Option<u64>, Option<u64>),
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +191,13 @@ impl Tracker {
                 st.alive = false;
             }
         }
+        // Processes the capture saw end before this sample: listed for
+        // their connections, not as running.
+        for pid in &sample.exited {
+            if let Some(st) = seen_procs.get(pid).and_then(|id| self.procs.get_mut(id)) {
+                st.alive = false;
+            }
+        }
 
         // Sockets: one session per socket per program holding it (a socket
         // shared after fork belongs to the lowest PID of each program).
@@ -226,6 +235,10 @@ impl Tracker {
                     Some(st) if st.live => {
                         st.last_seen = now;
                         st.state = s.state;
+                        st.bytes = (
+                            st.bytes.0.max(s.bytes_sent),
+                            st.bytes.1.max(s.bytes_received),
+                        );
                     }
                     _ => {
                         // New, or the same 4-tuple reopened after it closed.
@@ -236,6 +249,7 @@ impl Tracker {
                             last_seen: now,
                             live: true,
                             uid: s.uid,
+                            bytes: (s.bytes_sent, s.bytes_received),
                         };
                         events.push(SessionEvent::Opened {
                             program: program.clone(),
@@ -360,6 +374,7 @@ impl Tracker {
             unattributed,
             complete: true,
             newly_raised: Vec::new(),
+            capture_mode: Default::default(),
         }
     }
 }
@@ -386,6 +401,8 @@ fn to_connection(key: &SessionKey, st: &SessionState) -> Connection {
         last_seen: st.last_seen,
         live: st.live,
         uid: st.uid,
+        bytes_sent: st.bytes.0,
+        bytes_received: st.bytes.1,
     }
 }
 
@@ -470,6 +487,7 @@ impl MonitorCore {
         self.generation += 1;
         let mut snap = self.tracker.snapshot(self.generation, now, self.interval);
         snap.complete = raw.complete;
+        snap.capture_mode = self.probe.capture_mode();
         let ctx = TickContext {
             now,
             events: &events,

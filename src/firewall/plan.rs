@@ -172,7 +172,10 @@ pub fn normalize_flow(f: &Flow) -> Result<Flow, PlanError> {
     let local = SocketAddr::new(f.local.ip().to_canonical(), f.local.port());
     let remote = SocketAddr::new(f.remote.ip().to_canonical(), f.remote.port());
     let same_family = local.is_ipv4() == remote.is_ipv4();
+    // Only TCP and UDP flows are cut one by one (the rest are cut with
+    // the program).
     let ok = same_family
+        && matches!(f.protocol, Protocol::Tcp | Protocol::Udp)
         && local.port() != 0
         && remote.port() != 0
         && usable_ip(local.ip())

@@ -415,6 +415,8 @@ pub fn recorded_connections(
                     last_seen: r.last_seen.unwrap_or(r.first_seen),
                     live: r.last_seen.is_none(),
                     uid: None,
+                    bytes_sent: None,
+                    bytes_received: None,
                 })
             })
             .collect(),

@@ -270,3 +270,11 @@ fn scan_fds(pid: u32, map: &mut HashMap<u64, Vec<u32>>) {
 pub fn effective_uid() -> Option<u32> {
     fs::metadata("/proc/self").ok().map(|m| m.uid())
 }
+
+/// `btime` of /proc/stat: boot time in seconds since the epoch.
+pub fn boot_time() -> Option<u64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+}

@@ -260,6 +260,8 @@ fn convert(si: &netstat2::SocketInfo) -> RawSocket {
     #[cfg(not(target_os = "linux"))]
     let (uid, inode) = (None, 0);
     RawSocket {
+        bytes_received: None,
+        bytes_sent: None,
         protocol,
         local,
         remote,
@@ -307,6 +309,7 @@ impl Probe for NativeProbe {
         }
 
         Ok(RawSample {
+            exited: Vec::new(),
             processes,
             sockets,
             // As administrator every owner is readable; what stays unowned
