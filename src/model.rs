@@ -149,6 +149,9 @@ pub struct RawSample {
     /// Processes listed above that had already exited when the sample was
     /// taken (event capture saw them): shown, but not as running.
     pub exited: Vec<u32>,
+    /// Sockets that closed since the last sample without being in it
+    /// (event capture): recorded as sessions that already ended.
+    pub ended: Vec<RawSocket>,
 }
 
 /// How much a finding matters to the user.

@@ -202,7 +202,8 @@ impl Tracker {
         // Sockets: one session per socket per program holding it (a socket
         // shared after fork belongs to the lowest PID of each program).
         let mut seen_sessions: HashSet<SessionKey> = HashSet::with_capacity(sample.sockets.len());
-        for s in &sample.sockets {
+        let listed = sample.sockets.iter().map(|s| (s, false));
+        for (s, ended) in listed.chain(sample.ended.iter().map(|s| (s, true))) {
             let mut owners: Vec<(Option<ProcId>, Option<ProgramKey>)> = Vec::new();
             let mut pids = s.pids.clone();
             pids.sort_unstable();
@@ -258,7 +259,10 @@ impl Tracker {
                         self.sessions.insert(key.clone(), st);
                     }
                 }
-                seen_sessions.insert(key);
+                // An ended socket's session is closed just below.
+                if !ended {
+                    seen_sessions.insert(key);
+                }
             }
         }
         for (key, st) in self.sessions.iter_mut() {

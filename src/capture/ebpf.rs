@@ -3,47 +3,38 @@
 //! programs attach through BTF (fentry/fexit and BTF tracepoints), so
 //! tracefs need not be mounted.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, RingBuf};
-use aya::programs::{BtfTracePoint, FEntry, FExit};
+use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf};
 
 use super::wire::{self, FLOW_LEN};
-use super::{CaptureError, CaptureSource, Event, EventKind};
+use super::{CaptureError, CaptureSource, Event, EventKind, Flow};
+use crate::model::Protocol;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!("bpf/kizuki.bpf.o");
 
-#[derive(Clone, Copy)]
-enum Kind {
-    FEntry,
-    FExit,
-    TpBtf,
-}
-
-/// (program, kernel function or tracepoint, how it attaches, required).
-/// Without a required one capture would miss what it promises; the others
-/// add coverage where the kernel has them.
-const PROGRAMS: &[(&str, &str, Kind, bool)] = &[
-    ("sched_process_exec", "sched_process_exec", Kind::TpBtf, true),
-    ("sched_process_exit", "sched_process_exit", Kind::TpBtf, true),
-    ("tcp_v4_connect_exit", "tcp_v4_connect", Kind::FExit, true),
-    ("tcp_v6_connect_exit", "tcp_v6_connect", Kind::FExit, false),
-    ("inet_csk_accept_exit", "inet_csk_accept", Kind::FExit, true),
-    ("inet_sock_set_state", "inet_sock_set_state", Kind::TpBtf, false),
-    ("inet_sendmsg_exit", "inet_sendmsg", Kind::FExit, true),
-    ("inet6_sendmsg_exit", "inet6_sendmsg", Kind::FExit, false),
-    ("inet_recvmsg_exit", "inet_recvmsg", Kind::FExit, true),
-    ("inet6_recvmsg_exit", "inet6_recvmsg", Kind::FExit, false),
-    ("packet_sendmsg_exit", "packet_sendmsg", Kind::FExit, false),
-    ("packet_recvmsg_exit", "packet_recvmsg", Kind::FExit, false),
-    ("inet_release_entry", "inet_release", Kind::FEntry, true),
-    ("packet_release_entry", "packet_release", Kind::FEntry, false),
+/// The BTF tracepoints of `bpf/kizuki.bpf.c` (program name = tracepoint).
+/// fentry/fexit and kprobes are not used: some kernels lack kprobes or
+/// refuse fentry, while tracepoints are always there.
+const PROGRAMS: &[&str] = &[
+    "sched_process_exec",
+    "sched_process_exit",
+    "inet_sock_set_state",
+    "sock_send_length",
+    "sock_recv_length",
+    "sys_enter",
 ];
+
+/// A connectionless flow (UDP, ICMP, raw, packet) has no close the kernel
+/// announces: it ends when its process exits, or after this many drains
+/// without a byte moving (it starts anew if the socket is used again).
+const IDLE_DRAINS: u32 = 2;
 
 /// Events waiting for [`CaptureSource::drain`]; beyond this many they are
 /// counted as lost instead of growing without bound.
@@ -67,9 +58,7 @@ pub struct EbpfCapture {
     shared: Arc<Shared>,
     reader: Option<JoinHandle<()>>,
     /// Flows open as far as the events told (for their live counts).
-    open: HashSet<u64>,
-    /// Optional programs the kernel did not have.
-    missing: Vec<String>,
+    open: HashMap<u64, OpenFlow>,
 }
 
 fn load_err(what: &str, e: impl std::fmt::Display) -> CaptureError {
@@ -80,13 +69,8 @@ impl EbpfCapture {
     pub fn open() -> Result<Self, CaptureError> {
         let btf = Btf::from_sys_fs().map_err(|e| load_err("kernel BTF", e))?;
         let mut ebpf = Ebpf::load(OBJECT).map_err(|e| load_err("object", e))?;
-        let mut missing = Vec::new();
-        for &(name, target, kind, required) in PROGRAMS {
-            match attach(&mut ebpf, &btf, name, target, kind) {
-                Ok(()) => {}
-                Err(e) if required => return Err(e),
-                Err(_) => missing.push(target.to_string()),
-            }
+        for name in PROGRAMS {
+            attach(&mut ebpf, &btf, name)?;
         }
         let take = |ebpf: &mut Ebpf, name: &str| {
             ebpf.take_map(name)
@@ -112,31 +96,19 @@ impl EbpfCapture {
             lost,
             shared,
             reader: Some(reader),
-            open: HashSet::new(),
-            missing,
+            open: HashMap::new(),
         })
     }
 }
 
-fn attach(ebpf: &mut Ebpf, btf: &Btf, name: &str, target: &str, kind: Kind) -> Result<(), CaptureError> {
+fn attach(ebpf: &mut Ebpf, btf: &Btf, name: &str) -> Result<(), CaptureError> {
     let prog = ebpf
         .program_mut(name)
         .ok_or_else(|| load_err(name, "not in the object"))?;
-    let r = match kind {
-        Kind::FEntry => {
-            let p: &mut FEntry = prog.try_into().map_err(|e| load_err(name, e))?;
-            p.load(target, btf).and_then(|()| p.attach().map(|_| ()))
-        }
-        Kind::FExit => {
-            let p: &mut FExit = prog.try_into().map_err(|e| load_err(name, e))?;
-            p.load(target, btf).and_then(|()| p.attach().map(|_| ()))
-        }
-        Kind::TpBtf => {
-            let p: &mut BtfTracePoint = prog.try_into().map_err(|e| load_err(name, e))?;
-            p.load(target, btf).and_then(|()| p.attach().map(|_| ()))
-        }
-    };
-    r.map_err(|e| load_err(target, e))
+    let p: &mut BtfTracePoint = prog.try_into().map_err(|e| load_err(name, e))?;
+    p.load(name, btf).map_err(|e| load_err(name, e))?;
+    p.attach().map_err(|e| load_err(name, e))?;
+    Ok(())
 }
 
 /// Empties the ring buffer every few milliseconds until told to stop.
@@ -164,51 +136,105 @@ fn read_ring(mut ring: RingBuf<MapData>, shared: &Shared) {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+struct OpenFlow {
+    pid: u32,
+    /// TCP: the kernel announces its close.
+    tcp: bool,
+    total: u64,
+    idle: u32,
+}
+
+impl EbpfCapture {
+    /// The flow's current record, or `None` when the kernel dropped it.
+    fn read_flow(&self, id: u64) -> Option<(u32, Flow)> {
+        let words = self.flows.get(&id, 0).ok()?;
+        wire::parse_flow(id, &wire::flow_bytes(&words))
+    }
+
+    /// Ends a connectionless flow here (the kernel has no close for it).
+    fn end_flow(&mut self, id: u64, at_ns: u64, out: &mut Vec<Event>) {
+        self.open.remove(&id);
+        if let Some((pid, flow)) = self.read_flow(id) {
+            out.push(Event {
+                at_ns,
+                pid,
+                kind: EventKind::Close(flow),
+            });
+        }
+        let _ = self.flows.remove(&id);
+    }
+}
+
 impl CaptureSource for EbpfCapture {
     fn drain(&mut self) -> Result<Vec<Event>, CaptureError> {
-        let mut events = match self.shared.queue.lock() {
+        let events = match self.shared.queue.lock() {
             Ok(mut q) => std::mem::take(&mut *q),
             Err(_) => return Err(CaptureError::Read("the reader stopped".into())),
         };
-        for e in &events {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
             match &e.kind {
                 EventKind::Open(f) => {
-                    self.open.insert(f.id);
+                    self.open.insert(
+                        f.id,
+                        OpenFlow {
+                            pid: e.pid,
+                            tcp: f.protocol == Protocol::Tcp,
+                            total: f.bytes_sent + f.bytes_received,
+                            idle: 0,
+                        },
+                    );
                 }
                 EventKind::Close(f) => {
                     self.open.remove(&f.id);
                 }
                 _ => {}
             }
-        }
-        let mut gone = Vec::new();
-        for id in &self.open {
-            match self.flows.get(id, 0) {
-                Ok(words) => {
-                    if let Some((pid, flow)) = wire::parse_flow(*id, &wire::flow_bytes(&words)) {
-                        events.push(Event {
-                            at_ns: 0,
-                            pid,
-                            kind: EventKind::Bytes(flow),
-                        });
-                    }
+            let exit = matches!(e.kind, EventKind::Exit).then_some((e.pid, e.at_ns));
+            out.push(e);
+            if let Some((pid, at)) = exit {
+                let ended: Vec<u64> = self
+                    .open
+                    .iter()
+                    .filter(|(_, o)| o.pid == pid && !o.tcp)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ended {
+                    self.end_flow(id, at, &mut out);
                 }
-                Err(_) => gone.push(*id),
             }
         }
-        for id in gone {
-            self.open.remove(&id);
+        let ids: Vec<u64> = self.open.keys().copied().collect();
+        for id in ids {
+            let Some((pid, flow)) = self.read_flow(id) else {
+                self.open.remove(&id);
+                continue;
+            };
+            let total = flow.bytes_sent + flow.bytes_received;
+            let idle = match self.open.get_mut(&id) {
+                Some(o) if !o.tcp => {
+                    o.idle = if total == o.total { o.idle + 1 } else { 0 };
+                    o.total = total;
+                    o.idle
+                }
+                _ => 0,
+            };
+            out.push(Event {
+                at_ns: 0,
+                pid,
+                kind: EventKind::Bytes(flow),
+            });
+            if idle >= IDLE_DRAINS {
+                self.end_flow(id, 0, &mut out);
+            }
         }
-        Ok(events)
+        Ok(out)
     }
 
     fn lost(&self) -> u64 {
         let kernel: u64 = (0..2).filter_map(|i| self.lost.get(&i, 0).ok()).sum();
         kernel + self.shared.dropped.load(Ordering::Relaxed)
-    }
-
-    fn not_covered(&self) -> Vec<String> {
-        self.missing.clone()
     }
 }
 

@@ -177,6 +177,7 @@ impl CaptureProbe {
             .collect();
         let mut added: HashSet<u32> = HashSet::new();
         let mut extra_sockets = Vec::new();
+        let mut ended_sockets = Vec::new();
         let mut extra_procs = Vec::new();
 
         let mut ended = std::mem::take(&mut self.ended);
@@ -219,7 +220,12 @@ impl CaptureProbe {
                     }
                 }
             } else if show {
-                extra_sockets.push(socket_of(rec, live));
+                let s = socket_of(rec, live);
+                if live {
+                    extra_sockets.push(s);
+                } else {
+                    ended_sockets.push(s);
+                }
             }
             rec.shown = true;
             if !live {
@@ -240,6 +246,7 @@ impl CaptureProbe {
             sample.processes.push(p);
         }
         sample.sockets.extend(extra_sockets);
+        sample.ended.extend(ended_sockets);
         // Exec records are needed only until their flows resolved them.
         self.execs.retain(|pid, _| polled.contains_key(pid));
     }
@@ -275,6 +282,11 @@ impl Probe for CaptureProbe {
             .source
             .drain()
             .map_err(|e| ProbeError::Sockets(e.to_string()))?;
+        if std::env::var_os("KIZUKI_CAPTURE_DEBUG").is_some() {
+            for e in &events {
+                eprintln!("capture: {e:?}");
+            }
+        }
         self.take_in(events);
         let mut sample = self.inner.sample()?;
         let polled = sample

@@ -119,12 +119,6 @@ pub trait CaptureSource: Send {
     fn lost(&self) -> u64 {
         0
     }
-
-    /// Kernel functions this kernel lacks, so what travels through them
-    /// is not seen (e.g. `packet_sendmsg` without packet sockets).
-    fn not_covered(&self) -> Vec<String> {
-        Vec::new()
-    }
 }
 
 /// Loads the eBPF capture (Linux, as administrator).

@@ -128,6 +128,7 @@ impl RawSocket {
 impl RawSample {
     pub fn of(processes: Vec<RawProcess>, sockets: Vec<RawSocket>) -> RawSample {
         RawSample {
+            ended: Vec::new(),
             exited: Vec::new(),
             processes,
             sockets,

@@ -309,6 +309,7 @@ impl Probe for NativeProbe {
         }
 
         Ok(RawSample {
+            ended: Vec::new(),
             exited: Vec::new(),
             processes,
             sockets,

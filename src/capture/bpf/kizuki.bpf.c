@@ -3,6 +3,19 @@
 // raw, packet, SCTP), with its 5-tuple, network namespace and bytes, and
 // every exec and exit (so a process that lived 5 ms is still named).
 //
+// Only BTF tracepoints are used: they need no tracefs, and kernels built
+// without kprobes, or that refuse fentry/fexit (as the CI machines do),
+// still have them. The hooks:
+//   sock/inet_sock_set_state   TCP connect (SYN_SENT, in the process),
+//                              ESTABLISHED (addresses), CLOSE (the end)
+//   sock/sock_send_length      bytes sent by any socket (all protocols)
+//   sock/sock_recv_length      bytes received by any socket
+//   raw_syscalls/sys_enter     the peer named in sendto/sendmsg (for
+//                              connectionless sockets; other calls return
+//                              at the first comparison)
+//   sched/sched_process_exec   the program image, with its resolved path
+//   sched/sched_process_exit   the end of a process
+//
 // Built by build.sh into kizuki.bpf.o (committed). The layout of the
 // structs below is read byte by byte in src/capture/wire.rs: change both
 // together.
@@ -25,6 +38,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define IPPROTO_ICMPV6 58
 #define IPPROTO_SCTP 132
 #define IPPROTO_UDPLITE 136
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
 
 // Protocols as user space numbers them (wire.rs).
@@ -105,7 +120,7 @@ struct {
 
 // Socket (its kernel address) -> flow.
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct flow);
@@ -168,32 +183,38 @@ static __always_inline void fill_addrs(struct flow *f, struct sock *sk)
 	}
 }
 
-// A peer named in a message (sendto/recvfrom), if any: 1 when read.
-static __always_inline int msg_peer(struct msghdr *msg, __u16 family, __u8 *addr, __u16 *port)
+// The peer a thread named in the sendto/sendmsg it is in (sys_enter),
+// taken by the send that follows in the same call.
+struct peer {
+	__u64 ts_ns;
+	__u8 addr[16];
+	__u16 port;
+	__u16 family;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct peer);
+} PEERS SEC(".maps");
+
+// The peer named for this thread's send now, if any: 1 when read.
+static __always_inline int take_peer(__u8 *addr, __u16 *port)
 {
-	if (!msg)
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct peer *p = bpf_map_lookup_elem(&PEERS, &tid);
+	if (!p)
 		return 0;
-	void *name = BPF_CORE_READ(msg, msg_name);
-	if (!name)
-		return 0;
-	__u16 fam = 0;
-	bpf_probe_read_kernel(&fam, sizeof(fam), name);
-	if (fam == AF_INET) {
-		struct sockaddr_in sin = {};
-		bpf_probe_read_kernel(&sin, sizeof(sin), name);
-		__builtin_memset(addr, 0, 16);
-		__builtin_memcpy(addr, &sin.sin_addr.s_addr, 4);
-		*port = bpf_ntohs(sin.sin_port);
-		return 1;
+	// Named in this very call (a few microseconds ago), not a stale one.
+	int fresh = bpf_ktime_get_boot_ns() - p->ts_ns < 5000000;
+	if (fresh) {
+		__builtin_memcpy(addr, p->addr, 16);
+		*port = p->port;
 	}
-	if (fam == AF_INET6) {
-		struct sockaddr_in6 sin6 = {};
-		bpf_probe_read_kernel(&sin6, sizeof(sin6), name);
-		__builtin_memcpy(addr, &sin6.sin6_addr, 16);
-		*port = bpf_ntohs(sin6.sin6_port);
-		return 1;
-	}
-	return 0;
+	bpf_map_delete_elem(&PEERS, &tid);
+	return fresh;
 }
 
 static __always_inline void emit_flow(__u32 kind, __u64 key, struct flow *f)
@@ -279,7 +300,7 @@ static __always_inline void set_peer(struct flow *f, __u64 key, __u8 *addr, __u1
 	emit_flow(EV_OPEN, key, f);
 }
 
-static __always_inline void count(struct sock *sk, struct msghdr *msg, int bytes, int sending)
+static __always_inline void count(struct sock *sk, int bytes, int sending)
 {
 	if (bytes <= 0)
 		return;
@@ -289,7 +310,7 @@ static __always_inline void count(struct sock *sk, struct msghdr *msg, int bytes
 	if (f->proto != P_TCP && f->proto != P_PACKET) {
 		__u8 addr[16] = {};
 		__u16 port = 0;
-		if (msg_peer(msg, f->family, addr, &port))
+		if (sending && take_peer(addr, &port))
 			set_peer(f, (__u64)sk, addr, port);
 		else if (f->dport == 0)
 			// Connected later (connect() on UDP): take the peer now.
@@ -301,127 +322,113 @@ static __always_inline void count(struct sock *sk, struct msghdr *msg, int bytes
 		__sync_fetch_and_add(&f->recv, bytes);
 }
 
-static __always_inline void release(struct socket *sock)
+// ---- TCP: connect, state, close ----
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(inet_sock_set_state, struct sock *sk, const int oldstate, const int newstate)
 {
-	struct sock *sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return;
 	__u64 key = (__u64)sk;
+	// connect() moves a socket to SYN_SENT in the calling process: the
+	// owner is known here (the local port is not chosen yet).
+	if (newstate == TCP_SYN_SENT) {
+		flow_of(sk, DIR_OUT);
+		return 0;
+	}
 	struct flow *f = bpf_map_lookup_elem(&FLOWS, &key);
 	if (!f)
-		return;
-	emit_flow(EV_CLOSE, key, f);
-	bpf_map_delete_elem(&FLOWS, &key);
-}
-
-// ---- TCP connect and accept ----
-
-SEC("fexit/tcp_v4_connect")
-int BPF_PROG(tcp_v4_connect_exit, struct sock *sk, struct sockaddr *uaddr, int addr_len, int ret)
-{
-	if (ret == 0)
-		flow_of(sk, DIR_OUT);
+		return 0;
+	f->state = newstate;
+	if (newstate == TCP_ESTABLISHED) {
+		fill_addrs(f, sk);
+	} else if (newstate == TCP_CLOSE) {
+		emit_flow(EV_CLOSE, key, f);
+		bpf_map_delete_elem(&FLOWS, &key);
+	}
 	return 0;
 }
 
-SEC("fexit/tcp_v6_connect")
-int BPF_PROG(tcp_v6_connect_exit, struct sock *sk, struct sockaddr *uaddr, int addr_len, int ret)
+// ---- bytes: every socket sends and receives through these two ----
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags)
 {
-	if (ret == 0)
-		flow_of(sk, DIR_OUT);
+	count(sk, ret, 1);
 	return 0;
 }
 
-SEC("fexit/inet_csk_accept")
-int BPF_PROG(inet_csk_accept_exit, struct sock *sk, struct proto_accept_arg *arg, struct sock *ret)
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 {
-	if (ret)
-		flow_of(ret, DIR_IN);
+	count(sk, ret, 0);
 	return 0;
 }
 
-// TCP state changes (ESTABLISHED, CLOSE, ...) kept on the flow.
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, const int newstate)
+#define NR_SENDTO 44
+#define NR_SENDMSG 46
+
+// The peer named by sendto(fd, buf, len, flags, addr, addrlen) or by
+// sendmsg(fd, msg, flags)'s msg_name, read from the caller's memory.
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
-	__u64 key = (__u64)sk;
-	struct flow *f = bpf_map_lookup_elem(&FLOWS, &key);
-	if (f)
-		f->state = newstate;
-	return 0;
-}
-
-// ---- bytes: every inet socket (TCP, UDP, ICMP, raw, SCTP) sends and
-// receives through these two pairs; packet sockets through their own ----
-
-SEC("fexit/inet_sendmsg")
-int BPF_PROG(inet_sendmsg_exit, struct socket *sock, struct msghdr *msg, size_t size, int ret)
-{
-	count(BPF_CORE_READ(sock, sk), msg, ret, 1);
-	return 0;
-}
-
-SEC("fexit/inet6_sendmsg")
-int BPF_PROG(inet6_sendmsg_exit, struct socket *sock, struct msghdr *msg, size_t size, int ret)
-{
-	count(BPF_CORE_READ(sock, sk), msg, ret, 1);
-	return 0;
-}
-
-SEC("fexit/inet_recvmsg")
-int BPF_PROG(inet_recvmsg_exit, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
-{
-	count(BPF_CORE_READ(sock, sk), msg, ret, 0);
-	return 0;
-}
-
-SEC("fexit/inet6_recvmsg")
-int BPF_PROG(inet6_recvmsg_exit, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
-{
-	count(BPF_CORE_READ(sock, sk), msg, ret, 0);
-	return 0;
-}
-
-SEC("fexit/packet_sendmsg")
-int BPF_PROG(packet_sendmsg_exit, struct socket *sock, struct msghdr *msg, size_t len, int ret)
-{
-	count(BPF_CORE_READ(sock, sk), 0, ret, 1);
-	return 0;
-}
-
-SEC("fexit/packet_recvmsg")
-int BPF_PROG(packet_recvmsg_exit, struct socket *sock, struct msghdr *msg, size_t len, int flags, int ret)
-{
-	count(BPF_CORE_READ(sock, sk), 0, ret, 0);
-	return 0;
-}
-
-// ---- close ----
-
-SEC("fentry/inet_release")
-int BPF_PROG(inet_release_entry, struct socket *sock)
-{
-	release(sock);
-	return 0;
-}
-
-SEC("fentry/packet_release")
-int BPF_PROG(packet_release_entry, struct socket *sock)
-{
-	release(sock);
+	if (id != NR_SENDTO && id != NR_SENDMSG)
+		return 0;
+	void *uaddr = 0;
+	if (id == NR_SENDTO) {
+		uaddr = (void *)BPF_CORE_READ(regs, r8);
+	} else {
+		struct user_msghdr m = {};
+		void *um = (void *)BPF_CORE_READ(regs, si);
+		if (bpf_probe_read_user(&m, sizeof(m), um))
+			return 0;
+		uaddr = m.msg_name;
+	}
+	if (!uaddr)
+		return 0;
+	struct peer p = {};
+	__u16 fam = 0;
+	if (bpf_probe_read_user(&fam, sizeof(fam), uaddr))
+		return 0;
+	if (fam == AF_INET) {
+		struct sockaddr_in sin = {};
+		if (bpf_probe_read_user(&sin, sizeof(sin), uaddr))
+			return 0;
+		__builtin_memcpy(p.addr, &sin.sin_addr.s_addr, 4);
+		p.port = bpf_ntohs(sin.sin_port);
+	} else if (fam == AF_INET6) {
+		struct sockaddr_in6 sin6 = {};
+		if (bpf_probe_read_user(&sin6, sizeof(sin6), uaddr))
+			return 0;
+		__builtin_memcpy(p.addr, &sin6.sin6_addr, 16);
+		p.port = bpf_ntohs(sin6.sin6_port);
+	} else {
+		return 0;
+	}
+	p.family = fam;
+	p.ts_ns = bpf_ktime_get_boot_ns();
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&PEERS, &tid, &p, BPF_ANY);
 	return 0;
 }
 
 // ---- processes ----
 
+// An exec event is built here (too big for the BPF stack), then copied
+// into the ring buffer.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_event);
+} SCRATCH SEC(".maps");
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	struct exec_event *e = bpf_ringbuf_reserve(&EVENTS, sizeof(*e), 0);
-	if (!e) {
-		count_lost(0);
+	__u32 zero = 0;
+	struct exec_event *e = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!e)
 		return 0;
-	}
 	e->kind = EV_EXEC;
 	e->tgid = BPF_CORE_READ(p, tgid);
 	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
@@ -434,13 +441,17 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 
 	// The executable's path, from its dentry up to the root, crossing
 	// mounts (the name as given to exec may be relative or a symlink).
+	// The loop is unrolled and keeps its count in the map value, not in
+	// a register: the verifier then sees every step alike and checks the
+	// walk in a few thousand instructions instead of every path.
 	struct file *file = BPF_CORE_READ(bprm, file);
 	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
 	struct vfsmount *vm = BPF_CORE_READ(file, f_path.mnt);
 	struct mount *mnt = container_of(vm, struct mount, mnt);
-	__u32 depth = 0;
+	e->depth = 0;
 	e->truncated = 1;
-	for (int i = 0; i < PATH_DEPTH + 8; i++) {
+#pragma unroll
+	for (int i = 0; i < PATH_DEPTH + 4; i++) {
 		struct dentry *root = BPF_CORE_READ(vm, mnt_root);
 		struct dentry *parent = BPF_CORE_READ(d, d_parent);
 		if (d == root || d == parent) {
@@ -454,15 +465,16 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 			vm = &up->mnt;
 			continue;
 		}
+		__u32 depth = e->depth;
 		if (depth >= PATH_DEPTH)
 			break;
 		const unsigned char *name = BPF_CORE_READ(d, d_name.name);
 		bpf_probe_read_kernel_str(e->names[depth & (PATH_DEPTH - 1)], NAME_LEN, name);
-		depth++;
+		e->depth = depth + 1;
 		d = parent;
 	}
-	e->depth = depth;
-	bpf_ringbuf_submit(e, 0);
+	if (bpf_ringbuf_output(&EVENTS, e, sizeof(*e), 0))
+		count_lost(0);
 	return 0;
 }
 
