@@ -76,8 +76,8 @@ impl EbpfCapture {
             ebpf.take_map(name)
                 .ok_or_else(|| load_err(name, "map missing"))
         };
-        let ring = RingBuf::try_from(take(&mut ebpf, "EVENTS")?)
-            .map_err(|e| load_err("EVENTS", e))?;
+        let ring =
+            RingBuf::try_from(take(&mut ebpf, "EVENTS")?).map_err(|e| load_err("EVENTS", e))?;
         let flows = Flows::try_from(take(&mut ebpf, "FLOWS")?).map_err(|e| load_err("FLOWS", e))?;
         let lost = Array::try_from(take(&mut ebpf, "LOST")?).map_err(|e| load_err("LOST", e))?;
         let shared = Arc::new(Shared {

@@ -72,7 +72,11 @@ impl CaptureProbe {
                         shown: false,
                         process: None,
                     };
-                    if let Some(old) = self.open.insert(rec.flow.id, rec) {
+                    // A socket that moved on to another peer: the old flow
+                    // ended (one that never moved a byte is just replaced).
+                    if let Some(old) = self.open.insert(rec.flow.id, rec)
+                        && old.flow.bytes_sent + old.flow.bytes_received > 0
+                    {
                         self.ended.push(old);
                     }
                 }
@@ -167,7 +171,10 @@ impl CaptureProbe {
         type Key = (Protocol, SocketAddr, Option<SocketAddr>);
         let mut index: HashMap<Key, Vec<usize>> = HashMap::with_capacity(sample.sockets.len());
         for (i, s) in sample.sockets.iter().enumerate() {
-            index.entry((s.protocol, s.local, s.remote)).or_default().push(i);
+            index
+                .entry((s.protocol, s.local, s.remote))
+                .or_default()
+                .push(i);
         }
         let polled: HashMap<u32, usize> = sample
             .processes
@@ -219,6 +226,8 @@ impl CaptureProbe {
                         s.bytes_received = Some(rec.flow.bytes_received);
                     }
                 }
+            } else if live && rec.flow.protocol == Protocol::Tcp && rec.flow.local.port() == 0 {
+                // Still connecting: its local port is not known yet.
             } else if show {
                 let s = socket_of(rec, live);
                 if live {

@@ -233,7 +233,9 @@ static __always_inline void emit_flow(__u32 kind, __u64 key, struct flow *f)
 }
 
 // The flow of `sk`, created (and announced) on first sight.
-static __always_inline struct flow *flow_of(struct sock *sk, __u8 dir)
+// `created` (when not null) is set when the flow is new, and the caller
+// announces it; otherwise it is announced here.
+static __always_inline struct flow *flow_of(struct sock *sk, __u8 dir, int *created)
 {
 	if (!sk)
 		return 0;
@@ -268,14 +270,26 @@ static __always_inline struct flow *flow_of(struct sock *sk, __u8 dir)
 		return 0;
 	}
 	f = bpf_map_lookup_elem(&FLOWS, &key);
-	if (f)
+	if (f && created)
+		*created = 1;
+	else if (f)
 		emit_flow(EV_OPEN, key, f);
 	return f;
 }
 
+static __always_inline int has_peer(struct flow *f)
+{
+	int any = f->dport != 0;
+#pragma unroll
+	for (int i = 0; i < 16; i++)
+		if (f->daddr[i])
+			any = 1;
+	return any;
+}
+
 // A connectionless socket that talks to a new peer starts a new flow: the
 // old one is reported with its bytes.
-static __always_inline void set_peer(struct flow *f, __u64 key, __u8 *addr, __u16 port)
+static __always_inline int set_peer(struct flow *f, __u64 key, __u8 *addr, __u16 port)
 {
 	int same = port == f->dport;
 #pragma unroll
@@ -283,13 +297,8 @@ static __always_inline void set_peer(struct flow *f, __u64 key, __u8 *addr, __u1
 		if (addr[i] != f->daddr[i])
 			same = 0;
 	if (same)
-		return;
-	int had_peer = f->dport != 0;
-#pragma unroll
-	for (int i = 0; i < 16; i++)
-		if (f->daddr[i])
-			had_peer = 1;
-	if (had_peer && (f->sent || f->recv)) {
+		return 0;
+	if (has_peer(f) && (f->sent || f->recv)) {
 		emit_flow(EV_CLOSE, key, f);
 		f->sent = 0;
 		f->recv = 0;
@@ -298,24 +307,31 @@ static __always_inline void set_peer(struct flow *f, __u64 key, __u8 *addr, __u1
 	__builtin_memcpy(f->daddr, addr, 16);
 	f->dport = port;
 	emit_flow(EV_OPEN, key, f);
+	return 1;
 }
 
 static __always_inline void count(struct sock *sk, int bytes, int sending)
 {
 	if (bytes <= 0)
 		return;
-	struct flow *f = flow_of(sk, sending ? DIR_OUT : DIR_IN);
+	int created = 0;
+	struct flow *f = flow_of(sk, sending ? DIR_OUT : DIR_IN, &created);
 	if (!f)
 		return;
+	int announced = 0;
 	if (f->proto != P_TCP && f->proto != P_PACKET) {
 		__u8 addr[16] = {};
 		__u16 port = 0;
-		if (sending && take_peer(addr, &port))
-			set_peer(f, (__u64)sk, addr, port);
-		else if (f->dport == 0)
+		if (sending && take_peer(addr, &port)) {
+			// Announces the flow with its peer when the peer is new.
+			announced = set_peer(f, (__u64)sk, addr, port);
+		} else if (!has_peer(f)) {
 			// Connected later (connect() on UDP): take the peer now.
 			fill_addrs(f, sk);
+		}
 	}
+	if (created && !announced)
+		emit_flow(EV_OPEN, (__u64)sk, f);
 	if (sending)
 		__sync_fetch_and_add(&f->sent, bytes);
 	else
@@ -329,18 +345,23 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, const int oldstate, const int
 {
 	__u64 key = (__u64)sk;
 	// connect() moves a socket to SYN_SENT in the calling process: the
-	// owner is known here (the local port is not chosen yet).
+	// owner is known here, the local port is not chosen yet. The flow is
+	// announced once established (or at its close if it never was).
 	if (newstate == TCP_SYN_SENT) {
-		flow_of(sk, DIR_OUT);
+		int created = 0;
+		flow_of(sk, DIR_OUT, &created);
 		return 0;
 	}
 	struct flow *f = bpf_map_lookup_elem(&FLOWS, &key);
 	if (!f)
 		return 0;
 	f->state = newstate;
-	if (newstate == TCP_ESTABLISHED) {
+	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
 		fill_addrs(f, sk);
+		emit_flow(EV_OPEN, key, f);
 	} else if (newstate == TCP_CLOSE) {
+		if (f->sport == 0)
+			fill_addrs(f, sk);
 		emit_flow(EV_CLOSE, key, f);
 		bpf_map_delete_elem(&FLOWS, &key);
 	}
