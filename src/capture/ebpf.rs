@@ -26,6 +26,7 @@ const PROGRAMS: &[&str] = &[
     "sched_process_exec",
     "sched_process_exit",
     "inet_sock_set_state",
+    "tcp_destroy_sock",
     "sock_send_length",
     "sock_recv_length",
     "sys_enter",

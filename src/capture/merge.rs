@@ -92,6 +92,8 @@ impl CaptureProbe {
                         direction: rec.flow.direction,
                         ..flow
                     };
+                    // Shown once more, as ended, with its final bytes.
+                    rec.shown = false;
                     self.ended.push(rec);
                 }
                 EventKind::Bytes(flow) => match self.open.get_mut(&flow.id) {

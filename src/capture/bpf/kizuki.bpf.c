@@ -7,7 +7,8 @@
 // without kprobes, or that refuse fentry/fexit (as the CI machines do),
 // still have them. The hooks:
 //   sock/inet_sock_set_state   TCP connect (SYN_SENT, in the process),
-//                              ESTABLISHED (addresses), CLOSE (the end)
+//                              ESTABLISHED (addresses)
+//   tcp/tcp_destroy_sock       the end of a TCP socket
 //   sock/sock_send_length      bytes sent by any socket (all protocols)
 //   sock/sock_recv_length      bytes received by any socket
 //   raw_syscalls/sys_enter     the peer named in sendto/sendmsg (for
@@ -359,12 +360,24 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, const int oldstate, const int
 	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
 		fill_addrs(f, sk);
 		emit_flow(EV_OPEN, key, f);
-	} else if (newstate == TCP_CLOSE) {
-		if (f->sport == 0)
-			fill_addrs(f, sk);
-		emit_flow(EV_CLOSE, key, f);
-		bpf_map_delete_elem(&FLOWS, &key);
+	} else if (newstate == TCP_CLOSE && f->sport == 0) {
+		// Never established: the ports are still set here, not later.
+		fill_addrs(f, sk);
 	}
+	return 0;
+}
+
+// The socket is freed: its program closed it and TCP is done with it
+// (data can still be read after the CLOSE state, until then).
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(tcp_destroy_sock, struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct flow *f = bpf_map_lookup_elem(&FLOWS, &key);
+	if (!f)
+		return 0;
+	emit_flow(EV_CLOSE, key, f);
+	bpf_map_delete_elem(&FLOWS, &key);
 	return 0;
 }
 
