@@ -322,3 +322,143 @@ impl Probe for CaptureProbe {
         CaptureMode::Ebpf
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{Direction, FakeCapture};
+    use crate::clock::FakeClock;
+    use crate::identity::FakeHasher;
+    use crate::model::{ProgramKey, RawProcess, RawSample, RawSocket, SockState};
+    use crate::monitor::MonitorCore;
+    use crate::probe::FakeProbe;
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    const GEN: &str = "/tmp/gen";
+
+    fn flow(id: u64, local: &str, bytes: (u64, u64)) -> Flow {
+        Flow {
+            id,
+            protocol: Protocol::Tcp,
+            local: local.parse().unwrap(),
+            remote: Some("127.0.0.1:8080".parse().unwrap()),
+            direction: Direction::Outgoing,
+            state: Some(SockState::Established),
+            netns: 1,
+            uid: 1000,
+            comm: "gen".into(),
+            bytes_sent: bytes.0,
+            bytes_received: bytes.1,
+        }
+    }
+
+    fn exec(pid: u32) -> Event {
+        Event {
+            at_ns: 1,
+            pid,
+            kind: EventKind::Exec(ExecInfo {
+                parent: 1,
+                uid: 1000,
+                comm: "gen".into(),
+                exe: Some(GEN.into()),
+                filename: "./gen".into(),
+                start_boottime_ns: 5_000_000_000,
+            }),
+        }
+    }
+
+    fn ev(pid: u32, kind: EventKind) -> Event {
+        Event {
+            at_ns: 2,
+            pid,
+            kind,
+        }
+    }
+
+    fn core(samples: Vec<RawSample>, capture: &FakeCapture) -> MonitorCore {
+        let probe = CaptureProbe::new(Box::new(FakeProbe::new(samples)), Box::new(capture.clone()));
+        MonitorCore::new(
+            Box::new(probe),
+            Box::new(FakeHasher::default()),
+            Arc::new(FakeClock::new(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1000),
+            )),
+            Duration::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn a_connection_between_two_samples_is_shown_ended_with_its_program_and_bytes() {
+        let capture = FakeCapture::new();
+        let mut m = core(vec![RawSample::of(vec![], vec![])], &capture);
+        m.tick().unwrap();
+        capture.push(exec(77));
+        let f = flow(9, "127.0.0.1:40000", (0, 0));
+        capture.push(ev(77, EventKind::Open(f.clone())));
+        capture.push(ev(
+            77,
+            EventKind::Close(flow(9, "127.0.0.1:40000", (5000, 1000))),
+        ));
+        capture.push(ev(77, EventKind::Exit));
+        let snap = m.tick().unwrap();
+        assert_eq!(snap.capture_mode, CaptureMode::Ebpf);
+        let p = snap
+            .program(&ProgramKey::Exe(GEN.into()))
+            .expect("the exited program is listed");
+        assert!(p.processes.iter().all(|x| !x.alive), "not shown running");
+        let c = &p.connections[0];
+        assert_eq!(c.pid, Some(77));
+        assert!(!c.live, "an ended connection is not shown as open");
+        assert_eq!((c.bytes_sent, c.bytes_received), (Some(5000), Some(1000)));
+        // The next sample does not show it again as new.
+        let snap = m.tick().unwrap();
+        let p = snap.program(&ProgramKey::Exe(GEN.into())).unwrap();
+        assert_eq!(p.connections.len(), 1);
+    }
+
+    #[test]
+    fn an_ownerless_time_wait_socket_gets_its_owner_from_capture() {
+        let capture = FakeCapture::new();
+        let mut tw = RawSocket::tcp(0, "127.0.0.1:40000", "127.0.0.1:8080");
+        tw.pids.clear();
+        tw.inode = 0;
+        tw.state = SockState::TimeWait;
+        let sample = RawSample::of(vec![RawProcess::fake(1, "/sbin/init")], vec![tw]);
+        let mut m = core(vec![sample], &capture);
+        capture.push(exec(77));
+        capture.push(ev(77, EventKind::Open(flow(9, "127.0.0.1:40000", (0, 0)))));
+        capture.push(ev(
+            77,
+            EventKind::Close(flow(9, "127.0.0.1:40000", (300, 20))),
+        ));
+        for _ in 0..2 {
+            let snap = m.tick().unwrap();
+            assert!(snap.unattributed.is_empty(), "{:?}", snap.unattributed);
+            let p = snap.program(&ProgramKey::Exe(GEN.into())).unwrap();
+            assert_eq!(p.connections.len(), 1);
+            let c = &p.connections[0];
+            assert_eq!(c.state, SockState::TimeWait);
+            assert_eq!(c.bytes_sent, Some(300));
+        }
+    }
+
+    #[test]
+    fn a_live_flow_the_table_lacks_is_shown_open_with_current_bytes() {
+        // Another network namespace: the table of this one does not list it.
+        let capture = FakeCapture::new();
+        let sample = RawSample::of(vec![RawProcess::fake(77, GEN)], vec![]);
+        let mut m = core(vec![sample], &capture);
+        capture.push(ev(77, EventKind::Open(flow(9, "10.0.0.2:40000", (0, 0)))));
+        capture.push(ev(
+            77,
+            EventKind::Bytes(flow(9, "10.0.0.2:40000", (10, 20))),
+        ));
+        let snap = m.tick().unwrap();
+        let p = snap.program(&ProgramKey::Exe(GEN.into())).unwrap();
+        let c = &p.connections[0];
+        assert!(c.live);
+        assert_eq!((c.bytes_sent, c.bytes_received), (Some(10), Some(20)));
+        assert!(p.processes[0].alive);
+    }
+}

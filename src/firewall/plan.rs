@@ -424,6 +424,8 @@ mod tests {
             until: Until::Always,
         };
         let conn = |remote: Option<&str>, live| Connection {
+            bytes_received: None,
+            bytes_sent: None,
             pid: Some(42),
             protocol: Protocol::Tcp,
             local: "10.0.0.2:40000".parse().unwrap(),

@@ -295,6 +295,7 @@ impl Probe for NativeProbe {
         #[cfg(target_os = "linux")]
         let (owners_complete, processes) = {
             let pids = super::linux::list_pids();
+            sockets.extend(super::linux::extra_sockets(&pids));
             let complete = self.owners.attribute(&pids, &mut sockets);
             (complete, self.refresh_changed(&pids))
         };
