@@ -519,3 +519,68 @@ fn curl_loop_is_seen_at_every_run_in_watch_json() {
         within_10_percent(c["bytes_received"].as_u64(), resp, "curl received");
     }
 }
+
+#[test]
+fn polling_lists_raw_packet_and_other_namespace_sockets() {
+    if !is_root() && cannot_run("polling_other_sockets", "needs root") {
+        return;
+    }
+    if !(have("unshare") && have("ip"))
+        && cannot_run("polling_other_sockets", "needs unshare and ip")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tool = dir.path().join("gen-holder");
+    std::fs::copy(python_exe(), &tool).unwrap();
+    // In its own namespace: a listening TCP socket, a raw and a packet
+    // socket, held until stdin closes.
+    let script = r#"
+import socket, sys
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, 253)
+p = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
+print(l.getsockname()[1], flush=True)
+sys.stdin.read()
+"#;
+    let mut guard = common::Children::default();
+    let child = guard.push(
+        Command::new("unshare")
+            .args([
+                "-n",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$0\" -c \"$1\"",
+            ])
+            .arg(&tool)
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+    let scan = common::scan_json(dir.path());
+    assert_eq!(scan["capture_mode"], "polling");
+    let conns: Vec<serde_json::Value> = common::all_connections(&scan)
+        .into_iter()
+        .filter(|(exe, _)| exe.as_deref() == tool.to_str())
+        .map(|(_, c)| c)
+        .collect();
+    let has = |proto: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
+        conns.iter().any(|c| c["protocol"] == proto && pred(c))
+    };
+    assert!(
+        has("tcp", &|c| c["local"] == format!("127.0.0.1:{port}")
+            && c["state"] == "LISTEN"),
+        "the other namespace's listener: {conns:#?}"
+    );
+    assert!(has("raw", &|c| c["local"] == "0.0.0.0:253"), "{conns:#?}");
+    assert!(has("packet", &|_| true), "{conns:#?}");
+}
