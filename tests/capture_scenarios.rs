@@ -10,6 +10,7 @@
 //! they fail instead.
 
 #![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
