@@ -8,6 +8,8 @@
 //! after it ended. A process that exited before the sample is added from
 //! what was last known of it (the previous sample, or its exec), marked
 //! as exited.
+//!
+//! `KIZUKI_CAPTURE_DEBUG=1` prints every event on stderr.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
