@@ -422,6 +422,30 @@ fn a_50ms_contact_every_2s_is_seen_every_time() {
     }
 }
 
+/// Waits until `pid` holds its seven eBPF program links (capture is on).
+fn wait_capture_attached(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let links = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| {
+                        std::fs::read_link(e.path())
+                            .is_ok_and(|t| t.to_string_lossy().contains("bpf_link"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        if links >= 7 {
+            // The reader thread starts right after.
+            std::thread::sleep(Duration::from_millis(300));
+            return;
+        }
+        assert!(Instant::now() < deadline, "capture did not attach in 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A loopback HTTP server: answers every request with `body` bytes.
 fn http_server(body: usize) -> (u16, Tally) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -464,15 +488,15 @@ fn curl_loop_is_seen_at_every_run_in_watch_json() {
     let watch = Command::new(common::kizuki())
         .arg("--data-dir")
         .arg(data.path())
-        .args(["--lang", "en", "watch", "--seconds", "9", "--json"])
+        .args(["--lang", "en", "watch", "--seconds", "12", "--json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let watch_pid = watch.id();
     let mut guard = common::Children::default();
     guard.push(watch);
-    // Capture loads in about a second (debug build); start after that.
-    std::thread::sleep(Duration::from_secs(3));
+    wait_capture_attached(watch_pid);
     let url = format!("http://127.0.0.1:{port}/board");
     for _ in 0..20 {
         run_ok(Command::new("curl").args(["-s", "-o", "/dev/null", &url]));

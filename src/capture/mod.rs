@@ -54,7 +54,7 @@ pub enum Direction {
 /// `0.0.0.0:<Ethernet protocol>` and `remote` is `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flow {
-    /// The kernel's socket (an opaque number, unique while it is open).
+    /// The kernel's socket (its cookie: an opaque number, never reused).
     pub id: u64,
     pub protocol: Protocol,
     pub local: SocketAddr,

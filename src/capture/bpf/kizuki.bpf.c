@@ -119,7 +119,7 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024);
 } EVENTS SEC(".maps");
 
-// Socket (its kernel address) -> flow.
+// Socket (its cookie) -> flow.
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -135,6 +135,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } LOST SEC(".maps");
+
+// A socket's key: its cookie, unique for the life of the system (a
+// socket's address is reused by the next socket once it is freed).
+static __always_inline __u64 sk_key(struct sock *sk)
+{
+	return bpf_get_socket_cookie(sk);
+}
 
 static __always_inline void count_lost(__u32 which)
 {
@@ -240,7 +247,7 @@ static __always_inline struct flow *flow_of(struct sock *sk, __u8 dir, int *crea
 {
 	if (!sk)
 		return 0;
-	__u64 key = (__u64)sk;
+	__u64 key = sk_key(sk);
 	struct flow *f = bpf_map_lookup_elem(&FLOWS, &key);
 	if (f)
 		return f;
@@ -325,14 +332,14 @@ static __always_inline void count(struct sock *sk, int bytes, int sending)
 		__u16 port = 0;
 		if (sending && take_peer(addr, &port)) {
 			// Announces the flow with its peer when the peer is new.
-			announced = set_peer(f, (__u64)sk, addr, port);
+			announced = set_peer(f, sk_key(sk), addr, port);
 		} else if (!has_peer(f)) {
 			// Connected later (connect() on UDP): take the peer now.
 			fill_addrs(f, sk);
 		}
 	}
 	if (created && !announced)
-		emit_flow(EV_OPEN, (__u64)sk, f);
+		emit_flow(EV_OPEN, sk_key(sk), f);
 	if (sending)
 		__sync_fetch_and_add(&f->sent, bytes);
 	else
@@ -344,7 +351,7 @@ static __always_inline void count(struct sock *sk, int bytes, int sending)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, struct sock *sk, const int oldstate, const int newstate)
 {
-	__u64 key = (__u64)sk;
+	__u64 key = sk_key(sk);
 	// connect() moves a socket to SYN_SENT in the calling process: the
 	// owner is known here, the local port is not chosen yet. The flow is
 	// announced once established (or at its close if it never was).
@@ -372,7 +379,7 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, const int oldstate, const int
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(tcp_destroy_sock, struct sock *sk)
 {
-	__u64 key = (__u64)sk;
+	__u64 key = sk_key(sk);
 	struct flow *f = bpf_map_lookup_elem(&FLOWS, &key);
 	if (!f)
 		return 0;
