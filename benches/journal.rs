@@ -65,6 +65,8 @@ fn million(sessions: usize) {
         let p = &programs[(r % 300 * (r / 300 % 300)) / 300];
         let at = t0 + Duration::from_millis(span_ms * n as u64 / sessions as u64);
         let c = Connection {
+            bytes_sent: None,
+            bytes_received: None,
             pid: Some(1000 + (r % 5000) as u32),
             protocol: if r.is_multiple_of(10) {
                 Protocol::Udp

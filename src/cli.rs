@@ -410,7 +410,7 @@ fn print_snapshot(snap: &Snapshot, json: bool) -> Result<()> {
         String::from_utf8(buf).unwrap_or_default()
     } else {
         let mut s = output::snapshot_table(snap);
-        s.push_str(&tr("scan.polling_note"));
+        s.push_str(&output::capture_note(snap));
         s.push('\n');
         s
     };

@@ -76,6 +76,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/en/core.toml"),
     ),
     (
+        "capture",
+        include_str!("../assets/i18n/ja/capture.toml"),
+        include_str!("../assets/i18n/en/capture.toml"),
+    ),
+    (
         "marks",
         include_str!("../assets/i18n/ja/marks.toml"),
         include_str!("../assets/i18n/en/marks.toml"),

@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod app;
 pub mod autostart;
 pub mod bounded;
+pub mod capture;
 pub mod cli;
 mod cli_autostart;
 pub mod cli_errors;

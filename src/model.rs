@@ -15,6 +15,13 @@ use serde::{Deserialize, Serialize};
 pub enum Protocol {
     Tcp,
     Udp,
+    /// ICMP "ping" sockets (unprivileged ICMP echo).
+    Icmp,
+    /// Raw IP sockets (any IP protocol, built by the program itself).
+    Raw,
+    /// `AF_PACKET` sockets: whole frames, below IP.
+    Packet,
+    Sctp,
 }
 
 impl Protocol {
@@ -22,7 +29,25 @@ impl Protocol {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+            Protocol::Raw => "raw",
+            Protocol::Packet => "packet",
+            Protocol::Sctp => "sctp",
         }
+    }
+
+    /// The protocol named as [`Protocol::as_str`] names it.
+    pub fn parse(s: &str) -> Option<Protocol> {
+        [
+            Protocol::Tcp,
+            Protocol::Udp,
+            Protocol::Icmp,
+            Protocol::Raw,
+            Protocol::Packet,
+            Protocol::Sctp,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
     }
 }
 
@@ -143,6 +168,10 @@ pub struct RawSocket {
     pub uid: Option<u32>,
     /// Kernel socket inode (Linux); 0 when the socket is no longer owned.
     pub inode: u64,
+    /// Bytes the socket's program sent and received, when known (event
+    /// capture); `None` when nobody counted.
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
 }
 
 /// Everything one probe call returns.
@@ -156,6 +185,12 @@ pub struct RawSample {
     pub special_sockets: Vec<RawSpecialSocket>,
     /// PIDs the OS reports as stopped (suspended), where it can tell.
     pub suspended: Vec<u32>,
+    /// Processes listed above that had already exited when the sample was
+    /// taken (event capture saw them): shown, but not as running.
+    pub exited: Vec<u32>,
+    /// Sockets that closed since the last sample without being in it
+    /// (event capture): recorded as sessions that already ended.
+    pub ended: Vec<RawSocket>,
 }
 
 /// How much a finding matters to the user.
@@ -313,6 +348,9 @@ pub struct Connection {
     /// when kizuki saw it; never looked up.
     /// Shared: snapshots copy every connection each tick.
     pub remote_name: Option<Arc<crate::names::RemoteName>>,
+    /// Bytes sent and received, when counted (event capture).
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
 }
 
 /// One process of a program, for the details view and reports.
@@ -431,6 +469,31 @@ pub struct Snapshot {
     /// PIDs the OS reported as stopped (suspended) at this sample: what
     /// the window shows as 一時停止中, never what was only asked for.
     pub suspended: Vec<u32>,
+    /// How connections were seen: every one (event capture) or by
+    /// sampling at the interval.
+    pub capture_mode: CaptureMode,
+}
+
+/// How connections are seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureMode {
+    /// Looking at the socket table at each interval: a connection shorter
+    /// than the interval can be missed, and bytes are not counted.
+    #[default]
+    Polling,
+    /// The kernel reports every connect, accept, send, receive, close,
+    /// exec and exit (eBPF): nothing is missed, bytes are counted.
+    Ebpf,
+}
+
+impl CaptureMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureMode::Polling => "polling",
+            CaptureMode::Ebpf => "ebpf",
+        }
+    }
 }
 
 impl Snapshot {
@@ -445,6 +508,7 @@ impl Snapshot {
             complete: true,
             newly_raised: Vec::new(),
             suspended: Vec::new(),
+            capture_mode: CaptureMode::Polling,
         }
     }
 

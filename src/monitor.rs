@@ -59,6 +59,8 @@ struct SessionState {
     live: bool,
     uid: Option<u32>,
     remote_name: Option<Arc<RemoteName>>,
+    /// Bytes sent and received, when the probe counted them.
+    bytes: (Option<u64>, Option<u64>),
 }
 
 #[derive(Debug, Clone)]
@@ -254,11 +256,19 @@ impl Tracker {
                 st.alive = false;
             }
         }
+        // Processes the capture saw end before this sample: listed for
+        // their connections, not as running.
+        for pid in &sample.exited {
+            if let Some(st) = seen_procs.get(pid).and_then(|id| self.procs.get_mut(id)) {
+                st.alive = false;
+            }
+        }
 
         // Sockets: one session per socket per program holding it (a socket
         // shared after fork belongs to the lowest PID of each program).
         let mut seen_sessions: HashSet<SessionKey> = HashSet::with_capacity(sample.sockets.len());
-        for s in &sample.sockets {
+        let listed = sample.sockets.iter().map(|s| (s, false));
+        for (s, ended) in listed.chain(sample.ended.iter().map(|s| (s, true))) {
             let mut owners: Vec<(Option<ProcId>, Option<ProgramKey>)> = Vec::new();
             let mut pids = s.pids.clone();
             pids.sort_unstable();
@@ -303,6 +313,10 @@ impl Tracker {
                         if st.remote_name.is_none() {
                             st.remote_name = name;
                         }
+                        st.bytes = (
+                            st.bytes.0.max(s.bytes_sent),
+                            st.bytes.1.max(s.bytes_received),
+                        );
                     }
                     _ => {
                         // New, or the same 4-tuple reopened after it closed.
@@ -314,6 +328,7 @@ impl Tracker {
                             last_seen: now,
                             live: true,
                             uid: s.uid,
+                            bytes: (s.bytes_sent, s.bytes_received),
                         };
                         events.push(SessionEvent::Opened {
                             program: program.clone(),
@@ -322,7 +337,10 @@ impl Tracker {
                         self.sessions.insert(key.clone(), st);
                     }
                 }
-                seen_sessions.insert(key);
+                // An ended socket's session is closed just below.
+                if !ended {
+                    seen_sessions.insert(key);
+                }
             }
         }
         for (key, st) in self.sessions.iter_mut() {
@@ -445,6 +463,7 @@ impl Tracker {
             complete: true,
             newly_raised: Vec::new(),
             suspended: Vec::new(),
+            capture_mode: Default::default(),
         }
     }
 }
@@ -472,6 +491,8 @@ fn to_connection(key: &SessionKey, st: &SessionState) -> Connection {
         live: st.live,
         uid: st.uid,
         remote_name: st.remote_name.clone(),
+        bytes_sent: st.bytes.0,
+        bytes_received: st.bytes.1,
     }
 }
 
@@ -581,6 +602,7 @@ impl MonitorCore {
         let mut snap = self.tracker.snapshot(self.generation, now, self.interval);
         snap.complete = raw.complete;
         snap.suspended = raw.suspended.clone();
+        snap.capture_mode = self.probe.capture_mode();
         let ctx = TickContext {
             now,
             events: &events,

@@ -35,6 +35,13 @@ struct ConnectionOut {
     remote_country: Option<String>,
     remote_as: Option<u32>,
     remote_as_org: Option<String>,
+    /// `null` when nobody counted (polling).
+    bytes_sent: Option<u64>,
+    bytes_received: Option<u64>,
+    /// A socket no process holds any more (TIME_WAIT): its program ended
+    /// or closed it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    owner_exited: bool,
 }
 
 impl ConnectionOut {
@@ -58,6 +65,31 @@ impl ConnectionOut {
             first_seen: rfc3339(c.first_seen),
             last_seen: rfc3339(c.last_seen),
             live: c.live,
+            bytes_sent: c.bytes_sent,
+            bytes_received: c.bytes_received,
+            owner_exited: owner_exited(c),
+        }
+    }
+}
+
+/// True for a connection that no process holds: the kernel keeps a
+/// closed TCP connection in TIME_WAIT after its program let go of it.
+pub fn owner_exited(c: &Connection) -> bool {
+    c.pid.is_none() && c.state == crate::model::SockState::TimeWait
+}
+
+/// What the capture mode in force can miss, in the current language.
+pub fn capture_note(s: &Snapshot) -> String {
+    match s.capture_mode {
+        crate::model::CaptureMode::Ebpf => tr("capture.mode.ebpf"),
+        crate::model::CaptureMode::Polling => {
+            let secs = s.interval.as_secs_f64();
+            let shown = if secs.fract() == 0.0 {
+                format!("{secs:.0}")
+            } else {
+                format!("{secs:.1}")
+            };
+            tr_args("capture.mode.polling", &[("interval", &shown)])
         }
     }
 }
@@ -150,6 +182,10 @@ struct SnapshotOut<'a> {
     generation: u64,
     interval_ms: u64,
     complete: bool,
+    /// `ebpf` (every connection seen) or `polling` (sampled).
+    capture_mode: &'static str,
+    /// What that mode can miss, in the user's language.
+    capture_note: String,
     programs: Vec<ProgramOut<'a>>,
     unattributed: Vec<ConnectionOut>,
 }
@@ -166,6 +202,8 @@ pub fn write_snapshot_json(
         generation: s.generation,
         interval_ms: u64::try_from(s.interval.as_millis()).unwrap_or(u64::MAX),
         complete: s.complete,
+        capture_mode: s.capture_mode.as_str(),
+        capture_note: capture_note(s),
         programs: s.programs.iter().map(ProgramOut::of).collect(),
         unattributed: s.unattributed.iter().map(ConnectionOut::of).collect(),
     };
@@ -250,6 +288,14 @@ pub fn snapshot_table(s: &Snapshot) -> String {
             &[("count", &s.unattributed.len().to_string())],
         ));
         out.push('\n');
+        let exited = s.unattributed.iter().filter(|c| owner_exited(c)).count();
+        if exited > 0 {
+            out.push_str(&tr_args(
+                "capture.owner_exited_count",
+                &[("count", &exited.to_string())],
+            ));
+            out.push('\n');
+        }
     }
     out.push_str(&tr_args(
         "scan.summary",

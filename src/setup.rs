@@ -13,7 +13,7 @@ use crate::identity::NativeHasher;
 use crate::journal::JournalStage;
 use crate::marks::{MarkStore, MarksStage};
 use crate::monitor::MonitorCore;
-use crate::probe::{NativeProbe, ProbeError};
+use crate::probe::{NativeProbe, Probe, ProbeError};
 
 /// Settings that shape a monitor.
 #[derive(Debug, Clone)]
@@ -68,9 +68,17 @@ pub fn native_monitor_with(
     blocks: GuardBlocks,
 ) -> Result<MonitorCore, ProbeError> {
     let probe = NativeProbe::new()?;
+    // A run that keeps watching (the window, `watch`) sees every
+    // connection through event capture when it can load; a one-shot look
+    // would capture nothing in its single sample.
+    let probe: Box<dyn Probe> = if opts.record {
+        with_capture(Box::new(probe))
+    } else {
+        Box::new(probe)
+    };
     let hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
     let mut core = MonitorCore::new(
-        Box::new(probe),
+        probe,
         Box::new(hasher),
         Arc::new(SystemClock),
         opts.interval,
@@ -132,4 +140,26 @@ pub fn add_enforcement(
     let report = stage.report();
     core.add_stage(Box::new(stage));
     Some(report)
+}
+
+/// `probe` with event capture merged in (as administrator, where the
+/// kernel allows it); else `probe` as it is, with the reason on stderr
+/// when capture was possible in principle. `KIZUKI_CAPTURE=polling` turns
+/// capture off (to compare, or if it misbehaves).
+pub fn with_capture(probe: Box<dyn Probe>) -> Box<dyn Probe> {
+    if std::env::var_os("KIZUKI_CAPTURE").is_some_and(|v| v == "polling")
+        || !crate::probe::running_as_admin()
+    {
+        return probe;
+    }
+    match crate::capture::open_native() {
+        Ok(source) => Box::new(crate::capture::CaptureProbe::new(probe, source)),
+        Err(e) => {
+            eprintln!(
+                "kizuki: {}",
+                crate::i18n::tr_args("capture.unavailable", &[("error", &e.to_string())])
+            );
+            probe
+        }
+    }
 }

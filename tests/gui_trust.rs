@@ -36,6 +36,8 @@ fn conn(port: u16, remote: &str, first: u64) -> Connection {
         live: true,
         uid: None,
         remote_name: None,
+        bytes_sent: None,
+        bytes_received: None,
     }
 }
 

@@ -32,6 +32,8 @@ fn curl() -> ProgramRef {
 
 fn conn(port: u16, at: SystemTime, secs: u64) -> Connection {
     Connection {
+        bytes_received: None,
+        bytes_sent: None,
         pid: Some(100),
         protocol: Protocol::Tcp,
         local: format!("10.0.0.2:{port}").parse().unwrap(),

@@ -34,6 +34,8 @@ fn at(secs: u64) -> SystemTime {
 
 fn conn(local: &str, remote: Option<&str>, state: SockState, from: u64, to: u64) -> Connection {
     Connection {
+        bytes_received: None,
+        bytes_sent: None,
         pid: Some(4242),
         protocol: Protocol::Tcp,
         local: local.parse().unwrap(),

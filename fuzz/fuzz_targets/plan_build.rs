@@ -119,6 +119,8 @@ fuzz_target!(|i: Input| {
                     last_seen: t,
                     live: c.live,
                     uid: None,
+                    bytes_sent: None,
+                    bytes_received: None,
                 })
                 .collect(),
             findings: vec![],

@@ -450,7 +450,7 @@ pub fn beaconing<T: AsRef<[Contact]>>(
             a.2.cmp(&b.2)
                 .then(a.1.total.total_cmp(&b.1.total))
                 .then(a.1.contacts.cmp(&b.1.contacts))
-                .then(b.0.cmp(&a.0))
+                .then(b.0.cmp(a.0))
         })
         .copied()?;
     let ep = peer.addr;

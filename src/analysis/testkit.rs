@@ -40,6 +40,8 @@ pub fn program(exe: &str, connections: Vec<Connection>) -> Program {
 
 fn conn(local: &str, remote: Option<&str>, state: SockState) -> Connection {
     Connection {
+        bytes_received: None,
+        bytes_sent: None,
         pid: Some(1),
         protocol: Protocol::Tcp,
         local: local.parse().unwrap(),

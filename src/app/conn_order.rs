@@ -132,6 +132,8 @@ mod tests {
             live: true,
             uid: None,
             remote_name: None,
+            bytes_sent: None,
+            bytes_received: None,
         }
     }
 

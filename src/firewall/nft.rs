@@ -42,10 +42,8 @@ fn flow_match(f: &Flow, outgoing: bool) -> String {
         (f.remote, f.local)
     };
     let fam = if src.is_ipv4() { "ip" } else { "ip6" };
-    let proto = match f.protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-    };
+    // normalize_flow lets only TCP and UDP through.
+    let proto = f.protocol.as_str();
     format!(
         "meta l4proto {proto} {fam} saddr {} th sport {} {fam} daddr {} th dport {}",
         src.ip(),
@@ -118,6 +116,7 @@ pub fn ss_kill_args(f: &Flow) -> Result<Vec<String>, PlanError> {
     let proto = match f.protocol {
         Protocol::Tcp => "-t",
         Protocol::Udp => "-u",
+        other => return Err(PlanError::BadFlow(other.as_str().to_string())),
     };
     let host = |a: SocketAddr| match a {
         SocketAddr::V4(v) => v.ip().to_string(),

@@ -172,7 +172,10 @@ pub fn normalize_flow(f: &Flow) -> Result<Flow, PlanError> {
     let local = SocketAddr::new(f.local.ip().to_canonical(), f.local.port());
     let remote = SocketAddr::new(f.remote.ip().to_canonical(), f.remote.port());
     let same_family = local.is_ipv4() == remote.is_ipv4();
+    // Only TCP and UDP flows are cut one by one (the rest are cut with
+    // the program).
     let ok = same_family
+        && matches!(f.protocol, Protocol::Tcp | Protocol::Udp)
         && local.port() != 0
         && remote.port() != 0
         && usable_ip(local.ip())
@@ -421,6 +424,8 @@ mod tests {
             until: Until::Always,
         };
         let conn = |remote: Option<&str>, live| Connection {
+            bytes_received: None,
+            bytes_sent: None,
             pid: Some(42),
             protocol: Protocol::Tcp,
             local: "10.0.0.2:40000".parse().unwrap(),

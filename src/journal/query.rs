@@ -452,6 +452,8 @@ pub fn recorded_connections(
                             seen: r.first_seen,
                         }))
                     }),
+                    bytes_sent: None,
+                    bytes_received: None,
                 })
             })
             .collect(),

@@ -83,6 +83,8 @@ impl RawSocket {
     /// An established TCP connection held by `pid`.
     pub fn tcp(pid: u32, local: &str, remote: &str) -> RawSocket {
         RawSocket {
+            bytes_received: None,
+            bytes_sent: None,
             protocol: Protocol::Tcp,
             local: Self::parse(local),
             remote: Some(Self::parse(remote)),
@@ -96,6 +98,8 @@ impl RawSocket {
     /// A TCP listener held by `pid`.
     pub fn listen(pid: u32, local: &str) -> RawSocket {
         RawSocket {
+            bytes_received: None,
+            bytes_sent: None,
             protocol: Protocol::Tcp,
             local: Self::parse(local),
             remote: None,
@@ -109,6 +113,8 @@ impl RawSocket {
     /// A bound UDP socket held by `pid`.
     pub fn udp(pid: u32, local: &str) -> RawSocket {
         RawSocket {
+            bytes_received: None,
+            bytes_sent: None,
             protocol: Protocol::Udp,
             local: Self::parse(local),
             remote: None,
@@ -123,6 +129,8 @@ impl RawSocket {
 impl RawSample {
     pub fn of(processes: Vec<RawProcess>, sockets: Vec<RawSocket>) -> RawSample {
         RawSample {
+            ended: Vec::new(),
+            exited: Vec::new(),
             processes,
             sockets,
             complete: true,

@@ -510,3 +510,229 @@ mod tests {
         assert!(gone.expect("still a script").deleted, "deleted script seen");
     }
 }
+
+/// `btime` of /proc/stat: boot time in seconds since the epoch.
+pub fn boot_time() -> Option<u64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+// ---- Sockets netstat2 does not list: raw, ICMP, packet and SCTP sockets,
+// and every socket of other network namespaces ----
+
+use crate::model::{Protocol, SockState};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// `/proc/net/{tcp,udp,raw,icmp}` address: `0100007F:1F90` (IPv4) or 32
+/// hex digits (IPv6), each 32-bit word in host (little-endian) order.
+fn parse_proc_addr(s: &str) -> Option<SocketAddr> {
+    let (ip, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let ip = match ip.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(
+            u32::from_str_radix(ip, 16).ok()?.to_le_bytes(),
+        )),
+        32 => {
+            let mut b = [0u8; 16];
+            for i in 0..4 {
+                let w = u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?;
+                b[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+            }
+            IpAddr::V6(Ipv6Addr::from(b))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+fn tcp_state(hex: &str) -> SockState {
+    match u8::from_str_radix(hex, 16).unwrap_or(0) {
+        1 => SockState::Established,
+        2 => SockState::SynSent,
+        3 => SockState::SynRecv,
+        4 => SockState::FinWait1,
+        5 => SockState::FinWait2,
+        6 => SockState::TimeWait,
+        7 => SockState::Close,
+        8 => SockState::CloseWait,
+        9 => SockState::LastAck,
+        10 => SockState::Listen,
+        11 => SockState::Closing,
+        _ => SockState::Unknown,
+    }
+}
+
+/// One table in the `/proc/net/tcp` format (tcp, udp, raw, icmp and their
+/// IPv6 twins).
+fn parse_inet_table(text: &str, protocol: Protocol) -> Vec<RawSocket> {
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 10 {
+            continue;
+        }
+        let (Some(local), Some(remote)) = (parse_proc_addr(f[1]), parse_proc_addr(f[2])) else {
+            continue;
+        };
+        let remote = (!(remote.ip().is_unspecified() && remote.port() == 0)).then_some(remote);
+        let state = match protocol {
+            Protocol::Tcp => tcp_state(f[3]),
+            _ if remote.is_some() => SockState::Established,
+            _ => SockState::Unconn,
+        };
+        out.push(RawSocket {
+            protocol,
+            local,
+            remote,
+            state,
+            pids: Vec::new(),
+            uid: f[7].parse().ok(),
+            inode: f[9].parse().unwrap_or(0),
+            bytes_sent: None,
+            bytes_received: None,
+        });
+    }
+    out
+}
+
+/// `/proc/net/packet`: `sk RefCnt Type Proto Iface R Rmem User Inode`.
+/// A packet socket has no address: local is `0.0.0.0:<Ethernet protocol>`.
+fn parse_packet_table(text: &str) -> Vec<RawSocket> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 9 {
+                return None;
+            }
+            let proto = u16::from_str_radix(f[3], 16).ok()?;
+            Some(RawSocket {
+                protocol: Protocol::Packet,
+                local: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), proto),
+                remote: None,
+                state: SockState::Unconn,
+                pids: Vec::new(),
+                uid: f[7].parse().ok(),
+                inode: f[8].parse().unwrap_or(0),
+                bytes_sent: None,
+                bytes_received: None,
+            })
+        })
+        .collect()
+}
+
+/// `/proc/net/sctp/eps`: `ENDPT SOCK STY SST HBKT LPORT UID INODE LADDRS`
+/// (present only where the kernel has SCTP).
+fn parse_sctp_eps(text: &str) -> Vec<RawSocket> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 9 {
+                return None;
+            }
+            let port: u16 = f[5].parse().ok()?;
+            let ip: IpAddr = f[8].parse().ok()?;
+            Some(RawSocket {
+                protocol: Protocol::Sctp,
+                local: SocketAddr::new(ip, port),
+                remote: None,
+                state: SockState::Listen,
+                pids: Vec::new(),
+                uid: f[6].parse().ok(),
+                inode: f[7].parse().unwrap_or(0),
+                bytes_sent: None,
+                bytes_received: None,
+            })
+        })
+        .collect()
+}
+
+/// The tables of one namespace under `dir` (`/proc/net` or
+/// `/proc/PID/net`); `with_tcp_udp` adds TCP and UDP (netstat2 lists
+/// those of kizuki's own namespace).
+fn namespace_sockets(dir: &str, with_tcp_udp: bool) -> Vec<RawSocket> {
+    let mut tables = vec![
+        ("raw", Protocol::Raw),
+        ("raw6", Protocol::Raw),
+        ("icmp", Protocol::Icmp),
+        ("icmp6", Protocol::Icmp),
+    ];
+    if with_tcp_udp {
+        tables.extend([
+            ("tcp", Protocol::Tcp),
+            ("tcp6", Protocol::Tcp),
+            ("udp", Protocol::Udp),
+            ("udp6", Protocol::Udp),
+        ]);
+    }
+    let mut out = Vec::new();
+    for (name, proto) in tables {
+        if let Ok(text) = fs::read_to_string(format!("{dir}/{name}")) {
+            out.extend(parse_inet_table(&text, proto));
+        }
+    }
+    if let Ok(text) = fs::read_to_string(format!("{dir}/packet")) {
+        out.extend(parse_packet_table(&text));
+    }
+    if let Ok(text) = fs::read_to_string(format!("{dir}/sctp/eps")) {
+        out.extend(parse_sctp_eps(&text));
+    }
+    out
+}
+
+/// Sockets netstat2 does not list: raw, ICMP, packet and SCTP sockets of
+/// this namespace, and every socket of the other network namespaces (read
+/// through one process of each).
+pub fn extra_sockets(pids: &[(u32, u64)]) -> Vec<RawSocket> {
+    let mut out = namespace_sockets("/proc/net", false);
+    let own = fs::read_link("/proc/self/ns/net").ok();
+    let mut seen = std::collections::HashSet::new();
+    if let Some(own) = &own {
+        seen.insert(own.clone());
+    }
+    for (pid, _) in pids {
+        let Ok(ns) = fs::read_link(format!("/proc/{pid}/ns/net")) else {
+            continue;
+        };
+        if seen.insert(ns) {
+            out.extend(namespace_sockets(&format!("/proc/{pid}/net"), true));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod proc_net_tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_lines_decode() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 0200007F:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 20 4 30 10 -1\n";
+        let s = parse_inet_table(tcp, Protocol::Tcp);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].local, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s[0].remote, Some("127.0.0.2:40000".parse().unwrap()));
+        assert_eq!(s[0].state, SockState::Established);
+        assert_eq!((s[0].uid, s[0].inode), (Some(1000), 4242));
+        let raw6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n  58: 00000000000000000000000001000000:003A 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 777 2 0000000000000000 0\n";
+        let s = parse_inet_table(raw6, Protocol::Raw);
+        assert_eq!(s[0].local, "[::1]:58".parse().unwrap());
+        assert_eq!((s[0].remote, s[0].state), (None, SockState::Unconn));
+        let packet = "sk               RefCnt Type Proto  Iface R Rmem   User   Inode\n0000000000000000 3      3    0003   1     1 0      0      9911\n";
+        let s = parse_packet_table(packet);
+        assert_eq!(
+            (s[0].protocol, s[0].local.port(), s[0].inode),
+            (Protocol::Packet, 3, 9911)
+        );
+        let sctp = " ENDPT     SOCK   STY SST HBKT LPORT   UID INODE LADDRS\n ffff88 ffff99 2   10  29   9000      0 5555 127.0.0.1\n";
+        let s = parse_sctp_eps(sctp);
+        assert_eq!(
+            (s[0].local, s[0].inode),
+            ("127.0.0.1:9000".parse().unwrap(), 5555)
+        );
+        assert!(parse_inet_table("header\ngarbage line\n", Protocol::Udp).is_empty());
+    }
+}

@@ -11,7 +11,7 @@ pub mod script;
 pub use fake::FakeProbe;
 pub use native::NativeProbe;
 
-use crate::model::RawSample;
+use crate::model::{CaptureMode, RawSample};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -35,11 +35,20 @@ pub enum Attribution {
 /// Something that can take one picture of processes and sockets.
 pub trait Probe: Send {
     fn sample(&mut self) -> Result<RawSample, ProbeError>;
+
+    /// How this probe sees connections (event capture overrides it).
+    fn capture_mode(&self) -> CaptureMode {
+        CaptureMode::Polling
+    }
 }
 
 impl Probe for Box<dyn Probe> {
     fn sample(&mut self) -> Result<RawSample, ProbeError> {
         (**self).sample()
+    }
+
+    fn capture_mode(&self) -> CaptureMode {
+        (**self).capture_mode()
     }
 }
 
@@ -85,6 +94,19 @@ pub fn script_of_pid(pid: u32) -> Option<crate::model::ScriptRun> {
     #[cfg(not(target_os = "linux"))]
     {
         let _ = pid;
+        None
+    }
+}
+
+/// When the machine booted, in seconds since the Unix epoch (what process
+/// start times count from); `None` where unknown.
+pub fn boot_time() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::boot_time()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
         None
     }
 }

@@ -324,6 +324,8 @@ fn convert(si: &netstat2::SocketInfo) -> RawSocket {
     #[cfg(not(target_os = "linux"))]
     let (uid, inode) = (None, 0);
     RawSocket {
+        bytes_received: None,
+        bytes_sent: None,
         protocol,
         local,
         remote,
@@ -357,6 +359,7 @@ impl Probe for NativeProbe {
         #[cfg(target_os = "linux")]
         let (owners_complete, processes, mut special_sockets) = {
             let pids = super::linux::list_pids();
+            sockets.extend(super::linux::extra_sockets(&pids));
             // Raw and packet sockets ride along in the owner search as
             // placeholders, then leave the table (they are not TCP or UDP).
             let special = super::linux::special_socket_inodes();
@@ -369,6 +372,8 @@ impl Probe for NativeProbe {
                 pids: Vec::new(),
                 uid: None,
                 inode: *inode,
+                bytes_sent: None,
+                bytes_received: None,
             }));
             let complete = self.owners.attribute(&pids, &mut sockets);
             let special: Vec<crate::model::RawSpecialSocket> = sockets
@@ -411,6 +416,8 @@ impl Probe for NativeProbe {
         let suspended = Vec::new();
         Ok(RawSample {
             suspended,
+            ended: Vec::new(),
+            exited: Vec::new(),
             processes,
             sockets,
             // As administrator every owner is readable; what stays unowned

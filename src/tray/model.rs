@@ -325,6 +325,8 @@ mod tests {
 
     fn program(name: &str, online: bool) -> Program {
         let conn = Connection {
+            bytes_received: None,
+            bytes_sent: None,
             pid: Some(10),
             protocol: Protocol::Tcp,
             local: "10.0.0.2:50000".parse().unwrap(),

@@ -111,6 +111,8 @@ pub fn program(h: &Hostile) -> Program {
             sha256: None,
         }],
         connections: vec![Connection {
+            bytes_received: None,
+            bytes_sent: None,
             pid: Some(4242),
             protocol: Protocol::Tcp,
             local: "10.0.0.2:40000".parse().unwrap(),

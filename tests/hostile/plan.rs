@@ -44,6 +44,8 @@ pub fn builder_inputs(plan: &Plan) -> (Vec<MarkEntry>, Snapshot) {
                 .flows
                 .iter()
                 .map(|f| Connection {
+                    bytes_received: None,
+                    bytes_sent: None,
                     pid: b.pids.first().copied(),
                     protocol: f.protocol,
                     local: f.local,

@@ -135,6 +135,8 @@ pub fn flows_in(table: &str, protocol: Protocol, inodes: &HashSet<u64>) -> Vec<F
         let live = match protocol {
             Protocol::Tcp => *st == "01",
             Protocol::Udp => remote.port() != 0,
+            // Only TCP and UDP tables are read here.
+            Protocol::Icmp | Protocol::Raw | Protocol::Packet | Protocol::Sctp => false,
         };
         if !live || !inodes.contains(&ino) {
             continue;
