@@ -138,6 +138,9 @@ pub enum Refusal {
     NotBlocked,
     /// Too many blocked programs.
     TooMany,
+    /// A script (`#!`): it runs as its interpreter's process, which the
+    /// guard cannot tell apart by its file yet, so a block would not hold.
+    Script,
 }
 
 /// How a new start of a blocked program is caught.

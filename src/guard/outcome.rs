@@ -220,6 +220,7 @@ pub fn reason_key(p: &Problem) -> &'static str {
             Refusal::Protected => "guard.why.protected",
             Refusal::NotBlocked => "guard.why.not_blocked",
             Refusal::TooMany => "guard.why.too_many",
+            Refusal::Script => "guard.why.script",
         },
     }
 }
@@ -353,6 +354,7 @@ mod tests {
             Refusal::Protected,
             Refusal::NotBlocked,
             Refusal::TooMany,
+            Refusal::Script,
         ];
         let mut problems: Vec<Problem> = reasons
             .iter()

@@ -93,6 +93,22 @@ impl Protected {
     }
 }
 
+/// Whether the file starts with `#!` (read without following links or
+/// waiting on a pipe; the caller has checked it is a regular file).
+fn is_script(p: &Path) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(p)
+    else {
+        return false;
+    };
+    let mut head = [0u8; 2];
+    f.read_exact(&mut head).is_ok() && &head == b"#!"
+}
+
 /// The file at `p` as a program the guard may block: its identity.
 pub fn program(p: &Path, protected: &Protected) -> Result<Ident, Refused> {
     exe_path(p)?;
@@ -135,6 +151,15 @@ pub fn program(p: &Path, protected: &Protected) -> Result<Ident, Refused> {
         return Err(refused(
             Refusal::NotAProgram,
             format!("not executable: {}", shown(p)),
+        ));
+    }
+    if is_script(p) {
+        // Its processes show the interpreter as their image: neither the
+        // exec catch nor the read-back could tell them, so a block would
+        // only seem to hold.
+        return Err(refused(
+            Refusal::Script,
+            format!("a script, run by an interpreter: {}", shown(p)),
         ));
     }
     let i = (m.dev(), m.ino());
@@ -203,6 +228,12 @@ mod tests {
                 "{why}"
             );
         }
+        // An executable script would only seem blocked: its processes
+        // show the interpreter as their image.
+        let script = t.path().join("poll.sh");
+        std::fs::write(&script, b"#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(program(&script, &none).unwrap_err().reason, Refusal::Script);
         let protected = Protected::detect();
         let me = std::fs::read_link("/proc/self/exe").unwrap();
         assert_eq!(
