@@ -1,4 +1,4 @@
-//! Command-line parsing and the subcommands of CONTRACT.md. Logic lives in
+//! Command-line parsing and the subcommands of docs/CLI.md. Logic lives in
 //! the library; this file turns arguments into calls and results into text.
 
 use std::io::Write;
@@ -49,7 +49,7 @@ pub struct Cli {
 pub enum Command {
     /// One snapshot: programs, their connections, marks and findings.
     Scan {
-        /// Print JSON (see CONTRACT.md) instead of a table.
+        /// Print JSON (see docs/CLI.md) instead of a table.
         #[arg(long)]
         json: bool,
     },

@@ -1,5 +1,6 @@
-//! kizuki (気づき): a desktop firewall companion. See DESIGN.md in the
-//! shared folder for how the pieces fit: probe → monitor → snapshot → UI.
+//! kizuki (気づき): a desktop firewall companion. See ARCHITECTURE.md in the
+//! repository for how the pieces fit: guard and clients; probe → monitor →
+//! snapshot → UI.
 
 pub mod analysis;
 pub mod app;

@@ -214,7 +214,7 @@ impl Severity {
     }
 }
 
-/// The fixed vocabulary of findings (see CONTRACT.md).
+/// The fixed vocabulary of findings (see docs/CLI.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingKind {

@@ -1,4 +1,4 @@
-//! Renders snapshots for the command line: the JSON of CONTRACT.md and a
+//! Renders snapshots for the command line: the JSON of docs/CLI.md and a
 //! human table. Every string from the OS is escaped before it reaches a
 //! terminal; JSON is valid whatever the names contain.
 
@@ -15,7 +15,7 @@ fn addr(a: &std::net::SocketAddr) -> String {
     a.to_string()
 }
 
-// The JSON of CONTRACT.md, serialized straight from borrowed data: a
+// The JSON of docs/CLI.md, serialized straight from borrowed data: a
 // snapshot under load holds ten thousand connections, and building a
 // `serde_json::Value` tree first costs more than the sampling itself.
 

@@ -93,7 +93,7 @@ pub struct ConnectionPart {
     #[serde(serialize_with = "ser_time")]
     pub last_seen: SystemTime,
     pub live: bool,
-    /// Whom, as `scan --json` says it (CONTRACT.md).
+    /// Whom, as `scan --json` says it (docs/CLI.md).
     pub remote_name: Option<String>,
     pub remote_name_source: Option<&'static str>,
     pub remote_scope: Option<&'static str>,
