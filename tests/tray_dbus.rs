@@ -333,7 +333,7 @@ fn tray_menu_notifications_and_second_launch_over_dbus() {
         tip["text"]
             .as_str()
             .unwrap()
-            .contains("新しい・不明なプログラムの通信"),
+            .contains("新規・保留中のプログラムの通信"),
         "{tip}"
     );
 
