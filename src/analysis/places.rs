@@ -480,6 +480,8 @@ mod tests {
         }
     }
 
+    // Written with Unix paths.
+    #[cfg(unix)]
     #[test]
     fn as_root_every_users_download_folder_counts() {
         let passwd = "root:x:0:0:root:/root:/bin/bash\n\

@@ -738,6 +738,8 @@ mod tests {
         corrupt_case(br#"{"something": "else"}"#, 0);
     }
 
+    // Written with Unix paths.
+    #[cfg(unix)]
     #[test]
     fn more_marks_than_are_read_back_are_not_saved() {
         let dir = tempfile::tempdir().unwrap();
