@@ -160,6 +160,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/reportfile.toml"),
         include_str!("../assets/i18n/en/reportfile.toml"),
     ),
+    (
+        "quiet",
+        include_str!("../assets/i18n/ja/quiet.toml"),
+        include_str!("../assets/i18n/en/quiet.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

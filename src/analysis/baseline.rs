@@ -237,6 +237,39 @@ impl Baseline {
         self.entries.is_empty()
     }
 
+    /// When the baseline was first recorded: the first run's time, the
+    /// earliest `first_seen` of the programs it learnt as known (newcomers
+    /// came later). `None` before the first run.
+    pub fn created_at(&self) -> Option<SystemTime> {
+        self.entries
+            .values()
+            .filter(|e| !e.newcomer)
+            .map(|e| e.first_seen)
+            .min()
+    }
+
+    /// What the saved baseline of `data_dir` says, for a reader that must
+    /// not write (the notifications' thread): `None` when there is no file
+    /// yet or it cannot be used (the monitor deals with a damaged one).
+    pub fn peek(data_dir: &Path, now: SystemTime) -> Option<Baseline> {
+        let bytes = crate::datafile::read(
+            &baseline_path(data_dir),
+            crate::datafile::Kind::Baseline,
+            now,
+        )
+        .ok()??;
+        let f = serde_json::from_slice::<BaselineFile>(&bytes).ok()?;
+        if f.version != VERSION || f.programs.len() > crate::datafile::MAX_BASELINE {
+            return None;
+        }
+        Some(Baseline {
+            entries: f.programs,
+            first_run: false,
+            dirty: false,
+            store: None,
+        })
+    }
+
     pub fn entry(&self, exe: &Path) -> Option<&BaselineEntry> {
         self.entries.get(&os_lossless(exe.as_os_str()))
     }
@@ -327,6 +360,28 @@ mod tests {
         b.observe(&[prog("/usr/bin/b", "bb", false)], now);
         assert!(!b.entry(Path::new("/usr/bin/a")).unwrap().newcomer);
         assert!(b.entry(Path::new("/usr/bin/b")).unwrap().newcomer);
+    }
+
+    #[test]
+    fn the_creation_time_is_the_first_runs_and_peek_reads_it_back() {
+        let t0 = FakeClock::at_noon().now();
+        let t1 = t0 + Duration::from_secs(3600);
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Baseline::peek(dir.path(), t0).is_none(), "no file yet");
+        let (mut b, _) = Baseline::load(Some(dir.path()), t0);
+        assert_eq!(b.created_at(), None);
+        b.observe(&[prog("/usr/bin/a", "aa", false)], t0);
+        b.observe(&[prog("/usr/bin/b", "bb", false)], t1);
+        assert_eq!(b.created_at(), Some(t0), "a newcomer is not the start");
+        b.save().unwrap();
+        let peeked = Baseline::peek(dir.path(), t1).unwrap();
+        assert_eq!((peeked.created_at(), peeked.len()), (Some(t0), 2));
+        std::fs::write(baseline_path(dir.path()), b"{\"version\": 1").unwrap();
+        assert!(Baseline::peek(dir.path(), t1).is_none());
+        assert!(
+            baseline_path(dir.path()).exists(),
+            "peek never moves a file"
+        );
     }
 
     #[test]

@@ -67,6 +67,18 @@ impl RateLimiter {
         self.ledger.save(self.clock.now())
     }
 
+    /// Whether an earlier run (or this one) recorded `id` in the ledger,
+    /// for one-off notifications such as the quiet period's summary.
+    pub fn told_once(&self, id: &str) -> bool {
+        self.ledger.get(id, self.clock.now()).is_some()
+    }
+
+    /// Records a one-off notification `id` as told.
+    pub fn record_once(&mut self, id: &str) {
+        let now = self.clock.now();
+        self.ledger.record(id.to_string(), None, now);
+    }
+
     /// Takes in an alert; returns what to show now, if anything. An alert
     /// whose kinds were all told before is dropped.
     pub fn offer(&mut self, alert: Alert) -> Option<Outgoing> {

@@ -1,9 +1,11 @@
 //! Desktop notifications: which findings deserve one ([`alerts`]), how
 //! often ([`limiter`]), their words ([`render`]), and the sender that hands
-//! them to the desktop ([`desktop`]).
+//! them to the desktop ([`desktop`]); the quiet first hours after the
+//! baseline is created ([`quiet`]).
 
 pub mod desktop;
 pub mod limiter;
+pub mod quiet;
 pub mod told;
 
 use std::collections::BTreeMap;

@@ -134,6 +134,12 @@ impl ToldLedger {
         (ledger, warnings)
     }
 
+    /// The data folder the ledger is kept in (`None`: memory only, or the
+    /// file could not be replaced).
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.store.as_deref().and_then(Path::parent)
+    }
+
     /// What was told for `id` and is not yet forgotten at `now`.
     pub fn get(&self, id: &str, now: SystemTime) -> Option<&ToldEntry> {
         self.entries.get(id).filter(|e| !forgotten(e, now))

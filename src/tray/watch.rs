@@ -1,9 +1,12 @@
 //! The background thread (`kizuki-background`): for each new snapshot it
 //! works out the tray's state and the notifications to send, so nothing of
 //! this needs the window, which sleeps while hidden. [`Watch`] is the pure
-//! part, driven by an injected clock in tests.
+//! part, driven by an injected clock in tests. For the first hours after
+//! the baseline is created only high findings are notified, then one
+//! summary ([`crate::notify::quiet`]).
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
@@ -11,10 +14,12 @@ use std::time::SystemTime;
 
 use super::TrayState;
 use super::model::clock_text;
+use crate::analysis::baseline::Baseline;
 use crate::clock::Clock;
 use crate::i18n::Lang;
 use crate::model::{FindingKind, ProgramKey, Snapshot};
 use crate::monitor::SnapshotReceiver;
+use crate::notify::quiet::{self, Phase, Quiet};
 use crate::notify::told::ToldLedger;
 use crate::notify::{self, Outgoing, RateLimiter, Rendered};
 
@@ -50,6 +55,11 @@ pub struct Watch {
     /// thread missed one (the channel keeps only the newest).
     raised: HashSet<(ProgramKey, FindingKind)>,
     last: Option<Arc<Snapshot>>,
+    /// The learning period (`None`: no data folder, so no baseline kept
+    /// across runs and nothing to learn quietly).
+    quiet: Option<Quiet>,
+    /// Where the baseline is saved, to count what it learnt.
+    data_dir: Option<PathBuf>,
 }
 
 impl Watch {
@@ -63,12 +73,24 @@ impl Watch {
             generation: 0,
             raised: HashSet::new(),
             last: None,
+            quiet: None,
+            data_dir: None,
         }
     }
 
-    /// Remembers what was told across restarts through `ledger`.
+    /// Remembers what was told across restarts through `ledger`, and keeps
+    /// the quiet first hours of the baseline saved beside it.
     pub fn with_ledger(mut self, ledger: ToldLedger) -> Self {
+        let now = self.clock.now();
+        self.data_dir = ledger.data_dir().map(Path::to_path_buf);
         self.limiter = RateLimiter::new(self.clock.clone()).with_ledger(ledger);
+        self.quiet = self.data_dir.as_deref().map(|dir| Quiet {
+            // No baseline saved yet: it is being created by this first run.
+            since: Baseline::peek(dir, now)
+                .and_then(|b| b.created_at())
+                .unwrap_or(now),
+            summary_sent: self.limiter.told_once(quiet::SUMMARY_ID),
+        });
         self
     }
 
@@ -137,15 +159,50 @@ impl Watch {
         self.last = Some(snap);
         let mut out = Vec::new();
         let muted = self.muted();
+        let now = self.clock.now();
         for a in alerts {
-            if muted {
+            let learning = self.quiet.is_some_and(|q| q.holds(a.headline, now));
+            if muted || learning {
+                // Learnt silently: not told now, nor once the period ends.
                 self.limiter.silence(&a);
             } else if let Some(o) = self.limiter.offer(a) {
                 out.push(self.render(&o));
             }
         }
+        out.extend(self.summary());
         out.extend(self.release());
         out
+    }
+
+    /// The one summary once the learning period is over: how many programs
+    /// the baseline holds and how many of the last snapshot's need a look.
+    /// Waits while muted; with notifications turned off it is dropped.
+    fn summary(&mut self) -> Option<Rendered> {
+        let q = self.quiet.as_mut()?;
+        if q.phase(self.clock.now()) != Phase::SummaryDue {
+            return None;
+        }
+        if self.muted_until.is_some_and(|u| self.clock.now() < u) {
+            return None;
+        }
+        q.summary_sent = true;
+        self.limiter.record_once(quiet::SUMMARY_ID);
+        if !self.base.notifications {
+            return None;
+        }
+        let snap = self.last.as_deref()?;
+        let learnt = self
+            .data_dir
+            .as_deref()
+            .and_then(|dir| Baseline::peek(dir, self.clock.now()))
+            .map(|b| b.len())
+            // The saved baseline cannot be read: the programs seen now.
+            .unwrap_or(snap.programs.len());
+        Some(quiet::summary(
+            learnt,
+            quiet::attention(snap),
+            self.base.lang,
+        ))
     }
 
     /// Held-back notifications whose time has come.
@@ -288,6 +345,7 @@ mod tests {
     use super::*;
     use crate::clock::FakeClock;
     use crate::model::{Program, Severity};
+    use crate::notify::quiet;
     use crate::tray::Level;
     use std::sync::Mutex;
     use std::time::Duration;
@@ -397,6 +455,110 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].summary, "2 more programs need attention");
         assert_eq!(out[0].target, None);
+    }
+
+    /// A watch over the data folder `dir`, as the window starts one.
+    fn watch_in(clock: &Arc<FakeClock>, dir: &Path) -> Watch {
+        let (ledger, warnings) = ToldLedger::load(Some(dir), clock.now());
+        assert!(warnings.is_empty());
+        Watch::new(
+            clock.clone(),
+            time::UtcOffset::UTC,
+            TrayState::initial(Lang::En),
+        )
+        .with_ledger(ledger)
+    }
+
+    /// The first run records these programs as the baseline, now.
+    fn first_run(clock: &FakeClock, dir: &Path, programs: &[Program]) {
+        let (mut b, _) = Baseline::load(Some(dir), clock.now());
+        b.observe(programs, clock.now());
+        b.save().unwrap();
+    }
+
+    const HIGH: (FindingKind, Severity) = (FindingKind::Tor, Severity::High);
+    const MEDIUM: (FindingKind, Severity) = (FindingKind::Listening, Severity::Medium);
+
+    #[test]
+    fn the_first_hours_learn_new_programs_silently_but_tell_high_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FakeClock::at_noon());
+        // No baseline saved yet: this run is creating it.
+        let mut w = watch_in(&clock, dir.path());
+        let fresh = program("freetool", &[NEW]);
+        assert!(w.on_snapshot(snap(1, vec![fresh.clone()], true)).is_empty());
+        clock.advance(Duration::from_secs(3 * 3600));
+        assert!(
+            w.on_snapshot(snap(2, vec![program("later", &[NEW])], true))
+                .is_empty()
+        );
+        let tor = program("relay", &[NEW, HIGH]);
+        let out = w.on_snapshot(snap(3, vec![fresh, tor.clone()], true));
+        assert_eq!(out.len(), 1, "high is told at once: {out:?}");
+        assert_eq!(out[0].summary, "A program shows signs of danger");
+        assert_eq!(out[0].target, Some(tor.key));
+    }
+
+    #[test]
+    fn after_six_hours_one_summary_then_notifications_as_usual() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FakeClock::at_noon());
+        let known: Vec<Program> = ["a", "b", "c"].map(|n| program(n, &[])).into();
+        first_run(&clock, dir.path(), &known);
+        let mut w = watch_in(&clock, dir.path());
+        clock.advance(Duration::from_secs(60));
+        let listener = program("listener", &[NEW, MEDIUM]);
+        let quiet = program("quiet", &[NEW]);
+        let now = vec![listener.clone(), quiet.clone()];
+        first_run(&clock, dir.path(), &now); // newcomers: not the start
+        assert!(w.on_snapshot(snap(1, now.clone(), true)).is_empty());
+
+        clock.advance(quiet::QUIET_FOR - Duration::from_secs(61));
+        assert!(w.on_snapshot(snap(2, now.clone(), false)).is_empty());
+        clock.advance(Duration::from_secs(1));
+        let out = w.on_snapshot(snap(3, now.clone(), false));
+        assert_eq!(out.len(), 1, "exactly one summary: {out:?}");
+        assert_eq!(out[0].body, "kizuki learnt 5 programs; 1 need a look.");
+        assert_eq!(out[0].target, None, "a click opens the window");
+        assert!(w.on_snapshot(snap(4, now.clone(), true)).is_empty());
+
+        let next = program("next", &[NEW]);
+        let out = w.on_snapshot(snap(5, vec![next.clone()], true));
+        assert_eq!(out.len(), 1, "new programs are told again");
+        assert_eq!(out[0].target, Some(next.key));
+        w.save_ledger().unwrap();
+
+        // The next login: the summary is not repeated, nor what was learnt.
+        clock.advance(Duration::from_secs(3600));
+        let mut again = watch_in(&clock, dir.path());
+        assert!(again.on_snapshot(snap(1, now, true)).is_empty());
+    }
+
+    #[test]
+    fn a_summary_waits_for_the_end_of_a_mute() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FakeClock::at_noon());
+        first_run(&clock, dir.path(), &[program("a", &[]), program("b", &[])]);
+        let mut w = watch_in(&clock, dir.path());
+        clock.advance(quiet::QUIET_FOR);
+        w.mute(Some(clock.now() + Duration::from_secs(600)));
+        assert!(w.on_snapshot(snap(1, vec![], false)).is_empty());
+        clock.advance(Duration::from_secs(600));
+        let out = w.on_snapshot(snap(2, vec![], false));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].body, "kizuki learnt 2 programs; 0 need a look.");
+    }
+
+    #[test]
+    fn a_baseline_older_than_the_feature_brings_no_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FakeClock::at_noon());
+        first_run(&clock, dir.path(), &[program("a", &[])]);
+        clock.advance(quiet::SUMMARY_UNTIL);
+        let mut w = watch_in(&clock, dir.path());
+        let out = w.on_snapshot(snap(1, vec![program("b", &[NEW])], true));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].summary, "A new program is using the network");
     }
 
     struct Recorder(Arc<Mutex<(Vec<TrayState>, Vec<Rendered>)>>);
