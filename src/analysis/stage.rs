@@ -18,8 +18,9 @@ use super::places::TempDirs;
 use super::process::HostFacts;
 use super::{Detected, beacon, blocked, escalate, identity, location, network, process};
 use crate::i18n::tr_args;
-use crate::model::{FindingKind, Program, ProgramKey, Snapshot};
+use crate::model::{FindingKind, Program, ProgramKey, Protocol, Snapshot, SockState};
 use crate::monitor::{Stage, TickContext};
+use std::net::SocketAddr;
 
 /// Whether a file exists: the one question analysis asks the disk (is a
 /// deleted executable's path empty, or was the file replaced?).
@@ -54,6 +55,10 @@ pub struct AnalysisStage {
     contacted_outside: HashSet<ProgramKey>,
     /// kizuki's own PID: its own process is never a finding.
     own_pid: u32,
+    /// Bytes sent so far on each open outgoing TCP connection (when the
+    /// capture counts them): a beacon that keeps one connection open and
+    /// polls inside it shows as periodic small sends.
+    sent: HashMap<(ProgramKey, Option<u32>, SocketAddr, SocketAddr), u64>,
 }
 
 /// What one tick knows beyond the program itself.
@@ -63,6 +68,42 @@ struct TickFacts<'a> {
 }
 
 impl AnalysisStage {
+    /// Notes each send on an open outgoing connection as a contact with its
+    /// size (keep-alive polling). Connections accepted on a port the
+    /// program listens on are a server answering, not contacts.
+    fn record_transfers(&mut self, snap: &Snapshot, now: SystemTime) {
+        let mut seen = HashMap::new();
+        for p in &snap.programs {
+            let listening: HashSet<u16> = p
+                .connections
+                .iter()
+                .filter(|c| c.state == SockState::Listen)
+                .map(|c| c.local.port())
+                .collect();
+            for c in &p.connections {
+                let (Some(remote), Some(sent)) = (c.remote, c.bytes_sent) else {
+                    continue;
+                };
+                if !c.live
+                    || c.protocol != Protocol::Tcp
+                    || c.state != SockState::Established
+                    || listening.contains(&c.local.port())
+                {
+                    continue;
+                }
+                let key = (p.key.clone(), c.pid, c.local, remote);
+                if let Some(prev) = self.sent.get(&key)
+                    && sent > *prev
+                {
+                    self.contacts
+                        .record_transfer(&p.key, remote, now, sent - prev);
+                }
+                seen.insert(key, sent);
+            }
+        }
+        self.sent = seen;
+    }
+
     /// A stage over `baseline` (see [`Baseline::load`]) that classifies
     /// paths with `temp_dirs` (see [`TempDirs::detect`]) and checks real
     /// files.
@@ -76,6 +117,7 @@ impl AnalysisStage {
             last_save: None,
             save_failed: false,
             contacted_outside: HashSet::new(),
+            sent: HashMap::new(),
             own_pid: std::process::id(),
         }
     }
@@ -182,6 +224,7 @@ impl Stage for AnalysisStage {
         let now = ctx.now;
         self.baseline.observe(&snap.programs, now);
         self.contacts.record_events(ctx.events, &snap.programs);
+        self.record_transfers(snap, now);
         let present: HashSet<ProgramKey> = snap.programs.iter().map(|p| p.key.clone()).collect();
         self.contacts.prune(now, |k| present.contains(k));
         self.raised.retain(|k, _| present.contains(k));
@@ -459,6 +502,50 @@ mod tests {
                 assert!(b.evidence["contacts"].as_u64().unwrap() >= 4, "{name}");
                 assert_eq!(b.severity, Severity::Medium, "{name}");
             }
+        }
+    }
+
+    /// Issue 20: one connection kept open and polled inside every 7 s (the
+    /// capture counts its bytes) is a rhythm; the same connection idle, or
+    /// sending at uneven moments, is not.
+    #[test]
+    fn a_keep_alive_connection_polled_inside_is_beaconing() {
+        let exe = "/home/alice/bin/poller";
+        let one = |sent: u64| RawSocket {
+            protocol: crate::model::Protocol::Tcp,
+            local: "10.0.0.2:40000".parse().unwrap(),
+            remote: Some("203.0.113.5:443".parse().unwrap()),
+            state: crate::model::SockState::Established,
+            pids: vec![10],
+            uid: None,
+            inode: 1,
+            bytes_sent: Some(sent),
+            bytes_received: Some(sent * 3),
+        };
+        let uneven = [3u64, 4, 15, 17, 33, 34, 35, 51, 60, 62, 80];
+        for (name, polls, want) in [
+            (
+                "every 7 s",
+                (1..12).map(|i| i * 7).collect::<Vec<u64>>(),
+                true,
+            ),
+            ("never", vec![], false),
+            ("uneven", uneven.to_vec(), false),
+        ] {
+            let mut rig = Rig::new(stage(), vec![]);
+            let mut sent = 200;
+            let mut last = None;
+            for t in 0..85 {
+                if polls.contains(&t) {
+                    sent += 120;
+                }
+                last = Some(rig.step(RawSample::of(
+                    vec![RawProcess::fake(10, exe)],
+                    vec![one(sent)],
+                )));
+            }
+            let s = last.unwrap();
+            assert_eq!(has(&s, exe, FindingKind::Beaconing), want, "{name}");
         }
     }
 
