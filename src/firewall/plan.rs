@@ -37,7 +37,7 @@ pub struct Flow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockedProgram {
-    #[serde(with = "exe_repr")]
+    #[serde(with = "crate::pathser")]
     pub exe: PathBuf,
     pub sha256: String,
     /// Its processes running now: they are moved where the firewall
@@ -323,67 +323,6 @@ impl Plan {
             serde_json::from_slice(bytes).map_err(|e| PlanError::Parse(e.to_string()))?;
         plan.validate()?;
         Ok(plan)
-    }
-}
-
-/// Paths as text when UTF-8, else their exact bytes in hex.
-mod exe_repr {
-    use std::path::{Path, PathBuf};
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        Text(String),
-        Bytes { bytes_hex: String },
-    }
-
-    pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-        match p.to_str() {
-            Some(t) => Repr::Text(t.to_string()).serialize(s),
-            None => {
-                #[cfg(unix)]
-                {
-                    use std::os::unix::ffi::OsStrExt;
-                    Repr::Bytes {
-                        bytes_hex: crate::identity::hex(p.as_os_str().as_bytes()),
-                    }
-                    .serialize(s)
-                }
-                #[cfg(not(unix))]
-                {
-                    Repr::Text(p.to_string_lossy().into_owned()).serialize(s)
-                }
-            }
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
-        match Repr::deserialize(d)? {
-            Repr::Text(t) => Ok(PathBuf::from(t)),
-            Repr::Bytes { bytes_hex } => {
-                let bytes: Option<Vec<u8>> = (0..bytes_hex.len())
-                    .step_by(2)
-                    .map(|i| {
-                        bytes_hex
-                            .get(i..i + 2)
-                            .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    })
-                    .collect();
-                let bytes = bytes.ok_or_else(|| serde::de::Error::custom("bad hex path"))?;
-                #[cfg(unix)]
-                {
-                    use std::os::unix::ffi::OsStringExt;
-                    Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
-                }
-                #[cfg(not(unix))]
-                {
-                    let _ = bytes;
-                    Err(serde::de::Error::custom("byte paths exist only on Unix"))
-                }
-            }
-        }
     }
 }
 

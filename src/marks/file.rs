@@ -89,15 +89,7 @@ fn path_to_repr(p: &std::path::Path) -> PathRepr {
     }
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+use crate::pathser::unhex;
 
 fn repr_to_path(r: PathRepr) -> Option<PathBuf> {
     match r {
