@@ -78,6 +78,25 @@ pub enum SockState {
 }
 
 impl SockState {
+    /// The Linux kernel's TCP state number (`/proc/net/tcp`, the
+    /// `inet_sock_set_state` tracepoint).
+    pub fn from_linux_tcp(n: u8) -> SockState {
+        match n {
+            1 => SockState::Established,
+            2 => SockState::SynSent,
+            3 => SockState::SynRecv,
+            4 => SockState::FinWait1,
+            5 => SockState::FinWait2,
+            6 => SockState::TimeWait,
+            7 => SockState::Close,
+            8 => SockState::CloseWait,
+            9 => SockState::LastAck,
+            10 => SockState::Listen,
+            11 => SockState::Closing,
+            _ => SockState::Unknown,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SockState::Established => "ESTABLISHED",

@@ -66,23 +66,6 @@ fn ip_of(family: u8, raw: &[u8]) -> Option<IpAddr> {
     }
 }
 
-fn tcp_state(s: u8) -> SockState {
-    match s {
-        1 => SockState::Established,
-        2 => SockState::SynSent,
-        3 => SockState::SynRecv,
-        4 => SockState::FinWait1,
-        5 => SockState::FinWait2,
-        6 => SockState::TimeWait,
-        7 => SockState::Close,
-        8 => SockState::CloseWait,
-        9 => SockState::LastAck,
-        10 => SockState::Listen,
-        11 => SockState::Closing,
-        _ => SockState::Unknown,
-    }
-}
-
 /// Decodes `struct flow` of socket `id`; `None` for a protocol kizuki does
 /// not know. Also returns the owning process (tgid).
 pub fn parse_flow(id: u64, b: &[u8]) -> Option<(u32, Flow)> {
@@ -122,7 +105,7 @@ pub fn parse_flow(id: u64, b: &[u8]) -> Option<(u32, Flow)> {
         };
         (local, remote)
     };
-    let state = (protocol == Protocol::Tcp).then(|| tcp_state(b[75]));
+    let state = (protocol == Protocol::Tcp).then(|| SockState::from_linux_tcp(b[75]));
     Some((
         tgid,
         Flow {

@@ -547,23 +547,6 @@ fn parse_proc_addr(s: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
-fn tcp_state(hex: &str) -> SockState {
-    match u8::from_str_radix(hex, 16).unwrap_or(0) {
-        1 => SockState::Established,
-        2 => SockState::SynSent,
-        3 => SockState::SynRecv,
-        4 => SockState::FinWait1,
-        5 => SockState::FinWait2,
-        6 => SockState::TimeWait,
-        7 => SockState::Close,
-        8 => SockState::CloseWait,
-        9 => SockState::LastAck,
-        10 => SockState::Listen,
-        11 => SockState::Closing,
-        _ => SockState::Unknown,
-    }
-}
-
 /// One table in the `/proc/net/tcp` format (tcp, udp, raw, icmp and their
 /// IPv6 twins).
 fn parse_inet_table(text: &str, protocol: Protocol) -> Vec<RawSocket> {
@@ -578,7 +561,7 @@ fn parse_inet_table(text: &str, protocol: Protocol) -> Vec<RawSocket> {
         };
         let remote = (!(remote.ip().is_unspecified() && remote.port() == 0)).then_some(remote);
         let state = match protocol {
-            Protocol::Tcp => tcp_state(f[3]),
+            Protocol::Tcp => SockState::from_linux_tcp(u8::from_str_radix(f[3], 16).unwrap_or(0)),
             _ if remote.is_some() => SockState::Established,
             _ => SockState::Unconn,
         };

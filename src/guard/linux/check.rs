@@ -105,6 +105,10 @@ fn is_script(p: &Path) -> bool {
     else {
         return false;
     };
+    // Swapped for something else since the caller looked: not a script.
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut head = [0u8; 2];
     f.read_exact(&mut head).is_ok() && &head == b"#!"
 }
