@@ -3,6 +3,7 @@
 //! what happened in plain words, and loses nothing it had saved: the marks
 //! file stays intact, and marking works again once space is freed.
 
+#![cfg(target_os = "linux")] // tmpfs and mount(8)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
