@@ -1,7 +1,7 @@
 //! Event capture on the real kernel (root only), modelled on the detection
 //! scenarios of a public firewall benchmark: short-lived processes, a
 //! parallel burst, UDP, ICMP, raw and packet sockets, another network
-//! namespace, a 50 ms contact every 2 s, and a `curl` loop seen through
+//! namespace, io_uring, a 50 ms contact every 2 s, and a `curl` loop seen through
 //! `kizuki watch --json`. Every connection must be attributed to the
 //! program that made it, with bytes within 10 % of what it moved.
 //!
@@ -421,6 +421,46 @@ fn a_50ms_contact_every_2s_is_seen_every_time() {
     for c in contacts {
         within_10_percent(c.bytes_sent, 5, "sent");
     }
+}
+
+/// io_uring moves bytes without connect/send/recv system calls: the
+/// capture must still see the connection, its owner and its bytes.
+#[test]
+fn io_uring_connection_is_attributed_with_its_bytes() {
+    if !is_root() && cannot_run("io_uring", "needs root") {
+        return;
+    }
+    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .map(|s| s.trim() != "0")
+        .unwrap_or(false);
+    if disabled && cannot_run("io_uring", "io_uring is disabled on this kernel") {
+        return;
+    }
+    let mut h = Harness::new();
+    let tool = h.generator(&python_exe(), "gen-uring");
+    let (port, tally) = tcp_server(1000);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/uring_client.py");
+    let child = Command::new(&tool)
+        .arg(&script)
+        .args([&port.to_string(), "5000"])
+        .output()
+        .unwrap();
+    assert!(
+        child.status.success(),
+        "the io_uring client failed: {}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&child.stdout).trim(), "5000 1000");
+    let snap = h.settle();
+    let conns = connections_of(&snap, &tool);
+    let c = conns
+        .iter()
+        .find(|c| c.remote.is_some_and(|r| r.port() == port))
+        .unwrap_or_else(|| panic!("no io_uring connection of {tool:?} to {port}: {conns:?}"));
+    assert_eq!(c.protocol, Protocol::Tcp);
+    within_10_percent(c.bytes_sent, 5000, "sent through io_uring");
+    within_10_percent(c.bytes_received, 1000, "received through io_uring");
+    assert_eq!(tally.lock().unwrap().as_slice(), &[(5000, 1000)]);
 }
 
 /// Waits until `pid` holds its seven eBPF program links (capture is on).
