@@ -27,6 +27,7 @@ const PROGRAMS: &[&str] = &[
     "sched_process_exit",
     "inet_sock_set_state",
     "tcp_destroy_sock",
+    "tcp_rcv_space_adjust",
     "sock_send_length",
     "sock_recv_length",
     "sys_enter",

@@ -318,6 +318,16 @@ static __always_inline int set_peer(struct flow *f, __u64 key, __u8 *addr, __u16
 	return 1;
 }
 
+// TCP's own receive total (bytes_received: everything the peer's data
+// moved rcv_nxt by). Data read with splice() never passes sock_recvmsg,
+// so TCP flows take their received bytes from here, never twice.
+static __always_inline void tcp_received(struct sock *sk, struct flow *f)
+{
+	__u64 rcvd = BPF_CORE_READ((struct tcp_sock *)sk, bytes_received);
+	if (rcvd > f->recv)
+		f->recv = rcvd;
+}
+
 static __always_inline void count(struct sock *sk, int bytes, int sending)
 {
 	if (bytes <= 0)
@@ -342,6 +352,8 @@ static __always_inline void count(struct sock *sk, int bytes, int sending)
 		emit_flow(EV_OPEN, sk_key(sk), f);
 	if (sending)
 		__sync_fetch_and_add(&f->sent, bytes);
+	else if (f->proto == P_TCP)
+		tcp_received(sk, f);
 	else
 		__sync_fetch_and_add(&f->recv, bytes);
 }
@@ -383,8 +395,20 @@ int BPF_PROG(tcp_destroy_sock, struct sock *sk)
 	struct flow *f = bpf_map_lookup_elem(&FLOWS, &key);
 	if (!f)
 		return 0;
+	tcp_received(sk, f);
 	emit_flow(EV_CLOSE, key, f);
 	bpf_map_delete_elem(&FLOWS, &key);
+	return 0;
+}
+
+// TCP calls this as data is read, by recv() and by splice() alike (in the
+// reader's own process): a splice-only download is counted as it goes.
+SEC("tp_btf/tcp_rcv_space_adjust")
+int BPF_PROG(tcp_rcv_space_adjust, struct sock *sk)
+{
+	struct flow *f = flow_of(sk, DIR_IN, 0);
+	if (f)
+		tcp_received(sk, f);
 	return 0;
 }
 
