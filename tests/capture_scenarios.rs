@@ -510,6 +510,43 @@ fn splice_download_is_counted() {
     within_10_percent(c.bytes_received, 200_000, "received through splice()");
 }
 
+const PY_SENDFILE_CLIENT: &str = r#"
+import os, socket, sys, tempfile
+port, n = int(sys.argv[1]), int(sys.argv[2])
+f = tempfile.TemporaryFile()
+f.write(b"f" * n)
+f.flush()
+c = socket.create_connection(("127.0.0.1", port))
+sent = 0
+while sent < n:
+    sent += os.sendfile(c.fileno(), f.fileno(), sent, n - sent)
+c.shutdown(socket.SHUT_WR)
+while c.recv(65536):
+    pass
+c.close()
+"#;
+
+/// An upload with sendfile() (zero-copy, no send call) counts too.
+#[test]
+fn sendfile_upload_is_counted() {
+    if !is_root() && cannot_run("sendfile", "needs root") {
+        return;
+    }
+    let mut h = Harness::new();
+    let tool = h.generator(&python_exe(), "gen-sendfile");
+    let (port, tally) = tcp_server(100);
+    run_ok(Command::new(&tool).args(["-c", PY_SENDFILE_CLIENT, &port.to_string(), "300000"]));
+    assert_eq!(tally.lock().unwrap().as_slice(), &[(300_000, 100)]);
+    let snap = h.settle();
+    let conns = connections_of(&snap, &tool);
+    let c = conns
+        .iter()
+        .find(|c| c.remote.is_some_and(|r| r.port() == port))
+        .unwrap_or_else(|| panic!("no connection of {tool:?} to {port}: {conns:?}"));
+    within_10_percent(c.bytes_sent, 300_000, "sent through sendfile()");
+    within_10_percent(c.bytes_received, 100, "received");
+}
+
 /// Waits until `pid` holds its eight eBPF program links (capture is on).
 fn wait_capture_attached(pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(30);
