@@ -33,6 +33,8 @@ const ASKER_SHARE: u32 = 10;
 pub struct Capture {
     stop: Arc<AtomicBool>,
     _thread: JoinHandle<()>,
+    /// systemd-resolved's answers, for lookups that never cross the wire.
+    _resolved: Option<super::resolved::Monitor>,
 }
 
 impl Capture {
@@ -54,10 +56,19 @@ impl Capture {
         let flag = stop.clone();
         let join = std::thread::Builder::new()
             .name("kizuki-names".into())
-            .spawn(move || run(sock, &cache, clock.as_ref(), &flag))?;
+            .spawn({
+                let cache = cache.clone();
+                let clock = clock.clone();
+                move || run(sock, &cache, clock.as_ref(), &flag)
+            })?;
+        let resolved =
+            super::resolved::Monitor::start(super::resolved::SOCKET.into(), cache, clock)
+                .inspect_err(|e| log::warn!("systemd-resolved monitor thread: {e}"))
+                .ok();
         Ok(Capture {
             stop,
             _thread: join,
+            _resolved: resolved,
         })
     }
 }

@@ -14,6 +14,8 @@ use crate::clock::Clock;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
+pub mod resolved;
+#[cfg(target_os = "linux")]
 pub use linux::Capture;
 
 #[cfg(not(target_os = "linux"))]
