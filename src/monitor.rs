@@ -793,15 +793,6 @@ impl Drop for Monitor {
     }
 }
 
-/// Exe paths of a snapshot's programs, for lookups by path.
-pub fn exe_index(snap: &Snapshot) -> HashMap<PathBuf, usize> {
-    snap.programs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| p.exe.clone().map(|e| (e, i)))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

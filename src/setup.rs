@@ -2,12 +2,11 @@
 //! data folder. The CLI and the GUI both start from here.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::analysis::{AnalysisStage, TempDirs};
 use crate::clock::SystemClock;
-use crate::firewall::{EnforceReport, EnforceStage};
 use crate::guard::blocked::GuardBlocks;
 use crate::identity::NativeHasher;
 use crate::journal::JournalStage;
@@ -120,26 +119,6 @@ pub fn add_names(core: &mut MonitorCore) {
         ) => {}
         Err(e) => eprintln!("kizuki: {e}"),
     }
-}
-
-/// With administrator rights, keeps the firewall in step with the marks
-/// while the monitor runs (reconciles on the first tick, moves new PIDs of
-/// blocked programs). Without them it adds nothing and returns `None`:
-/// enforcing then goes through [`crate::firewall::enforce`] on a user action.
-/// Add it after the stages that set marks.
-pub fn add_enforcement(
-    core: &mut MonitorCore,
-    opts: &Options,
-    marks: Arc<MarkStore>,
-) -> Option<Arc<Mutex<EnforceReport>>> {
-    if !crate::probe::running_as_admin() {
-        return None;
-    }
-    let backend = crate::firewall::native_backend().ok()?;
-    let stage = EnforceStage::new(marks, opts.data_dir.clone(), backend);
-    let report = stage.report();
-    core.add_stage(Box::new(stage));
-    Some(report)
 }
 
 /// `probe` with event capture merged in (as administrator, where the

@@ -146,10 +146,6 @@ impl AnalysisStage {
         self
     }
 
-    pub fn baseline(&self) -> &Baseline {
-        &self.baseline
-    }
-
     /// Every condition that holds for `p` now, after independent signs
     /// were added up ([`escalate`]).
     fn detect(
