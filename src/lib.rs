@@ -30,6 +30,7 @@ pub mod notify;
 pub mod output;
 pub(crate) mod paths;
 pub(crate) mod pathser;
+pub(crate) mod platform;
 pub mod probe;
 pub mod procctl;
 pub mod provenance;
