@@ -11,7 +11,7 @@ use crate::guard::blocked::GuardBlocks;
 use crate::identity::NativeHasher;
 use crate::journal::JournalStage;
 use crate::marks::{MarkStore, MarksStage};
-use crate::monitor::MonitorCore;
+use crate::monitor::{MonitorCore, Pipeline, Stage};
 use crate::probe::{NativeProbe, Probe, ProbeError};
 
 /// Settings that shape a monitor.
@@ -82,7 +82,6 @@ pub fn native_monitor_with(
         Arc::new(SystemClock),
         opts.interval,
     );
-    core.add_stage(Box::new(MarksStage::new(marks).with_guard(blocks)));
     add_names(&mut core);
     let (analysis, warnings) = AnalysisStage::open(
         opts.data_dir.as_deref(),
@@ -92,12 +91,17 @@ pub fn native_monitor_with(
     for w in warnings {
         eprintln!("kizuki: {w}");
     }
-    core.add_stage(Box::new(analysis));
-    // The journal runs last: it records what the other stages decided.
-    // Its handle: `journal::live_handle(&journal::path_in(data_dir))`.
-    if let Some(dir) = opts.data_dir.as_deref().filter(|_| opts.record) {
-        core.add_stage(Box::new(JournalStage::open(dir, Arc::new(SystemClock))));
+    // The order and what each stage reads and writes: [`Pipeline`].
+    // The journal's handle: `journal::live_handle(&journal::path_in(data_dir))`.
+    let journal = opts.data_dir.as_deref().filter(|_| opts.record);
+    Pipeline {
+        marks: Some(Box::new(MarksStage::new(marks).with_guard(blocks))),
+        analysis: Some(Box::new(analysis)),
+        journal: journal
+            .map(|dir| Box::new(JournalStage::open(dir, Arc::new(SystemClock))) as Box<dyn Stage>),
+        extra: Vec::new(),
     }
+    .install(&mut core);
     Ok(core)
 }
 
