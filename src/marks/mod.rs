@@ -42,16 +42,6 @@ pub enum MarkFor {
 impl MarkFor {
     pub const HOUR: Duration = Duration::from_secs(3600);
 
-    /// `1h`, `restart` or `always`, as the CLI takes it.
-    pub fn parse(s: &str) -> Option<MarkFor> {
-        match s {
-            "1h" => Some(MarkFor::Hour),
-            "restart" => Some(MarkFor::Restart),
-            "always" => Some(MarkFor::Always),
-            _ => None,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             MarkFor::Hour => "1h",

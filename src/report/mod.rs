@@ -59,15 +59,6 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn parse(s: &str) -> Option<Format> {
-        match s {
-            "md" | "markdown" => Some(Format::Markdown),
-            "html" => Some(Format::Html),
-            "json" => Some(Format::Json),
-            _ => None,
-        }
-    }
-
     pub fn extension(self) -> &'static str {
         match self {
             Format::Markdown => "md",
