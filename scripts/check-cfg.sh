@@ -15,7 +15,6 @@ src=${1:-src}
 allowed=(
   "$src/platform/"
   "$src/probe/"
-  "$src/win/"
   "$src/tray/"
   "$src/capture/"
   "$src/names/capture/"
@@ -33,11 +32,7 @@ legacy=(
   "$src/guard/mod.rs"           # the guard exists on Linux only
   "$src/guard/client.rs"        # Unix socket client, stub elsewhere
   "$src/ui/mod.rs"              # the Windows console is hidden
-  "$src/cli_autostart.rs"       # Run key vs XDG autostart
-  "$src/autostart.rs"           # (to platform/)
-  "$src/procctl.rs"             # (to platform/)
-  "$src/provenance.rs"          # (to platform/)
-  "$src/marks/boot.rs"          # (to platform/)
+  "$src/cli/autostart.rs"       # Run key vs XDG autostart
 )
 
 is_allowed() {

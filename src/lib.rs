@@ -4,7 +4,6 @@
 
 pub mod analysis;
 pub mod app;
-pub mod autostart;
 pub(crate) mod bounded;
 pub mod capture;
 pub mod cli;
@@ -26,18 +25,18 @@ pub mod names;
 pub mod notify;
 /// The CLI's table and JSON output (`cli::output`), at its old path.
 pub use cli::output;
-pub(crate) mod paths;
 pub(crate) mod pathser;
-pub(crate) mod platform;
+pub mod platform;
 pub mod probe;
-pub mod procctl;
-pub mod provenance;
 pub mod report;
 pub mod setup;
 pub mod textwidth;
 pub mod tray;
 pub mod ui;
-pub mod win;
 
 #[cfg(test)]
 mod testing;
+
+// Old paths of what moved into `platform/`, kept while parallel branches
+// merge; new code uses `platform::…`.
+pub use platform::{autostart, procctl, win};

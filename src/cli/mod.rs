@@ -20,7 +20,8 @@ use crate::i18n::{self, Lang, tr, tr_args};
 use crate::marks::MarkFor;
 use crate::model::{Mark, Snapshot};
 use crate::monitor::{DEFAULT_INTERVAL, MonitorCore};
-use crate::{consult, paths, report, setup};
+use crate::platform::paths;
+use crate::{consult, report, setup};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -174,7 +174,7 @@ fn run_elevated(route: &Route, args: &[&std::ffi::OsStr]) -> Result<(), Firewall
 /// all that comes back.
 #[cfg(windows)]
 fn run_as_admin(kizuki: &Path, args: &[&std::ffi::OsStr]) -> Result<(), FirewallError> {
-    use crate::win::{self, RunAs};
+    use crate::platform::win::{self, RunAs};
     let strs: Vec<&str> = args
         .iter()
         .map(|a| a.to_str().ok_or(FirewallError::NonUnicodeArgument))

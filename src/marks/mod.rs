@@ -6,7 +6,6 @@
 //! notices when another process changed the file); [`MarksStage`] puts the
 //! marks into every snapshot.
 
-mod boot;
 mod file;
 mod stage;
 mod store;
@@ -14,7 +13,7 @@ mod store;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-pub use boot::boot_id;
+pub use crate::platform::boot::boot_id;
 pub use file::{Problem as FileProblem, is_sha256};
 pub use stage::MarksStage;
 pub use store::{Changed, MarkError, MarkStore, MarkWarning};

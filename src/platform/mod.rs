@@ -2,5 +2,11 @@
 //! the rest of kizuki has no `#[cfg(target_os …)]` (`scripts/check-cfg.sh`
 //! keeps it so).
 
+pub mod autostart;
+pub mod boot;
 pub mod fs;
 pub mod osbytes;
+pub(crate) mod paths;
+pub mod procctl;
+pub mod provenance;
+pub mod win;

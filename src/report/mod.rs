@@ -238,7 +238,7 @@ pub fn write_report(
         extras.downloaded_from = program
             .exe
             .as_deref()
-            .and_then(crate::provenance::of_file)
+            .and_then(crate::platform::provenance::of_file)
             .and_then(|p| p.host_url.or(p.referrer_url));
     }
     let mut report = Report::build(program, &extras, machine, options.now, options.lang);
