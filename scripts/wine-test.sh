@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Windows build under Wine: the whole test suite cross-compiled
 # for x86_64-pc-windows-gnu (unit tests, the Windows-only tests of
-# src/win/, the tray, the instance event, the Run key, the kittest window
+# src/platform/win/, the tray, the instance event, the Run key, the kittest window
 # flows), then the real kizuki.exe on a Windows-like system: a program run
 # from %TEMP% must be noticed, login start must use the Run key, and the
 # window must open (on Xvfb, when it is installed).

@@ -79,12 +79,6 @@ fn utc(t: SystemTime) -> Option<time::OffsetDateTime> {
     (0..=9999).contains(&dt.year()).then_some(dt)
 }
 
-/// Local wall-clock time `HH:MM:SS` for compact displays.
-pub fn hms(t: SystemTime) -> String {
-    let dt = time::OffsetDateTime::from(t);
-    format!("{:02}:{:02}:{:02}", dt.hour(), dt.minute(), dt.second())
-}
-
 /// Parses RFC 3339 (`2026-11-25T12:00:00Z`).
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let dt = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;

@@ -17,6 +17,7 @@ use std::time::SystemTime;
 
 use crate::escape::{for_display, os_lossless};
 use crate::i18n::tr_args;
+use crate::platform::fs::{foreign_owner, no_follow, no_follow_no_block, special_kind};
 
 /// The kinds of data file, each with the largest size kizuki writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,72 +307,6 @@ pub fn open_lock(path: &Path) -> io::Result<File> {
         return Err(io::Error::other("not a regular file of this user"));
     }
     Ok(f)
-}
-
-#[cfg(unix)]
-fn no_follow(opts: &mut OpenOptions) {
-    use nix::fcntl::OFlag;
-    use std::os::unix::fs::OpenOptionsExt;
-    opts.custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits());
-}
-
-#[cfg(unix)]
-fn no_follow_no_block(opts: &mut OpenOptions) {
-    use nix::fcntl::OFlag;
-    use std::os::unix::fs::OpenOptionsExt;
-    opts.custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits());
-}
-
-#[cfg(not(unix))]
-fn no_follow(_opts: &mut OpenOptions) {}
-
-#[cfg(not(unix))]
-fn no_follow_no_block(_opts: &mut OpenOptions) {}
-
-/// What a non-regular file is, for the message.
-#[cfg(unix)]
-fn special_kind(meta: &Metadata) -> Option<&'static str> {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_file() {
-        None
-    } else if t.is_dir() {
-        Some("dir")
-    } else if t.is_fifo() {
-        Some("fifo")
-    } else if t.is_char_device() || t.is_block_device() {
-        Some("device")
-    } else if t.is_socket() {
-        Some("socket")
-    } else {
-        Some("other")
-    }
-}
-
-#[cfg(not(unix))]
-fn special_kind(meta: &Metadata) -> Option<&'static str> {
-    let t = meta.file_type();
-    if t.is_file() {
-        None
-    } else if t.is_dir() {
-        Some("dir")
-    } else {
-        Some("other")
-    }
-}
-
-/// The owner when it is neither this user nor root (root's files cannot
-/// have been planted by a program of the user).
-#[cfg(unix)]
-fn foreign_owner(meta: &Metadata) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let uid = meta.uid();
-    (uid != nix::unistd::geteuid().as_raw() && uid != 0).then_some(uid)
-}
-
-#[cfg(not(unix))]
-fn foreign_owner(_meta: &Metadata) -> Option<u32> {
-    None
 }
 
 #[cfg(test)]

@@ -8,15 +8,7 @@ use std::ffi::OsStr;
 /// Converts OS bytes to text without hiding anything: valid UTF-8 passes
 /// through, each invalid byte becomes a visible `\xNN`.
 pub fn os_lossless(s: &OsStr) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        bytes_lossless(s.as_bytes())
-    }
-    #[cfg(not(unix))]
-    {
-        s.to_string_lossy().into_owned()
-    }
+    bytes_lossless(&crate::platform::osbytes::os_bytes(s))
 }
 
 /// Valid UTF-8 passes through; each invalid byte becomes `\xNN`.

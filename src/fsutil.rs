@@ -86,30 +86,11 @@ pub fn remove_dead_temps(path: &Path) {
             continue;
         };
         let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|p| !process_alive(p)) {
+        if pid.is_some_and(|p| !crate::platform::fs::process_alive(p)) {
             // Gone already, or not ours to remove: either way harmless.
             let _ = fs::remove_file(e.path());
         }
     }
-}
-
-#[cfg(unix)]
-fn process_alive(pid: u32) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    // Signal 0 only asks whether the process exists; EPERM means it does.
-    !matches!(
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
-        Err(nix::errno::Errno::ESRCH)
-    )
-}
-
-#[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
-    // Without a cheap check, every writer counts as running: a temp file
-    // is never taken from under a save.
-    true
 }
 
 /// Takes an exclusive lock on `<path>.lock`, held until the returned file

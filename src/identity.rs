@@ -33,30 +33,13 @@ impl FileStamp {
         Ok(Self::from_metadata(&m))
     }
 
-    #[cfg(unix)]
     fn from_metadata(m: &std::fs::Metadata) -> FileStamp {
-        use std::os::unix::fs::MetadataExt;
+        let (dev, ino) = crate::platform::fs::dev_ino(m);
         FileStamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn from_metadata(m: &std::fs::Metadata) -> FileStamp {
-        let mtime_ns = m
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as i128)
-            .unwrap_or(0);
-        FileStamp {
-            dev: 0,
-            ino: 0,
+            dev,
+            ino,
             size: m.len(),
-            mtime_ns,
+            mtime_ns: crate::platform::fs::mtime_ns(m),
         }
     }
 }
@@ -129,20 +112,9 @@ impl CacheKey {
     fn of(m: &std::fs::Metadata) -> CacheKey {
         CacheKey {
             stamp: FileStamp::from_metadata(m),
-            ctime_ns: ctime_ns(m),
+            ctime_ns: crate::platform::fs::ctime_ns(m),
         }
     }
-}
-
-#[cfg(unix)]
-fn ctime_ns(m: &std::fs::Metadata) -> i128 {
-    use std::os::unix::fs::MetadataExt;
-    i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec())
-}
-
-#[cfg(not(unix))]
-fn ctime_ns(_m: &std::fs::Metadata) -> i128 {
-    0
 }
 
 /// Hashes real files, remembering results in memory for this run only.
@@ -294,7 +266,9 @@ mod tests {
                 .unwrap()
                 .set_modified(mtime)
                 .unwrap();
-            if ctime_ns(&std::fs::metadata(&f).unwrap()) != ctime_ns(&before) {
+            if crate::platform::fs::ctime_ns(&std::fs::metadata(&f).unwrap())
+                != crate::platform::fs::ctime_ns(&before)
+            {
                 break;
             }
         }

@@ -4,41 +4,39 @@
 
 pub mod analysis;
 pub mod app;
-pub mod autostart;
-pub mod bounded;
+pub(crate) mod bounded;
 pub mod capture;
 pub mod cli;
-mod cli_autostart;
-pub mod cli_errors;
-mod cli_mark;
 pub mod clock;
 pub mod consult;
 pub mod datafile;
 pub mod escape;
 pub mod firewall;
-pub mod fsutil;
+pub(crate) mod fsutil;
 pub mod guard;
 pub mod i18n;
 pub mod identity;
 pub mod journal;
-pub mod logfile;
+pub(crate) mod logfile;
 pub mod marks;
 pub mod model;
 pub mod monitor;
 pub mod names;
 pub mod notify;
-pub mod output;
-pub mod paths;
-pub mod pathser;
+/// The CLI's table and JSON output (`cli::output`), at its old path.
+pub use cli::output;
+pub(crate) mod pathser;
+pub mod platform;
 pub mod probe;
-pub mod procctl;
-pub mod provenance;
 pub mod report;
 pub mod setup;
 pub mod textwidth;
 pub mod tray;
 pub mod ui;
-pub mod win;
 
 #[cfg(test)]
 mod testing;
+
+// Old paths of what moved into `platform/`, kept while parallel branches
+// merge; new code uses `platform::…`.
+pub use platform::{autostart, procctl, win};

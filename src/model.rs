@@ -312,15 +312,6 @@ impl Mark {
             Mark::Blocked => "blocked",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Mark> {
-        match s {
-            "trusted" => Some(Mark::Trusted),
-            "unknown" => Some(Mark::Unknown),
-            "blocked" => Some(Mark::Blocked),
-            _ => None,
-        }
-    }
 }
 
 /// Groups processes into programs: by executable when it is known, else by

@@ -37,29 +37,10 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error>
 
 /// The OS bytes of a path (UTF-8 text where the OS has no byte paths).
 pub fn path_bytes(p: &Path) -> Vec<u8> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        p.as_os_str().as_bytes().to_vec()
-    }
-    #[cfg(not(unix))]
-    {
-        p.to_string_lossy().into_owned().into_bytes()
-    }
+    crate::platform::osbytes::os_bytes(p.as_os_str()).into_owned()
 }
 
-/// The path with these OS bytes; `None` where the OS cannot hold them.
-pub fn path_from_bytes(bytes: Vec<u8>) -> Option<PathBuf> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::ffi::OsStringExt;
-        Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
-    }
-    #[cfg(not(unix))]
-    {
-        String::from_utf8(bytes).ok().map(PathBuf::from)
-    }
-}
+pub use crate::platform::osbytes::path_from_bytes;
 
 /// Lower- or upper-case hex to bytes; `None` for odd lengths or non-hex.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {

@@ -2,17 +2,16 @@
 //! data folder. The CLI and the GUI both start from here.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::analysis::{AnalysisStage, TempDirs};
 use crate::clock::SystemClock;
-use crate::firewall::{EnforceReport, EnforceStage};
 use crate::guard::blocked::GuardBlocks;
 use crate::identity::NativeHasher;
 use crate::journal::JournalStage;
 use crate::marks::{MarkStore, MarksStage};
-use crate::monitor::MonitorCore;
+use crate::monitor::{MonitorCore, Pipeline, Stage};
 use crate::probe::{NativeProbe, Probe, ProbeError};
 
 /// Settings that shape a monitor.
@@ -83,7 +82,6 @@ pub fn native_monitor_with(
         Arc::new(SystemClock),
         opts.interval,
     );
-    core.add_stage(Box::new(MarksStage::new(marks).with_guard(blocks)));
     add_names(&mut core);
     let (analysis, warnings) = AnalysisStage::open(
         opts.data_dir.as_deref(),
@@ -93,12 +91,17 @@ pub fn native_monitor_with(
     for w in warnings {
         eprintln!("kizuki: {w}");
     }
-    core.add_stage(Box::new(analysis));
-    // The journal runs last: it records what the other stages decided.
-    // Its handle: `journal::live_handle(&journal::path_in(data_dir))`.
-    if let Some(dir) = opts.data_dir.as_deref().filter(|_| opts.record) {
-        core.add_stage(Box::new(JournalStage::open(dir, Arc::new(SystemClock))));
+    // The order and what each stage reads and writes: [`Pipeline`].
+    // The journal's handle: `journal::live_handle(&journal::path_in(data_dir))`.
+    let journal = opts.data_dir.as_deref().filter(|_| opts.record);
+    Pipeline {
+        marks: Some(Box::new(MarksStage::new(marks).with_guard(blocks))),
+        analysis: Some(Box::new(analysis)),
+        journal: journal
+            .map(|dir| Box::new(JournalStage::open(dir, Arc::new(SystemClock))) as Box<dyn Stage>),
+        extra: Vec::new(),
     }
+    .install(&mut core);
     Ok(core)
 }
 
@@ -120,26 +123,6 @@ pub fn add_names(core: &mut MonitorCore) {
         ) => {}
         Err(e) => eprintln!("kizuki: {e}"),
     }
-}
-
-/// With administrator rights, keeps the firewall in step with the marks
-/// while the monitor runs (reconciles on the first tick, moves new PIDs of
-/// blocked programs). Without them it adds nothing and returns `None`:
-/// enforcing then goes through [`crate::firewall::enforce`] on a user action.
-/// Add it after the stages that set marks.
-pub fn add_enforcement(
-    core: &mut MonitorCore,
-    opts: &Options,
-    marks: Arc<MarkStore>,
-) -> Option<Arc<Mutex<EnforceReport>>> {
-    if !crate::probe::running_as_admin() {
-        return None;
-    }
-    let backend = crate::firewall::native_backend().ok()?;
-    let stage = EnforceStage::new(marks, opts.data_dir.clone(), backend);
-    let report = stage.report();
-    core.add_stage(Box::new(stage));
-    Some(report)
 }
 
 /// `probe` with event capture merged in (as administrator, where the

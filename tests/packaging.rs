@@ -250,7 +250,8 @@ fn desktop_files_pass_desktop_file_validate_when_available() {
 #[test]
 fn an_entry_written_by_kizuki_autostart_passes_desktop_file_validate() {
     let dir = tempfile::tempdir().unwrap();
-    let a = kizuki::autostart::Autostart::new(dir.path()).with_template(dir.path().join("none"));
+    let a = kizuki::platform::autostart::Autostart::new(dir.path())
+        .with_template(dir.path().join("none"));
     let hostile = Path::new("/opt/my \"tools\"/$HOME/50% off/kizuki");
     validate(
         "desktop-file-validate",

@@ -24,7 +24,7 @@ fn is_root() -> bool {
 /// The window, started as root with no display at all: it must refuse
 /// with its message and exit 1 before it tries to open anything.
 // Root, DISPLAY and WAYLAND_DISPLAY are Unix ideas; on Windows the same
-// refusal reads the elevated token (`kizuki::win::is_elevated`).
+// refusal reads the elevated token (`kizuki::platform::win::is_elevated`).
 #[cfg(unix)]
 #[test]
 fn gui_refuses_root_without_the_override() {

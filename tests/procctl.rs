@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(target_os = "linux")]
 
-use kizuki::procctl::{resume, suspend, terminate};
+use kizuki::platform::procctl::{resume, suspend, terminate};
 use std::process::{Child, Command};
 
 /// The state letter of /proc/PID/stat (R, S, T, Z…).

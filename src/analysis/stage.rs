@@ -146,10 +146,6 @@ impl AnalysisStage {
         self
     }
 
-    pub fn baseline(&self) -> &Baseline {
-        &self.baseline
-    }
-
     /// Every condition that holds for `p` now, after independent signs
     /// were added up ([`escalate`]).
     fn detect(
@@ -188,18 +184,25 @@ impl AnalysisStage {
         found
     }
 
-    fn save_if_due(&mut self, now: SystemTime, force: bool) {
+    fn save_if_due(&mut self, now: SystemTime) {
         if !self.baseline.is_dirty() {
             return;
         }
-        let due = force
-            || self
-                .last_save
-                .is_none_or(|t| now.duration_since(t).map_or(true, |d| d >= SAVE_EVERY));
+        let due = self
+            .last_save
+            .is_none_or(|t| now.duration_since(t).map_or(true, |d| d >= SAVE_EVERY));
         if !due {
             return;
         }
         self.last_save = Some(now);
+        self.save_now();
+    }
+
+    /// Writes a changed baseline; a failure is said once.
+    fn save_now(&mut self) {
+        if !self.baseline.is_dirty() {
+            return;
+        }
         match self.baseline.save() {
             Ok(()) => self.save_failed = false,
             Err(e) => {
@@ -272,15 +275,12 @@ impl Stage for AnalysisStage {
         }
         self.raised.retain(|_, m| !m.is_empty());
         snap.newly_raised.extend(newly);
-        self.save_if_due(now, false);
+        self.save_if_due(now);
     }
-}
 
-impl Drop for AnalysisStage {
-    fn drop(&mut self) {
-        // What the last ticks learned is not lost when a run ends.
-        let now = self.last_save.unwrap_or(SystemTime::UNIX_EPOCH);
-        self.save_if_due(now, true);
+    /// What the last ticks learned is not lost when a run ends.
+    fn finish(&mut self) {
+        self.save_now();
     }
 }
 
@@ -654,7 +654,38 @@ mod tests {
         for s in samples {
             last = rig.step(s);
         }
+        // The run ends as the CLI and the monitor thread end it.
+        rig.core.save();
         last
+    }
+
+    #[test]
+    fn what_the_last_ticks_learned_is_saved_when_the_run_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = FakeClock::at_noon().now();
+        let (stage, _) = AnalysisStage::open(Some(dir.path()), dirs(), t0);
+        let mut rig = Rig::new(stage, vec![]);
+        rig.clock.set(t0);
+        let late = "/home/alice/bin/late";
+        rig.step(RawSample::of(
+            vec![RawProcess::fake(1, "/usr/bin/first")],
+            vec![],
+        ));
+        // One second later: not yet due for a save.
+        rig.step(RawSample::of(
+            vec![
+                RawProcess::fake(1, "/usr/bin/first"),
+                RawProcess::fake(2, late),
+            ],
+            vec![],
+        ));
+        let known = |now| {
+            let (b, _) = Baseline::load(Some(dir.path()), now);
+            b.entry(Path::new(late)).is_some()
+        };
+        assert!(!known(t0), "saved before it was due");
+        rig.core.save();
+        assert!(known(t0), "the run ended without saving what it learned");
     }
 
     #[test]

@@ -328,11 +328,6 @@ impl RecordingBackend {
         self.lock().guard.clone()
     }
 
-    /// What `connection_history` answers (default: no journal).
-    pub fn set_history(&self, h: History) {
-        self.lock().history = Some(h);
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }

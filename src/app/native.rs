@@ -21,8 +21,9 @@ use crate::journal::{self, JournalHandle, ProgramRef, SessionQuery, UserAction};
 use crate::marks::{MarkFor, MarkStore};
 use crate::model::{Program, ProgramKey, Protocol};
 use crate::monitor::SnapshotReceiver;
+use crate::platform::procctl;
+use crate::report;
 use crate::report::Report;
-use crate::{procctl, report};
 
 use super::backend::HistoryRow;
 

@@ -301,13 +301,6 @@ impl AppState {
         Some(id)
     }
 
-    /// The selected program in the current snapshot, if it is still there.
-    pub fn selected_program(&self) -> Option<&Program> {
-        self.selected
-            .as_ref()
-            .and_then(|k| self.snapshot.program(k))
-    }
-
     /// The mark that applies, counting one the user just set. Blocked
     /// only when the guard reads the block back: a user-side "blocked"
     /// enforces nothing, so it is not shown as a block.

@@ -176,15 +176,6 @@ impl Contacts {
         Self::parse(BUILTIN, Path::new("assets/contacts.toml")).unwrap_or_default()
     }
 
-    /// Reads a contacts file.
-    pub fn load(path: &Path) -> Result<Contacts, ContactsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ContactsError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
-    }
-
     /// The override in `data_dir` when there is one, else the built-in
     /// contacts. A broken override falls back to the built-in copy and the
     /// error is returned for the caller to show once. The override is a

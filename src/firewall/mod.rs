@@ -15,7 +15,6 @@ pub mod cgroup;
 pub mod netsh;
 pub mod nft;
 pub mod plan;
-mod stage;
 mod state;
 
 use std::collections::BTreeSet;
@@ -23,7 +22,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use plan::{BlockedProgram, Flow, PLAN_VERSION, Plan, PlanError, program_id};
-pub use stage::{EnforceReport, EnforceStage};
 pub use state::{DesiredState, STATE_FILE};
 
 use crate::escape::{for_display, os_lossless};
@@ -176,7 +174,7 @@ fn run_elevated(route: &Route, args: &[&std::ffi::OsStr]) -> Result<(), Firewall
 /// all that comes back.
 #[cfg(windows)]
 fn run_as_admin(kizuki: &Path, args: &[&std::ffi::OsStr]) -> Result<(), FirewallError> {
-    use crate::win::{self, RunAs};
+    use crate::platform::win::{self, RunAs};
     let strs: Vec<&str> = args
         .iter()
         .map(|a| a.to_str().ok_or(FirewallError::NonUnicodeArgument))
@@ -284,42 +282,6 @@ pub fn desired_plan(
     snapshot: Option<&Snapshot>,
 ) -> Plan {
     Plan::build(&marks.blocked(), snapshot, desired.panic)
-}
-
-fn scratch(data_dir: Option<&Path>) -> PathBuf {
-    data_dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(std::env::temp_dir)
-}
-
-/// Makes the firewall match the marks and `desired` (from
-/// [`DesiredState::load`], whose warning the caller shows). The GUI calls
-/// this at start and after a mark changes; stale rules go.
-pub fn reconcile(
-    data_dir: Option<&Path>,
-    desired: &DesiredState,
-    marks: &MarkStore,
-    snapshot: Option<&Snapshot>,
-) -> Result<Enforcement, FirewallError> {
-    enforce(&desired_plan(marks, desired, snapshot), &scratch(data_dir))
-}
-
-/// Records the panic button's state, then enforces it. The state is
-/// recorded even when enforcing fails, so the next attempt keeps it.
-pub fn set_panic(
-    on: bool,
-    data_dir: Option<&Path>,
-    marks: &MarkStore,
-    snapshot: Option<&Snapshot>,
-) -> Result<Enforcement, FirewallError> {
-    let desired = DesiredState { panic: on };
-    desired
-        .save(data_dir)
-        .map_err(|source| FirewallError::PlanFile {
-            path: scratch(data_dir).join(STATE_FILE),
-            source,
-        })?;
-    enforce(&desired_plan(marks, &desired, snapshot), &scratch(data_dir))
 }
 
 /// What is recorded versus what is enforced, for `firewall status` and the

@@ -116,7 +116,7 @@ mod runner {
     pub struct NetshBackend;
 
     fn netsh(args: &[String]) -> Result<(bool, String), FirewallError> {
-        let out = Command::new(crate::win::system_tool("netsh.exe"))
+        let out = Command::new(crate::platform::win::system_tool("netsh.exe"))
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -134,8 +134,8 @@ mod runner {
         let mut uncuttable = 0usize;
         let mut failed = None;
         for flow in plan.blocked.iter().flat_map(|b| &b.flows) {
-            match crate::win::tcp::row_for(flow) {
-                Some(row) => match crate::win::cut_tcp(&row) {
+            match crate::platform::win::tcp::row_for(flow) {
+                Some(row) => match crate::platform::win::cut_tcp(&row) {
                     Ok(()) => applied.cut += 1,
                     Err(e) => failed = Some(e.to_string()),
                 },

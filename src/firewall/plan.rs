@@ -60,13 +60,7 @@ impl BlockedProgram {
 
 /// First 16 hex digits of the SHA-256 of the path's bytes.
 pub fn program_id(exe: &Path) -> String {
-    #[cfg(unix)]
-    let bytes = {
-        use std::os::unix::ffi::OsStrExt;
-        exe.as_os_str().as_bytes().to_vec()
-    };
-    #[cfg(not(unix))]
-    let bytes = exe.to_string_lossy().into_owned().into_bytes();
+    let bytes = crate::platform::osbytes::os_bytes(exe.as_os_str());
     sha256_bytes(&bytes)[..16].to_string()
 }
 

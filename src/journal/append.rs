@@ -60,11 +60,6 @@ impl Appender {
         &mut self.journal
     }
 
-    /// Id of the last record written.
-    pub fn last_written(&self) -> i64 {
-        self.last
-    }
-
     /// The oldest "opened" record whose session is still open, so pruning
     /// never cuts a session that has not ended.
     pub fn oldest_open(&self) -> Option<i64> {

@@ -13,7 +13,6 @@
 
 pub mod append;
 pub mod chain;
-pub mod command;
 pub mod entry;
 pub mod headfile;
 pub mod query;

@@ -73,19 +73,9 @@ pub fn is_sha256(s: &str) -> bool {
 fn path_to_repr(p: &std::path::Path) -> PathRepr {
     match p.to_str() {
         Some(s) => PathRepr::Text(s.to_string()),
-        None => {
-            #[cfg(unix)]
-            {
-                use std::os::unix::ffi::OsStrExt;
-                PathRepr::Bytes {
-                    bytes_hex: crate::identity::hex(p.as_os_str().as_bytes()),
-                }
-            }
-            #[cfg(not(unix))]
-            {
-                PathRepr::Text(p.to_string_lossy().into_owned())
-            }
-        }
+        None => PathRepr::Bytes {
+            bytes_hex: crate::identity::hex(&crate::platform::osbytes::os_bytes(p.as_os_str())),
+        },
     }
 }
 
@@ -95,18 +85,7 @@ fn repr_to_path(r: PathRepr) -> Option<PathBuf> {
     match r {
         PathRepr::Text(s) => Some(PathBuf::from(s)),
         PathRepr::Bytes { bytes_hex } => {
-            #[cfg(unix)]
-            {
-                use std::os::unix::ffi::OsStringExt;
-                Some(PathBuf::from(std::ffi::OsString::from_vec(unhex(
-                    &bytes_hex,
-                )?)))
-            }
-            #[cfg(not(unix))]
-            {
-                let _ = unhex(&bytes_hex);
-                None
-            }
+            crate::platform::osbytes::path_from_bytes(unhex(&bytes_hex)?)
         }
     }
 }

@@ -6,7 +6,6 @@
 //! notices when another process changed the file); [`MarksStage`] puts the
 //! marks into every snapshot.
 
-mod boot;
 mod file;
 mod stage;
 mod store;
@@ -14,7 +13,7 @@ mod store;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-pub use boot::boot_id;
+pub use crate::platform::boot::boot_id;
 pub use file::{Problem as FileProblem, is_sha256};
 pub use stage::MarksStage;
 pub use store::{Changed, MarkError, MarkStore, MarkWarning};
@@ -41,16 +40,6 @@ pub enum MarkFor {
 
 impl MarkFor {
     pub const HOUR: Duration = Duration::from_secs(3600);
-
-    /// `1h`, `restart` or `always`, as the CLI takes it.
-    pub fn parse(s: &str) -> Option<MarkFor> {
-        match s {
-            "1h" => Some(MarkFor::Hour),
-            "restart" => Some(MarkFor::Restart),
-            "always" => Some(MarkFor::Always),
-            _ => None,
-        }
-    }
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -146,13 +146,13 @@ impl MarkStore {
         Self::open_with(
             Some(data_dir.join(MARKS_FILE)),
             clock,
-            super::boot::boot_id(),
+            crate::platform::boot::boot_id(),
         )
     }
 
     /// Marks kept only in memory (no data folder).
     pub fn in_memory(clock: Arc<dyn Clock>) -> MarkStore {
-        Self::open_with(None, clock, super::boot::boot_id())
+        Self::open_with(None, clock, crate::platform::boot::boot_id())
     }
 
     /// Full control for tests: the file (or none) and the boot id that
@@ -194,10 +194,6 @@ impl MarkStore {
                 let _ = fs::remove_file(e.path());
             }
         }
-    }
-
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

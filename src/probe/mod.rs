@@ -120,7 +120,7 @@ pub fn running_as_admin() -> bool {
     }
     #[cfg(windows)]
     {
-        crate::win::is_elevated()
+        crate::platform::win::is_elevated()
     }
     #[cfg(not(any(target_os = "linux", windows)))]
     {

@@ -176,7 +176,7 @@ pub struct Extras {
     pub parent_chains: BTreeMap<u32, Vec<ProcessLink>>,
     /// Size of the program file, when it could be read.
     pub file_size: Option<u64>,
-    /// Where the file came from (see [`crate::provenance`]).
+    /// Where the file came from (see [`crate::platform::provenance`]).
     pub downloaded_from: Option<String>,
 }
 

@@ -156,13 +156,7 @@ pub fn copy_image(image: &Path, name: &str, dir: &Path) -> Result<EvidenceCopy, 
     }
     let finish = || -> io::Result<()> {
         let mut perms = fs::metadata(&tmp)?.permissions();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            perms.set_mode(0o400);
-        }
-        #[cfg(not(unix))]
-        perms.set_readonly(true);
+        crate::platform::fs::owner_read_only(&mut perms);
         fs::set_permissions(&tmp, perms)?;
         fs::rename(&tmp, &path)
     };
@@ -196,12 +190,7 @@ fn create_temp(dir: &Path) -> io::Result<(PathBuf, File)> {
         let tmp = dir.join(format!(".evidence.tmp-{pid}-{n}"));
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600)
-                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
-        }
+        crate::platform::fs::private_no_follow(&mut opts);
         match opts.open(&tmp) {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 64 => n += 1,

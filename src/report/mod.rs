@@ -59,15 +59,6 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn parse(s: &str) -> Option<Format> {
-        match s {
-            "md" | "markdown" => Some(Format::Markdown),
-            "html" => Some(Format::Html),
-            "json" => Some(Format::Json),
-            _ => None,
-        }
-    }
-
     pub fn extension(self) -> &'static str {
         match self {
             Format::Markdown => "md",
@@ -247,7 +238,7 @@ pub fn write_report(
         extras.downloaded_from = program
             .exe
             .as_deref()
-            .and_then(crate::provenance::of_file)
+            .and_then(crate::platform::provenance::of_file)
             .and_then(|p| p.host_url.or(p.referrer_url));
     }
     let mut report = Report::build(program, &extras, machine, options.now, options.lang);

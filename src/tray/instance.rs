@@ -191,8 +191,8 @@ mod windows {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
+    use crate::platform::win::NamedEvent;
     use crate::tray::{EventSink, TrayEvent};
-    use crate::win::NamedEvent;
 
     /// The outcome of trying to be the one instance.
     pub enum Claim {

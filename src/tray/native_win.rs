@@ -88,7 +88,7 @@ pub fn run(
     let _ = ready.send(Ok(()));
     let mut shown = initial;
     loop {
-        crate::win::pump_messages(STATE_POLL);
+        crate::platform::win::pump_messages(STATE_POLL);
         while let Ok(ev) = MenuEvent::receiver().try_recv() {
             if let Some(item) = MenuItem::from_id(ev.id().as_ref()) {
                 events.send(TrayEvent::from(item));

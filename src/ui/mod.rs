@@ -512,7 +512,7 @@ pub fn run(launch: Launch) -> Result<()> {
     // Started from Explorer, kizuki.exe (a console program, so the CLI
     // prints) would keep an empty console window open beside this one.
     #[cfg(windows)]
-    crate::win::detach_own_console();
+    crate::platform::win::detach_own_console();
     eframe::run_native(
         "kizuki",
         native,

@@ -113,7 +113,7 @@ mod os {
 #[cfg(windows)]
 mod os {
     use super::{Action, ProcError, Sent};
-    use crate::win::{self, Acted};
+    use crate::platform::win::{self, Acted};
 
     /// Suspending stops every thread of the process; terminating ends it
     /// at once (Windows has no polite "please exit" for a console-less

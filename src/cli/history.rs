@@ -1,5 +1,5 @@
 //! `kizuki history …`: the command-line edge of the journal (anyhow here,
-//! the library below returns [`super::JournalError`]).
+//! the library below returns [`crate::journal::JournalError`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,11 +10,11 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
-use super::render;
-use super::{Journal, JournalError, SessionQuery, live_handle, parse_since, path_in};
 use crate::clock::{Clock, SystemClock};
 use crate::escape::os_lossless;
 use crate::i18n::{tr, tr_args};
+use crate::journal::render;
+use crate::journal::{Journal, JournalError, SessionQuery, live_handle, parse_since, path_in};
 
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
@@ -201,10 +201,10 @@ pub fn run(args: &HistoryArgs, data_dir: Option<&Path>) -> Result<ExitCode> {
                 (
                     Vec::new(),
                     Vec::new(),
-                    super::Head {
+                    crate::journal::Head {
                         id: None,
                         at: None,
-                        hash: crate::identity::hex(&super::chain::GENESIS),
+                        hash: crate::identity::hex(&crate::journal::chain::GENESIS),
                     },
                 )
             };
@@ -224,7 +224,7 @@ pub fn run(args: &HistoryArgs, data_dir: Option<&Path>) -> Result<ExitCode> {
     }
 }
 
-fn print_warnings(w: &[super::JournalWarning]) {
+fn print_warnings(w: &[crate::journal::JournalWarning]) {
     for w in w {
         eprintln!("kizuki: {}", w.message());
     }
@@ -256,7 +256,10 @@ fn stress(dir: &Path, limit: Option<Duration>) -> Result<()> {
         Duration::from_millis(1),
     )
     .with_retention(Duration::from_secs(5));
-    core.add_stage(Box::new(super::JournalStage::open(dir, clock.clone())));
+    core.add_stage(Box::new(crate::journal::JournalStage::open(
+        dir,
+        clock.clone(),
+    )));
     let started = std::time::Instant::now();
     let procs: Vec<RawProcess> = (0..40)
         .map(|i| RawProcess::fake(1000 + i, &format!("/usr/bin/stress-{i}")))

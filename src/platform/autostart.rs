@@ -18,7 +18,8 @@ pub const ENTRY_NAME: &str = "jp.kizuki.Kizuki.desktop";
 pub const SYSTEM_TEMPLATE: &str = "/usr/share/kizuki/autostart/jp.kizuki.Kizuki.desktop";
 /// The same entry, compiled in, for when kizuki was not installed from the
 /// package.
-const BUILTIN_ENTRY: &str = include_str!("../packaging/linux/autostart/jp.kizuki.Kizuki.desktop");
+const BUILTIN_ENTRY: &str =
+    include_str!("../../packaging/linux/autostart/jp.kizuki.Kizuki.desktop");
 
 fn shown(p: &Path) -> String {
     for_display(&os_lossless(p.as_os_str()))

@@ -1,15 +1,15 @@
 //! `kizuki autostart on|off|status`: the command-line edge of
-//! [`crate::autostart`].
+//! [`crate::platform::autostart`].
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
 
-#[cfg(not(windows))]
-use crate::autostart::{Autostart, needs_full_path};
 use crate::escape::{for_display, os_lossless};
 use crate::i18n::{tr, tr_args};
+#[cfg(not(windows))]
+use crate::platform::autostart::{Autostart, needs_full_path};
 
 #[derive(Debug, Subcommand)]
 pub enum AutostartCommand {
@@ -28,7 +28,7 @@ fn shown(p: &std::path::Path) -> String {
 /// Windows: a value under the user's `Run` key starting this kizuki.exe.
 #[cfg(windows)]
 pub(crate) fn autostart(action: &AutostartCommand) -> Result<ExitCode> {
-    use crate::autostart::windows_run;
+    use crate::platform::autostart::windows_run;
     match action {
         AutostartCommand::On => {
             let exe = std::env::current_exe()?;

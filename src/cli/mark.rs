@@ -135,14 +135,11 @@ fn ask(
 pub(crate) fn mark(
     data: Option<PathBuf>,
     target: &str,
-    mark: &str,
-    duration: Option<&str>,
+    mark: Mark,
+    duration: Option<MarkFor>,
     record_only: bool,
 ) -> Result<ExitCode> {
-    let Some(mark) = Mark::parse(mark) else {
-        return Ok(ExitCode::from(2));
-    };
-    let dur = duration.and_then(MarkFor::parse).unwrap_or(MarkFor::Always);
+    let dur = duration.unwrap_or(MarkFor::Always);
     if !duration_allowed(mark, dur) {
         eprintln!("kizuki: {}", tr("marks.err.timed"));
         return Ok(ExitCode::from(2));

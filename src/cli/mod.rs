@@ -1,19 +1,27 @@
 //! Command-line parsing and the subcommands of docs/CLI.md. Logic lives in
 //! the library; this file turns arguments into calls and results into text.
 
+mod autostart;
+mod errors;
+mod history;
+mod mark;
+pub mod output;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::clock::{Clock, SystemClock};
 use crate::i18n::{self, Lang, tr, tr_args};
-use crate::model::Snapshot;
+use crate::marks::MarkFor;
+use crate::model::{Mark, Snapshot};
 use crate::monitor::{DEFAULT_INTERVAL, MonitorCore};
-use crate::{consult, output, paths, report, setup};
+use crate::platform::paths;
+use crate::{consult, report, setup};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,8 +37,8 @@ pub struct Cli {
     pub data_dir: Option<PathBuf>,
 
     /// Language of messages: ja or en (default: from the locale).
-    #[arg(long, global = true, value_name = "LANG", value_parser = ["ja", "en"])]
-    pub lang: Option<String>,
+    #[arg(long, global = true, value_name = "LANG")]
+    pub lang: Option<LangArg>,
 
     /// Start hidden in the tray (for autostart).
     #[arg(long)]
@@ -69,12 +77,11 @@ pub enum Command {
         /// The program's executable path, or the PID of a running process
         /// (write ./1234 for a file named 1234).
         target: String,
-        #[arg(value_parser = ["trusted", "unknown", "blocked"])]
-        mark: String,
+        mark: MarkArg,
         /// How long trust lasts: 1h, restart (until the computer restarts)
         /// or always. Only for trusted.
-        #[arg(long = "for", value_name = "DURATION", value_parser = ["1h", "restart", "always"])]
-        duration: Option<String>,
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<ForArg>,
         /// Only record the mark; leave the firewall as it is.
         #[arg(long)]
         record_only: bool,
@@ -89,8 +96,8 @@ pub enum Command {
         /// The program: the PID of one of its processes, or its executable's path.
         #[arg(value_name = "EXE-PATH or PID")]
         target: String,
-        #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
-        format: String,
+        #[arg(long, value_enum, default_value_t = FormatArg::Md)]
+        format: FormatArg,
         /// Write to this file instead of the reports folder.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -112,17 +119,88 @@ pub enum Command {
     },
     /// Connection history from the evidence journal; `history verify`
     /// checks that it was not altered.
-    History(crate::journal::command::HistoryArgs),
+    History(history::HistoryArgs),
     /// Start kizuki when you log in: on, off or status.
     Autostart {
         #[command(subcommand)]
-        action: crate::cli_autostart::AutostartCommand,
+        action: autostart::AutostartCommand,
     },
     /// The privileged service that enforces blocks and the panic button
     /// (root, Linux; runs in the foreground — systemd starts it at boot).
     /// State: $KIZUKI_STATE_DIR (default /var/lib/kizuki); socket:
     /// $KIZUKI_GUARD_SOCKET (default /run/kizuki/guard.sock).
     Guard,
+}
+
+/// `--lang`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LangArg {
+    Ja,
+    En,
+}
+
+impl From<LangArg> for Lang {
+    fn from(l: LangArg) -> Lang {
+        match l {
+            LangArg::Ja => Lang::Ja,
+            LangArg::En => Lang::En,
+        }
+    }
+}
+
+/// `kizuki mark PROGRAM <MARK>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MarkArg {
+    Trusted,
+    Unknown,
+    Blocked,
+}
+
+impl From<MarkArg> for Mark {
+    fn from(m: MarkArg) -> Mark {
+        match m {
+            MarkArg::Trusted => Mark::Trusted,
+            MarkArg::Unknown => Mark::Unknown,
+            MarkArg::Blocked => Mark::Blocked,
+        }
+    }
+}
+
+/// `kizuki mark … --for <DURATION>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForArg {
+    #[value(name = "1h")]
+    Hour,
+    Restart,
+    Always,
+}
+
+impl From<ForArg> for MarkFor {
+    fn from(f: ForArg) -> MarkFor {
+        match f {
+            ForArg::Hour => MarkFor::Hour,
+            ForArg::Restart => MarkFor::Restart,
+            ForArg::Always => MarkFor::Always,
+        }
+    }
+}
+
+/// `kizuki report … --format <FORMAT>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Md,
+    Html,
+    Json,
+}
+
+impl From<FormatArg> for report::Format {
+    fn from(f: FormatArg) -> report::Format {
+        match f {
+            FormatArg::Md => report::Format::Markdown,
+            FormatArg::Html => report::Format::Html,
+            FormatArg::Json => report::Format::Json,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,7 +238,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             // The common mistakes in the user's language.
-            match crate::cli_errors::localized(&e, crate::cli_errors::lang_of_args(&args)) {
+            match errors::localized(&e, errors::lang_of_args(&args)) {
                 Some(text) => eprintln!("kizuki: {text}"),
                 None => {
                     let _ = e.print();
@@ -169,12 +247,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    i18n::set_lang(
-        cli.lang
-            .as_deref()
-            .and_then(Lang::parse)
-            .unwrap_or_else(i18n::detect_lang),
-    );
+    i18n::set_lang(cli.lang.map(Lang::from).unwrap_or_else(i18n::detect_lang));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -224,7 +297,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 setup::native_monitor_with(&opts, marks, blocks).context(tr("err.probe"))?;
             let snap = core.tick().context(tr("err.probe"))?;
             core.save();
-            crate::journal::command::report_warnings(opts.data_dir.as_deref());
+            history::report_warnings(opts.data_dir.as_deref());
             print_snapshot(&snap, *json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -249,7 +322,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 // Keep every connection of the window, however short.
                 .with_retention(window + Duration::from_secs(3600));
             let snap = watch(core, window)?;
-            crate::journal::command::report_warnings(opts.data_dir.as_deref());
+            history::report_warnings(opts.data_dir.as_deref());
             print_snapshot(&snap, *json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -258,8 +331,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             mark,
             duration,
             record_only,
-        }) => crate::cli_mark::mark(data, target, mark, duration.as_deref(), *record_only),
-        Some(Command::Firewall { action }) => crate::cli_mark::firewall(data, action),
+        }) => mark::mark(
+            data,
+            target,
+            (*mark).into(),
+            duration.map(MarkFor::from),
+            *record_only,
+        ),
+        Some(Command::Firewall { action }) => mark::firewall(data, action),
         Some(Command::Report {
             target,
             format,
@@ -268,7 +347,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             evidence_copy,
             include_hostname,
         }) => {
-            let format = report::Format::parse(format).unwrap_or_default();
+            let format = report::Format::from(*format);
             run_report(
                 data,
                 target,
@@ -279,8 +358,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )
         }
         Some(Command::Contacts { json }) => run_contacts(data.as_deref(), *json),
-        Some(Command::History(args)) => crate::journal::command::run(args, data.as_deref()),
-        Some(Command::Autostart { action }) => crate::cli_autostart::autostart(action),
+        Some(Command::History(args)) => history::run(args, data.as_deref()),
+        Some(Command::Autostart { action }) => autostart::autostart(action),
         Some(Command::Guard) => crate::guard::run().map(|()| ExitCode::SUCCESS),
     }
 }

@@ -1,0 +1,151 @@
+//! [`MonitorCore`]: one call to [`MonitorCore::tick`] is one sample —
+//! probe → [`Tracker`] → the stages — with time from the injected clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::identity::ExeHasher;
+use crate::model::{RawProcess, Snapshot};
+use crate::names::NameCache;
+use crate::probe::{Probe, ProbeError};
+
+use super::stage::{Stage, TickContext};
+use super::tracker::{DEFAULT_RETAIN, Tracker};
+
+/// One second catches a connection that lives for a second with near
+/// certainty (a sample always falls inside it), at a cost measured in the
+/// README's benchmark.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Probe, hasher, tracker and stages: one call to [`MonitorCore::tick`] is
+/// one sample, with time from the injected clock.
+/// Reads a file's (device, inode); replaced in tests.
+pub type Stamper = Box<dyn Fn(&std::path::Path) -> Option<(u64, u64)> + Send>;
+
+pub struct MonitorCore {
+    probe: Box<dyn Probe>,
+    hasher: Box<dyn ExeHasher>,
+    stamper: Stamper,
+    clock: Arc<dyn Clock>,
+    tracker: Tracker,
+    stages: Vec<Box<dyn Stage>>,
+    generation: u64,
+    interval: Duration,
+    /// What fills the name cache (the packet reader), kept running as long
+    /// as the core.
+    names_source: Option<Box<dyn Send>>,
+}
+
+impl MonitorCore {
+    pub fn new(
+        probe: Box<dyn Probe>,
+        hasher: Box<dyn ExeHasher>,
+        clock: Arc<dyn Clock>,
+        interval: Duration,
+    ) -> Self {
+        MonitorCore {
+            probe,
+            hasher,
+            stamper: Box::new(crate::probe::file_stamp),
+            clock,
+            tracker: Tracker::new(DEFAULT_RETAIN),
+            stages: Vec::new(),
+            generation: 0,
+            interval,
+            names_source: None,
+        }
+    }
+
+    /// Replaces how files' (device, inode) are read (tests of the hash
+    /// confirmation).
+    pub fn with_stamper(mut self, stamper: Stamper) -> Self {
+        self.stamper = stamper;
+        self
+    }
+
+    /// Keeps ended connections visible for `retain` (watch keeps its whole
+    /// window).
+    pub fn with_retention(mut self, retain: Duration) -> Self {
+        self.tracker.retain = retain;
+        self
+    }
+
+    pub fn add_stage(&mut self, stage: Box<dyn Stage>) {
+        self.stages.push(stage);
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    pub fn set_interval(&mut self, interval: Duration) {
+        self.interval = interval;
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Names connections from `cache` (see [`Tracker::set_names`]);
+    /// `source`, if any, is what fills it and runs as long as the core.
+    pub fn set_names(&mut self, cache: Arc<NameCache>, source: Option<Box<dyn Send>>) {
+        self.tracker.set_names(cache);
+        self.names_source = source;
+    }
+
+    /// Samples once and returns the new snapshot.
+    pub fn tick(&mut self) -> Result<Snapshot, ProbeError> {
+        let raw = self.probe.sample()?;
+        let now = self.clock.now();
+        let hasher = &mut self.hasher;
+        let stamper = &self.stamper;
+        let events = self.tracker.ingest(&raw, now, &mut |p| {
+            confirmed_hash(p, hasher.as_mut(), stamper)
+        });
+        self.generation += 1;
+        let mut snap = self.tracker.snapshot(self.generation, now, self.interval);
+        snap.complete = raw.complete;
+        snap.suspended = raw.suspended.clone();
+        snap.capture_mode = self.probe.capture_mode();
+        let ctx = TickContext {
+            now,
+            events: &events,
+            raw: &raw,
+        };
+        for stage in &mut self.stages {
+            stage.apply(&ctx, &mut snap);
+        }
+        Ok(snap)
+    }
+
+    /// Persists caches (hashes) and finishes the stages (the journal
+    /// writes its stop record); called when a run ends.
+    pub fn save(&mut self) {
+        self.hasher.save();
+        for stage in &mut self.stages {
+            stage.finish();
+        }
+    }
+}
+
+/// The SHA-256 of the file that is `p`'s program (its script, else its
+/// image), only when that file is still the one the probe saw before and
+/// after reading it: a process that calls `exec` meanwhile would otherwise
+/// get the new image's hash under the old path (a false `exe-changed`).
+fn confirmed_hash(p: &RawProcess, hasher: &mut dyn ExeHasher, stamper: &Stamper) -> Option<String> {
+    let exe = p.exe.as_ref()?;
+    let (read_from, expected) = match &p.script {
+        Some(s) => (s.read_from.clone(), s.stamp),
+        None => (crate::identity::image_path(p.pid, exe), p.exe_stamp),
+    };
+    let same = || expected.is_none() || stamper(&read_from) == expected;
+    if !same() {
+        return None;
+    }
+    let h = match &p.script {
+        Some(_) => hasher.hash_file(&read_from),
+        None => hasher.hash(p.pid, exe),
+    }?;
+    same().then_some(h)
+}

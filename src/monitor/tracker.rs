@@ -1,0 +1,483 @@
+//! Pure bookkeeping over raw samples and an explicit time: which
+//! connection sessions opened and closed, which processes and programs are
+//! alive, and the [`Snapshot`] they make. No I/O, no clock.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::model::{
+    Connection, ProcessInfo, Program, ProgramKey, Protocol, RawProcess, RawSample, Snapshot,
+    SockState,
+};
+use crate::names::{NameCache, RemoteName};
+
+/// How long ended connections and exited programs stay visible.
+pub const DEFAULT_RETAIN: Duration = Duration::from_secs(15 * 60);
+
+/// Upper bound on remembered ended sessions, whatever the retention.
+const MAX_ENDED: usize = 50_000;
+
+/// A process instance: a PID together with its start time, so a reused PID
+/// is a different process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProcId {
+    pub pid: u32,
+    pub start_time: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SessionKey {
+    owner: Option<ProcId>,
+    protocol: Protocol,
+    local: SocketAddr,
+    remote: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+struct SessionState {
+    program: Option<ProgramKey>,
+    state: SockState,
+    first_seen: SystemTime,
+    last_seen: SystemTime,
+    live: bool,
+    uid: Option<u32>,
+    remote_name: Option<Arc<RemoteName>>,
+    /// Bytes sent and received, when the probe counted them.
+    bytes: (Option<u64>, Option<u64>),
+}
+
+#[derive(Debug, Clone)]
+struct ProcState {
+    raw: RawProcess,
+    key: ProgramKey,
+    sha256: Option<String>,
+    hashed_from: HashedFrom,
+    last_seen: SystemTime,
+    alive: bool,
+    had_connections: bool,
+}
+
+#[derive(Debug, Clone)]
+struct ProgramState {
+    first_seen: SystemTime,
+    last_seen: SystemTime,
+}
+
+/// What changed in one tick, for the stages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    Opened {
+        program: Option<ProgramKey>,
+        connection: Connection,
+    },
+    Closed {
+        program: Option<ProgramKey>,
+        connection: Connection,
+    },
+}
+
+/// Pure bookkeeping of sessions, processes and programs over samples.
+#[derive(Debug)]
+pub struct Tracker {
+    sessions: HashMap<SessionKey, SessionState>,
+    procs: HashMap<ProcId, ProcState>,
+    programs: HashMap<ProgramKey, ProgramState>,
+    pub(super) retain: Duration,
+    since: Option<SystemTime>,
+    /// Where remote names come from (the packet reader), when it runs.
+    names: Option<Arc<NameCache>>,
+}
+
+/// The key a process is grouped under: the script an interpreter runs,
+/// else the executable, else the process name.
+pub fn program_key(p: &RawProcess) -> ProgramKey {
+    match (&p.exe, &p.script) {
+        (Some(exe), Some(s)) => ProgramKey::Script {
+            script: s.path.clone(),
+            interpreter: exe.clone(),
+        },
+        (Some(exe), None) => ProgramKey::Exe(exe.clone()),
+        (None, _) => ProgramKey::Name(p.name.clone()),
+    }
+}
+
+/// A program's display name: the executable's file name (the kernel's
+/// process name is cut at 15 bytes), else the process name. A script is
+/// named with its interpreter: `update.sh (bash)`.
+fn display_name(p: &RawProcess) -> String {
+    let exe_name = p
+        .exe
+        .as_ref()
+        .and_then(|e| e.file_name())
+        .map(crate::escape::os_lossless);
+    if let (Some(s), Some(interp)) = (&p.script, &exe_name)
+        && let Some(file) = s.path.file_name()
+    {
+        return format!("{} ({interp})", crate::escape::os_lossless(file));
+    }
+    exe_name.unwrap_or_else(|| p.name.clone())
+}
+
+/// What a process's SHA-256 was taken of: the file that is its program
+/// (script or image) and that file's (device, inode) at the time. When
+/// either changes the hash is taken again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HashedFrom {
+    path: Option<PathBuf>,
+    stamp: Option<(u64, u64)>,
+}
+
+impl HashedFrom {
+    fn of(p: &RawProcess) -> HashedFrom {
+        match &p.script {
+            Some(s) => HashedFrom {
+                path: Some(s.path.clone()),
+                stamp: s.stamp,
+            },
+            None => HashedFrom {
+                path: p.exe.clone(),
+                stamp: p.exe_stamp,
+            },
+        }
+    }
+}
+
+impl Tracker {
+    pub fn new(retain: Duration) -> Self {
+        Tracker {
+            sessions: HashMap::new(),
+            procs: HashMap::new(),
+            programs: HashMap::new(),
+            retain,
+            since: None,
+            names: None,
+        }
+    }
+
+    /// Names connections from `cache` as they open (and later, while they
+    /// live without one).
+    pub fn set_names(&mut self, cache: Arc<NameCache>) {
+        self.names = Some(cache);
+    }
+
+    fn name_for(&self, key: &SessionKey, now: SystemTime) -> Option<Arc<RemoteName>> {
+        let cache = self.names.as_ref()?;
+        let remote = key.remote?;
+        cache
+            .best(key.local, remote, key.owner.map(|o| o.pid), now)
+            .map(Arc::new)
+    }
+
+    /// Number of sessions remembered (live and ended), for tests and stats.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Takes in one sample seen at `now`; returns the sessions that opened
+    /// and closed. `hash` is asked once per new process.
+    pub fn ingest(
+        &mut self,
+        sample: &RawSample,
+        now: SystemTime,
+        hash: &mut dyn FnMut(&RawProcess) -> Option<String>,
+    ) -> Vec<SessionEvent> {
+        self.since.get_or_insert(now);
+        let mut events = Vec::new();
+
+        // Processes: new instances get hashed once; the rest are refreshed.
+        let mut seen_procs: HashMap<u32, ProcId> = HashMap::with_capacity(sample.processes.len());
+        for p in &sample.processes {
+            let id = ProcId {
+                pid: p.pid,
+                start_time: p.start_time,
+            };
+            seen_procs.insert(p.pid, id);
+            match self.procs.get_mut(&id) {
+                Some(st) => {
+                    st.key = program_key(p);
+                    // `exec` (or a swapped script) keeps the PID but not the
+                    // image: hash what runs now. A hash that could not be
+                    // confirmed is tried again.
+                    let from = HashedFrom::of(p);
+                    if p.exe.is_some()
+                        && (from != st.hashed_from || (st.sha256.is_none() && from.stamp.is_some()))
+                    {
+                        st.sha256 = hash(p);
+                        st.hashed_from = from;
+                    }
+                    st.raw = p.clone();
+                    st.last_seen = now;
+                    st.alive = true;
+                }
+                None => {
+                    let sha256 = if p.exe.is_some() { hash(p) } else { None };
+                    self.procs.insert(
+                        id,
+                        ProcState {
+                            raw: p.clone(),
+                            key: program_key(p),
+                            sha256,
+                            hashed_from: HashedFrom::of(p),
+                            last_seen: now,
+                            alive: true,
+                            had_connections: false,
+                        },
+                    );
+                }
+            }
+            let key = program_key(p);
+            self.programs
+                .entry(key)
+                .and_modify(|ps| ps.last_seen = now)
+                .or_insert(ProgramState {
+                    first_seen: now,
+                    last_seen: now,
+                });
+        }
+        for (id, st) in self.procs.iter_mut() {
+            if st.alive && seen_procs.get(&id.pid) != Some(id) {
+                st.alive = false;
+            }
+        }
+        // Processes the capture saw end before this sample: listed for
+        // their connections, not as running.
+        for pid in &sample.exited {
+            if let Some(st) = seen_procs.get(pid).and_then(|id| self.procs.get_mut(id)) {
+                st.alive = false;
+            }
+        }
+
+        // Sockets: one session per socket per program holding it (a socket
+        // shared after fork belongs to the lowest PID of each program).
+        let mut seen_sessions: HashSet<SessionKey> = HashSet::with_capacity(sample.sockets.len());
+        let listed = sample.sockets.iter().map(|s| (s, false));
+        for (s, ended) in listed.chain(sample.ended.iter().map(|s| (s, true))) {
+            let mut owners: Vec<(Option<ProcId>, Option<ProgramKey>)> = Vec::new();
+            let mut pids = s.pids.clone();
+            pids.sort_unstable();
+            for pid in pids {
+                let Some(id) = seen_procs.get(&pid) else {
+                    continue;
+                };
+                let key = self.procs.get(id).map(|st| st.key.clone());
+                if owners.iter().any(|(_, k)| *k == key) {
+                    continue;
+                }
+                owners.push((Some(*id), key));
+            }
+            if owners.is_empty() {
+                owners.push((None, None));
+            }
+            for (owner, program) in owners {
+                let key = SessionKey {
+                    owner,
+                    protocol: s.protocol,
+                    local: s.local,
+                    remote: s.remote,
+                };
+                if let Some(id) = owner
+                    && let Some(st) = self.procs.get_mut(&id)
+                {
+                    st.had_connections = true;
+                }
+                let unnamed = self
+                    .sessions
+                    .get(&key)
+                    .is_none_or(|st| !st.live || st.remote_name.is_none());
+                let name = if unnamed {
+                    self.name_for(&key, now)
+                } else {
+                    None
+                };
+                match self.sessions.get_mut(&key) {
+                    Some(st) if st.live => {
+                        st.last_seen = now;
+                        st.state = s.state;
+                        if st.remote_name.is_none() {
+                            st.remote_name = name;
+                        }
+                        st.bytes = (
+                            st.bytes.0.max(s.bytes_sent),
+                            st.bytes.1.max(s.bytes_received),
+                        );
+                    }
+                    _ => {
+                        // New, or the same 4-tuple reopened after it closed.
+                        let st = SessionState {
+                            remote_name: name,
+                            program: program.clone(),
+                            state: s.state,
+                            first_seen: now,
+                            last_seen: now,
+                            live: true,
+                            uid: s.uid,
+                            bytes: (s.bytes_sent, s.bytes_received),
+                        };
+                        events.push(SessionEvent::Opened {
+                            program: program.clone(),
+                            connection: to_connection(&key, &st),
+                        });
+                        self.sessions.insert(key.clone(), st);
+                    }
+                }
+                // An ended socket's session is closed just below.
+                if !ended {
+                    seen_sessions.insert(key);
+                }
+            }
+        }
+        for (key, st) in self.sessions.iter_mut() {
+            if st.live && !seen_sessions.contains(key) {
+                st.live = false;
+                events.push(SessionEvent::Closed {
+                    program: st.program.clone(),
+                    connection: to_connection(key, st),
+                });
+            }
+        }
+
+        self.forget_old(now);
+        events
+    }
+
+    fn forget_old(&mut self, now: SystemTime) {
+        let horizon = now
+            .checked_sub(self.retain)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        self.sessions
+            .retain(|_, s| s.live || s.last_seen >= horizon);
+        if self.sessions.len() > MAX_ENDED {
+            let mut ended: Vec<(SystemTime, SessionKey)> = self
+                .sessions
+                .iter()
+                .filter(|(_, s)| !s.live)
+                .map(|(k, s)| (s.last_seen, k.clone()))
+                .collect();
+            ended.sort_by_key(|(t, _)| *t);
+            let excess = self.sessions.len() - MAX_ENDED;
+            for (_, k) in ended.into_iter().take(excess) {
+                self.sessions.remove(&k);
+            }
+        }
+        // Exited processes matter only while their connections are shown.
+        self.procs
+            .retain(|_, p| p.alive || (p.had_connections && p.last_seen >= horizon));
+        let live_keys: HashSet<&ProgramKey> = self.procs.values().map(|p| &p.key).collect();
+        self.programs
+            .retain(|k, p| live_keys.contains(k) || p.last_seen >= horizon);
+    }
+
+    /// The current picture. Programs are listed when a process of theirs is
+    /// alive, or when they had connections within the retention window.
+    pub fn snapshot(&self, generation: u64, now: SystemTime, interval: Duration) -> Snapshot {
+        let mut programs: HashMap<ProgramKey, Program> = HashMap::new();
+        for (id, st) in &self.procs {
+            let prog = programs.entry(st.key.clone()).or_insert_with(|| Program {
+                key: st.key.clone(),
+                name: display_name(&st.raw),
+                exe: match &st.raw.script {
+                    Some(s) => Some(s.path.clone()),
+                    None => st.raw.exe.clone(),
+                },
+                exe_deleted: false,
+                sha256: None,
+                processes: Vec::new(),
+                connections: Vec::new(),
+                findings: Vec::new(),
+                mark: None,
+                stale_mark: None,
+                first_seen: self
+                    .programs
+                    .get(&st.key)
+                    .map(|p| p.first_seen)
+                    .unwrap_or(now),
+            });
+            prog.processes.push(ProcessInfo {
+                pid: id.pid,
+                parent: st.raw.parent,
+                name: st.raw.name.clone(),
+                cmdline: st.raw.cmdline.clone(),
+                user: st.raw.user.clone(),
+                uid: st.raw.uid,
+                start_time: st.raw.start_time,
+                alive: st.alive,
+                exe_deleted: match &st.raw.script {
+                    Some(s) => s.deleted,
+                    None => st.raw.exe_deleted,
+                },
+                sha256: st.sha256.clone(),
+            });
+        }
+        let mut unattributed = Vec::new();
+        for (key, st) in &self.sessions {
+            let conn = to_connection(key, st);
+            match st.program.as_ref().and_then(|k| programs.get_mut(k)) {
+                Some(p) => p.connections.push(conn),
+                None => unattributed.push(conn),
+            }
+        }
+        let mut programs: Vec<Program> = programs
+            .into_values()
+            .map(|mut p| {
+                p.processes.sort_by_key(|x| (!x.alive, x.pid));
+                p.exe_deleted = p.processes.iter().any(|x| x.alive && x.exe_deleted)
+                    || (p.processes.iter().all(|x| !x.alive)
+                        && p.processes.iter().any(|x| x.exe_deleted));
+                // Prefer the hash of an image that is still the file on disk.
+                p.sha256 = p
+                    .processes
+                    .iter()
+                    .filter(|x| !x.exe_deleted)
+                    .chain(p.processes.iter())
+                    .find_map(|x| x.sha256.clone());
+                p.connections.sort_by(conn_order);
+                p
+            })
+            .collect();
+        programs.sort_by(|a, b| a.key.cmp(&b.key));
+        unattributed.sort_by(conn_order);
+        Snapshot {
+            generation,
+            taken_at: now,
+            since: self.since.unwrap_or(now),
+            interval,
+            programs,
+            unattributed,
+            complete: true,
+            newly_raised: Vec::new(),
+            suspended: Vec::new(),
+            capture_mode: Default::default(),
+        }
+    }
+}
+
+fn conn_order(a: &Connection, b: &Connection) -> std::cmp::Ordering {
+    (b.live, a.pid, a.protocol, a.local, a.remote, a.first_seen).cmp(&(
+        a.live,
+        b.pid,
+        b.protocol,
+        b.local,
+        b.remote,
+        b.first_seen,
+    ))
+}
+
+fn to_connection(key: &SessionKey, st: &SessionState) -> Connection {
+    Connection {
+        pid: key.owner.map(|o| o.pid),
+        protocol: key.protocol,
+        local: key.local,
+        remote: key.remote,
+        state: st.state,
+        first_seen: st.first_seen,
+        last_seen: st.last_seen,
+        live: st.live,
+        uid: st.uid,
+        remote_name: st.remote_name.clone(),
+        bytes_sent: st.bytes.0,
+        bytes_received: st.bytes.1,
+    }
+}
