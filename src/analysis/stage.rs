@@ -208,8 +208,8 @@ impl AnalysisStage {
             Err(e) => {
                 // Said once; the list stays in memory and is retried.
                 if !self.save_failed {
-                    eprintln!(
-                        "kizuki: {}",
+                    log::warn!(
+                        "{}",
                         tr_args(
                             "findings.baseline_save_failed",
                             &[("error", &crate::fsutil::describe_io(&e))]

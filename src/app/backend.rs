@@ -10,6 +10,7 @@ use super::guard::GuardUpdate;
 use super::jobs::{Job, JobDone, JobId, JobRunner, JobWorker};
 use crate::guard::client::FakeGuard;
 use crate::guard::outcome::Problem;
+use crate::lock::MutexExt;
 use crate::marks::MarkFor;
 use crate::model::{Mark, Program, ProgramKey, Protocol};
 use crate::report::{MachineInfo, Report};
@@ -308,7 +309,7 @@ impl RecordingBackend {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.locked()
     }
 
     fn record(&self, call: Call) -> Result<(), BackendError> {

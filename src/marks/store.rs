@@ -14,6 +14,7 @@ use crate::escape::{for_display, os_lossless};
 use crate::fsutil;
 use crate::i18n::{tr, tr_args};
 use crate::identity::FileStamp;
+use crate::lock::MutexExt;
 use crate::model::Mark;
 
 fn shown(p: &Path) -> String {
@@ -199,7 +200,7 @@ impl MarkStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.locked()
     }
 
     /// Serializes read-modify-write between processes.

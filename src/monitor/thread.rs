@@ -1,6 +1,7 @@
 //! [`Monitor`]: a [`MonitorCore`] running on its own named thread,
 //! publishing each snapshot through a [`SnapshotReceiver`].
 
+use crate::lock::MutexExt;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -45,13 +46,12 @@ impl Monitor {
             .spawn(move || {
                 let run_tick = |core: &mut MonitorCore| match core.tick() {
                     Ok(s) => {
-                        *errors_thread.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                        *errors_thread.locked() = None;
                         sender.publish(Arc::new(s));
                         on_publish();
                     }
                     Err(e) => {
-                        *errors_thread.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(e.to_string());
+                        *errors_thread.locked() = Some(e.to_string());
                         on_publish();
                     }
                 };
