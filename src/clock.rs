@@ -1,5 +1,6 @@
 //! Time as a dependency: the real clock in the app, a hand-driven one in tests.
 
+use crate::lock::MutexExt;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -36,18 +37,18 @@ impl FakeClock {
     }
 
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = self.now.locked();
         *now += by;
     }
 
     pub fn set(&self, to: SystemTime) {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = to;
+        *self.now.locked() = to;
     }
 }
 
 impl Clock for FakeClock {
     fn now(&self) -> SystemTime {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+        *self.now.locked()
     }
 }
 

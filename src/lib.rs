@@ -17,6 +17,7 @@ pub mod guard;
 pub mod i18n;
 pub mod identity;
 pub mod journal;
+pub(crate) mod lock;
 pub(crate) mod logfile;
 pub mod marks;
 pub mod model;

@@ -3,6 +3,7 @@
 //! helper can read it, instead of to a terminal a home user never sees.
 //! The file is cut to its newest half when it passes [`MAX_BYTES`].
 
+use crate::lock::MutexExt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,12 +33,12 @@ impl log::Log for FileLogger {
             .unwrap_or_default();
         // One line per record: detail that holds newlines stays one entry.
         let text = record.args().to_string().replace(['\n', '\r'], " ⏎ ");
-        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = self.file.locked();
         let _ = writeln!(f, "{stamp} {} {}: {text}", record.level(), record.target());
     }
 
     fn flush(&self) {
-        let _ = self.file.lock().unwrap_or_else(|e| e.into_inner()).flush();
+        let _ = self.file.locked().flush();
     }
 }
 
@@ -61,6 +62,32 @@ pub fn init(data: &Path) -> std::io::Result<PathBuf> {
         log::set_max_level(log::LevelFilter::Info);
     }
     Ok(path)
+}
+
+/// The command line's logger: warnings and errors on stderr as
+/// `kizuki: …`, the way the CLI says everything else. The window uses
+/// [`init`] instead (a second logger is never installed).
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Warn && m.target().starts_with("kizuki")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("kizuki: {}", record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Sends warnings to stderr (the subcommands; not the window).
+pub fn init_stderr() {
+    if log::set_logger(&StderrLogger).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
 }
 
 /// Keeps the newest half of a log that grew past [`MAX_BYTES`].

@@ -89,7 +89,7 @@ pub fn native_monitor_with(
         std::time::SystemTime::now(),
     );
     for w in warnings {
-        eprintln!("kizuki: {w}");
+        log::warn!("{w}");
     }
     // The order and what each stage reads and writes: [`Pipeline`].
     // The journal's handle: `journal::live_handle(&journal::path_in(data_dir))`.
@@ -121,12 +121,12 @@ pub fn add_names(core: &mut MonitorCore) {
             crate::names::capture::CaptureError::NotPermitted
             | crate::names::capture::CaptureError::Unsupported,
         ) => {}
-        Err(e) => eprintln!("kizuki: {e}"),
+        Err(e) => log::warn!("{e}"),
     }
 }
 
 /// `probe` with event capture merged in (as administrator, where the
-/// kernel allows it); else `probe` as it is, with the reason on stderr
+/// kernel allows it); else `probe` as it is, with the reason logged
 /// when capture was possible in principle. `KIZUKI_CAPTURE=polling` turns
 /// capture off (to compare, or if it misbehaves).
 pub fn with_capture(probe: Box<dyn Probe>) -> Box<dyn Probe> {
@@ -138,8 +138,8 @@ pub fn with_capture(probe: Box<dyn Probe>) -> Box<dyn Probe> {
     match crate::capture::open_native() {
         Ok(source) => Box::new(crate::capture::CaptureProbe::new(probe, source)),
         Err(e) => {
-            eprintln!(
-                "kizuki: {}",
+            log::warn!(
+                "{}",
                 crate::i18n::tr_args("capture.unavailable", &[("error", &e.to_string())])
             );
             probe

@@ -18,7 +18,7 @@ mod common;
 
 use kizuki::firewall::cgroup::CgroupLayout;
 use kizuki::firewall::nft::NftBackend;
-use kizuki::firewall::{Backend, BlockedProgram, PLAN_VERSION, Plan};
+use kizuki::firewall::{BlockedProgram, FirewallBackend, PLAN_VERSION, Plan};
 
 fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();

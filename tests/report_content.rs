@@ -18,7 +18,7 @@ use kizuki::model::{
     SockState,
 };
 use kizuki::report::{
-    self, Extras, Format, MachineInfo, ProcessLink, Report, ReportOptions, UserAction,
+    self, ActionTaken, Extras, Format, MachineInfo, ProcessLink, Report, ReportOptions,
 };
 
 const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -154,7 +154,7 @@ fn extras() -> Extras {
             },
         ]),
         findings: Vec::new(),
-        actions: vec![UserAction {
+        actions: vec![ActionTaken {
             at: at(40),
             action: "mark_blocked".into(),
             detail: None,

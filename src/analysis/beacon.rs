@@ -2,7 +2,7 @@
 //! and again at a steady rhythm, the way remote-control malware asks its
 //! server for orders.
 //!
-//! [`Contacts`] keeps, per program and endpoint, a bounded timeline of the
+//! [`ContactTimelines`] keeps, per program and endpoint, a bounded timeline of the
 //! moments a new outgoing connection was first seen (and, where the capture
 //! reports them, small transfers inside a connection that stays open, with
 //! their sizes), for a day. [`score`] judges a timeline with robust
@@ -84,7 +84,7 @@ struct Timeline {
 
 /// Contact timelines per program and remote peer.
 #[derive(Debug, Default)]
-pub struct Contacts {
+pub struct ContactTimelines {
     by_program: HashMap<ProgramKey, HashMap<PeerKey, Timeline>>,
 }
 
@@ -92,7 +92,7 @@ fn canonical(a: SocketAddr) -> SocketAddr {
     SocketAddr::new(a.ip().to_canonical(), a.port())
 }
 
-impl Contacts {
+impl ContactTimelines {
     /// Notes one contact with an unnamed remote; contacts in the same
     /// sample count once.
     pub fn record(&mut self, program: &ProgramKey, remote: SocketAddr, at: SystemTime) {
@@ -620,7 +620,7 @@ mod tests {
     fn slow_beacons_stay_within_the_horizon() {
         let key = ProgramKey::Exe("/x".into());
         let ep: SocketAddr = "203.0.113.5:443".parse().unwrap();
-        let mut c = Contacts::default();
+        let mut c = ContactTimelines::default();
         let period = Duration::from_secs(45 * 60);
         for i in 0..32u32 {
             c.record(&key, ep, noon() + period * i);
@@ -734,7 +734,7 @@ mod tests {
     fn timelines_are_bounded_and_pruned() {
         let key = ProgramKey::Exe("/x".into());
         let ep: SocketAddr = "203.0.113.5:443".parse().unwrap();
-        let mut c = Contacts::default();
+        let mut c = ContactTimelines::default();
         for i in 0..300u64 {
             c.record(&key, ep, noon() + Duration::from_secs(i * 10));
         }
@@ -755,8 +755,8 @@ mod tests {
             "198.51.100.9:443".parse().unwrap(),
             "192.0.2.33:443".parse().unwrap(),
         ];
-        let mut named = Contacts::default();
-        let mut bare = Contacts::default();
+        let mut named = ContactTimelines::default();
+        let mut bare = ContactTimelines::default();
         for i in 0..9u64 {
             let at = noon() + Duration::from_secs(i * 30);
             let a = addrs[(i % 3) as usize];
@@ -799,7 +799,7 @@ mod tests {
             program: Some(ProgramKey::Exe("/usr/bin/curl".into())),
             connection: c.clone(),
         };
-        let mut contacts = Contacts::default();
+        let mut contacts = ContactTimelines::default();
         contacts.record_events(
             &[opened(&c)],
             &[script.clone(), curl.clone(), other.clone()],
@@ -810,7 +810,7 @@ mod tests {
             1
         );
         // curl started by something else: nothing for the script.
-        let mut contacts = Contacts::default();
+        let mut contacts = ContactTimelines::default();
         c.pid = Some(12);
         contacts.record_events(&[opened(&c)], &[script, curl, other]);
         assert!(contacts.of(&script_key).is_empty());
@@ -819,7 +819,7 @@ mod tests {
     #[test]
     fn ipv4_mapped_addresses_are_one_endpoint() {
         let key = ProgramKey::Exe("/x".into());
-        let mut c = Contacts::default();
+        let mut c = ContactTimelines::default();
         c.record(&key, "[::ffff:203.0.113.5]:443".parse().unwrap(), noon());
         c.record(&key, "203.0.113.5:443".parse().unwrap(), noon() + SEC);
         assert_eq!(c.of(&key).len(), 1);

@@ -7,7 +7,7 @@ pub mod baseline;
 pub mod beacon;
 pub mod blocked;
 pub mod escalate;
-pub mod identity;
+pub mod exe;
 pub mod location;
 pub mod network;
 pub mod places;

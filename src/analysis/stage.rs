@@ -13,10 +13,10 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::baseline::Baseline;
-use super::beacon::Contacts;
+use super::beacon::ContactTimelines;
 use super::places::TempDirs;
 use super::process::HostFacts;
-use super::{Detected, beacon, blocked, escalate, identity, location, network, process};
+use super::{Detected, beacon, blocked, escalate, exe, location, network, process};
 use crate::i18n::tr_args;
 use crate::model::{FindingKind, Program, ProgramKey, Protocol, Snapshot, SockState};
 use crate::monitor::{Stage, TickContext};
@@ -46,7 +46,7 @@ pub struct AnalysisStage {
     temp_dirs: TempDirs,
     baseline: Baseline,
     files: Box<dyn FileCheck>,
-    contacts: Contacts,
+    contacts: ContactTimelines,
     /// When each finding that currently holds was raised.
     raised: HashMap<ProgramKey, HashMap<FindingKind, SystemTime>>,
     last_save: Option<SystemTime>,
@@ -112,7 +112,7 @@ impl AnalysisStage {
             temp_dirs,
             baseline,
             files: Box::new(RealFiles),
-            contacts: Contacts::default(),
+            contacts: ContactTimelines::default(),
             raised: HashMap::new(),
             last_save: None,
             save_failed: false,
@@ -165,9 +165,9 @@ impl AnalysisStage {
         let timelines = self.contacts.of(&p.key);
         let outside = self.contacted_outside.contains(&p.key);
         let mut found: Vec<Detected> = [
-            identity::new_program(p, entry, now, style, outside),
-            identity::exe_deleted(p, file_at_path, in_temp, style),
-            identity::exe_changed(p, entry, now, style),
+            exe::new_program(p, entry, now, style, outside),
+            exe::exe_deleted(p, file_at_path, in_temp, style),
+            exe::exe_changed(p, entry, now, style),
             location::runs_from_temp(p, &self.temp_dirs),
             network::listening(p, style),
             network::tor(p, facts.host.keeps_tor_data(p), facts.tor_socks),
@@ -208,8 +208,8 @@ impl AnalysisStage {
             Err(e) => {
                 // Said once; the list stays in memory and is retried.
                 if !self.save_failed {
-                    eprintln!(
-                        "kizuki: {}",
+                    log::warn!(
+                        "{}",
                         tr_args(
                             "findings.baseline_save_failed",
                             &[("error", &crate::fsutil::describe_io(&e))]
@@ -233,7 +233,7 @@ impl Stage for AnalysisStage {
         self.raised.retain(|k, _| present.contains(k));
 
         for p in &snap.programs {
-            if identity::contacts_outside(p) && !self.contacted_outside.contains(&p.key) {
+            if exe::contacts_outside(p) && !self.contacted_outside.contains(&p.key) {
                 self.contacted_outside.insert(p.key.clone());
             }
         }

@@ -10,35 +10,13 @@ use super::guard::GuardUpdate;
 use super::jobs::{Job, JobDone, JobId, JobRunner, JobWorker};
 use crate::guard::client::FakeGuard;
 use crate::guard::outcome::Problem;
+use crate::lock::MutexExt;
+use crate::marks::MarkFor;
 use crate::model::{Mark, Program, ProgramKey, Protocol};
 use crate::report::{MachineInfo, Report};
 
-/// How long a mark lasts. Only trust can be timed (a block that ends by
-/// itself would surprise the user), so blocks and "unknown" are `Always`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum TrustDuration {
-    OneHour,
-    UntilRestart,
-    #[default]
-    Always,
-}
-
-impl TrustDuration {
-    pub const ALL: [TrustDuration; 3] = [
-        TrustDuration::OneHour,
-        TrustDuration::UntilRestart,
-        TrustDuration::Always,
-    ];
-
-    /// `1h`, `restart` or `always`, as the CLI spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrustDuration::OneHour => "1h",
-            TrustDuration::UntilRestart => "restart",
-            TrustDuration::Always => "always",
-        }
-    }
-}
+/// The old name of [`MarkFor`], still used by `ui/details.rs`.
+pub type TrustDuration = MarkFor;
 
 /// Everything the marks store and the firewall need to mark one program.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +29,9 @@ pub struct MarkRequest {
     /// Live PIDs (the firewall may move them into a blocked group).
     pub pids: Vec<u32>,
     pub mark: Mark,
-    pub duration: TrustDuration,
+    /// Only trust can be timed (a block that ends by itself would
+    /// surprise the user), so blocks and "unknown" are `Always`.
+    pub duration: MarkFor,
 }
 
 /// What the user can do to a program's processes.
@@ -329,7 +309,7 @@ impl RecordingBackend {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.locked()
     }
 
     fn record(&self, call: Call) -> Result<(), BackendError> {

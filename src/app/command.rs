@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use super::backend::{ProcAction, TrustDuration};
+use super::backend::ProcAction;
 use super::background::{BackgroundCommand, BackgroundEffect};
 use super::jobs::JobDone;
 use super::state::{DetailTab, SortKey};
 use super::wizard::ConsultCommand;
 use crate::i18n::Lang;
+use crate::marks::MarkFor;
 use crate::model::{Mark, ProgramKey, Snapshot};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +24,7 @@ pub enum Command {
     SetSort(SortKey),
     SetTab(DetailTab),
     SetLang(Lang),
-    SetTrustDuration(TrustDuration),
+    SetTrustDuration(MarkFor),
     /// Mark a program trusted, unknown or blocked.
     SetMark(ProgramKey, Mark),
     /// Suspend or terminate ask first; resume runs at once.

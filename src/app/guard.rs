@@ -302,7 +302,7 @@ impl GuardWatch {
                 }
             });
         if let Err(e) = spawned {
-            eprintln!("kizuki: kizuki-guard: {e}");
+            log::warn!("kizuki-guard: {e}");
         }
         GuardWatch { rx }
     }

@@ -3,6 +3,7 @@
 //! the panic button. They run on one worker thread, in order, so the window
 //! keeps drawing; each result comes back as `Command::JobDone`.
 
+use crate::lock::MutexExt;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -68,10 +69,7 @@ impl JobRunner {
                     if thread_done.send(JobDone { id, job, result }).is_err() {
                         return;
                     }
-                    let wake = thread_waker
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone();
+                    let wake = thread_waker.locked().clone();
                     if let Some(w) = wake {
                         w();
                     }
@@ -92,7 +90,7 @@ impl JobRunner {
 
     /// Calls `waker` after each finished job.
     pub fn set_waker(&self, waker: Waker) {
-        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker);
+        *self.waker.locked() = Some(waker);
     }
 
     /// Queues `job`; returns at once.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::backend::{
     Backend, BackendError, History, MarkOutcome, MarkRequest, ProcAction, ReportRequest,
-    SavedReport, TrustDuration,
+    SavedReport,
 };
 use super::guard::{self, GuardUpdate, GuardWatch};
 use super::jobs::{Job, JobDone, JobId, JobRunner, JobWorker, Waker};
@@ -18,7 +18,7 @@ use crate::escape::os_lossless;
 use crate::guard::api::{Reply, Request};
 use crate::guard::client::{GuardLink, LinkError};
 use crate::journal::{self, JournalHandle, ProgramRef, SessionQuery, UserAction};
-use crate::marks::{MarkFor, MarkStore};
+use crate::marks::MarkStore;
 use crate::model::{Program, ProgramKey, Protocol};
 use crate::monitor::SnapshotReceiver;
 use crate::platform::procctl;
@@ -151,7 +151,7 @@ impl Privileged {
     fn record_mark(&self, req: &MarkRequest) -> Result<(), BackendError> {
         let changed = self
             .marks
-            .set(&req.exe, &req.sha256, req.mark, mark_for(req.duration))
+            .set(&req.exe, &req.sha256, req.mark, req.duration)
             .map_err(|e| BackendError::Failed(e.to_string()))?;
         record(
             self.journal.as_ref(),
@@ -191,14 +191,6 @@ struct NoLink;
 impl GuardLink for NoLink {
     fn call(&mut self, _req: &Request) -> Result<Reply, LinkError> {
         Err(LinkError::Protocol("no link".into()))
-    }
-}
-
-fn mark_for(d: TrustDuration) -> MarkFor {
-    match d {
-        TrustDuration::OneHour => MarkFor::Hour,
-        TrustDuration::UntilRestart => MarkFor::Restart,
-        TrustDuration::Always => MarkFor::Always,
     }
 }
 
@@ -348,7 +340,7 @@ mod tests {
             sha256: "ab".repeat(32),
             pids: vec![],
             mark,
-            duration: TrustDuration::OneHour,
+            duration: crate::marks::MarkFor::Hour,
         }
     }
 

@@ -4,12 +4,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::backend::{History, ProcAction, SavedReport, TrustDuration};
+use super::backend::{History, ProcAction, SavedReport};
 use super::background::BackgroundState;
 use super::jobs::{Job, JobId};
 use super::wizard::{PanicState, Wizard};
 use crate::consult::Contacts;
 use crate::i18n::{Lang, tr_args_in};
+use crate::marks::MarkFor;
 use crate::model::{Mark, Program, ProgramKey, Snapshot};
 
 /// How the program list is ordered.
@@ -131,7 +132,7 @@ pub struct AppState {
     pub tab: DetailTab,
     /// How the connections table is ordered (newest first).
     pub conn_sort: super::conn_order::ConnSort,
-    pub trust_duration: TrustDuration,
+    pub trust_duration: MarkFor,
     pub banners: Vec<Banner>,
     next_banner: u64,
     pub confirm: Option<Confirmation>,
@@ -181,7 +182,7 @@ impl AppState {
             sort: SortKey::default(),
             tab: DetailTab::default(),
             conn_sort: Default::default(),
-            trust_duration: TrustDuration::default(),
+            trust_duration: MarkFor::default(),
             banners: Vec::new(),
             next_banner: 1,
             confirm: None,

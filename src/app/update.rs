@@ -1,13 +1,12 @@
 //! The one place the window's state changes.
 
-use super::backend::{
-    Backend, BackendError, History, MarkOutcome, MarkRequest, ProcAction, TrustDuration,
-};
+use super::backend::{Backend, BackendError, History, MarkOutcome, MarkRequest, ProcAction};
 use super::command::{Command, Effect};
 use super::jobs::{Job, JobDone};
 use super::state::{AppState, BannerLevel, Confirmation, DetailTab, Message};
 use super::wizard;
 use crate::escape::{for_display, os_lossless};
+use crate::marks::MarkFor;
 use crate::model::{Mark, ProgramKey};
 
 /// Applies `cmd` to `state`, calling `backend` for side effects, and
@@ -207,7 +206,7 @@ fn set_mark(state: &mut AppState, key: &ProgramKey, mark: Mark, backend: &mut dy
         mark,
         duration: match mark {
             Mark::Trusted => state.trust_duration,
-            Mark::Unknown | Mark::Blocked => TrustDuration::Always,
+            Mark::Unknown | Mark::Blocked => MarkFor::Always,
         },
     };
     start_job(state, Job::SetMark(req), backend);
@@ -344,7 +343,7 @@ mod tests {
         let mut st = AppState::new(Lang::Ja);
         let mut b = RecordingBackend::new();
         update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
-        st.trust_duration = TrustDuration::OneHour;
+        st.trust_duration = MarkFor::Hour;
         let fx = update(&mut st, Command::SetMark(key(), Mark::Blocked), &mut b);
         assert!(fx.is_empty(), "nothing to refresh before the mark is done");
         assert!(st.waiting());
@@ -362,10 +361,7 @@ mod tests {
         let Call::SetMark(req) = &b.calls()[0] else {
             panic!("expected a mark call");
         };
-        assert_eq!(
-            (req.mark, req.duration),
-            (Mark::Blocked, TrustDuration::Always)
-        );
+        assert_eq!((req.mark, req.duration), (Mark::Blocked, MarkFor::Always));
         assert_eq!(req.pids, vec![42]);
         let p = st.snapshot.programs[0].clone();
         assert_eq!(st.mark_of(&p), Some(Mark::Blocked));
@@ -434,16 +430,12 @@ mod tests {
         let mut st = AppState::new(Lang::Ja);
         let mut b = RecordingBackend::new();
         update(&mut st, Command::NewSnapshot(snap(1, None)), &mut b);
-        update(
-            &mut st,
-            Command::SetTrustDuration(TrustDuration::UntilRestart),
-            &mut b,
-        );
+        update(&mut st, Command::SetTrustDuration(MarkFor::Restart), &mut b);
         update(&mut st, Command::SetMark(key(), Mark::Trusted), &mut b);
         let Call::SetMark(req) = &b.calls()[0] else {
             panic!("expected a mark call");
         };
-        assert_eq!(req.duration, TrustDuration::UntilRestart);
+        assert_eq!(req.duration, MarkFor::Restart);
     }
 
     #[test]

@@ -248,6 +248,10 @@ pub fn main() -> ExitCode {
         }
     };
     i18n::set_lang(cli.lang.map(Lang::from).unwrap_or_else(i18n::detect_lang));
+    // A subcommand's warnings go to the terminal; the window logs to its file.
+    if cli.command.is_some() {
+        crate::logfile::init_stderr();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! Opening links and folders with the desktop's handler. Behind a trait so
 //! tests (and the wizard's tests) never launch a browser or mail client.
 
+use crate::lock::MutexExt;
 use std::ffi::{OsStr, OsString};
 use std::sync::Mutex;
 
@@ -43,19 +44,13 @@ pub struct RecordingOpener {
 
 impl RecordingOpener {
     pub fn opened(&self) -> Vec<OsString> {
-        self.opened
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.opened.locked().clone()
     }
 }
 
 impl Opener for RecordingOpener {
     fn open(&self, target: &OsStr) -> std::io::Result<()> {
-        self.opened
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(target.to_os_string());
+        self.opened.locked().push(target.to_os_string());
         Ok(())
     }
 }

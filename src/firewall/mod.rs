@@ -1,6 +1,6 @@
 //! "Blocked" that really blocks. The desired state (the user's blocked
 //! marks, what runs, the panic button) becomes a [`Plan`] — plain data that
-//! can be shown, tested, saved and validated — and a [`Backend`] enforces
+//! can be shown, tested, saved and validated — and a [`FirewallBackend`] enforces
 //! it: nftables on Linux, Windows Defender Firewall on Windows.
 //!
 //! Privilege: the GUI never runs as root. On Linux, enforcement belongs to
@@ -104,7 +104,7 @@ impl Enforced {
 
 /// A way to enforce plans. Applying replaces everything kizuki enforced
 /// before, so stale rules go.
-pub trait Backend: Send {
+pub trait FirewallBackend: Send {
     fn apply(&mut self, plan: &Plan) -> Result<Applied, FirewallError>;
     /// Removes everything kizuki added.
     fn clear(&mut self) -> Result<(), FirewallError>;
@@ -112,7 +112,11 @@ pub trait Backend: Send {
 }
 
 /// The backend for this OS, acting on the host.
-pub fn native_backend() -> Result<Box<dyn Backend>, FirewallError> {
+/// The old name, used by the guard (`guard/linux/core.rs`) until its
+/// branch merges; distinct from the window's `app::Backend`.
+pub use self::FirewallBackend as Backend;
+
+pub fn native_backend() -> Result<Box<dyn FirewallBackend>, FirewallError> {
     #[cfg(target_os = "linux")]
     {
         Ok(Box::new(nft::NftBackend::new()))

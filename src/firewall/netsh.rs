@@ -108,7 +108,7 @@ pub use runner::NetshBackend;
 mod runner {
     use std::process::{Command, Stdio};
 
-    use super::super::{Applied, Backend, Enforced, FirewallError, Plan};
+    use super::super::{Applied, Enforced, FirewallBackend, FirewallError, Plan};
     use super::{RULE_BLOCK, RULE_PANIC, clear_args, commands};
 
     /// Applies plans with `netsh` (needs an administrator).
@@ -157,7 +157,7 @@ mod runner {
         applied
     }
 
-    impl Backend for NetshBackend {
+    impl FirewallBackend for NetshBackend {
         fn apply(&mut self, plan: &Plan) -> Result<Applied, FirewallError> {
             let cmds = commands(plan)?;
             let clears = clear_args().len();

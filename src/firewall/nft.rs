@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 
 use super::cgroup::{CgroupLayout, LEVEL};
 use super::plan::{Flow, Plan, PlanError, normalize_flow};
-use super::{Applied, Backend, Enforced, FirewallError};
+use super::{Applied, Enforced, FirewallBackend, FirewallError};
 use crate::model::Protocol;
 
 pub const TABLE_FAMILY: &str = "inet";
@@ -284,7 +284,7 @@ impl Default for NftBackend {
     }
 }
 
-impl Backend for NftBackend {
+impl FirewallBackend for NftBackend {
     fn apply(&mut self, plan: &Plan) -> Result<Applied, FirewallError> {
         plan.validate()?;
         let mut applied = Applied::default();

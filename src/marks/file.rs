@@ -46,7 +46,7 @@ enum UntilRepr {
 
 /// What was wrong with a file (none of it stops kizuki).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
+pub enum FileProblem {
     Empty,
     /// Not JSON at all, or cut short.
     NotJson,
@@ -61,7 +61,7 @@ pub enum Problem {
 #[derive(Debug, Default)]
 pub struct Parsed {
     pub entries: Vec<MarkEntry>,
-    pub problem: Option<Problem>,
+    pub problem: Option<FileProblem>,
 }
 
 pub fn is_sha256(s: &str) -> bool {
@@ -143,13 +143,13 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Parsed {
             entries: Vec::new(),
-            problem: Some(Problem::Empty),
+            problem: Some(FileProblem::Empty),
         };
     }
     let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
         return Parsed {
             entries: salvage(bytes),
-            problem: Some(Problem::NotJson),
+            problem: Some(FileProblem::NotJson),
         };
     };
     let schema = v.get("schema").and_then(Value::as_u64);
@@ -166,9 +166,9 @@ pub fn parse(bytes: &[u8]) -> Parsed {
         }
     }
     let problem = if schema != Some(u64::from(SCHEMA_VERSION)) || items.is_none() {
-        Some(Problem::WrongSchema(schema))
+        Some(FileProblem::WrongSchema(schema))
     } else if bad > 0 {
-        Some(Problem::BadEntries(bad))
+        Some(FileProblem::BadEntries(bad))
     } else {
         None
     };
@@ -267,7 +267,7 @@ mod tests {
         // Cut inside the fourth entry.
         let cut = find(&full, b"/usr/bin/p3").unwrap();
         let p = parse(&full[..cut]);
-        assert_eq!(p.problem, Some(Problem::NotJson));
+        assert_eq!(p.problem, Some(FileProblem::NotJson));
         assert_eq!(p.entries, es[..3].to_vec());
     }
 
@@ -281,16 +281,16 @@ mod tests {
             .unwrap()
             .push(serde_json::json!({"exe": "relative", "sha256": "zz"}));
         let p = parse(&serde_json::to_vec(&v).unwrap());
-        assert_eq!(p.problem, Some(Problem::BadEntries(1)));
+        assert_eq!(p.problem, Some(FileProblem::BadEntries(1)));
         assert_eq!(p.entries.len(), 1);
     }
 
     #[test]
     fn other_schema_is_reported_with_its_version() {
         let p = parse(br#"{"schema": 7, "marks": []}"#);
-        assert_eq!(p.problem, Some(Problem::WrongSchema(Some(7))));
+        assert_eq!(p.problem, Some(FileProblem::WrongSchema(Some(7))));
         let p = parse(br#"[1, 2, 3]"#);
-        assert_eq!(p.problem, Some(Problem::WrongSchema(None)));
-        assert_eq!(parse(b"  \n").problem, Some(Problem::Empty));
+        assert_eq!(p.problem, Some(FileProblem::WrongSchema(None)));
+        assert_eq!(parse(b"  \n").problem, Some(FileProblem::Empty));
     }
 }

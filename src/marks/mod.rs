@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 pub use crate::platform::boot::boot_id;
-pub use file::{Problem as FileProblem, is_sha256};
+pub use file::{FileProblem, is_sha256};
 pub use stage::MarksStage;
 pub use store::{Changed, MarkError, MarkStore, MarkWarning};
 
@@ -28,18 +28,21 @@ pub const MARKS_FILE: &str = "marks.json";
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// How long a mark lasts, as the user chooses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum MarkFor {
     /// One hour from now.
     Hour,
     /// Until the computer restarts (until kizuki restarts where the OS does
     /// not tell kizuki about restarts).
     Restart,
+    #[default]
     Always,
 }
 
 impl MarkFor {
     pub const HOUR: Duration = Duration::from_secs(3600);
+
+    pub const ALL: [MarkFor; 3] = [MarkFor::Hour, MarkFor::Restart, MarkFor::Always];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::file::{self, Problem};
+use super::file::{self, FileProblem};
 use super::{Lookup, MARKS_FILE, MarkEntry, MarkFor, Until, duration_allowed};
 use crate::clock::Clock;
 use crate::escape::{for_display, os_lossless};
 use crate::fsutil;
 use crate::i18n::{tr, tr_args};
 use crate::identity::FileStamp;
+use crate::lock::MutexExt;
 use crate::model::Mark;
 
 fn shown(p: &Path) -> String {
@@ -30,7 +31,7 @@ pub enum MarkWarning {
         file: PathBuf,
         backup: PathBuf,
         kept: usize,
-        problem: Problem,
+        problem: FileProblem,
     },
     /// The file could be neither read nor moved aside; kizuki will not
     /// overwrite it, so new marks are not saved.
@@ -42,16 +43,18 @@ pub enum MarkWarning {
     Refused(crate::datafile::Refused),
 }
 
-fn problem_text(p: &Problem) -> String {
+fn problem_text(p: &FileProblem) -> String {
     match p {
-        Problem::Empty => tr("marks.problem.empty"),
-        Problem::NotJson => tr("marks.problem.not_json"),
-        Problem::WrongSchema(v) => tr_args(
+        FileProblem::Empty => tr("marks.problem.empty"),
+        FileProblem::NotJson => tr("marks.problem.not_json"),
+        FileProblem::WrongSchema(v) => tr_args(
             "marks.problem.schema",
             &[("version", &v.map(|v| v.to_string()).unwrap_or("-".into()))],
         ),
-        Problem::BadEntries(n) => tr_args("marks.problem.entries", &[("count", &n.to_string())]),
-        Problem::Unreadable(r) => for_display(r),
+        FileProblem::BadEntries(n) => {
+            tr_args("marks.problem.entries", &[("count", &n.to_string())])
+        }
+        FileProblem::Unreadable(r) => for_display(r),
     }
 }
 
@@ -197,7 +200,7 @@ impl MarkStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.locked()
     }
 
     /// Serializes read-modify-write between processes.
@@ -269,7 +272,7 @@ impl MarkStore {
         &self,
         inner: &mut Inner,
         recovered: Vec<MarkEntry>,
-        problem: Problem,
+        problem: FileProblem,
         stamp: Option<FileStamp>,
     ) {
         let Some(path) = &self.path else { return };
@@ -293,7 +296,7 @@ impl MarkStore {
             }
             Err(e) => {
                 let reason = match problem {
-                    Problem::Unreadable(r) => format!("{r}; {e}"),
+                    FileProblem::Unreadable(r) => format!("{r}; {e}"),
                     other => format!("{}; {e}", problem_text(&other)),
                 };
                 inner.warnings.push(MarkWarning::Unreadable {

@@ -20,7 +20,10 @@ pub mod tracker;
 
 pub use publish::{SnapshotReceiver, SnapshotSender};
 pub use stage::{Pipeline, Stage, TickContext};
-pub use thread::{Control, Monitor};
+/// The old name of [`MonitorControl`], used by `ui/mod.rs` (distinct from
+/// the tray's `tray::watch::Control`).
+pub use thread::MonitorControl as Control;
+pub use thread::{Monitor, MonitorControl};
 pub use tick::{DEFAULT_INTERVAL, MonitorCore, Stamper};
 pub use tracker::{DEFAULT_RETAIN, ProcId, SessionEvent, Tracker, program_key};
 

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use crate::lock::MutexExt;
 use crate::model::Snapshot;
 
 /// Latest-value channel: readers always get the newest snapshot and never
@@ -22,17 +23,13 @@ impl SnapshotReceiver {
     }
 
     pub fn latest(&self) -> Arc<Snapshot> {
-        self.slot
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.slot.0.locked().clone()
     }
 
     /// Waits up to `timeout` for a snapshot newer than `generation`.
     pub fn wait_newer(&self, generation: u64, timeout: Duration) -> Option<Arc<Snapshot>> {
         let (lock, cv) = &*self.slot;
-        let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = lock.locked();
         let (guard, _) = cv
             .wait_timeout_while(guard, timeout, |s| s.generation <= generation)
             .unwrap_or_else(|e| e.into_inner());
@@ -48,7 +45,7 @@ impl SnapshotSender {
     /// Publishes `snap` unless a newer one is already there.
     pub fn publish(&self, snap: Arc<Snapshot>) {
         let (lock, cv) = &*self.slot;
-        let mut cur = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cur = lock.locked();
         if snap.generation > cur.generation {
             *cur = snap;
             cv.notify_all();

@@ -329,13 +329,13 @@ fn thread_publishes_newer_generations_on_demand() {
     )
     .unwrap();
     assert_eq!(m.snapshots.latest().generation, 0);
-    m.send(Control::TickNow);
+    m.send(MonitorControl::TickNow);
     let s = m
         .snapshots
         .wait_newer(0, Duration::from_secs(30))
         .expect("a snapshot arrives");
     assert_eq!(s.generation, 1);
-    m.send(Control::TickNow);
+    m.send(MonitorControl::TickNow);
     let s2 = m.snapshots.wait_newer(1, Duration::from_secs(30)).unwrap();
     assert_eq!(s2.generation, 2);
     m.stop();

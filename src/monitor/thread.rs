@@ -1,6 +1,7 @@
 //! [`Monitor`]: a [`MonitorCore`] running on its own named thread,
 //! publishing each snapshot through a [`SnapshotReceiver`].
 
+use crate::lock::MutexExt;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -11,7 +12,7 @@ use super::tick::MonitorCore;
 
 /// Messages to the sampling thread.
 #[derive(Debug)]
-pub enum Control {
+pub enum MonitorControl {
     /// Sample now instead of waiting for the interval (tests, "refresh").
     TickNow,
     SetInterval(Duration),
@@ -20,7 +21,7 @@ pub enum Control {
 
 /// A running sampling thread.
 pub struct Monitor {
-    control: mpsc::Sender<Control>,
+    control: mpsc::Sender<MonitorControl>,
     join: Option<JoinHandle<()>>,
     pub snapshots: SnapshotReceiver,
     pub errors: Arc<Mutex<Option<String>>>,
@@ -29,14 +30,14 @@ pub struct Monitor {
 impl Monitor {
     /// Starts `core` on a thread named `kizuki-monitor`. `on_publish` runs
     /// after each snapshot (the GUI asks for a repaint there). With
-    /// `autorun` false the thread samples only on [`Control::TickNow`],
+    /// `autorun` false the thread samples only on [`MonitorControl::TickNow`],
     /// which is how tests drive it.
     pub fn spawn(
         mut core: MonitorCore,
         autorun: bool,
         on_publish: Box<dyn Fn() + Send>,
     ) -> std::io::Result<Monitor> {
-        let (tx, rx) = mpsc::channel::<Control>();
+        let (tx, rx) = mpsc::channel::<MonitorControl>();
         let (sender, receiver) = SnapshotReceiver::new();
         let errors = Arc::new(Mutex::new(None));
         let errors_thread = errors.clone();
@@ -45,13 +46,12 @@ impl Monitor {
             .spawn(move || {
                 let run_tick = |core: &mut MonitorCore| match core.tick() {
                     Ok(s) => {
-                        *errors_thread.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                        *errors_thread.locked() = None;
                         sender.publish(Arc::new(s));
                         on_publish();
                     }
                     Err(e) => {
-                        *errors_thread.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(e.to_string());
+                        *errors_thread.locked() = Some(e.to_string());
                         on_publish();
                     }
                 };
@@ -65,11 +65,11 @@ impl Monitor {
                         rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
                     };
                     match msg {
-                        Ok(Control::TickNow) | Err(RecvTimeoutError::Timeout) => {
+                        Ok(MonitorControl::TickNow) | Err(RecvTimeoutError::Timeout) => {
                             run_tick(&mut core)
                         }
-                        Ok(Control::SetInterval(d)) => core.set_interval(d),
-                        Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                        Ok(MonitorControl::SetInterval(d)) => core.set_interval(d),
+                        Ok(MonitorControl::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                     }
                 }
                 core.save();
@@ -82,7 +82,7 @@ impl Monitor {
         })
     }
 
-    pub fn send(&self, c: Control) {
+    pub fn send(&self, c: MonitorControl) {
         // The thread only stops when asked to, so a failed send means it is
         // already gone; there is nothing left to tell.
         let _ = self.control.send(c);
@@ -93,7 +93,7 @@ impl Monitor {
     }
 
     fn shutdown(&mut self) {
-        let _ = self.control.send(Control::Stop);
+        let _ = self.control.send(MonitorControl::Stop);
         if let Some(j) = self.join.take() {
             let _ = j.join();
         }

@@ -111,11 +111,11 @@ mod platform {
                     if is_unavailable(&msg) {
                         if !self.unavailable_said {
                             self.unavailable_said = true;
-                            eprintln!("kizuki: {}", crate::i18n::tr("notify.unavailable"));
+                            log::warn!("{}", crate::i18n::tr("notify.unavailable"));
                         }
                     } else if !self.failed_said {
                         self.failed_said = true;
-                        eprintln!("kizuki: {}: {msg}", crate::i18n::tr("notify.failed"));
+                        log::warn!("{}: {msg}", crate::i18n::tr("notify.failed"));
                     }
                 }
             }
@@ -193,7 +193,7 @@ mod platform {
             let app_id = match register() {
                 Ok(()) => Some(APP_ID),
                 Err(e) => {
-                    eprintln!("kizuki: {}: {e}", crate::i18n::tr("notify.failed"));
+                    log::warn!("{}: {e}", crate::i18n::tr("notify.failed"));
                     None
                 }
             };
@@ -248,7 +248,7 @@ mod platform {
                 Err(e) => {
                     if !self.failed_said {
                         self.failed_said = true;
-                        eprintln!("kizuki: {}: {e}", crate::i18n::tr("notify.failed"));
+                        log::warn!("{}: {e}", crate::i18n::tr("notify.failed"));
                     }
                 }
             }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::{Probe, ProbeError};
+use crate::lock::MutexExt;
 use crate::model::{Protocol, RawProcess, RawSample, RawSocket, SockState};
 
 /// Replays samples in order; after the script ends it keeps returning the
@@ -29,21 +30,14 @@ impl FakeProbe {
     }
 
     pub fn push(&self, sample: RawSample) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(sample);
+        self.queue.locked().push_back(sample);
     }
 }
 
 impl Probe for FakeProbe {
     fn sample(&mut self) -> Result<RawSample, ProbeError> {
-        let next = self
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front();
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let next = self.queue.locked().pop_front();
+        let mut last = self.last.locked();
         if let Some(s) = next {
             *last = s;
         }

@@ -39,7 +39,7 @@ pub struct ProcessLink {
 /// cutting the network). `action` is an id (`mark_blocked`, `suspend`,
 /// `panic`, …) shown through the `report.action.<id>` text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UserAction {
+pub struct ActionTaken {
     #[serde(serialize_with = "ser_time")]
     pub at: SystemTime,
     pub action: String,
@@ -156,7 +156,7 @@ pub struct Report {
     pub connections_source: ConnectionSource,
     pub connections: Vec<ConnectionPart>,
     pub findings: Vec<FindingPart>,
-    pub actions: Vec<UserAction>,
+    pub actions: Vec<ActionTaken>,
     pub evidence: Option<EvidencePart>,
     /// Why an agreed evidence copy could not be made.
     pub evidence_error: Option<String>,
@@ -171,7 +171,7 @@ pub struct Extras {
     pub journal_connections: Option<Vec<Connection>>,
     /// Findings not (yet) on the program, e.g. from a longer analysis.
     pub findings: Vec<Finding>,
-    pub actions: Vec<UserAction>,
+    pub actions: Vec<ActionTaken>,
     /// PID → ancestry (see [`super::parent_chains`]).
     pub parent_chains: BTreeMap<u32, Vec<ProcessLink>>,
     /// Size of the program file, when it could be read.

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub use data::{
-    ConnectionPart, ConnectionSource, EvidencePart, Extras, FindingPart, ProcessLink, ProcessPart,
-    ProgramPart, Report, SCHEMA, Summaries, UserAction, explanation,
+    ActionTaken, ConnectionPart, ConnectionSource, EvidencePart, Extras, FindingPart, ProcessLink,
+    ProcessPart, ProgramPart, Report, SCHEMA, Summaries, explanation,
 };
 pub use evidence::{EvidenceCopy, EvidenceError, sanitize_name};
 pub use machine::MachineInfo;

@@ -273,8 +273,8 @@ impl Background {
                             if let Err(e) = watch.save_ledger()
                                 && !std::mem::replace(&mut save_failed_said, true)
                             {
-                                eprintln!(
-                                    "kizuki: {}",
+                                log::warn!(
+                                    "{}",
                                     crate::i18n::tr_args(
                                         "notify.told_save_failed",
                                         &[("error", &crate::fsutil::describe_io(&e))]

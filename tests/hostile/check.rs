@@ -20,7 +20,7 @@ use kizuki::model::{
     Connection, Finding, FindingKind, ProcessInfo, Program, ProgramKey, Protocol, Severity,
     Snapshot, SockState,
 };
-use kizuki::report::{self, Extras, Format, MachineInfo, ProcessLink, Report, UserAction};
+use kizuki::report::{self, ActionTaken, Extras, Format, MachineInfo, ProcessLink, Report};
 
 /// Everything about one program that the program itself (or whoever wrote
 /// it) controls.
@@ -140,7 +140,7 @@ pub fn program(h: &Hostile) -> Program {
 pub fn report_of(h: &Hostile, lang: Lang) -> Report {
     let p = program(h);
     let mut extras = Extras::default();
-    extras.actions.push(UserAction {
+    extras.actions.push(ActionTaken {
         at: t0(),
         action: "mark_blocked".into(),
         detail: h.action_detail.clone(),
