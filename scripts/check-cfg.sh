@@ -27,12 +27,10 @@ allowed=(
 # place to add more: new OS code goes into an OS folder.
 legacy=(
   "$src/firewall/mod.rs"        # picks the backend (nft / netsh / none)
-  "$src/firewall/plan.rs"       # canonical-path rule is Unix-only
   "$src/notify/desktop.rs"      # the per-OS notification senders
   "$src/guard/mod.rs"           # the guard exists on Linux only
   "$src/guard/client.rs"        # Unix socket client, stub elsewhere
   "$src/ui/mod.rs"              # the Windows console is hidden
-  "$src/cli/autostart.rs"       # Run key vs XDG autostart
 )
 
 is_allowed() {

@@ -245,7 +245,7 @@ fn desktop_files_pass_desktop_file_validate_when_available() {
     );
 }
 
-// XDG autostart entries; Windows uses the Run key (src/autostart.rs).
+// XDG autostart entries; Windows uses the Run key (src/platform/autostart.rs).
 #[cfg(unix)]
 #[test]
 fn an_entry_written_by_kizuki_autostart_passes_desktop_file_validate() {

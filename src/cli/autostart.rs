@@ -8,8 +8,7 @@ use clap::Subcommand;
 
 use crate::escape::{for_display, os_lossless};
 use crate::i18n::{tr, tr_args};
-#[cfg(not(windows))]
-use crate::platform::autostart::{Autostart, needs_full_path};
+use crate::platform::autostart;
 
 #[derive(Debug, Subcommand)]
 pub enum AutostartCommand {
@@ -25,67 +24,28 @@ fn shown(p: &std::path::Path) -> String {
     for_display(&os_lossless(p.as_os_str()))
 }
 
-/// Windows: a value under the user's `Run` key starting this kizuki.exe.
-#[cfg(windows)]
+/// On: the `Run` key on Windows, the XDG entry elsewhere.
 pub(crate) fn autostart(action: &AutostartCommand) -> Result<ExitCode> {
-    use crate::platform::autostart::windows_run;
     match action {
         AutostartCommand::On => {
-            let exe = std::env::current_exe()?;
-            let path = windows_run::enable(&exe)?;
+            let path = autostart::enable_at_login(std::env::current_exe())?;
             println!("{}", tr_args("autostart.on", &[("path", &shown(&path))]));
         }
         AutostartCommand::Off => {
-            let key = if windows_run::disable()? {
+            let key = if autostart::disable_at_login()? {
                 "autostart.off"
             } else {
                 "autostart.already_off"
             };
             println!("{}", tr(key));
         }
-        AutostartCommand::Status => {
-            if windows_run::is_enabled() {
-                let at = shown(&windows_run::location());
-                println!("{}", tr_args("autostart.status.on", &[("path", &at)]));
-            } else {
-                println!("{}", tr("autostart.status.off"));
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(not(windows))]
-pub(crate) fn autostart(action: &AutostartCommand) -> Result<ExitCode> {
-    let a = Autostart::for_user()?;
-    match action {
-        AutostartCommand::On => {
-            // A kizuki that is not the one on PATH (a build folder) is
-            // started by its full path.
-            let exe = std::env::current_exe()
-                .ok()
-                .filter(|e| needs_full_path(e, std::env::var_os("PATH").as_deref()));
-            let path = a.enable(exe.as_deref())?;
-            println!("{}", tr_args("autostart.on", &[("path", &shown(&path))]));
-        }
-        AutostartCommand::Off => {
-            let key = if a.disable()? {
-                "autostart.off"
-            } else {
-                "autostart.already_off"
-            };
-            println!("{}", tr(key));
-        }
-        AutostartCommand::Status => {
-            if a.is_enabled() {
-                println!(
-                    "{}",
-                    tr_args("autostart.status.on", &[("path", &shown(&a.entry_path()))])
-                );
-            } else {
-                println!("{}", tr("autostart.status.off"));
-            }
-        }
+        AutostartCommand::Status => match autostart::login_entry()? {
+            Some(at) => println!(
+                "{}",
+                tr_args("autostart.status.on", &[("path", &shown(&at))])
+            ),
+            None => println!("{}", tr("autostart.status.off")),
+        },
     }
     Ok(ExitCode::SUCCESS)
 }

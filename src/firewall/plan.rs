@@ -112,34 +112,6 @@ fn shown(p: &Path) -> String {
     crate::escape::for_display(&crate::escape::os_lossless(p.as_os_str()))
 }
 
-/// True when `p` is written the one way the OS reports an executable:
-/// no `.` or `..`, no doubled or trailing separator, not the root alone.
-/// Programs are known by their resolved paths, so any other spelling in a
-/// plan did not come from kizuki.
-#[cfg(unix)]
-fn is_canonical_form(p: &Path) -> bool {
-    use std::path::Component;
-    let mut rebuilt = PathBuf::new();
-    let mut names = 0;
-    for c in p.components() {
-        match c {
-            Component::RootDir => rebuilt.push(c),
-            Component::Normal(n) => {
-                names += 1;
-                rebuilt.push(n);
-            }
-            Component::Prefix(_) | Component::CurDir | Component::ParentDir => return false,
-        }
-    }
-    names > 0 && rebuilt.as_os_str() == p.as_os_str()
-}
-
-/// Windows paths are checked by the netsh backend, which knows their rules.
-#[cfg(not(unix))]
-fn is_canonical_form(_p: &Path) -> bool {
-    true
-}
-
 /// A path the firewall may refer to: absolute and in canonical form, no
 /// NUL, no control characters, of sane length.
 pub fn check_exe(p: &Path) -> Result<(), PlanError> {
@@ -148,7 +120,7 @@ pub fn check_exe(p: &Path) -> Result<(), PlanError> {
         && !text.is_empty()
         && text.len() <= MAX_PATH_BYTES
         && !text.chars().any(char::is_control)
-        && is_canonical_form(p);
+        && crate::platform::osbytes::is_canonical_form(p);
     if ok {
         Ok(())
     } else {

@@ -198,6 +198,53 @@ pub fn windows_run_command(exe: &Path) -> Result<String, AutostartError> {
     Ok(format!("\"{text}\" --minimized"))
 }
 
+/// Starting at login the way this OS does it — the `Run` key on Windows,
+/// the XDG entry elsewhere — for `kizuki autostart`. `current_exe` is this
+/// kizuki; the XDG entry names it by full path only when it is not the
+/// one on `PATH` (a build folder).
+pub fn enable_at_login(current_exe: std::io::Result<PathBuf>) -> Result<PathBuf, AutostartError> {
+    #[cfg(windows)]
+    {
+        let exe = current_exe.map_err(|source| AutostartError::Io {
+            path: windows_run::location(),
+            source,
+        })?;
+        windows_run::enable(&exe)
+    }
+    #[cfg(not(windows))]
+    {
+        let exe = current_exe
+            .ok()
+            .filter(|e| needs_full_path(e, std::env::var_os("PATH").as_deref()));
+        Autostart::for_user()?.enable(exe.as_deref())
+    }
+}
+
+/// Turns starting at login off; `Ok(false)`: it was off.
+pub fn disable_at_login() -> Result<bool, AutostartError> {
+    #[cfg(windows)]
+    {
+        windows_run::disable()
+    }
+    #[cfg(not(windows))]
+    {
+        Autostart::for_user()?.disable()
+    }
+}
+
+/// Where the login entry is, when there is one.
+pub fn login_entry() -> Result<Option<PathBuf>, AutostartError> {
+    #[cfg(windows)]
+    {
+        Ok(windows_run::is_enabled().then(windows_run::location))
+    }
+    #[cfg(not(windows))]
+    {
+        let a = Autostart::for_user()?;
+        Ok(a.is_enabled().then(|| a.entry_path()))
+    }
+}
+
 /// kizuki's value under `HKCU\Software\Microsoft\Windows\CurrentVersion\Run`.
 #[cfg(windows)]
 pub mod windows_run {

@@ -34,6 +34,34 @@ pub fn path_from_bytes(bytes: Vec<u8>) -> Option<PathBuf> {
     }
 }
 
+/// True when `p` is written the one way the OS reports an executable:
+/// no `.` or `..`, no doubled or trailing separator, not the root alone.
+/// Programs are known by their resolved paths, so any other spelling (in a
+/// firewall plan) did not come from kizuki.
+#[cfg(unix)]
+pub fn is_canonical_form(p: &std::path::Path) -> bool {
+    use std::path::Component;
+    let mut rebuilt = std::path::PathBuf::new();
+    let mut names = 0;
+    for c in p.components() {
+        match c {
+            Component::RootDir => rebuilt.push(c),
+            Component::Normal(n) => {
+                names += 1;
+                rebuilt.push(n);
+            }
+            Component::Prefix(_) | Component::CurDir | Component::ParentDir => return false,
+        }
+    }
+    names > 0 && rebuilt.as_os_str() == p.as_os_str()
+}
+
+/// Windows paths are checked by the netsh backend, which knows their rules.
+#[cfg(not(unix))]
+pub fn is_canonical_form(_p: &std::path::Path) -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
