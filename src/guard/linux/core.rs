@@ -68,6 +68,11 @@ impl Core {
         }
     }
 
+    /// The root-owned state folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn protected(&self) -> &Protected {
         &self.protected
     }
@@ -91,6 +96,14 @@ impl Core {
             outcome: outcome.to_string(),
             detail: detail.to_string(),
         };
+        super::journal::record_action(
+            &self.dir,
+            entry.uid,
+            &entry.request,
+            authority,
+            outcome,
+            detail,
+        );
         // A flood of refused requests must not fill the disk: past the cap
         // only changes are logged.
         if outcome == "refused" && self.log.size() > MAX_LOG_BYTES {
