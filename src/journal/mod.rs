@@ -17,6 +17,7 @@ pub mod chain;
 pub mod command;
 pub mod entry;
 pub mod flood;
+pub mod guarded;
 pub mod headfile;
 pub mod page;
 pub mod query;
