@@ -269,3 +269,6 @@ impl Journal {
         Ok(last)
     }
 }
+
+#[cfg(test)]
+mod single_writer_tests;
