@@ -65,8 +65,9 @@ pub enum Request {
         #[serde(default)]
         query: HistoryQuery,
     },
-    /// Recompute the guard's journal chain (`kizuki history verify`).
-    HistoryVerify,
+    /// Recompute the guard's journal chain (`kizuki history verify`). A
+    /// struct variant, so a field added to it is refused.
+    HistoryVerify {},
 }
 
 impl Request {
@@ -78,7 +79,7 @@ impl Request {
             Request::Status
                 | Request::Subscribe
                 | Request::History { .. }
-                | Request::HistoryVerify
+                | Request::HistoryVerify { .. }
         )
     }
 
@@ -102,7 +103,7 @@ impl Request {
             Request::Status
             | Request::Subscribe
             | Request::History { .. }
-            | Request::HistoryVerify => None,
+            | Request::HistoryVerify { .. } => None,
         }
     }
 }
@@ -279,7 +280,7 @@ mod tests {
             Request::History {
                 query: HistoryQuery::default(),
             },
-            Request::HistoryVerify,
+            Request::HistoryVerify {},
         ];
         for r in reqs {
             let line = serde_json::to_string(&r).unwrap();

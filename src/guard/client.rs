@@ -263,7 +263,7 @@ impl GuardLink for FakeGuard {
         let s = &mut st.status;
         match req {
             Request::Status | Request::Subscribe => {}
-            Request::History { .. } | Request::HistoryVerify => {
+            Request::History { .. } | Request::HistoryVerify { .. } => {
                 return Ok(Reply::Refused {
                     reason: Refusal::BadRequest,
                     detail: "the fake guard keeps no journal".into(),

@@ -118,7 +118,7 @@ impl GuardLink for LocalLink {
                 status: self.read_back(),
             },
             // The per-user journal answers history on Windows.
-            Request::History { .. } | Request::HistoryVerify => {
+            Request::History { .. } | Request::HistoryVerify { .. } => {
                 self.refuse(Refusal::BadRequest, "no journal in this service".into())
             }
             Request::Block { exe } => {

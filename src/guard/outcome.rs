@@ -47,7 +47,7 @@ impl Action {
             Request::Status
             | Request::Subscribe
             | Request::History { .. }
-            | Request::HistoryVerify => Action::Status,
+            | Request::HistoryVerify { .. } => Action::Status,
         }
     }
 
@@ -172,7 +172,7 @@ pub fn in_force(req: &Request, status: &GuardStatus) -> bool {
         Request::Status
         | Request::Subscribe
         | Request::History { .. }
-        | Request::HistoryVerify => true,
+        | Request::HistoryVerify { .. } => true,
     }
 }
 

@@ -98,7 +98,7 @@ pub fn history(
 
 /// The guard's verify.
 pub fn verify(link: &mut dyn GuardLink) -> Result<HistoryVerify, NotShown> {
-    match ask(link, &Request::HistoryVerify)? {
+    match ask(link, &Request::HistoryVerify {})? {
         Reply::HistoryVerify { verify } => Ok(*verify),
         other => Err(unexpected(other)),
     }

@@ -304,7 +304,7 @@ impl Core {
             Request::Status
             | Request::Subscribe
             | Request::History { .. }
-            | Request::HistoryVerify => {
+            | Request::HistoryVerify { .. } => {
                 return Reply::Ok {
                     status: self.status(),
                 };
@@ -369,7 +369,7 @@ impl Core {
             Request::Status
             | Request::Subscribe
             | Request::History { .. }
-            | Request::HistoryVerify => Reply::Ok {
+            | Request::HistoryVerify { .. } => Reply::Ok {
                 status: self.status(),
             },
         }

@@ -258,7 +258,7 @@ pub fn answer(req: &Request, asker: Asker, shared: &Shared) -> Reply {
         Request::History { query } => {
             return super::journal::history(&shared.state_dir, asker.uid, query);
         }
-        Request::HistoryVerify => return super::journal::verify(&shared.state_dir),
+        Request::HistoryVerify { .. } => return super::journal::verify(&shared.state_dir),
         _ => {}
     }
     if !req.changes_enforcement() {
