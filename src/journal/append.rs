@@ -46,6 +46,9 @@ pub struct Appender {
     /// the journal's only writer (the guard): a tail cut between two
     /// batches is found and recorded before the next one.
     expected: Option<SideHead>,
+    /// Most bytes the journal may take; the writer prunes the oldest
+    /// records past it (the guard's journal).
+    size_cap: Option<u64>,
 }
 
 impl Appender {
@@ -55,7 +58,17 @@ impl Appender {
             state: State::default(),
             last: 0,
             expected: None,
+            size_cap: None,
         }
+    }
+
+    /// Caps the journal's size (see [`Journal::prune_to_size`]).
+    pub fn set_size_cap(&mut self, max_bytes: Option<u64>) {
+        self.size_cap = max_bytes;
+    }
+
+    pub fn size_cap(&self) -> Option<u64> {
+        self.size_cap
     }
 
     /// Keeps the head in memory and checks it before every batch (only

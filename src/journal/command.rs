@@ -318,6 +318,7 @@ fn from_guard(
                 link,
                 args.exe.as_ref().map(|e| os_lossless(e.as_os_str())),
                 args.since.map(super::to_millis),
+                guarded::MAX_ROWS,
             ) {
                 Ok(h) => h,
                 Err(e) => return Ok(Err(e)),

@@ -49,13 +49,15 @@ fn unexpected(r: Reply) -> NotShown {
     })
 }
 
-/// Every page of the guard's journal for these filters (up to
-/// [`MAX_ROWS`] rows).
+/// Every page of the guard's journal for these filters, until about
+/// `max_rows` rows (at most [`MAX_ROWS`]) were read.
 pub fn history(
     link: &mut dyn GuardLink,
     exe: Option<String>,
     since_ms: Option<i64>,
+    max_rows: usize,
 ) -> Result<GuardHistory, NotShown> {
+    let max_rows = max_rows.min(MAX_ROWS);
     let mut query = HistoryQuery {
         exe,
         since_ms,
@@ -81,7 +83,7 @@ pub fn history(
         match page.next_after {
             // A guard that does not move on would loop forever.
             Some(next) if next > query.after => {
-                if acc.sessions.len() + acc.events.len() >= MAX_ROWS {
+                if acc.sessions.len() + acc.events.len() >= max_rows {
                     acc.truncated = true;
                     break;
                 }
@@ -211,7 +213,7 @@ mod tests {
     #[test]
     fn pages_are_read_until_the_guard_says_that_was_all() {
         let mut g = Pages(vec![page(1..3, Some(3)), page(4..6, None)], Vec::new());
-        let h = history(&mut g, None, None).unwrap();
+        let h = history(&mut g, None, None, MAX_ROWS).unwrap();
         assert_eq!(h.sessions.len(), 4);
         assert_eq!(h.events.len(), 2);
         assert_eq!(h.scope, HistoryScope::Own { uid: 1000 });
@@ -225,7 +227,7 @@ mod tests {
     fn no_guard_and_a_refusing_guard_are_told_apart() {
         let mut none = Pages(Vec::new(), Vec::new());
         assert!(matches!(
-            history(&mut none, None, None),
+            history(&mut none, None, None, MAX_ROWS),
             Err(NotShown::NoGuard)
         ));
         let mut old = Pages(
@@ -236,11 +238,11 @@ mod tests {
             Vec::new(),
         );
         assert!(matches!(
-            history(&mut old, None, None),
+            history(&mut old, None, None, MAX_ROWS),
             Err(NotShown::Failed(d)) if d == "no journal"
         ));
         // A guard that repeats the same cursor is not followed forever.
         let mut stuck = Pages(vec![page(1..3, Some(0))], Vec::new());
-        assert_eq!(history(&mut stuck, None, None).unwrap().sessions.len(), 2);
+        assert_eq!(history(&mut stuck, None, None, MAX_ROWS).unwrap().sessions.len(), 2);
     }
 }

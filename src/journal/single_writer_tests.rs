@@ -280,3 +280,36 @@ fn the_uid_is_part_of_the_chain() {
         Some(chain::Problem::Changed)
     ));
 }
+
+#[test]
+fn past_its_size_cap_the_oldest_records_go_and_the_chain_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    let clock = FakeClock::at_noon();
+    let (mut j, _) = Journal::open(&path, clock.now()).unwrap();
+    let pad = "x".repeat(400);
+    for batch in 0..20 {
+        let entries: Vec<Entry> = (0..100)
+            .map(|i| Entry::AppStart {
+                at: clock.now(),
+                detail: serde_json::json!({ "n": batch * 100 + i, "pad": pad }),
+            })
+            .collect();
+        j.write_entries(&entries).unwrap();
+    }
+    let before = j.used_bytes().unwrap();
+    let cap = before / 2;
+    let r = j.prune_to_size(clock.now(), cap, None).unwrap();
+    assert!(r.removed > 1000, "{r:?}");
+    assert!(j.used_bytes().unwrap() <= cap, "{} > {cap}", j.used_bytes().unwrap());
+    assert!(j.verify().unwrap().intact());
+    let pruned: Vec<EventRow> = all(&j, None)
+        .events
+        .into_iter()
+        .filter(|e| e.kind == "pruned")
+        .collect();
+    assert_eq!(pruned.len(), 1);
+    assert_eq!(pruned[0].detail["over_bytes"], cap);
+    // Under the cap nothing more goes.
+    assert_eq!(j.prune_to_size(clock.now(), cap, None).unwrap().removed, 0);
+}

@@ -135,6 +135,9 @@ impl JournalStage {
             super::flood::DEFAULT_LIMIT,
             super::flood::DEFAULT_WINDOW,
         ));
+        if let Some(p) = &mut paused {
+            p.app.set_size_cap(Some(super::retention::GUARD_MAX_BYTES));
+        }
         if let Some(p) = &mut paused
             && let Err(e) = p.app.watch_tail()
         {
