@@ -60,7 +60,14 @@ impl Netns {
     fn cmd_as_nobody(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net={}", self.path().display()))
-            .args(["setpriv", "--reuid", NOBODY, "--regid", NOBODY, "--clear-groups"])
+            .args([
+                "setpriv",
+                "--reuid",
+                NOBODY,
+                "--regid",
+                NOBODY,
+                "--clear-groups",
+            ])
             .arg(program)
             .stdin(Stdio::null());
         c
@@ -285,7 +292,8 @@ fn the_journal_in_the_guard_is_root_s_shows_each_user_their_own_and_survives_cut
         || {
             let (s, _) = guard.history();
             let exes: Vec<String> = s.iter().map(exe_of).collect();
-            exes.contains(&mine.display().to_string()) && exes.contains(&roots.display().to_string())
+            exes.contains(&mine.display().to_string())
+                && exes.contains(&roots.display().to_string())
         },
     );
 
@@ -343,10 +351,7 @@ fn the_journal_in_the_guard_is_root_s_shows_each_user_their_own_and_survives_cut
     assert!(events.iter().all(|e| exe_of(e) != root_exe), "{events:?}");
     // Root sees everyone's.
     let (all, _) = guard.history();
-    assert!(
-        all.iter()
-            .any(|s| exe_of(s) == roots.display().to_string())
-    );
+    assert!(all.iter().any(|s| exe_of(s) == roots.display().to_string()));
     // nobody cannot widen the query.
     let forged = Command::new("setpriv")
         .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups"])

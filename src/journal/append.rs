@@ -300,10 +300,14 @@ fn write(
     if let Some(old) = expected
         && let Some(found) = super::headfile::cut_since(old, &super::headfile::current(&tx)?)
     {
-        append_one(&mut t, state, &Entry::Recovered {
-            at: entries[0].at(),
-            detail: super::headfile::tail_cut_detail(old, &found),
-        })?;
+        append_one(
+            &mut t,
+            state,
+            &Entry::Recovered {
+                at: entries[0].at(),
+                detail: super::headfile::tail_cut_detail(old, &found),
+            },
+        )?;
     }
     for e in entries {
         t.uid = e.uid().map(i64::from);

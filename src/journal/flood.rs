@@ -103,7 +103,9 @@ impl FloodGate {
     pub fn drain(&mut self) -> Vec<Entry> {
         let mut v: Vec<Aggregate> = self.buckets.drain().map(|(_, a)| a).collect();
         v.sort_by(|a, b| (a.first, &a.program, a.remote).cmp(&(b.first, &b.program, b.remote)));
-        v.into_iter().map(|a| Entry::Aggregate(Box::new(a))).collect()
+        v.into_iter()
+            .map(|a| Entry::Aggregate(Box::new(a)))
+            .collect()
     }
 
     fn bucket(&mut self, program: &Option<ProgramRef>, c: &Connection) -> &mut Aggregate {
@@ -236,7 +238,10 @@ mod tests {
         let mut b = conn(2, clock.now());
         b.uid = Some(1001);
         assert!(g.opened(&curl(), &a));
-        assert!(g.opened(&curl(), &b), "another user's curl is not the flood");
+        assert!(
+            g.opened(&curl(), &b),
+            "another user's curl is not the flood"
+        );
         assert!(g.opened(&None, &conn(3, clock.now())));
         assert!(!g.opened(&curl(), &conn(4, clock.now())));
         assert_eq!(g.drain().len(), 1);

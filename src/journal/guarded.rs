@@ -65,9 +65,12 @@ pub fn history(
     };
     let mut out: Option<GuardHistory> = None;
     loop {
-        let page: HistoryPage = match ask(link, &Request::History {
-            query: query.clone(),
-        })? {
+        let page: HistoryPage = match ask(
+            link,
+            &Request::History {
+                query: query.clone(),
+            },
+        )? {
             Reply::History { page } => *page,
             other => return Err(unexpected(other)),
         };
@@ -243,6 +246,12 @@ mod tests {
         ));
         // A guard that repeats the same cursor is not followed forever.
         let mut stuck = Pages(vec![page(1..3, Some(0))], Vec::new());
-        assert_eq!(history(&mut stuck, None, None, MAX_ROWS).unwrap().sessions.len(), 2);
+        assert_eq!(
+            history(&mut stuck, None, None, MAX_ROWS)
+                .unwrap()
+                .sessions
+                .len(),
+            2
+        );
     }
 }

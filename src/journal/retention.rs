@@ -61,7 +61,10 @@ impl Journal {
         keep_from: Option<i64>,
     ) -> Result<PruneReport, JournalError> {
         let horizon = to_millis(now.checked_sub(retention).unwrap_or(SystemTime::UNIX_EPOCH));
-        let why = ("older_than", json!(rfc3339(crate::journal::from_millis(horizon))));
+        let why = (
+            "older_than",
+            json!(rfc3339(crate::journal::from_millis(horizon))),
+        );
         self.prune_with(now, keep_from, why, |tx, last_id| {
             // The records before the first one that is young enough go; ids
             // follow time closely enough (a late "opened" record only keeps

@@ -55,7 +55,10 @@ fn all(j: &Journal, uid: Option<u32>) -> page::Page {
 fn run(path: &std::path::Path, clock: &Arc<FakeClock>, samples: Vec<RawSample>) {
     let n = samples.len();
     let mut m = core(samples, clock.clone());
-    m.add_stage(Box::new(JournalStage::open_single_writer(path, clock.clone())));
+    m.add_stage(Box::new(JournalStage::open_single_writer(
+        path,
+        clock.clone(),
+    )));
     for _ in 0..n {
         m.tick().unwrap();
         clock.advance(Duration::from_secs(1));
@@ -82,7 +85,11 @@ fn a_flood_is_counted_in_chained_records_and_nothing_is_lost() {
         .iter()
         .filter(|s| s.name.as_deref() == Some("curl"))
         .count();
-    assert_eq!(single, flood::DEFAULT_LIMIT as usize, "the first ones one by one");
+    assert_eq!(
+        single,
+        flood::DEFAULT_LIMIT as usize,
+        "the first ones one by one"
+    );
     let counted: Vec<&EventRow> = p.events.iter().filter(|e| e.kind == "aggregate").collect();
     assert!(!counted.is_empty());
     let sum = |k: &str| -> u64 { counted.iter().map(|e| e.detail[k].as_u64().unwrap()).sum() };
@@ -113,7 +120,11 @@ fn each_user_sees_only_records_about_their_own_processes() {
     let j = Journal::open_existing(&path).unwrap();
     let bob = all(&j, Some(1001));
     assert_eq!(bob.sessions.len(), 2);
-    assert!(bob.sessions.iter().all(|s| s.name.as_deref() == Some("ssh")));
+    assert!(
+        bob.sessions
+            .iter()
+            .all(|s| s.name.as_deref() == Some("ssh"))
+    );
     assert!(
         bob.events
             .iter()
@@ -190,7 +201,10 @@ fn a_cut_tail_is_found_at_start_and_a_chained_record_names_the_old_head() {
         run(&path, &clock, vec![flood(3)]);
         let last = cut_tail(&path, 4, reset_sequence);
         let report = Journal::open_existing(&path).unwrap().verify().unwrap();
-        assert!(!report.intact(), "the cut is seen before anything is written");
+        assert!(
+            !report.intact(),
+            "the cut is seen before anything is written"
+        );
         // The guard starts again.
         let stage = JournalStage::open_single_writer(&path, clock.clone());
         let warnings = stage.handle().status().warnings;
@@ -301,7 +315,11 @@ fn past_its_size_cap_the_oldest_records_go_and_the_chain_still_verifies() {
     let cap = before / 2;
     let r = j.prune_to_size(clock.now(), cap, None).unwrap();
     assert!(r.removed > 1000, "{r:?}");
-    assert!(j.used_bytes().unwrap() <= cap, "{} > {cap}", j.used_bytes().unwrap());
+    assert!(
+        j.used_bytes().unwrap() <= cap,
+        "{} > {cap}",
+        j.used_bytes().unwrap()
+    );
     assert!(j.verify().unwrap().intact());
     let pruned: Vec<EventRow> = all(&j, None)
         .events
