@@ -331,3 +331,43 @@ fn past_its_size_cap_the_oldest_records_go_and_the_chain_still_verifies() {
     // Under the cap nothing more goes.
     assert_eq!(j.prune_to_size(clock.now(), cap, None).unwrap().removed, 0);
 }
+
+#[test]
+fn a_journal_deleted_under_its_only_writer_is_started_anew_naming_the_old_head() {
+    for with_head_file in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let clock = Arc::new(FakeClock::at_noon());
+        let mut m = core(vec![flood(3), flood(3), flood(3)], clock.clone());
+        let stage = JournalStage::open_single_writer(&path, clock.clone());
+        let handle = stage.handle();
+        m.add_stage(Box::new(stage));
+        m.tick().unwrap();
+        assert!(handle.flush(Duration::from_secs(30)));
+        let old = handle.status().head_id.unwrap();
+        let mut gone = vec!["", "-wal", "-shm"];
+        if !with_head_file {
+            gone.push(".head");
+        }
+        for suffix in gone {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        clock.advance(Duration::from_secs(1));
+        m.tick().unwrap();
+        m.save();
+        let j = Journal::open_existing(&path).unwrap();
+        assert!(j.verify().unwrap().intact());
+        let rec: Vec<EventRow> = all(&j, None)
+            .events
+            .into_iter()
+            .filter(|e| e.kind == "recovered")
+            .collect();
+        assert_eq!(rec.len(), 1, "{with_head_file}: {rec:?}");
+        assert_eq!(rec[0].detail["reason"], "missing");
+        assert!(
+            rec[0].detail["old_head"]["id"].as_i64().unwrap() >= old,
+            "{with_head_file}: {:?} < {old}",
+            rec[0].detail
+        );
+    }
+}

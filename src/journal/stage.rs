@@ -100,7 +100,7 @@ impl JournalStage {
     /// of one program is counted ([`FloodGate`]) instead of written one by
     /// one. Never fails, like [`JournalStage::open_path`].
     pub fn open_single_writer(path: &Path, clock: Arc<dyn Clock>) -> JournalStage {
-        let (mut stage, paused) = Self::build_single(path, clock, CHANNEL_CAPACITY);
+        let (mut stage, paused) = Self::build_single(path, clock, CHANNEL_CAPACITY, None);
         if let Some(p) = paused {
             stage.start(p);
         }
@@ -114,18 +114,34 @@ impl JournalStage {
         clock: Arc<dyn Clock>,
         capacity: usize,
     ) -> (JournalStage, Option<PausedWriter>) {
-        Self::build_single(path, clock, capacity)
+        Self::build_single(path, clock, capacity, None)
     }
 
+    /// `remembered`: the head this process wrote last (id, hash), for a
+    /// journal that vanished while it ran.
     fn build_single(
         path: &Path,
         clock: Arc<dyn Clock>,
         capacity: usize,
+        remembered: Option<(i64, String)>,
     ) -> (JournalStage, Option<PausedWriter>) {
         let now = clock.now();
         let opened = Journal::open(path, now).and_then(|(mut j, mut warnings)| {
             if let Some(old) = j.recover_cut_tail(now)? {
                 warnings.push(JournalWarning::TailCut { last: old.last_id });
+            }
+            // Gone with its head file too: the head kept in memory says
+            // what the new chain replaces.
+            if let Some((id, hash)) = remembered
+                && super::headfile::current(j.connection())?.last_id == 0
+            {
+                let detail = json!({
+                    "moved_to": null,
+                    "reason": "missing",
+                    "old_head": {"id": id, "hash": hash},
+                });
+                j.write_entries(&[Entry::Recovered { at: now, detail }])?;
+                warnings.push(JournalWarning::Vanished { last: id });
             }
             Ok((j, warnings))
         });
@@ -300,7 +316,9 @@ impl JournalStage {
 
     fn restart(&mut self) {
         let (fresh, paused) = if self.single_writer {
-            Self::build_single(&self.path, self.clock.clone(), CHANNEL_CAPACITY)
+            let st = self.shared.status().clone();
+            let remembered = st.head_id.zip(st.head);
+            Self::build_single(&self.path, self.clock.clone(), CHANNEL_CAPACITY, remembered)
         } else {
             Self::build(&self.path, self.clock.clone(), CHANNEL_CAPACITY)
         };
@@ -391,7 +409,10 @@ impl JournalStage {
 
 impl Stage for JournalStage {
     fn apply(&mut self, ctx: &TickContext<'_>, snap: &mut Snapshot) {
-        if self.finished {
+        // The only writer's file was deleted under it: start a new one,
+        // whose first record names the old head.
+        let vanished = self.single_writer && self.available && !self.path.exists();
+        if self.finished || vanished {
             self.restart();
         }
         if !self.available {
