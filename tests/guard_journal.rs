@@ -386,7 +386,17 @@ fn the_journal_in_the_guard_is_root_s_shows_each_user_their_own_and_survives_cut
             .sum();
         opened >= 1000
     });
-    let (_, events) = guard.history();
+    let (sessions, events) = guard.history();
+    let counted: Vec<&Value> = events.iter().filter(|e| e["kind"] == "aggregate").collect();
+    eprintln!(
+        "flood: {} aggregate records counting {} sessions; {} session records in all",
+        counted.len(),
+        counted
+            .iter()
+            .map(|e| e["detail"]["opened"].as_u64().unwrap_or(0))
+            .sum::<u64>(),
+        sessions.len()
+    );
     for e in events.iter().filter(|e| e["kind"] == "dropped") {
         assert!(
             e["detail"]["count"].as_u64().unwrap() > 0,
@@ -436,5 +446,38 @@ fn the_journal_in_the_guard_is_root_s_shows_each_user_their_own_and_survives_cut
     assert!(
         text.contains(&format!("records up to #{last} were removed")),
         "{text}"
+    );
+
+    // Deleted under the running guard: a new journal names the old head.
+    let before = guard.ask(&json!({"op": "history-verify"}))["verify"]["head"]["id"]
+        .as_i64()
+        .unwrap();
+    std::fs::remove_file(guard.journal()).unwrap();
+    wait_until(
+        "a new journal names the deleted one",
+        Duration::from_secs(30),
+        || {
+            let v = guard.ask(&json!({"op": "history-verify"}));
+            v["reply"] == "history-verify"
+                && v["verify"]["recoveries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| {
+                        r["detail"]["reason"] == "missing"
+                            && r["detail"]["old_head"]["id"].as_i64() >= Some(before)
+                    })
+        },
+    );
+    let v = guard.ask(&json!({"op": "history-verify"}));
+    assert!(v["verify"]["first_bad"].is_null(), "{v}");
+    eprintln!(
+        "{}",
+        guard
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("journal"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

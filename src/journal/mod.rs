@@ -241,16 +241,20 @@ impl Journal {
     /// this runs, never remove them).
     pub fn verify(&self) -> Result<VerifyReport, JournalError> {
         let side = headfile::read(&self.path);
-        let mut report = chain::verify(&self.conn)?;
+        // One read transaction: every query sees the same snapshot, so a
+        // writer committing meanwhile cannot look like a cut tail.
+        let tx = self.conn.unchecked_transaction()?;
+        let mut report = chain::verify(&tx)?;
         if report.first_bad.is_none() {
-            let now = headfile::current(&self.conn)?;
+            let now = headfile::current(&tx)?;
             // The side file (outside the database) first, then the copy in
             // the `meta` table (outside the records table).
             report.first_bad = side
                 .iter()
-                .chain(headfile::read_meta(&self.conn).iter())
+                .chain(headfile::read_meta(&tx).iter())
                 .find_map(|h| headfile::check(h, &now));
         }
+        tx.commit()?;
         Ok(report)
     }
 

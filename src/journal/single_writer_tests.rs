@@ -71,11 +71,16 @@ fn a_flood_is_counted_in_chained_records_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(FILE_NAME);
     let clock = Arc::new(FakeClock::at_noon());
-    // 3,000 connections in one second, all gone the next.
+    // 3,000 connections in one second, held three, then all gone.
     run(
         &path,
         &clock,
-        vec![flood(3000), RawSample::of(Vec::new(), Vec::new())],
+        vec![
+            flood(3000),
+            flood(3000),
+            flood(3000),
+            RawSample::of(Vec::new(), Vec::new()),
+        ],
     );
     let j = Journal::open_existing(&path).unwrap();
     assert!(j.verify().unwrap().intact(), "{:?}", j.verify());
