@@ -298,9 +298,12 @@ fn the_journal_in_the_guard_is_root_s_shows_each_user_their_own_and_survives_cut
     );
 
     // The file is root's, 0600, and out of nobody's reach.
-    let meta = std::fs::metadata(guard.journal()).unwrap();
-    assert_eq!(meta.uid(), 0);
-    assert_eq!(meta.mode() & 0o077, 0, "mode {:o}", meta.mode());
+    for suffix in ["", "-wal", "-shm", ".head"] {
+        let p = format!("{}{suffix}", guard.journal().display());
+        let meta = std::fs::metadata(&p).unwrap();
+        assert_eq!(meta.uid(), 0, "{p}");
+        assert_eq!(meta.mode() & 0o077, 0, "{p}: mode {:o}", meta.mode());
+    }
     for attempt in [
         format!("cat '{}' > /dev/null", guard.journal().display()),
         format!("echo x >> '{}'", guard.journal().display()),

@@ -43,7 +43,9 @@ pub fn write(journal: &Path, conn: &rusqlite::Connection) -> std::io::Result<()>
     let bytes = serde_json::to_vec(&side).map_err(std::io::Error::other)?;
     let path = path_for(journal);
     crate::fsutil::remove_dead_temps(&path);
-    crate::fsutil::write_atomic(&path, &bytes)
+    crate::fsutil::write_atomic(&path, &bytes)?;
+    // As private as the journal itself (0600 for the guard's).
+    std::fs::set_permissions(&path, std::fs::metadata(journal)?.permissions())
 }
 
 /// The head of `conn` as the side file would record it.
