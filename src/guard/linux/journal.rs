@@ -273,8 +273,8 @@ pub fn spawn_sampler(state_dir: &Path) -> std::io::Result<()> {
     use crate::probe::NativeProbe;
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let journal = stage(state_dir, clock.clone());
     let probe = NativeProbe::new().map_err(std::io::Error::other)?;
+    let journal = stage(state_dir, clock.clone());
     let every = Duration::from_secs(1);
     let mut core = MonitorCore::new(
         Box::new(probe),
