@@ -71,6 +71,11 @@ pub fn detect_lang() -> Lang {
 /// Catalog files per area: (area, Japanese, English). Add a line per area.
 const SOURCES: &[(&str, &str, &str)] = &[
     (
+        "gjournal",
+        include_str!("../assets/i18n/ja/gjournal.toml"),
+        include_str!("../assets/i18n/en/gjournal.toml"),
+    ),
+    (
         "core",
         include_str!("../assets/i18n/ja/core.toml"),
         include_str!("../assets/i18n/en/core.toml"),

@@ -37,6 +37,11 @@ pub struct HistoryArgs {
     /// Print sessions as CSV (safe to open in a spreadsheet).
     #[arg(long)]
     pub csv: bool,
+
+    /// Show your own journal (in your data folder) even when the guard
+    /// answers.
+    #[arg(long, global = true)]
+    pub local: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -95,12 +100,38 @@ fn open(path: &Path) -> Result<Journal> {
     })
 }
 
-/// Runs `kizuki history` for the journal in `data_dir`.
+/// Runs `kizuki history`: the guard's journal when the guard answers
+/// (and `--local` was not given), else the journal in `data_dir`.
 pub fn run(args: &HistoryArgs, data_dir: Option<&Path>) -> Result<ExitCode> {
+    let asks_guard = matches!(
+        args.action,
+        None | Some(HistoryAction::Verify { .. } | HistoryAction::Head { .. })
+    );
+    if asks_guard && !args.local {
+        match from_guard(args, &mut crate::journal::guarded::link())? {
+            Ok(code) => return Ok(code),
+            Err(crate::journal::guarded::NotShown::NoGuard) => {}
+            Err(crate::journal::guarded::NotShown::Failed(detail)) => {
+                eprintln!(
+                    "kizuki: {}",
+                    tr_args("gjournal.err.guard", &[("detail", &detail)])
+                );
+            }
+        }
+    }
     let Some(dir) = data_dir else {
         bail!(tr("err.data_dir"));
     };
     let path = path_in(dir);
+    if asks_guard && !args.local {
+        eprintln!(
+            "kizuki: {}",
+            tr_args(
+                "gjournal.source.user",
+                &[("path", &os_lossless(path.as_os_str()))]
+            )
+        );
+    }
     let clock = SystemClock;
     match &args.action {
         Some(HistoryAction::Verify { json }) => {
@@ -138,16 +169,7 @@ pub fn run(args: &HistoryArgs, data_dir: Option<&Path>) -> Result<ExitCode> {
         }
         Some(HistoryAction::Head { json }) => {
             let head = open(&path)?.head()?;
-            if *json {
-                out(&format!("{}\n", render::head_json(&head)))?;
-            } else {
-                out(&format!(
-                    "{} #{} {}\n",
-                    head.hash,
-                    head.id.map(|i| i.to_string()).unwrap_or_default(),
-                    head.at.map(crate::clock::rfc3339).unwrap_or_default()
-                ))?;
-            }
+            print_head(&head, *json)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(HistoryAction::Prune { retention_days }) => {
@@ -221,6 +243,124 @@ pub fn run(args: &HistoryArgs, data_dir: Option<&Path>) -> Result<ExitCode> {
             out(&text)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `history`, `history verify` and `history head` answered by the guard.
+fn from_guard(
+    args: &HistoryArgs,
+    link: &mut dyn crate::guard::client::GuardLink,
+) -> Result<std::result::Result<ExitCode, crate::journal::guarded::NotShown>> {
+    use crate::journal::guarded;
+    match &args.action {
+        Some(HistoryAction::Verify { json }) => {
+            let v = match guarded::verify(link) {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
+            eprintln!("kizuki: {}", tr("gjournal.source.guard"));
+            let report = v.report();
+            if *json {
+                let mut j = render::verify_json(&report);
+                j["source"] = serde_json::json!("guard");
+                j["recoveries"] = serde_json::to_value(&v.recoveries)?;
+                out(&format!("{}\n", serde_json::to_string_pretty(&j)?))?;
+            } else if report.intact() {
+                out(&format!(
+                    "{}\n",
+                    tr_args(
+                        "journal.verify.ok",
+                        &[
+                            ("records", &report.records.to_string()),
+                            (
+                                "id",
+                                &report.head.id.map(|i| i.to_string()).unwrap_or_default()
+                            ),
+                            ("hash", &report.head.hash),
+                        ],
+                    )
+                ))?;
+            }
+            if !*json {
+                for line in guarded::recovery_lines(&v) {
+                    out(&format!("{line}\n"))?;
+                }
+            }
+            Ok(Ok(match &report.first_bad {
+                None => ExitCode::SUCCESS,
+                Some(bad) => {
+                    eprintln!("kizuki: {}", render::bad_record_text(bad));
+                    ExitCode::from(1)
+                }
+            }))
+        }
+        Some(HistoryAction::Head { json }) => {
+            let reply = link.call(&crate::guard::api::Request::History {
+                query: crate::guard::history::HistoryQuery {
+                    limit: Some(1),
+                    ..Default::default()
+                },
+            });
+            let head = match reply {
+                Ok(crate::guard::api::Reply::History { page }) => page.head.head(),
+                Err(crate::guard::client::LinkError::NotRunning { .. }) => {
+                    return Ok(Err(guarded::NotShown::NoGuard));
+                }
+                Ok(other) => return Ok(Err(guarded::NotShown::Failed(format!("{other:?}")))),
+                Err(e) => return Ok(Err(guarded::NotShown::Failed(e.to_string()))),
+            };
+            eprintln!("kizuki: {}", tr("gjournal.source.guard"));
+            print_head(&head, *json)?;
+            Ok(Ok(ExitCode::SUCCESS))
+        }
+        _ => {
+            let h = match guarded::history(
+                link,
+                args.exe.as_ref().map(|e| os_lossless(e.as_os_str())),
+                args.since.map(crate::journal::to_millis),
+                guarded::MAX_ROWS,
+            ) {
+                Ok(h) => h,
+                Err(e) => return Ok(Err(e)),
+            };
+            eprintln!("kizuki: {}", guarded::source_note(h.scope));
+            if h.truncated {
+                eprintln!(
+                    "kizuki: {}",
+                    tr_args(
+                        "gjournal.more",
+                        &[("count", &guarded::MAX_ROWS.to_string())]
+                    )
+                );
+            }
+            let text = if args.json {
+                let mut j = render::history_json(&h.sessions, &h.events, &h.head);
+                j["source"] = serde_json::json!("guard");
+                j["scope"] = serde_json::to_value(h.scope)?;
+                let mut s = serde_json::to_string_pretty(&j)?;
+                s.push('\n');
+                s
+            } else if args.csv {
+                render::sessions_csv(&h.sessions)
+            } else {
+                render::history_table(&h.sessions, &h.events)
+            };
+            out(&text)?;
+            Ok(Ok(ExitCode::SUCCESS))
+        }
+    }
+}
+
+fn print_head(head: &crate::journal::Head, json: bool) -> Result<()> {
+    if json {
+        out(&format!("{}\n", render::head_json(head)))
+    } else {
+        out(&format!(
+            "{} #{} {}\n",
+            head.hash,
+            head.id.map(|i| i.to_string()).unwrap_or_default(),
+            head.at.map(crate::clock::rfc3339).unwrap_or_default()
+        ))
     }
 }
 

@@ -16,6 +16,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::history::{HistoryPage, HistoryQuery, HistoryVerify};
+
 /// Bumped when a request or reply changes shape.
 pub const API_VERSION: u32 = 1;
 /// Longest request or reply line, newline included.
@@ -56,13 +58,29 @@ pub enum Request {
     Clear,
     /// Keep the connection: the guard sends an [`Event`] per state change.
     Subscribe,
+    /// A page of the guard's evidence journal (`kizuki history`): every
+    /// user's records for root and the admin group, else only the asking
+    /// user's own.
+    History {
+        #[serde(default)]
+        query: HistoryQuery,
+    },
+    /// Recompute the guard's journal chain (`kizuki history verify`). A
+    /// struct variant, so a field added to it is refused.
+    HistoryVerify {},
 }
 
 impl Request {
     /// Whether the request changes enforcement (and so needs root or
     /// polkit).
     pub fn changes_enforcement(&self) -> bool {
-        !matches!(self, Request::Status | Request::Subscribe)
+        !matches!(
+            self,
+            Request::Status
+                | Request::Subscribe
+                | Request::History { .. }
+                | Request::HistoryVerify { .. }
+        )
     }
 
     /// Whether the request lifts a protection: never covered by a kept
@@ -82,13 +100,16 @@ impl Request {
             Request::Panic => Some("jp.kizuki.panic"),
             Request::Resume => Some("jp.kizuki.resume"),
             Request::Clear => Some("jp.kizuki.clear"),
-            Request::Status | Request::Subscribe => None,
+            Request::Status
+            | Request::Subscribe
+            | Request::History { .. }
+            | Request::HistoryVerify { .. } => None,
         }
     }
 }
 
 /// The guard's answer to one request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Reply {
     /// Done (or nothing to do); the state as read back afterwards.
@@ -106,6 +127,10 @@ pub enum Reply {
         detail: String,
         status: Option<GuardStatus>,
     },
+    /// The answer to [`Request::History`].
+    History { page: Box<HistoryPage> },
+    /// The answer to [`Request::HistoryVerify`].
+    HistoryVerify { verify: Box<HistoryVerify> },
 }
 
 impl Reply {
@@ -114,6 +139,7 @@ impl Reply {
         match self {
             Reply::Ok { status } => Some(status),
             Reply::Refused { status, .. } | Reply::Failed { status, .. } => status.as_ref(),
+            Reply::History { .. } | Reply::HistoryVerify { .. } => None,
         }
     }
 }
@@ -251,6 +277,10 @@ mod tests {
             Request::Resume,
             Request::Clear,
             Request::Subscribe,
+            Request::History {
+                query: HistoryQuery::default(),
+            },
+            Request::HistoryVerify {},
         ];
         for r in reqs {
             let line = serde_json::to_string(&r).unwrap();
@@ -260,6 +290,8 @@ mod tests {
             r#"{"op":"run","cmd":"sh"}"#,
             r#"{"op":"block","exe":"/x","out":"/etc/ld.so.preload"}"#,
             r#"{"op":"unblock","exe":"/x","pid":1}"#,
+            r#"{"op":"history","query":{"uid":0}}"#,
+            r#"{"op":"history-verify","path":"/etc/shadow"}"#,
         ] {
             assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
         }

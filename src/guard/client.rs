@@ -263,6 +263,13 @@ impl GuardLink for FakeGuard {
         let s = &mut st.status;
         match req {
             Request::Status | Request::Subscribe => {}
+            Request::History { .. } | Request::HistoryVerify { .. } => {
+                return Ok(Reply::Refused {
+                    reason: Refusal::BadRequest,
+                    detail: "the fake guard keeps no journal".into(),
+                    status: None,
+                });
+            }
             Request::Block { exe } => {
                 if s.block(exe).is_none() {
                     s.blocked.push(BlockStatus {

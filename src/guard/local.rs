@@ -117,6 +117,10 @@ impl GuardLink for LocalLink {
             Request::Status | Request::Subscribe => Reply::Ok {
                 status: self.read_back(),
             },
+            // The per-user journal answers history on Windows.
+            Request::History { .. } | Request::HistoryVerify { .. } => {
+                self.refuse(Refusal::BadRequest, "no journal in this service".into())
+            }
             Request::Block { exe } => {
                 let sha = match crate::identity::sha256_file(exe) {
                     Ok(s) => s,

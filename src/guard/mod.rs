@@ -5,6 +5,7 @@
 pub mod api;
 pub mod blocked;
 pub mod client;
+pub mod history;
 #[cfg(target_os = "linux")]
 mod linux;
 pub mod local;

@@ -44,7 +44,10 @@ impl Action {
             Request::Panic => Action::Panic,
             Request::Resume => Action::Resume,
             Request::Clear => Action::Clear,
-            Request::Status | Request::Subscribe => Action::Status,
+            Request::Status
+            | Request::Subscribe
+            | Request::History { .. }
+            | Request::HistoryVerify { .. } => Action::Status,
         }
     }
 
@@ -166,7 +169,10 @@ pub fn in_force(req: &Request, status: &GuardStatus) -> bool {
         Request::Panic => status.panic,
         Request::Resume => !status.panic,
         Request::Clear => !status.panic && status.blocked.is_empty(),
-        Request::Status | Request::Subscribe => true,
+        Request::Status
+        | Request::Subscribe
+        | Request::History { .. }
+        | Request::HistoryVerify { .. } => true,
     }
 }
 
@@ -196,6 +202,10 @@ pub fn judge(req: &Request, result: Result<Reply, LinkError>) -> Answer {
             (status, p)
         }
         Ok(Reply::Failed { detail, status }) => (status, Some(Problem::Failed(detail))),
+        Ok(other @ (Reply::History { .. } | Reply::HistoryVerify { .. })) => (
+            None,
+            Some(Problem::Link(format!("unexpected answer: {other:?}"))),
+        ),
     };
     Answer {
         action,

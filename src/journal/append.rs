@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::chain::{self, Fields};
 use super::entry::{Entry, ProgramRef, UserAction};
+use super::headfile::SideHead;
 use super::{Journal, JournalError, to_millis};
 use crate::clock::rfc3339;
 use crate::model::{Connection as Conn, Protocol, SockState};
@@ -41,6 +42,13 @@ pub struct Appender {
     journal: Journal,
     state: State,
     last: i64,
+    /// The head after the last commit, kept in memory when the writer is
+    /// the journal's only writer (the guard): a tail cut between two
+    /// batches is found and recorded before the next one.
+    expected: Option<SideHead>,
+    /// Most bytes the journal may take; the writer prunes the oldest
+    /// records past it (the guard's journal).
+    size_cap: Option<u64>,
 }
 
 impl Appender {
@@ -49,7 +57,25 @@ impl Appender {
             journal,
             state: State::default(),
             last: 0,
+            expected: None,
+            size_cap: None,
         }
+    }
+
+    /// Caps the journal's size (see [`Journal::prune_to_size`]).
+    pub fn set_size_cap(&mut self, max_bytes: Option<u64>) {
+        self.size_cap = max_bytes;
+    }
+
+    pub fn size_cap(&self) -> Option<u64> {
+        self.size_cap
+    }
+
+    /// Keeps the head in memory and checks it before every batch (only
+    /// for a journal no one else appends to).
+    pub fn watch_tail(&mut self) -> Result<(), JournalError> {
+        self.expected = Some(super::headfile::current(&self.journal.conn)?);
+        Ok(())
     }
 
     pub fn journal(&self) -> &Journal {
@@ -74,12 +100,20 @@ impl Appender {
     /// number of records written.
     pub fn write_batch(&mut self, entries: &[Entry]) -> Result<usize, JournalError> {
         let saved = self.state.clone();
-        let result = write(&mut self.journal.conn, &mut self.state, entries);
+        let result = write(
+            &mut self.journal.conn,
+            &mut self.state,
+            entries,
+            self.expected.as_ref(),
+        );
         match result {
             Ok((n, last)) => {
                 if n > 0 {
                     self.last = last;
                     self.journal.note_head();
+                }
+                if self.expected.is_some() {
+                    self.expected = super::headfile::current(&self.journal.conn).ok();
                 }
                 Ok(n)
             }
@@ -104,7 +138,7 @@ impl Journal {
         entries: &[Entry],
     ) -> Result<(usize, i64), JournalError> {
         let mut state = State::default();
-        let r = write(&mut self.conn, &mut state, entries)?;
+        let r = write(&mut self.conn, &mut state, entries, None)?;
         self.note_head();
         Ok(r)
     }
@@ -115,17 +149,20 @@ struct Tx<'a> {
     next_id: i64,
     prev: [u8; 32],
     written: usize,
+    /// The uid of the entry being written: every row it makes carries it.
+    uid: Option<i64>,
 }
 
 impl Tx<'_> {
     fn insert(&mut self, mut f: Fields, program_id: Option<i64>) -> Result<i64, JournalError> {
         f.id = self.next_id;
+        f.uid = self.uid;
         let hash = chain::link(&self.prev, &f);
         self.tx
             .prepare_cached(
                 "INSERT INTO records
-                 (id, ts, kind, program, ref, pid, protocol, local, remote, state, detail, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 (id, ts, kind, program, ref, pid, protocol, local, remote, state, detail, hash, uid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 f.id,
@@ -139,7 +176,8 @@ impl Tx<'_> {
                 f.remote,
                 f.state,
                 f.detail,
-                &hash[..]
+                &hash[..],
+                f.uid
             ])?;
         self.prev = hash;
         self.next_id += 1;
@@ -226,6 +264,7 @@ fn write(
     conn: &mut Connection,
     state: &mut State,
     entries: &[Entry],
+    expected: Option<&SideHead>,
 ) -> Result<(usize, i64), JournalError> {
     if entries.is_empty() {
         return Ok((0, 0));
@@ -248,8 +287,25 @@ fn write(
         next_id: last_id.max(seq) + 1,
         prev,
         written: 0,
+        uid: None,
     };
+    // The tail is not where the last commit left it: records were cut
+    // behind the writer's back. The chain goes on from what is there,
+    // and its next record says what was lost.
+    if let Some(old) = expected
+        && let Some(found) = super::headfile::cut_since(old, &super::headfile::current(&tx)?)
+    {
+        append_one(
+            &mut t,
+            state,
+            &Entry::Recovered {
+                at: entries[0].at(),
+                detail: super::headfile::tail_cut_detail(old, &found),
+            },
+        )?;
+    }
     for e in entries {
+        t.uid = e.uid().map(i64::from);
         append_one(&mut t, state, e)?;
     }
     let written = t.written;
@@ -263,10 +319,10 @@ fn write(
 
 fn append_one(t: &mut Tx<'_>, state: &mut State, e: &Entry) -> Result<(), JournalError> {
     match e {
-        Entry::Program { program, at } => {
+        Entry::Program { program, at, .. } => {
             t.program(state, &normalized(program), *at)?;
         }
-        Entry::Seen { program, at } => {
+        Entry::Seen { program, at, .. } => {
             let p = normalized(program);
             let id = t.program(state, &p, *at)?;
             t.insert(
@@ -328,6 +384,7 @@ fn append_one(t: &mut Tx<'_>, state: &mut State, e: &Entry) -> Result<(), Journa
             summary,
             evidence,
             at,
+            ..
         } => {
             let p = normalized(program);
             let id = t.program(state, &p, *at)?;
@@ -462,6 +519,33 @@ fn append_one(t: &mut Tx<'_>, state: &mut State, e: &Entry) -> Result<(), Journa
                     ..Fields::default()
                 },
                 None,
+            )?;
+        }
+        Entry::Aggregate(a) => {
+            let p = a.program.as_ref().map(normalized);
+            let pid = match &p {
+                Some(p) => Some(t.program(state, p, a.first)?),
+                None => None,
+            };
+            t.insert(
+                Fields {
+                    ts: to_millis(a.first),
+                    kind: "aggregate".into(),
+                    program: p,
+                    protocol: Some(a.protocol.as_str().into()),
+                    remote: a.remote.map(|r| r.to_string()),
+                    detail: detail(json!({
+                        "why": "flood",
+                        "opened": a.opened,
+                        "closed": a.closed,
+                        "first": rfc3339(a.first),
+                        "last": rfc3339(a.last),
+                        "bytes_sent": a.bytes_sent,
+                        "bytes_received": a.bytes_received,
+                    })),
+                    ..Fields::default()
+                },
+                pid,
             )?;
         }
         Entry::Dropped {

@@ -33,16 +33,20 @@ pub struct Fields {
     pub remote: Option<String>,
     pub state: Option<String>,
     pub detail: Option<String>,
+    /// The uid of the process the record is about (the guard's journal).
+    pub uid: Option<i64>,
 }
 
 /// The exact bytes that are hashed (after the previous hash). Stable:
-/// changing it would make every existing journal fail verification.
+/// changing it would make every existing journal fail verification. The
+/// uid, when there is one, is a 14th element: records without one hash
+/// exactly as before it existed.
 pub fn canonical(f: &Fields) -> String {
     let (exe, name, sha) = match &f.program {
         Some(p) => (json!(p.exe), json!(p.name), json!(p.sha256)),
         None => (Value::Null, Value::Null, Value::Null),
     };
-    json!([
+    let mut v = json!([
         f.id,
         f.ts,
         f.kind,
@@ -56,8 +60,11 @@ pub fn canonical(f: &Fields) -> String {
         f.remote,
         f.state,
         f.detail
-    ])
-    .to_string()
+    ]);
+    if let (Some(uid), Some(a)) = (f.uid, v.as_array_mut()) {
+        a.push(json!(uid));
+    }
+    v.to_string()
 }
 
 pub fn link(prev: &[u8; 32], f: &Fields) -> [u8; 32] {
@@ -173,7 +180,8 @@ pub fn head(conn: &Connection) -> Result<Head, JournalError> {
 }
 
 /// Why a record does not verify.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "problem", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Problem {
     /// Its content or hash was changed, or a record before it was.
     Changed,
@@ -260,12 +268,27 @@ fn int_or_marker(v: SqlValue) -> (Option<i64>, bool) {
     }
 }
 
+/// A gap before a chained "recovered" record that says the tail was cut
+/// after record `expected - 1` is not a new problem: the record itself
+/// states the loss (the guard writes it when it finds a cut tail).
+fn explained_gap(f: &Fields, expected: i64) -> bool {
+    if f.kind != "recovered" {
+        return false;
+    }
+    let d: Value = f
+        .detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(Value::Null);
+    d["reason"] == "tail-cut" && d["found"]["id"].as_i64() == Some(expected - 1)
+}
+
 /// Recomputes the chain from the segment's anchor to the head.
 pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
     let progs = programs(conn)?;
     let seg = segment(conn)?;
     let mut stmt = conn.prepare(
-        "SELECT id, ts, kind, program, ref, pid, protocol, local, remote, state, detail, hash
+        "SELECT id, ts, kind, program, ref, pid, protocol, local, remote, state, detail, hash, uid
          FROM records ORDER BY id",
     )?;
     let mut rows = stmt.query([])?;
@@ -286,6 +309,7 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
         let (program, program_ok) = int_or_marker(r.get(3)?);
         let (reference, ref_ok) = int_or_marker(r.get(4)?);
         let (pid, pid_ok) = int_or_marker(r.get(5)?);
+        let (uid, uid_ok) = int_or_marker(r.get(12)?);
         let fields = Fields {
             id,
             ts: ts.unwrap_or(i64::MIN),
@@ -298,11 +322,12 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
             remote: text(r.get(8)?),
             state: text(r.get(9)?),
             detail: text(r.get(10)?),
+            uid,
         };
         let stored: SqlValue = r.get(11)?;
         let computed = link(&prev, &fields);
         if first_bad.is_none() {
-            let problem = if id != expected {
+            let problem = if id != expected && !explained_gap(&fields, expected) {
                 Some(Problem::Missing {
                     from: expected,
                     to: id - 1,
@@ -313,6 +338,7 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
                 && program_ok
                 && ref_ok
                 && pid_ok
+                && uid_ok
                 && matches!(&stored, SqlValue::Blob(b) if b.as_slice() == computed))
             {
                 Some(Problem::Changed)

@@ -103,11 +103,14 @@ pub enum Entry {
     /// A program was seen (written only the first time the journal sees it).
     Program {
         program: ProgramRef,
+        /// Whose process it was, when one user's (the guard's journal).
+        uid: Option<u32>,
         at: SystemTime,
     },
     /// A program was still running at `at` (sent periodically and at stop).
     Seen {
         program: ProgramRef,
+        uid: Option<u32>,
         at: SystemTime,
     },
     /// A connection session began (`conn.first_seen`).
@@ -127,6 +130,7 @@ pub enum Entry {
         severity: Severity,
         summary: String,
         evidence: serde_json::Map<String, serde_json::Value>,
+        uid: Option<u32>,
         at: SystemTime,
     },
     Action {
@@ -148,6 +152,9 @@ pub enum Entry {
     AppStop {
         at: SystemTime,
     },
+    /// A flood: past the per-program limit, sessions of one program to
+    /// one remote address are counted in one record instead of one each.
+    Aggregate(Box<Aggregate>),
     /// `count` records were lost between `from` and `to`; `place` says
     /// where: "queue" (the channel was full) or "disk" (writing failed).
     Dropped {
@@ -172,6 +179,42 @@ impl Entry {
             | Entry::Dropped { to: at, .. } => *at,
             Entry::Opened { conn, .. } => conn.first_seen,
             Entry::Closed { conn, .. } => conn.last_seen,
+            Entry::Aggregate(a) => a.first,
         }
     }
+
+    /// The uid of the process the entry is about (for a guard action: who
+    /// asked), when known.
+    pub fn uid(&self) -> Option<u32> {
+        match self {
+            Entry::Program { uid, .. } | Entry::Seen { uid, .. } | Entry::Finding { uid, .. } => {
+                *uid
+            }
+            Entry::Opened { conn, .. } | Entry::Closed { conn, .. } => conn.uid,
+            Entry::Aggregate(a) => a.uid,
+            Entry::Action {
+                action: UserAction::Guard { by_uid, .. },
+                ..
+            } => *by_uid,
+            _ => None,
+        }
+    }
+}
+
+/// Sessions counted together under a flood (see [`Entry::Aggregate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aggregate {
+    pub program: Option<ProgramRef>,
+    pub uid: Option<u32>,
+    pub protocol: crate::model::Protocol,
+    /// The remote address without its port (`None`: no remote).
+    pub remote: Option<std::net::IpAddr>,
+    /// Sessions that began, and that ended, in the window.
+    pub opened: u64,
+    pub closed: u64,
+    pub first: SystemTime,
+    pub last: SystemTime,
+    /// Bytes of the sessions that ended, when counted.
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
 }

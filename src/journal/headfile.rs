@@ -43,7 +43,9 @@ pub fn write(journal: &Path, conn: &rusqlite::Connection) -> std::io::Result<()>
     let bytes = serde_json::to_vec(&side).map_err(std::io::Error::other)?;
     let path = path_for(journal);
     crate::fsutil::remove_dead_temps(&path);
-    crate::fsutil::write_atomic(&path, &bytes)
+    crate::fsutil::write_atomic(&path, &bytes)?;
+    // As private as the journal itself (0600 for the guard's).
+    std::fs::set_permissions(&path, std::fs::metadata(journal)?.permissions())
 }
 
 /// The head of `conn` as the side file would record it.
@@ -116,4 +118,46 @@ pub fn check(side: &SideHead, now: &SideHead) -> Option<chain::BadRecord> {
         at: None,
         problem,
     })
+}
+
+/// `Some(now)` when the journal now ends before `old` (records were
+/// removed from the tail), or at the same id with another hash or count.
+pub fn cut_since(old: &SideHead, now: &SideHead) -> Option<SideHead> {
+    check(old, now).map(|_| now.clone())
+}
+
+/// The detail of the "recovered" record that states a cut tail: the head
+/// the journal had (`old_head`) and where it ends now (`found`), which the
+/// chain continues from.
+pub fn tail_cut_detail(old: &SideHead, found: &SideHead) -> serde_json::Value {
+    serde_json::json!({
+        "reason": "tail-cut",
+        "moved_to": null,
+        "old_head": {"id": old.last_id, "records": old.records, "hash": old.hash},
+        "found": {"id": found.last_id, "records": found.records, "hash": found.hash},
+    })
+}
+
+impl super::Journal {
+    /// For a journal with one writer (the guard): compares the journal with
+    /// the head kept outside it (the side file, else the copy in `meta`)
+    /// and, when its tail was cut, writes a chained "recovered" record
+    /// naming the old head. Returns the old head when it did.
+    pub fn recover_cut_tail(
+        &mut self,
+        now: SystemTime,
+    ) -> Result<Option<SideHead>, super::JournalError> {
+        let found = current(&self.conn)?;
+        let Some(old) = read(&self.path)
+            .or_else(|| read_meta(&self.conn))
+            .filter(|old| check(old, &found).is_some())
+        else {
+            return Ok(None);
+        };
+        self.write_entries(&[super::Entry::Recovered {
+            at: now,
+            detail: tail_cut_detail(&old, &found),
+        }])?;
+        Ok(Some(old))
+    }
 }

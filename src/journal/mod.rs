@@ -7,6 +7,7 @@
 //! - [`append`]: turning [`Entry`] values into chained rows;
 //! - [`writer`]: the `kizuki-journal` thread and its bounded channel;
 //! - [`stage`]: the monitor stage that feeds the writer;
+//! - [`flood`]: counting a flood of sessions instead of writing each;
 //! - [`query`]: sessions, programs and events for the CLI, GUI and reports;
 //! - [`retention`]: pruning with an anchor, so the chain stays verifiable;
 //! - [`render`]: table, JSON and formula-safe CSV output.
@@ -14,7 +15,10 @@
 pub mod append;
 pub mod chain;
 pub mod entry;
+pub mod flood;
+pub mod guarded;
 pub mod headfile;
+pub mod page;
 pub mod query;
 pub mod render;
 pub mod retention;
@@ -124,6 +128,9 @@ pub enum JournalWarning {
     /// The journal was gone, though the head kept beside it says it held
     /// records up to `last`; a new one was started and says so first.
     Vanished { last: i64 },
+    /// The journal ended before the head kept outside it (records up to
+    /// `last` existed): its tail was cut. A chained record says so.
+    TailCut { last: i64 },
     /// A companion file (`-wal`, `-shm`, the head file) was a link, a pipe
     /// or another user's file and was moved aside: the sentence says so.
     Refused { message: String },
@@ -148,6 +155,9 @@ impl JournalWarning {
             ),
             JournalWarning::Vanished { last } => {
                 tr_args("journal.warn.vanished", &[("last", &last.to_string())])
+            }
+            JournalWarning::TailCut { last } => {
+                tr_args("gjournal.warn.tail_cut", &[("last", &last.to_string())])
             }
             JournalWarning::Refused { message } => message.clone(),
             JournalWarning::DiskFull => tr("journal.warn.disk_full"),
@@ -230,16 +240,20 @@ impl Journal {
     /// this runs, never remove them).
     pub fn verify(&self) -> Result<VerifyReport, JournalError> {
         let side = headfile::read(&self.path);
-        let mut report = chain::verify(&self.conn)?;
+        // One read transaction: every query sees the same snapshot, so a
+        // writer committing meanwhile cannot look like a cut tail.
+        let tx = self.conn.unchecked_transaction()?;
+        let mut report = chain::verify(&tx)?;
         if report.first_bad.is_none() {
-            let now = headfile::current(&self.conn)?;
+            let now = headfile::current(&tx)?;
             // The side file (outside the database) first, then the copy in
             // the `meta` table (outside the records table).
             report.first_bad = side
                 .iter()
-                .chain(headfile::read_meta(&self.conn).iter())
+                .chain(headfile::read_meta(&tx).iter())
                 .find_map(|h| headfile::check(h, &now));
         }
+        tx.commit()?;
         Ok(report)
     }
 
@@ -258,3 +272,6 @@ impl Journal {
         Ok(last)
     }
 }
+
+#[cfg(test)]
+mod single_writer_tests;

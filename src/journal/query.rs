@@ -67,7 +67,7 @@ pub struct EventRow {
     pub detail: serde_json::Value,
 }
 
-fn opt_text(v: SqlValue) -> Option<String> {
+pub(super) fn opt_text(v: SqlValue) -> Option<String> {
     match v {
         SqlValue::Text(s) if !s.is_empty() => Some(s),
         SqlValue::Integer(i) => Some(i.to_string()),
@@ -75,7 +75,7 @@ fn opt_text(v: SqlValue) -> Option<String> {
     }
 }
 
-fn opt_ms(v: SqlValue) -> Option<SystemTime> {
+pub(super) fn opt_ms(v: SqlValue) -> Option<SystemTime> {
     match v {
         SqlValue::Integer(ms) => Some(from_millis(ms)),
         _ => None,
@@ -109,9 +109,9 @@ const SESSIONS_ALL: &str = "
     ORDER BY o.ts, o.id
     LIMIT ?2";
 
-type ProgramNames = HashMap<i64, (Option<String>, Option<String>, Option<String>)>;
+pub(super) type ProgramNames = HashMap<i64, (Option<String>, Option<String>, Option<String>)>;
 
-fn session_row(r: &Row<'_>, names: &ProgramNames) -> rusqlite::Result<SessionRow> {
+pub(super) fn session_row(r: &Row<'_>, names: &ProgramNames) -> rusqlite::Result<SessionRow> {
     let program: Option<i64> = r.get(1)?;
     let (exe, name, sha256) = program
         .and_then(|p| names.get(&p).cloned())
@@ -139,7 +139,7 @@ fn session_row(r: &Row<'_>, names: &ProgramNames) -> rusqlite::Result<SessionRow
 
 /// The name an "opened" record's detail holds, checked again (the file
 /// is as hostile as anything a user-level program can write).
-fn name_of(detail: &str) -> Option<(String, String)> {
+pub(super) fn name_of(detail: &str) -> Option<(String, String)> {
     let v: serde_json::Value = serde_json::from_str(detail).ok()?;
     let name = crate::names::host::clean_host(v.get("remote_name")?.as_str()?)?;
     let source = crate::names::NameSource::parse(v.get("remote_name_source")?.as_str()?)?;
@@ -150,7 +150,7 @@ const EVENT_KINDS: &str = "kind NOT IN ('opened', 'closed', 'seen')";
 
 impl Journal {
     /// Program ids with path, name and SHA-256 (those at `exe`, or all).
-    fn program_names(&self, exe: Option<&str>) -> Result<ProgramNames, JournalError> {
+    pub(super) fn program_names(&self, exe: Option<&str>) -> Result<ProgramNames, JournalError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, exe, name, sha256 FROM programs WHERE ?1 IS NULL OR exe = ?1",
         )?;
@@ -414,18 +414,30 @@ pub fn recorded_connections(
     exe: &std::path::Path,
     limit: usize,
 ) -> Option<Vec<crate::model::Connection>> {
-    let path = super::path_in(data_dir);
-    if !path.exists() {
-        return None;
-    }
-    let j = super::Journal::open_existing(&path).ok()?;
-    let rows = j
-        .sessions(&SessionQuery {
-            exe: Some(crate::escape::os_lossless(exe.as_os_str())),
-            since: None,
-            limit: Some(limit),
-        })
-        .ok()?;
+    let exe = crate::escape::os_lossless(exe.as_os_str());
+    // The guard's journal when the guard answers (it sees every process
+    // of this user); else the user's own.
+    let rows = match super::guarded::history(
+        &mut super::guarded::link(),
+        Some(exe.clone()),
+        None,
+        limit,
+    ) {
+        Ok(h) => h.sessions.into_iter().take(limit).collect(),
+        Err(_) => {
+            let path = super::path_in(data_dir);
+            if !path.exists() {
+                return None;
+            }
+            let j = super::Journal::open_existing(&path).ok()?;
+            j.sessions(&SessionQuery {
+                exe: Some(exe),
+                since: None,
+                limit: Some(limit),
+            })
+            .ok()?
+        }
+    };
     Some(
         rows.into_iter()
             .filter_map(|r| {

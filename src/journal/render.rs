@@ -197,6 +197,25 @@ pub fn event_text(e: &EventRow) -> String {
             "journal.event.pruned",
             &[("count", &d["removed"].as_u64().unwrap_or(0).to_string())],
         ),
+        "aggregate" => tr_args(
+            "gjournal.event.aggregate",
+            &[
+                ("opened", &d["opened"].as_u64().unwrap_or(0).to_string()),
+                ("closed", &d["closed"].as_u64().unwrap_or(0).to_string()),
+                ("first", &for_display(&s("first"))),
+                ("last", &for_display(&s("last"))),
+            ],
+        ),
+        "recovered" => tr_args(
+            "gjournal.event.recovered",
+            &[(
+                "old",
+                &d["old_head"]["id"]
+                    .as_i64()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "?".into()),
+            )],
+        ),
         other => for_display(other),
     }
 }

@@ -16,6 +16,10 @@ use crate::identity::hex;
 /// Half a year: long enough to answer "was it my PC, in spring?".
 pub const DEFAULT_RETENTION_DAYS: u32 = 180;
 
+/// Most bytes the guard's journal takes (every user's records, floods
+/// counted): at ~340 bytes a session, about 750,000 sessions.
+pub const GUARD_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
 /// What a prune did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PruneReport {
@@ -57,23 +61,77 @@ impl Journal {
         keep_from: Option<i64>,
     ) -> Result<PruneReport, JournalError> {
         let horizon = to_millis(now.checked_sub(retention).unwrap_or(SystemTime::UNIX_EPOCH));
+        let why = (
+            "older_than",
+            json!(rfc3339(crate::journal::from_millis(horizon))),
+        );
+        self.prune_with(now, keep_from, why, |tx, last_id| {
+            // The records before the first one that is young enough go; ids
+            // follow time closely enough (a late "opened" record only keeps
+            // a few older ones a little longer). Walks from the oldest
+            // record and stops at the first young one, so a journal with
+            // nothing to prune costs one row, not a scan.
+            let first_young: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM records WHERE ts >= ?1 ORDER BY id LIMIT 1",
+                    [horizon],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(first_young.unwrap_or(last_id + 1) - 1)
+        })
+    }
+
+    /// The bytes the journal's live pages take (freed pages are reused).
+    pub fn used_bytes(&self) -> Result<u64, JournalError> {
+        let q = |p: &str| -> Result<i64, JournalError> {
+            Ok(self.conn.pragma_query_value(None, p, |r| r.get(0))?)
+        };
+        let used = (q("page_count")? - q("freelist_count")?).max(0) * q("page_size")?;
+        Ok(u64::try_from(used).unwrap_or(0))
+    }
+
+    /// Keeps the journal under `max_bytes`: when it is larger, the oldest
+    /// records go (with an anchor, as for age) until about three quarters
+    /// of it would remain.
+    pub fn prune_to_size(
+        &mut self,
+        now: SystemTime,
+        max_bytes: u64,
+        keep_from: Option<i64>,
+    ) -> Result<PruneReport, JournalError> {
+        let used = self.used_bytes()?;
+        if used <= max_bytes {
+            return Ok(PruneReport {
+                removed: 0,
+                keeps_from: None,
+            });
+        }
+        let keep_share = (max_bytes as f64 * 0.75) / used as f64;
+        let why = ("over_bytes", json!(max_bytes));
+        self.prune_with(now, keep_from, why, |tx, last_id| {
+            let seg = chain::segment(tx)?;
+            let count = (last_id - seg.start + 1).max(0);
+            let remove = ((count as f64) * (1.0 - keep_share)).ceil() as i64;
+            Ok(seg.start + remove - 1)
+        })
+    }
+
+    /// Deletes records up to the id `cut` returns (bounded by the newest
+    /// record and `keep_from`), leaving an anchor and a chained "pruned"
+    /// record that says why (`older_than` a time, or `over_bytes`).
+    fn prune_with(
+        &mut self,
+        now: SystemTime,
+        keep_from: Option<i64>,
+        why: (&str, serde_json::Value),
+        cut: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> Result<i64, JournalError>,
+    ) -> Result<PruneReport, JournalError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (last_id, prev) = chain::tail(&tx)?;
-        // The records before the first one that is young enough go; ids
-        // follow time closely enough (a late "opened" record only keeps a
-        // few older ones a little longer).
-        // Walks from the oldest record and stops at the first young one, so
-        // a journal with nothing to prune costs one row, not a scan.
-        let first_young: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM records WHERE ts >= ?1 ORDER BY id LIMIT 1",
-                [horizon],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let mut cut = first_young.unwrap_or(last_id + 1) - 1;
+        let mut cut = cut(&tx, last_id)?;
         if let Some(k) = keep_from {
             cut = cut.min(k - 1);
         }
@@ -108,15 +166,15 @@ impl Journal {
             id: last_id.max(seq) + 1,
             ts: to_millis(now),
             kind: "pruned".into(),
-            detail: Some(
-                json!({
+            detail: Some({
+                let mut d = json!({
                     "keeps_from": keeps_from,
                     "anchor": hex(&anchor),
                     "removed": removed,
-                    "older_than": rfc3339(crate::journal::from_millis(horizon)),
-                })
-                .to_string(),
-            ),
+                });
+                d[why.0] = why.1;
+                d.to_string()
+            }),
             ..Fields::default()
         };
         let hash = chain::link(&prev, &f);

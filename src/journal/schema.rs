@@ -45,6 +45,10 @@ const MIGRATIONS: &[&str] = &[
          key   TEXT PRIMARY KEY,
          value TEXT NOT NULL
      );",
+    // 2: the uid of the process a record is about (the guard's journal
+    // shows each user only their own); NULL in a per-user journal.
+    "ALTER TABLE records ADD COLUMN uid INTEGER;
+     CREATE INDEX records_by_uid ON records(uid, id) WHERE uid IS NOT NULL;",
 ];
 
 /// The schema version this build writes.

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 
 use super::entry::{Entry, ProgramRef};
+use super::flood::FloodGate;
 use super::writer::{self, CHANNEL_CAPACITY, JournalHandle, Msg, Shared};
 use super::{Appender, Journal, JournalWarning, path_in};
 use crate::clock::Clock;
@@ -69,16 +70,111 @@ pub struct JournalStage {
     finished: bool,
     /// Programs announced in this run.
     known: HashSet<ProgramRef>,
-    /// Programs seen running since the last "seen" records.
-    seen: HashMap<ProgramRef, SystemTime>,
+    /// Programs (and whose processes ran them) seen running since the
+    /// last "seen" records.
+    seen: HashMap<(ProgramRef, Option<u32>), SystemTime>,
     next_seen: Option<SystemTime>,
     /// Sessions whose opening was queued, with the program named then, so
     /// the closing names the same program.
     open: HashMap<SessKey, Option<ProgramRef>>,
     last_now: Option<SystemTime>,
+    /// Counts floods instead of writing each session (the guard's journal).
+    flood: Option<FloodGate>,
+    /// The only writer of its journal: the head is kept in memory and a
+    /// cut tail is recorded (the guard's journal).
+    single_writer: bool,
+}
+
+/// The one uid that runs the program's live processes, if there is one.
+fn only_uid(p: &crate::model::Program) -> Option<u32> {
+    let mut uids = p.processes.iter().filter(|x| x.alive).filter_map(|x| x.uid);
+    let first = uids.next()?;
+    uids.all(|u| u == first).then_some(first)
 }
 
 impl JournalStage {
+    /// The journal of a process that is its only writer (the guard): a tail
+    /// cut while it was stopped or between two writes is found against the
+    /// head kept outside the database and in memory, and recorded as a
+    /// chained "recovered" record naming the old head; a flood of sessions
+    /// of one program is counted ([`FloodGate`]) instead of written one by
+    /// one. Never fails, like [`JournalStage::open_path`].
+    pub fn open_single_writer(path: &Path, clock: Arc<dyn Clock>) -> JournalStage {
+        let (mut stage, paused) = Self::build_single(path, clock, CHANNEL_CAPACITY, None);
+        if let Some(p) = paused {
+            stage.start(p);
+        }
+        stage
+    }
+
+    /// [`JournalStage::open_single_writer`] with the writer not started yet
+    /// and a channel of `capacity` (tests).
+    pub fn open_single_writer_paused(
+        path: &Path,
+        clock: Arc<dyn Clock>,
+        capacity: usize,
+    ) -> (JournalStage, Option<PausedWriter>) {
+        Self::build_single(path, clock, capacity, None)
+    }
+
+    /// `remembered`: the head this process wrote last (id, hash), for a
+    /// journal that vanished while it ran.
+    fn build_single(
+        path: &Path,
+        clock: Arc<dyn Clock>,
+        capacity: usize,
+        remembered: Option<(i64, String)>,
+    ) -> (JournalStage, Option<PausedWriter>) {
+        let now = clock.now();
+        let opened = Journal::open(path, now).and_then(|(mut j, mut warnings)| {
+            if let Some(old) = j.recover_cut_tail(now)? {
+                warnings.push(JournalWarning::TailCut { last: old.last_id });
+            }
+            // Gone with its head file too: the head kept in memory says
+            // what the new chain replaces.
+            if let Some((id, hash)) = remembered
+                && super::headfile::current(j.connection())?.last_id == 0
+            {
+                let detail = json!({
+                    "moved_to": null,
+                    "reason": "missing",
+                    "old_head": {"id": id, "hash": hash},
+                });
+                j.write_entries(&[Entry::Recovered { at: now, detail }])?;
+                warnings.push(JournalWarning::Vanished { last: id });
+            }
+            Ok((j, warnings))
+        });
+        let (mut stage, mut paused) = Self::assemble(path, clock, capacity, opened);
+        stage.single_writer = true;
+        stage.flood = Some(FloodGate::new(
+            super::flood::DEFAULT_LIMIT,
+            super::flood::DEFAULT_WINDOW,
+        ));
+        if let Some(p) = &mut paused {
+            p.app.set_size_cap(Some(super::retention::GUARD_MAX_BYTES));
+        }
+        if let Some(p) = &mut paused
+            && let Err(e) = p.app.watch_tail()
+        {
+            stage
+                .shared
+                .status()
+                .warnings
+                .push(JournalWarning::WriteFailed {
+                    error: e.to_string(),
+                });
+        }
+        (stage, paused)
+    }
+
+    /// Sets how many sessions of one program per window are written one by
+    /// one (`None`: all of them).
+    pub fn with_flood_limit(mut self, limit: Option<(u32, Duration)>) -> JournalStage {
+        self.flood = limit.map(|(n, w)| FloodGate::new(n, w));
+        self
+    }
+
     /// Opens `journal.sqlite3` in `data_dir` and starts the writer thread.
     /// Never fails: problems are in [`JournalStage::handle`]'s status
     /// (file moved aside, journal unavailable) and kizuki keeps working.
@@ -167,6 +263,8 @@ impl JournalStage {
             next_seen: None,
             open: HashMap::new(),
             last_now: None,
+            flood: None,
+            single_writer: false,
         };
         let handle = stage.handle();
         writer::register(&handle);
@@ -217,7 +315,13 @@ impl JournalStage {
     }
 
     fn restart(&mut self) {
-        let (fresh, paused) = Self::build(&self.path, self.clock.clone(), CHANNEL_CAPACITY);
+        let (fresh, paused) = if self.single_writer {
+            let st = self.shared.status().clone();
+            let remembered = st.head_id.zip(st.head);
+            Self::build_single(&self.path, self.clock.clone(), CHANNEL_CAPACITY, remembered)
+        } else {
+            Self::build(&self.path, self.clock.clone(), CHANNEL_CAPACITY)
+        };
         *self = fresh;
         if let Some(p) = paused {
             self.start(p);
@@ -225,9 +329,10 @@ impl JournalStage {
     }
 
     fn flush_seen(&mut self, now: SystemTime) {
-        let seen: Vec<(ProgramRef, SystemTime)> = self.seen.drain().collect();
-        for (program, at) in seen {
-            self.offer(Entry::Seen { program, at }, now);
+        let mut seen: Vec<((ProgramRef, Option<u32>), SystemTime)> = self.seen.drain().collect();
+        seen.sort();
+        for ((program, uid), at) in seen {
+            self.offer(Entry::Seen { program, uid, at }, now);
         }
         self.next_seen = Some(now + SEEN_EVERY);
     }
@@ -255,6 +360,11 @@ impl JournalStage {
                     .map(ProgramRef::of)
                     .unwrap_or_else(|| ProgramRef::of_key(k))
             });
+            if let Some(f) = &mut self.flood
+                && !f.opened(&r, conn)
+            {
+                return;
+            }
             self.open.insert(key, r.clone());
             self.offer(
                 Entry::Opened {
@@ -264,6 +374,18 @@ impl JournalStage {
                 now,
             );
         } else {
+            if let Some(f) = &mut self.flood
+                && !self.open.contains_key(&key)
+            {
+                let r = program.as_ref().map(|k| {
+                    snap.program(k)
+                        .map(ProgramRef::of)
+                        .unwrap_or_else(|| ProgramRef::of_key(k))
+                });
+                if !f.closed(&r, conn) {
+                    return;
+                }
+            }
             let r = match self.open.remove(&key) {
                 Some(r) => r,
                 // Its opening was skipped (see above) or was before this run.
@@ -287,7 +409,10 @@ impl JournalStage {
 
 impl Stage for JournalStage {
     fn apply(&mut self, ctx: &TickContext<'_>, snap: &mut Snapshot) {
-        if self.finished {
+        // The only writer's file was deleted under it: start a new one,
+        // whose first record names the old head.
+        let vanished = self.single_writer && self.available && !self.path.exists();
+        if self.finished || vanished {
             self.restart();
         }
         if !self.available {
@@ -295,6 +420,11 @@ impl Stage for JournalStage {
         }
         let now = ctx.now;
         self.last_now = Some(now);
+        if let Some(f) = &mut self.flood {
+            for e in f.roll(now) {
+                self.shared.offer(&self.tx, e, now);
+            }
+        }
         for p in &snap.programs {
             let newly_raised: Vec<_> = p
                 .findings
@@ -306,10 +436,12 @@ impl Stage for JournalStage {
                 continue;
             }
             let r = ProgramRef::of(p);
+            let uid = only_uid(p);
             if self.known.insert(r.clone()) {
                 self.offer(
                     Entry::Program {
                         program: r.clone(),
+                        uid,
                         at: now,
                     },
                     now,
@@ -323,13 +455,24 @@ impl Stage for JournalStage {
                         severity: f.severity,
                         summary: f.summary.clone(),
                         evidence: f.evidence.clone(),
+                        uid,
                         at: now,
                     },
                     now,
                 );
             }
             if alive {
-                self.seen.insert(r, now);
+                let mut uids: Vec<Option<u32>> = p
+                    .processes
+                    .iter()
+                    .filter(|x| x.alive)
+                    .map(|x| x.uid)
+                    .collect();
+                uids.sort_unstable();
+                uids.dedup();
+                for u in uids {
+                    self.seen.insert((r.clone(), u), now);
+                }
             }
         }
         for ev in ctx.events {
@@ -352,6 +495,11 @@ impl Stage for JournalStage {
         }
         let now = self.last_now.unwrap_or_else(|| self.clock.now());
         self.flush_seen(now);
+        if let Some(f) = &mut self.flood {
+            for e in f.drain() {
+                self.shared.offer(&self.tx, e, now);
+            }
+        }
         self.open.clear();
         if !self
             .shared

@@ -25,6 +25,9 @@ const MAX_BATCH: usize = 2048;
 /// How often the writer prunes old records.
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 
+/// How often a size-capped journal's size is checked.
+const SIZE_CHECK_EVERY: Duration = Duration::from_secs(60);
+
 // An entry holds a connection (with its byte counts); boxing it would cost
 // an allocation per record for no gain in a channel.
 #[allow(clippy::large_enum_variant)]
@@ -252,6 +255,7 @@ struct Writer {
     /// Entries lost to failed writes, reported when writing works again.
     lost: Pending,
     next_prune: Option<SystemTime>,
+    next_size_check: Option<SystemTime>,
 }
 
 impl Writer {
@@ -262,6 +266,7 @@ impl Writer {
             clock,
             lost: Pending::default(),
             next_prune: None,
+            next_size_check: None,
         }
     }
 
@@ -347,6 +352,7 @@ impl Writer {
     }
 
     fn prune_if_due(&mut self) {
+        self.cap_size_if_due();
         let now = self.clock.now();
         if self.next_prune.is_some_and(|t| now < t) {
             return;
@@ -363,6 +369,27 @@ impl Writer {
             if e.is_disk_full() {
                 st.paused = Some(JournalWarning::DiskFull);
             }
+        }
+    }
+}
+
+impl Writer {
+    /// Past the size cap the oldest records go, with an anchor and a
+    /// chained "pruned" record (see [`super::Journal::prune_to_size`]).
+    fn cap_size_if_due(&mut self) {
+        let Some(cap) = self.app.size_cap() else {
+            return;
+        };
+        let now = self.clock.now();
+        if self.next_size_check.is_some_and(|t| now < t) {
+            return;
+        }
+        self.next_size_check = Some(now + SIZE_CHECK_EVERY);
+        let keep = self.app.oldest_open();
+        if let Err(e) = self.app.journal_mut().prune_to_size(now, cap, keep)
+            && e.is_disk_full()
+        {
+            self.shared.status().paused = Some(JournalWarning::DiskFull);
         }
     }
 }

@@ -68,6 +68,11 @@ impl Core {
         }
     }
 
+    /// The root-owned state folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn protected(&self) -> &Protected {
         &self.protected
     }
@@ -91,6 +96,14 @@ impl Core {
             outcome: outcome.to_string(),
             detail: detail.to_string(),
         };
+        super::journal::record_action(
+            &self.dir,
+            entry.uid,
+            &entry.request,
+            authority,
+            outcome,
+            detail,
+        );
         // A flood of refused requests must not fill the disk: past the cap
         // only changes are logged.
         if outcome == "refused" && self.log.size() > MAX_LOG_BYTES {
@@ -287,7 +300,11 @@ impl Core {
     pub fn handle(&mut self, req: &Request, asker: Asker, authority: Authority) -> Reply {
         let before = self.state.clone();
         match req {
-            Request::Status | Request::Subscribe => {
+            // Answered by the server without the core (see `journal`).
+            Request::Status
+            | Request::Subscribe
+            | Request::History { .. }
+            | Request::HistoryVerify { .. } => {
                 return Reply::Ok {
                     status: self.status(),
                 };
@@ -349,7 +366,10 @@ impl Core {
             Request::Panic => self.confirm(req, |s| s.panic),
             Request::Resume => self.confirm(req, |s| !s.panic),
             Request::Clear => self.confirm(req, |s| !s.table && s.blocked.is_empty()),
-            Request::Status | Request::Subscribe => Reply::Ok {
+            Request::Status
+            | Request::Subscribe
+            | Request::History { .. }
+            | Request::HistoryVerify { .. } => Reply::Ok {
                 status: self.status(),
             },
         }

@@ -6,6 +6,7 @@ mod check;
 mod core;
 mod exec;
 mod fsx;
+pub mod journal;
 mod log;
 mod procs;
 mod server;
@@ -86,6 +87,10 @@ pub fn run() -> Result<()> {
     let state = state::State::load(&dir)?;
     let origins = state::load_origins(&dir)?;
     let guard_log = log::GuardLog::open(&dir).with_context(|| dir.display().to_string())?;
+    // The evidence journal, fed by the guard's own sampler (one place).
+    if let Err(e) = journal::spawn_sampler(&dir) {
+        eprintln!("kizuki guard: journal sampler: {e}");
+    }
     let layout = CgroupLayout::detect();
     let catcher = exec::Catcher::start(layout.clone(), origins);
     let mut core = core::Core::new(dir.clone(), state, guard_log, layout, catcher.clone());
