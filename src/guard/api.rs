@@ -56,13 +56,21 @@ pub enum Request {
     Clear,
     /// Keep the connection: the guard sends an [`Event`] per state change.
     Subscribe,
+    /// The guard's live view of processes and connections (its capture
+    /// and names), with every socket that ended after the cursor `since`
+    /// (from an earlier reply; `None` the first time). What another
+    /// user's processes did is withheld from a non-admin client.
+    Sample { since: Option<u64> },
 }
 
 impl Request {
     /// Whether the request changes enforcement (and so needs root or
     /// polkit).
     pub fn changes_enforcement(&self) -> bool {
-        !matches!(self, Request::Status | Request::Subscribe)
+        !matches!(
+            self,
+            Request::Status | Request::Subscribe | Request::Sample { .. }
+        )
     }
 
     /// Whether the request lifts a protection: never covered by a kept
@@ -82,7 +90,7 @@ impl Request {
             Request::Panic => Some("jp.kizuki.panic"),
             Request::Resume => Some("jp.kizuki.resume"),
             Request::Clear => Some("jp.kizuki.clear"),
-            Request::Status | Request::Subscribe => None,
+            Request::Status | Request::Subscribe | Request::Sample { .. } => None,
         }
     }
 }
@@ -106,6 +114,10 @@ pub enum Reply {
         detail: String,
         status: Option<GuardStatus>,
     },
+    /// The answer to [`Request::Sample`].
+    Sample {
+        live: Box<crate::guard::live::LiveSample>,
+    },
 }
 
 impl Reply {
@@ -114,6 +126,7 @@ impl Reply {
         match self {
             Reply::Ok { status } => Some(status),
             Reply::Refused { status, .. } | Reply::Failed { status, .. } => status.as_ref(),
+            Reply::Sample { .. } => None,
         }
     }
 }
@@ -251,6 +264,8 @@ mod tests {
             Request::Resume,
             Request::Clear,
             Request::Subscribe,
+            Request::Sample { since: None },
+            Request::Sample { since: Some(42) },
         ];
         for r in reqs {
             let line = serde_json::to_string(&r).unwrap();
@@ -260,6 +275,7 @@ mod tests {
             r#"{"op":"run","cmd":"sh"}"#,
             r#"{"op":"block","exe":"/x","out":"/etc/ld.so.preload"}"#,
             r#"{"op":"unblock","exe":"/x","pid":1}"#,
+            r#"{"op":"sample","since":1,"uid":0}"#,
         ] {
             assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
         }

@@ -117,6 +117,11 @@ impl GuardLink for LocalLink {
             Request::Status | Request::Subscribe => Reply::Ok {
                 status: self.read_back(),
             },
+            // No live view in-process: the client samples itself.
+            Request::Sample { .. } => Reply::Failed {
+                detail: "no live view without the guard service".into(),
+                status: None,
+            },
             Request::Block { exe } => {
                 let sha = match crate::identity::sha256_file(exe) {
                     Ok(s) => s,

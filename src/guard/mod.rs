@@ -7,6 +7,8 @@ pub mod blocked;
 pub mod client;
 #[cfg(target_os = "linux")]
 mod linux;
+pub mod live;
+pub mod live_probe;
 pub mod local;
 pub mod outcome;
 

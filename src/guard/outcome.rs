@@ -44,7 +44,7 @@ impl Action {
             Request::Panic => Action::Panic,
             Request::Resume => Action::Resume,
             Request::Clear => Action::Clear,
-            Request::Status | Request::Subscribe => Action::Status,
+            Request::Status | Request::Subscribe | Request::Sample { .. } => Action::Status,
         }
     }
 
@@ -166,7 +166,7 @@ pub fn in_force(req: &Request, status: &GuardStatus) -> bool {
         Request::Panic => status.panic,
         Request::Resume => !status.panic,
         Request::Clear => !status.panic && status.blocked.is_empty(),
-        Request::Status | Request::Subscribe => true,
+        Request::Status | Request::Subscribe | Request::Sample { .. } => true,
     }
 }
 
@@ -196,6 +196,10 @@ pub fn judge(req: &Request, result: Result<Reply, LinkError>) -> Answer {
             (status, p)
         }
         Ok(Reply::Failed { detail, status }) => (status, Some(Problem::Failed(detail))),
+        Ok(Reply::Sample { .. }) => (
+            None,
+            Some(Problem::Link("a live sample answered a change".into())),
+        ),
     };
     Answer {
         action,

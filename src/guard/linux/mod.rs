@@ -8,8 +8,10 @@ mod exec;
 mod fsx;
 mod log;
 mod procs;
+pub mod sampler;
 mod server;
 mod state;
+mod viewer;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -116,7 +118,10 @@ pub fn run() -> Result<()> {
         dir.display(),
         socket.display()
     );
-    let shared = Arc::new(server::Shared::new(core, Box::new(Polkit)));
+    // The live view (capture, names) for clients; a journal stage can be
+    // handed to it here.
+    let live = sampler::start(Vec::new());
+    let shared = Arc::new(server::Shared::new(core, Box::new(Polkit)).with_live(live));
     spawn_sweeper(catcher, dir)?;
     server::serve(listener, shared);
     Ok(())

@@ -1,0 +1,179 @@
+//! The client side of the guard's live view: [`GuardProbe`] is a
+//! [`Probe`] whose samples come from the guard (its event capture, its
+//! names), so an ordinary user's window, `scan` and `watch` see short
+//! connections, bytes and names without root, and without scanning
+//! `/proc` themselves. One connection is kept open and asked again each
+//! sample with the cursor of the last answer.
+
+// The socket half is Unix-only until a Windows service answers.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::api::{API_VERSION, Reply, Request};
+use super::client::{LinkError, SocketLink};
+use super::live::{LiveCapture, LiveSample, MAX_SAMPLE_LINE, learn_names};
+use crate::model::{CaptureMode, RawSample};
+use crate::names::NameCache;
+use crate::probe::{Probe, ProbeError};
+
+/// Samples from the guard.
+pub struct GuardProbe {
+    link: SocketLink,
+    #[cfg(unix)]
+    conn: Option<BufReader<std::os::unix::net::UnixStream>>,
+    cursor: Option<u64>,
+    mode: CaptureMode,
+    names: Arc<NameCache>,
+    /// The answer to the first question, returned by the first sample.
+    first: Option<RawSample>,
+    /// The client's own probe while the guard does not answer (it
+    /// stopped or restarted); the guard is asked again now and then.
+    fallback: Option<Box<dyn Probe>>,
+    since_fallback: u32,
+}
+
+/// Samples on the client's own probe before the guard is asked again.
+const RETRY_EVERY: u32 = 10;
+
+impl GuardProbe {
+    /// Asks the guard at `socket` once; `Err` when no guard answers there
+    /// (or it answers no live view), so the caller samples by itself.
+    pub fn connect(socket: PathBuf) -> Result<GuardProbe, LinkError> {
+        let mut p = GuardProbe {
+            link: SocketLink::new(socket),
+            #[cfg(unix)]
+            conn: None,
+            cursor: None,
+            mode: CaptureMode::GuardPolling,
+            names: Arc::new(NameCache::new()),
+            first: None,
+            fallback: None,
+            since_fallback: 0,
+        };
+        let first = p.ask()?;
+        p.first = Some(first);
+        Ok(p)
+    }
+
+    /// The cache the guard's names go into: give it to the monitor
+    /// (`MonitorCore::set_names`).
+    pub fn names(&self) -> Arc<NameCache> {
+        self.names.clone()
+    }
+
+    fn take(&mut self, live: LiveSample) -> Result<RawSample, LinkError> {
+        if live.api_version != API_VERSION {
+            return Err(LinkError::Protocol(format!(
+                "guard speaks API version {}, this client {API_VERSION}",
+                live.api_version
+            )));
+        }
+        self.cursor = Some(live.cursor);
+        self.mode = match live.capture {
+            LiveCapture::Ebpf => CaptureMode::GuardEbpf,
+            LiveCapture::Polling => CaptureMode::GuardPolling,
+        };
+        if live.lost {
+            log::warn!("the guard's ring no longer held every ended connection since the last sample");
+        }
+        learn_names(&self.names, &live.names);
+        Ok(live.sample)
+    }
+
+    #[cfg(unix)]
+    fn ask_once(&mut self) -> Result<LiveSample, LinkError> {
+        use std::io::Write;
+        if self.conn.is_none() {
+            let s = self.link.connect()?;
+            s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+            self.conn = Some(BufReader::new(s));
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(LinkError::Protocol("no connection".into()));
+        };
+        let req = Request::Sample { since: self.cursor };
+        super::client::send(conn.get_mut(), &req)?;
+        conn.get_mut().flush()?;
+        let line = super::client::read_line_max(conn, MAX_SAMPLE_LINE)?.ok_or_else(|| {
+            LinkError::Protocol("the guard closed the connection without answering".into())
+        })?;
+        match serde_json::from_str::<Reply>(&line) {
+            Ok(Reply::Sample { live }) => Ok(*live),
+            Ok(other) => Err(LinkError::Protocol(format!(
+                "the guard answered a sample with {}",
+                match other {
+                    Reply::Refused { detail, .. } | Reply::Failed { detail, .. } => detail,
+                    _ => "something else".into(),
+                }
+            ))),
+            Err(e) => Err(LinkError::Protocol(e.to_string())),
+        }
+    }
+
+    /// One question; a broken connection (the guard restarted, or closed
+    /// an idle one) is opened again once.
+    #[cfg(unix)]
+    fn ask(&mut self) -> Result<RawSample, LinkError> {
+        let live = match self.ask_once() {
+            Ok(l) => l,
+            Err(LinkError::Io(_)) => {
+                self.conn = None;
+                self.ask_once()?
+            }
+            Err(e) => {
+                self.conn = None;
+                return Err(e);
+            }
+        };
+        self.take(live)
+    }
+
+    #[cfg(not(unix))]
+    fn ask(&mut self) -> Result<RawSample, LinkError> {
+        Err(LinkError::NotRunning {
+            socket: self.link.socket().to_path_buf(),
+        })
+    }
+}
+
+impl Probe for GuardProbe {
+    fn sample(&mut self) -> Result<RawSample, ProbeError> {
+        if let Some(s) = self.first.take() {
+            return Ok(s);
+        }
+        if self.fallback.is_none() || self.since_fallback >= RETRY_EVERY {
+            match self.ask() {
+                Ok(s) => {
+                    if self.fallback.take().is_some() {
+                        log::info!("the guard answers again: its live view is used");
+                    }
+                    return Ok(s);
+                }
+                Err(e) => {
+                    // Seen again from scratch when the guard is back.
+                    self.cursor = None;
+                    self.since_fallback = 0;
+                    if self.fallback.is_none() {
+                        log::warn!("the guard stopped answering ({e}): sampling here instead");
+                        self.fallback = Some(Box::new(crate::probe::NativeProbe::new()?));
+                    }
+                }
+            }
+        }
+        self.since_fallback += 1;
+        match self.fallback.as_mut() {
+            Some(p) => p.sample(),
+            None => Err(ProbeError::Sockets("no probe".into())),
+        }
+    }
+
+    fn capture_mode(&self) -> CaptureMode {
+        match &self.fallback {
+            Some(p) => p.capture_mode(),
+            None => self.mode,
+        }
+    }
+}
