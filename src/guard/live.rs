@@ -318,8 +318,12 @@ pub fn restrict(sample: &mut RawSample, v: &Viewer) -> bool {
     });
     sample.exited.retain(|p| own.contains(p));
     sample.suspended.retain(|p| own.contains(p));
+    // A socket is the viewer's when its uid is, or a process of theirs
+    // holds it (a TIME_WAIT leftover the capture gave its owner has the
+    // kernel's uid 0 in the table).
+    let mine = |s: &RawSocket| s.uid == Some(v.uid) || s.pids.iter().any(|p| own.contains(p));
     for s in &mut sample.sockets {
-        if s.uid == Some(v.uid) {
+        if mine(s) {
             let before = s.pids.len();
             s.pids.retain(|p| own.contains(p));
             withheld |= s.pids.len() != before;
@@ -334,12 +338,16 @@ pub fn restrict(sample: &mut RawSample, v: &Viewer) -> bool {
     // inode, not a TIME_WAIT leftover) are not theirs to see.
     let n = sample.sockets.len();
     sample.sockets.retain(|s| {
-        s.uid == Some(v.uid) || s.inode != 0 || s.state == crate::model::SockState::TimeWait
+        s.uid == Some(v.uid)
+            || !s.pids.is_empty()
+            || s.inode != 0
+            || s.state == crate::model::SockState::TimeWait
     });
     let n_ended = sample.ended.len();
     sample.ended.retain_mut(|s| {
+        let keep = mine(s);
         s.pids.retain(|p| own.contains(p));
-        s.uid == Some(v.uid)
+        keep
     });
     let n_special = sample.special_sockets.len();
     sample.special_sockets.retain_mut(|s| {
@@ -516,6 +524,11 @@ mod tests {
         hidden.inode = 0; // capture-only (another namespace)
         s.sockets.push(hidden);
         s.ended.push(sock(20, 1001, "127.0.0.1:2001", "198.51.100.3:443"));
+        // The viewer's own TIME_WAIT leftover: the table says uid 0.
+        let mut tw = sock(10, 0, "127.0.0.1:1002", "203.0.113.9:443");
+        tw.state = crate::model::SockState::TimeWait;
+        tw.inode = 0;
+        s.sockets.push(tw);
         s.ended.push(sock(10, 1000, "127.0.0.1:1001", "203.0.113.8:443"));
         s.special_sockets.push(crate::model::RawSpecialSocket {
             family: "packet",
@@ -537,7 +550,9 @@ mod tests {
         assert_eq!(theirs.name, "theirs");
         let mine = s.processes.iter().find(|p| p.pid == 10).unwrap();
         assert_eq!(mine.exe.as_deref(), Some(std::path::Path::new("/usr/bin/mine")));
-        assert_eq!(s.sockets.len(), 2, "their capture-only socket is dropped");
+        assert_eq!(s.sockets.len(), 3, "their capture-only socket is dropped");
+        let tw = s.sockets.iter().find(|x| x.uid == Some(0)).unwrap();
+        assert_eq!((tw.pids.clone(), tw.bytes_sent), (vec![10], Some(100)));
         let t = s.sockets.iter().find(|x| x.uid == Some(1001)).unwrap();
         assert!(t.pids.is_empty());
         assert_eq!((t.bytes_sent, t.bytes_received), (None, None));
