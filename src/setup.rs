@@ -71,6 +71,11 @@ pub fn native_monitor_with(
     // everyone) is read instead of sampling here.
     let guard = guard_probe();
     let guard_names = guard.as_ref().map(|g| g.names());
+    let own_hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
+    let hasher: Box<dyn crate::identity::ExeHasher> = match &guard {
+        Some(g) => Box::new(g.hasher(Box::new(own_hasher))),
+        None => Box::new(own_hasher),
+    };
     let probe: Box<dyn Probe> = match guard {
         Some(g) => Box::new(g),
         // A run that keeps watching (the window, `watch`) sees every
@@ -79,10 +84,9 @@ pub fn native_monitor_with(
         None if opts.record => with_capture(Box::new(NativeProbe::new()?)),
         None => Box::new(NativeProbe::new()?),
     };
-    let hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
     let mut core = MonitorCore::new(
         probe,
-        Box::new(hasher),
+        hasher,
         Arc::new(SystemClock),
         opts.interval,
     );

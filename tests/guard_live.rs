@@ -390,6 +390,14 @@ fn an_ordinary_user_sees_its_own_short_connection_and_names_through_the_guard_bu
         .unwrap_or_else(|| panic!("no connection to the named listener: {v:#}"));
     assert_eq!(named.1["remote_name"], "board.example.jp", "{:#}", named.1);
     assert_eq!(named.1["remote_name_source"], "dns");
+    // The guard's hash of the image the client could also read.
+    let python = std::fs::canonicalize(common::python()).unwrap();
+    assert_eq!(
+        named.0["sha256"],
+        kizuki::identity::sha256_file(&python).unwrap(),
+        "{:#}",
+        named.0
+    );
 
     // Root's program, bytes and names stay root's.
     let text = v.to_string();

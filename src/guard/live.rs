@@ -57,6 +57,20 @@ pub struct FlowName {
     pub seen: u64,
 }
 
+/// The SHA-256 of a process's image, as the guard read it through
+/// `/proc/PID/exe` at the image's (device, inode) `stamp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcHash {
+    pub pid: u32,
+    pub start_time: u64,
+    pub stamp: (u64, u64),
+    pub sha256: String,
+}
+
+/// Hashes by (PID, start time).
+pub type HashMapByProc = HashMap<(u32, u64), ProcHash>;
+
 /// One answer to `Request::Sample`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +90,9 @@ pub struct LiveSample {
     /// `exited` when gone).
     pub sample: RawSample,
     pub names: Vec<FlowName>,
+    /// SHA-256 of the image of each listed process the client may see,
+    /// taken by the guard while it ran (the client need not read it again).
+    pub hashes: Vec<ProcHash>,
     /// Other users' details were withheld (a non-admin client).
     pub restricted: bool,
     /// The reply was cut to its caps.
@@ -149,6 +166,7 @@ pub struct LiveStore {
     latest: Arc<RawSample>,
     ended: Ring<Ended>,
     exited: Ring<Arc<RawProcess>>,
+    hashes: Arc<HashMapByProc>,
 }
 
 impl Default for LiveStore {
@@ -164,9 +182,37 @@ impl LiveStore {
             latest: Arc::new(RawSample::default()),
             ended: Ring::new(sockets),
             exited: Ring::new(procs),
+            hashes: Arc::default(),
         }
     }
 
+    /// The hashes the sampler took so far (replaced as a whole).
+    pub fn set_hashes(&mut self, hashes: Arc<HashMapByProc>) {
+        self.hashes = hashes;
+    }
+
+    pub fn hashes(&self) -> Arc<HashMapByProc> {
+        self.hashes.clone()
+    }
+}
+
+/// The hashes of the processes in `sample` whose image it shows (call
+/// after [`restrict`]: others' images are not shown).
+pub fn hashes_for(hashes: &HashMapByProc, sample: &RawSample) -> Vec<ProcHash> {
+    sample
+        .processes
+        .iter()
+        .filter(|p| p.exe.is_some() && p.script.is_none())
+        .filter_map(|p| {
+            hashes
+                .get(&(p.pid, p.start_time))
+                .filter(|h| p.exe_stamp == Some(h.stamp))
+        })
+        .cloned()
+        .collect()
+}
+
+impl LiveStore {
     pub fn cursor(&self) -> u64 {
         self.seq
     }

@@ -8,13 +8,15 @@
 // The socket half is Unix-only until a Windows service answers.
 #![cfg_attr(not(unix), allow(dead_code, unused_imports))]
 
+use std::collections::HashMap;
 use std::io::BufReader;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::api::{API_VERSION, Reply, Request};
 use super::client::{LinkError, SocketLink};
-use super::live::{LiveCapture, LiveSample, MAX_SAMPLE_LINE, learn_names};
+use super::live::{LiveCapture, LiveSample, MAX_SAMPLE_LINE, ProcHash, learn_names};
+use crate::identity::ExeHasher;
 use crate::model::{CaptureMode, RawSample};
 use crate::names::NameCache;
 use crate::probe::{Probe, ProbeError};
@@ -27,6 +29,8 @@ pub struct GuardProbe {
     cursor: Option<u64>,
     mode: CaptureMode,
     names: Arc<NameCache>,
+    /// The guard's hashes of the latest answer's processes, by PID.
+    hashes: Arc<Mutex<HashMap<u32, ProcHash>>>,
     /// The answer to the first question, returned by the first sample.
     first: Option<RawSample>,
     /// The client's own probe while the guard does not answer (it
@@ -49,6 +53,7 @@ impl GuardProbe {
             cursor: None,
             mode: CaptureMode::GuardPolling,
             names: Arc::new(NameCache::new()),
+            hashes: Arc::default(),
             first: None,
             fallback: None,
             since_fallback: 0,
@@ -62,6 +67,16 @@ impl GuardProbe {
     /// (`MonitorCore::set_names`).
     pub fn names(&self) -> Arc<NameCache> {
         self.names.clone()
+    }
+
+    /// A hasher that takes the guard's hash of a process's image when it
+    /// has one (the guard read it as root while the process ran), else
+    /// asks `fallback`.
+    pub fn hasher(&self, fallback: Box<dyn ExeHasher>) -> GuardHasher {
+        GuardHasher {
+            hashes: self.hashes.clone(),
+            fallback,
+        }
     }
 
     fn take(&mut self, live: LiveSample) -> Result<RawSample, LinkError> {
@@ -80,6 +95,8 @@ impl GuardProbe {
             log::warn!("the guard's ring no longer held every ended connection since the last sample");
         }
         learn_names(&self.names, &live.names);
+        *self.hashes.lock().unwrap_or_else(|e| e.into_inner()) =
+            live.hashes.into_iter().map(|h| (h.pid, h)).collect();
         Ok(live.sample)
     }
 
@@ -175,5 +192,36 @@ impl Probe for GuardProbe {
             Some(p) => p.capture_mode(),
             None => self.mode,
         }
+    }
+}
+
+/// Hashes from the guard, else from `fallback` (see [`GuardProbe::hasher`]).
+pub struct GuardHasher {
+    hashes: Arc<Mutex<HashMap<u32, ProcHash>>>,
+    fallback: Box<dyn ExeHasher>,
+}
+
+impl ExeHasher for GuardHasher {
+    fn hash(&mut self, pid: u32, exe: &Path) -> Option<String> {
+        let known = self
+            .hashes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&pid)
+            .cloned();
+        // Only while the image is still the one the guard read.
+        let image = crate::identity::image_path(pid, exe);
+        match known {
+            Some(h) if crate::probe::file_stamp(&image) == Some(h.stamp) => Some(h.sha256),
+            _ => self.fallback.hash(pid, exe),
+        }
+    }
+
+    fn hash_file(&mut self, path: &Path) -> Option<String> {
+        self.fallback.hash_file(path)
+    }
+
+    fn save(&mut self) {
+        self.fallback.save();
     }
 }

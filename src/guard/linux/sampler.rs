@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::clock::SystemClock;
-use crate::guard::live::{LiveCapture, LiveStore};
+use std::collections::{HashMap, HashSet};
+
+use crate::guard::live::{HashMapByProc, LiveCapture, LiveStore, ProcHash};
+use crate::identity::NativeHasher;
 use crate::model::{CaptureMode, RawSample};
 use crate::monitor::{MonitorCore, Stage};
 use crate::names::NameCache;
@@ -40,19 +43,76 @@ impl LiveState {
     }
 }
 
-/// A probe that hands each sample to the live store on its way.
+/// A probe that hands each sample to the live store on its way, with
+/// the SHA-256 of each new process's image.
 struct Tee {
     inner: Box<dyn Probe>,
     store: Arc<Mutex<LiveStore>>,
+    hasher: NativeHasher,
+    hashes: HashMapByProc,
+}
+
+/// Hashes of processes gone longer than this are forgotten.
+const HASH_KEEP: usize = 2;
+
+impl Tee {
+    fn new(inner: Box<dyn Probe>, store: Arc<Mutex<LiveStore>>) -> Tee {
+        Tee {
+            inner,
+            store,
+            hasher: NativeHasher::new(None),
+            hashes: HashMap::new(),
+        }
+    }
+
+    /// Hashes the images of processes not hashed yet (or whose image
+    /// changed: `exec`), through `/proc/PID/exe`, kept only when the
+    /// image is still the one the probe saw after reading it.
+    fn hash_new(&mut self, s: &RawSample) {
+        let listed: HashSet<(u32, u64)> =
+            s.processes.iter().map(|p| (p.pid, p.start_time)).collect();
+        for p in &s.processes {
+            let (Some(_), None, Some(stamp)) = (&p.exe, &p.script, p.exe_stamp) else {
+                continue;
+            };
+            let key = (p.pid, p.start_time);
+            if self.hashes.get(&key).is_some_and(|h| h.stamp == stamp) {
+                continue;
+            }
+            let image = std::path::PathBuf::from(format!("/proc/{}/exe", p.pid));
+            let same = || crate::probe::file_stamp(&image) == Some(stamp);
+            if !same() {
+                continue;
+            }
+            if let Some(sha256) = self.hasher.hash_path(&image)
+                && same()
+            {
+                self.hashes.insert(
+                    key,
+                    ProcHash {
+                        pid: p.pid,
+                        start_time: p.start_time,
+                        stamp,
+                        sha256,
+                    },
+                );
+            }
+        }
+        // Bounded: the listed processes, and a few times as many gone ones.
+        if self.hashes.len() > HASH_KEEP * listed.len() + 1024 {
+            self.hashes.retain(|k, _| listed.contains(k));
+        }
+    }
 }
 
 impl Probe for Tee {
     fn sample(&mut self) -> Result<RawSample, ProbeError> {
         let s = self.inner.sample()?;
-        self.store
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .publish(s.clone());
+        self.hash_new(&s);
+        let hashes = Arc::new(self.hashes.clone());
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.publish(s.clone());
+        store.set_hashes(hashes);
         Ok(s)
     }
 
@@ -103,10 +163,7 @@ pub fn start(extra_stages: Vec<Box<dyn Stage>>) -> Option<LiveState> {
         capture,
         names_read: reader.is_some(),
     };
-    let tee = Tee {
-        inner: probe,
-        store,
-    };
+    let tee = Tee::new(probe, store);
     let spawned = std::thread::Builder::new()
         .name("guard-live".into())
         .spawn(move || {
@@ -129,7 +186,7 @@ fn run(tee: Tee, names: Arc<NameCache>, extra_stages: Vec<Box<dyn Stage>>) {
     } else {
         let mut core = MonitorCore::new(
             Box::new(tee),
-            Box::new(crate::identity::NativeHasher::new(None)),
+            Box::new(NativeHasher::new(None)),
             Arc::new(SystemClock),
             INTERVAL,
         );

@@ -20,7 +20,7 @@ use super::core::{Asker, Core};
 use super::procs;
 use super::sampler::LiveState;
 use super::viewer;
-use crate::guard::live::{LiveSample, MAX_SAMPLE_LINE, cap, names_for, restrict};
+use crate::guard::live::{LiveSample, MAX_SAMPLE_LINE, cap, hashes_for, names_for, restrict};
 use crate::guard::api::{Event, Refusal, Reply, Request};
 use crate::guard::client::read_line;
 
@@ -307,9 +307,13 @@ fn live_reply(shared: &Shared, uid: u32, gid: u32, since: Option<u64>) -> Reply 
             status: None,
         };
     }
-    let (mut sample, cursor, lost) = live.store().view(since);
+    let ((mut sample, cursor, lost), hashes) = {
+        let store = live.store();
+        (store.view(since), store.hashes())
+    };
     let restricted = restrict(&mut sample, &viewer::of(uid, gid));
     let truncated = cap(&mut sample);
+    let hashes = hashes_for(&hashes, &sample);
     let names = names_for(&sample, &live.names, std::time::SystemTime::now());
     Reply::Sample {
         live: Box::new(LiveSample {
@@ -321,6 +325,7 @@ fn live_reply(shared: &Shared, uid: u32, gid: u32, since: Option<u64>) -> Reply 
             interval_ms: u64::try_from(live.interval().as_millis()).unwrap_or(1000),
             sample,
             names,
+            hashes,
             restricted,
             truncated,
         }),
