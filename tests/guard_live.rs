@@ -347,7 +347,15 @@ fn an_ordinary_user_sees_its_own_short_connection_and_names_through_the_guard_bu
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
-    let ms_mine = short_connection(&s, &mine, port, false);
+    // Short by construction; on a loaded machine tried again until one
+    // lived at most 50 ms (each is the same 5,000/1,000 bytes).
+    let mut ms_mine = u64::MAX;
+    for _ in 0..5 {
+        ms_mine = short_connection(&s, &mine, port, false);
+        if ms_mine <= 50 {
+            break;
+        }
+    }
     let ms_theirs = short_connection(&s, &theirs, port, true);
     eprintln!("the connections lived {ms_mine} ms (nobody's) and {ms_theirs} ms (root's)");
     assert!(ms_mine <= 50, "the connection is short: {ms_mine} ms");
@@ -374,15 +382,22 @@ fn an_ordinary_user_sees_its_own_short_connection_and_names_through_the_guard_bu
         .filter(|p| p["exe"] == mine.to_str().unwrap())
         .collect();
     assert_eq!(own.len(), 1, "nobody's generator is listed once: {v:#}");
-    let c = own[0]["connections"]
+    let conns: Vec<&Value> = own[0]["connections"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["remote"] == format!("127.0.0.1:{port}"))
-        .unwrap_or_else(|| panic!("no connection of the generator: {:#}", own[0]));
-    within_10_percent(&c["bytes_sent"], 5000, "sent");
-    within_10_percent(&c["bytes_received"], 1000, "received");
-    assert!(own[0]["pids"].as_array().unwrap().contains(&c["pid"]));
+        .filter(|c| c["remote"] == format!("127.0.0.1:{port}"))
+        .collect();
+    assert!(
+        !conns.is_empty(),
+        "no connection of the generator: {:#}",
+        own[0]
+    );
+    for c in conns {
+        within_10_percent(&c["bytes_sent"], 5000, "sent");
+        within_10_percent(&c["bytes_received"], 1000, "received");
+        assert!(own[0]["pids"].as_array().unwrap().contains(&c["pid"]));
+    }
 
     // Nobody's own DNS name.
     let named = connections(&v)
@@ -390,11 +405,10 @@ fn an_ordinary_user_sees_its_own_short_connection_and_names_through_the_guard_bu
         .unwrap_or_else(|| panic!("no connection to the named listener: {v:#}"));
     assert_eq!(named.1["remote_name"], "board.example.jp", "{:#}", named.1);
     assert_eq!(named.1["remote_name_source"], "dns");
-    // The guard's hash of the image the client could also read.
-    let python = std::fs::canonicalize(common::python()).unwrap();
+    // A script's program is the script, hashed.
     assert_eq!(
         named.0["sha256"],
-        kizuki::identity::sha256_file(&python).unwrap(),
+        kizuki::identity::sha256_file(helper_py()).unwrap(),
         "{:#}",
         named.0
     );
