@@ -84,12 +84,7 @@ pub fn native_monitor_with(
         None if opts.record => with_capture(Box::new(NativeProbe::new()?)),
         None => Box::new(NativeProbe::new()?),
     };
-    let mut core = MonitorCore::new(
-        probe,
-        hasher,
-        Arc::new(SystemClock),
-        opts.interval,
-    );
+    let mut core = MonitorCore::new(probe, hasher, Arc::new(SystemClock), opts.interval);
     core.add_stage(Box::new(MarksStage::new(marks).with_guard(blocks)));
     match guard_names {
         Some(cache) => core.set_names(cache, None),

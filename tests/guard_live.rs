@@ -61,7 +61,14 @@ impl Netns {
     fn as_nobody(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net={}", self.path()))
-            .args(["setpriv", "--reuid", NOBODY, "--regid", NOBODY, "--clear-groups"])
+            .args([
+                "setpriv",
+                "--reuid",
+                NOBODY,
+                "--regid",
+                NOBODY,
+                "--clear-groups",
+            ])
             .arg(program);
         c
     }
@@ -134,18 +141,17 @@ impl Setup {
             _cg: CgroupCleanup(parent.clone()),
         };
         let err = std::fs::File::create(s.tmp.path().join("guard.stderr")).unwrap();
-        let guard = s
-            .ns
-            .cmd(common::kizuki())
-            .args(["--lang", "en", "guard"])
-            .env("KIZUKI_STATE_DIR", s.tmp.path().join("state"))
-            .env("KIZUKI_GUARD_SOCKET", s.socket())
-            .env("KIZUKI_CGROUP_PARENT", &parent)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .unwrap();
+        let guard =
+            s.ns.cmd(common::kizuki())
+                .args(["--lang", "en", "guard"])
+                .env("KIZUKI_STATE_DIR", s.tmp.path().join("state"))
+                .env("KIZUKI_GUARD_SOCKET", s.socket())
+                .env("KIZUKI_CGROUP_PARENT", &parent)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(err)
+                .spawn()
+                .unwrap();
         s.kids.push(guard);
         let start = Instant::now();
         loop {
@@ -264,7 +270,13 @@ fn programs(v: &Value) -> &Vec<Value> {
 fn connections(v: &Value) -> impl Iterator<Item = (&Value, &Value)> {
     programs(v)
         .iter()
-        .flat_map(|p| p["connections"].as_array().unwrap().iter().map(move |c| (p, c)))
+        .flat_map(|p| {
+            p["connections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |c| (p, c))
+        })
         .chain(
             v["unattributed"]
                 .as_array()
@@ -371,7 +383,12 @@ fn an_ordinary_user_sees_its_own_short_connection_and_names_through_the_guard_bu
     watch.stdout.take().unwrap().read_to_end(&mut out).unwrap();
     let status = watch.wait().unwrap();
     let mut err = String::new();
-    watch.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    watch
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(status.success(), "watch failed: {err}");
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["capture_mode"], "guard-ebpf", "{err}");
@@ -434,7 +451,10 @@ fn an_ordinary_user_sees_its_own_short_connection_and_names_through_the_guard_bu
             );
         }
     }
-    assert_eq!(v["complete"], false, "the client is told it does not see all");
+    assert_eq!(
+        v["complete"], false,
+        "the client is told it does not see all"
+    );
 
     // A one-shot scan reads the same live view.
     let out = s.kizuki_as_nobody(&["scan", "--json"]).output().unwrap();

@@ -233,7 +233,10 @@ impl LiveStore {
         let now_procs = procs_of(&sample);
         let prev_procs = procs_of(prev);
         let owners = |s: &RawSocket, procs: &HashMap<u32, Arc<RawProcess>>| {
-            s.pids.iter().filter_map(|p| procs.get(p).cloned()).collect()
+            s.pids
+                .iter()
+                .filter_map(|p| procs.get(p).cloned())
+                .collect()
         };
         let live: HashSet<SockKey> = sample.sockets.iter().map(key_of).collect();
         for s in &prev.sockets {
@@ -282,9 +285,7 @@ impl LiveStore {
     /// only what ended at the latest sample), the cursor to ask from next,
     /// and whether some of it was lost to the caps.
     pub fn view(&self, since: Option<u64>) -> (RawSample, u64, bool) {
-        let after = since
-            .unwrap_or(self.seq.saturating_sub(1))
-            .min(self.seq);
+        let after = since.unwrap_or(self.seq.saturating_sub(1)).min(self.seq);
         let mut sample = (*self.latest).clone();
         let mut have: HashMap<u32, u64> = sample
             .processes
@@ -548,19 +549,28 @@ mod tests {
     fn a_socket_that_vanished_between_guard_samples_is_ended() {
         let mut st = LiveStore::new(100, 100);
         let a = sock(5, 1000, "127.0.0.1:40000", "127.0.0.1:8080");
-        st.publish(RawSample::of(vec![proc(5, 1000, "/usr/bin/curl")], vec![a.clone()]));
+        st.publish(RawSample::of(
+            vec![proc(5, 1000, "/usr/bin/curl")],
+            vec![a.clone()],
+        ));
         let (_, c, _) = st.view(None);
         st.publish(RawSample::of(vec![], vec![]));
         let (v, _, _) = st.view(Some(c));
         assert_eq!(v.ended, vec![a]);
-        assert!(v.processes.iter().any(|p| p.pid == 5), "its owner comes along");
+        assert!(
+            v.processes.iter().any(|p| p.pid == 5),
+            "its owner comes along"
+        );
         assert!(v.exited.contains(&5));
     }
 
     #[test]
     fn a_non_admin_sees_only_what_proc_would_show_of_others() {
         let mut s = RawSample::of(
-            vec![proc(10, 1000, "/usr/bin/mine"), proc(20, 1001, "/home/b/theirs")],
+            vec![
+                proc(10, 1000, "/usr/bin/mine"),
+                proc(20, 1001, "/home/b/theirs"),
+            ],
             vec![
                 sock(10, 1000, "127.0.0.1:1000", "203.0.113.7:443"),
                 sock(20, 1001, "127.0.0.1:2000", "198.51.100.1:443"),
@@ -569,13 +579,15 @@ mod tests {
         let mut hidden = sock(20, 1001, "10.0.0.2:3000", "198.51.100.2:443");
         hidden.inode = 0; // capture-only (another namespace)
         s.sockets.push(hidden);
-        s.ended.push(sock(20, 1001, "127.0.0.1:2001", "198.51.100.3:443"));
+        s.ended
+            .push(sock(20, 1001, "127.0.0.1:2001", "198.51.100.3:443"));
         // The viewer's own TIME_WAIT leftover: the table says uid 0.
         let mut tw = sock(10, 0, "127.0.0.1:1002", "203.0.113.9:443");
         tw.state = crate::model::SockState::TimeWait;
         tw.inode = 0;
         s.sockets.push(tw);
-        s.ended.push(sock(10, 1000, "127.0.0.1:1001", "203.0.113.8:443"));
+        s.ended
+            .push(sock(10, 1000, "127.0.0.1:1001", "203.0.113.8:443"));
         s.special_sockets.push(crate::model::RawSpecialSocket {
             family: "packet",
             inode: 9,
@@ -595,7 +607,10 @@ mod tests {
         assert!(theirs.cmdline.is_empty());
         assert_eq!(theirs.name, "theirs");
         let mine = s.processes.iter().find(|p| p.pid == 10).unwrap();
-        assert_eq!(mine.exe.as_deref(), Some(std::path::Path::new("/usr/bin/mine")));
+        assert_eq!(
+            mine.exe.as_deref(),
+            Some(std::path::Path::new("/usr/bin/mine"))
+        );
         assert_eq!(s.sockets.len(), 3, "their capture-only socket is dropped");
         let tw = s.sockets.iter().find(|x| x.uid == Some(0)).unwrap();
         assert_eq!((tw.pids.clone(), tw.bytes_sent), (vec![10], Some(100)));
@@ -653,7 +668,10 @@ mod tests {
         );
         let names = names_for(&s, &cache, now);
         assert_eq!(names.len(), 1);
-        assert_eq!((names[0].name.as_str(), names[0].source.as_str()), ("mine.example", "dns"));
+        assert_eq!(
+            (names[0].name.as_str(), names[0].source.as_str()),
+            ("mine.example", "dns")
+        );
         let client = NameCache::new();
         learn_names(&client, &names);
         let n = client

@@ -92,7 +92,9 @@ impl GuardProbe {
             LiveCapture::Polling => CaptureMode::GuardPolling,
         };
         if live.lost {
-            log::warn!("the guard's ring no longer held every ended connection since the last sample");
+            log::warn!(
+                "the guard's ring no longer held every ended connection since the last sample"
+            );
         }
         learn_names(&self.names, &live.names);
         *self.hashes.lock().unwrap_or_else(|e| e.into_inner()) =

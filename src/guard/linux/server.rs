@@ -20,9 +20,9 @@ use super::core::{Asker, Core};
 use super::procs;
 use super::sampler::LiveState;
 use super::viewer;
-use crate::guard::live::{LiveSample, MAX_SAMPLE_LINE, cap, hashes_for, names_for, restrict};
 use crate::guard::api::{Event, Refusal, Reply, Request};
 use crate::guard::client::read_line;
+use crate::guard::live::{LiveSample, MAX_SAMPLE_LINE, cap, hashes_for, names_for, restrict};
 
 /// Most connections (subscribers included) at once.
 pub const MAX_CONNS: usize = 64;
@@ -82,10 +82,7 @@ impl Shared {
             return true;
         }
         let now = Instant::now();
-        let mut m = self
-            .sample_budget
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut m = self.sample_budget.lock().unwrap_or_else(|e| e.into_inner());
         // Users who stopped asking are forgotten (bounded by uids seen).
         if m.len() > 4 * MAX_CONNS {
             m.retain(|_, b| now.duration_since(b.at) < Duration::from_secs(10));
@@ -94,8 +91,8 @@ impl Shared {
             tokens: SAMPLE_BURST,
             at: now,
         });
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * SAMPLES_PER_SEC)
-            .min(SAMPLE_BURST);
+        b.tokens =
+            (b.tokens + now.duration_since(b.at).as_secs_f64() * SAMPLES_PER_SEC).min(SAMPLE_BURST);
         b.at = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;

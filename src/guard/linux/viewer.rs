@@ -23,10 +23,12 @@ fn in_admin_group(uid: u32, gid: u32) -> bool {
     let Ok(Some(user)) = User::from_uid(Uid::from_raw(uid)) else {
         return false;
     };
-    ADMIN_GROUPS.iter().any(|name| match Group::from_name(name) {
-        Ok(Some(g)) => g.gid == Gid::from_raw(gid) || g.mem.iter().any(|m| *m == user.name),
-        _ => false,
-    })
+    ADMIN_GROUPS
+        .iter()
+        .any(|name| match Group::from_name(name) {
+            Ok(Some(g)) => g.gid == Gid::from_raw(gid) || g.mem.iter().any(|m| *m == user.name),
+            _ => false,
+        })
 }
 
 /// `/proc` is mounted with `hidepid` (other users' processes invisible).
@@ -57,8 +59,12 @@ mod tests {
         assert!(!hidepid_in(plain));
         let hidden = "22 1 0:21 / /proc rw,nosuid - proc proc rw,hidepid=invisible\n";
         assert!(hidepid_in(hidden));
-        assert!(!hidepid_in("22 1 0:21 / /proc rw - proc proc rw,hidepid=0\n"));
-        assert!(!hidepid_in("30 1 0:5 / /mnt/proc rw - proc proc rw,hidepid=2\n"));
+        assert!(!hidepid_in(
+            "22 1 0:21 / /proc rw - proc proc rw,hidepid=0\n"
+        ));
+        assert!(!hidepid_in(
+            "30 1 0:5 / /mnt/proc rw - proc proc rw,hidepid=2\n"
+        ));
     }
 
     #[test]
