@@ -287,14 +287,9 @@ impl LiveStore {
     pub fn view(&self, since: Option<u64>) -> (RawSample, u64, bool) {
         let after = since.unwrap_or(self.seq.saturating_sub(1)).min(self.seq);
         let mut sample = (*self.latest).clone();
-        let mut have: HashMap<u32, u64> = sample
-            .processes
-            .iter()
-            .map(|p| (p.pid, p.start_time))
-            .collect();
+        let mut have: HashSet<u32> = sample.processes.iter().map(|p| p.pid).collect();
         let mut add = |sample: &mut RawSample, p: &RawProcess| {
-            if have.get(&p.pid).is_none() {
-                have.insert(p.pid, p.start_time);
+            if have.insert(p.pid) {
                 sample.exited.push(p.pid);
                 sample.processes.push(p.clone());
             }

@@ -26,7 +26,7 @@ fn in_admin_group(uid: u32, gid: u32) -> bool {
     ADMIN_GROUPS
         .iter()
         .any(|name| match Group::from_name(name) {
-            Ok(Some(g)) => g.gid == Gid::from_raw(gid) || g.mem.iter().any(|m| *m == user.name),
+            Ok(Some(g)) => g.gid == Gid::from_raw(gid) || g.mem.contains(&user.name),
             _ => false,
         })
 }
