@@ -227,3 +227,35 @@ impl ExeHasher for GuardHasher {
         self.fallback.save();
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::identity::FakeHasher;
+
+    #[test]
+    fn the_guards_hash_is_taken_only_while_the_image_is_the_one_it_read() {
+        let pid = std::process::id();
+        let exe = std::env::current_exe().unwrap();
+        let stamp = crate::probe::file_stamp(&crate::identity::image_path(pid, &exe)).unwrap();
+        let hashes: Arc<Mutex<HashMap<u32, ProcHash>>> = Arc::default();
+        let mut h = GuardHasher {
+            hashes: hashes.clone(),
+            fallback: Box::new(FakeHasher::with(&[(exe.to_str().unwrap(), "own")])),
+        };
+        let from_guard = |stamp| ProcHash {
+            pid,
+            start_time: 1,
+            stamp,
+            sha256: "guard".into(),
+        };
+        hashes.lock().unwrap().insert(pid, from_guard(stamp));
+        assert_eq!(h.hash(pid, &exe).as_deref(), Some("guard"));
+        // Another image under the same PID (exec): the guard's is stale.
+        hashes
+            .lock()
+            .unwrap()
+            .insert(pid, from_guard((stamp.0, stamp.1 + 1)));
+        assert_eq!(h.hash(pid, &exe).as_deref(), Some("own"));
+    }
+}
