@@ -39,6 +39,21 @@ pub struct GuardProbe {
     since_fallback: u32,
 }
 
+/// `{"reply":"sample","live":{…}}`, read without buffering.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SampleLine {
+    #[allow(dead_code)]
+    reply: SampleTag,
+    live: Box<LiveSample>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum SampleTag {
+    Sample,
+}
+
 /// Samples on the client's own probe before the guard is asked again.
 const RETRY_EVERY: u32 = 10;
 
@@ -119,15 +134,20 @@ impl GuardProbe {
         let line = super::client::read_line_max(conn, MAX_SAMPLE_LINE)?.ok_or_else(|| {
             LinkError::Protocol("the guard closed the connection without answering".into())
         })?;
+        // A sample is megabytes: read straight into its struct (the
+        // tagged `Reply` would first buffer the whole tree); anything else
+        // is an answer in words.
+        if let Ok(s) = serde_json::from_str::<SampleLine>(&line) {
+            return Ok(*s.live);
+        }
         match serde_json::from_str::<Reply>(&line) {
             Ok(Reply::Sample { live }) => Ok(*live),
-            Ok(other) => Err(LinkError::Protocol(format!(
-                "the guard answered a sample with {}",
-                match other {
-                    Reply::Refused { detail, .. } | Reply::Failed { detail, .. } => detail,
-                    _ => "something else".into(),
-                }
-            ))),
+            Ok(Reply::Refused { detail, .. } | Reply::Failed { detail, .. }) => Err(
+                LinkError::Protocol(format!("the guard gave no live sample: {detail}")),
+            ),
+            Ok(_) => Err(LinkError::Protocol(
+                "the guard answered a sample with something else".into(),
+            )),
             Err(e) => Err(LinkError::Protocol(e.to_string())),
         }
     }
@@ -257,5 +277,39 @@ mod tests {
             .unwrap()
             .insert(pid, from_guard((stamp.0, stamp.1 + 1)));
         assert_eq!(h.hash(pid, &exe).as_deref(), Some("own"));
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use crate::guard::live::LiveCapture;
+    use crate::model::RawSample;
+
+    #[test]
+    fn a_sample_reply_reads_without_the_tagged_enum() {
+        let live = LiveSample {
+            api_version: API_VERSION,
+            cursor: 7,
+            lost: false,
+            capture: LiveCapture::Ebpf,
+            names_read: true,
+            interval_ms: 1000,
+            sample: RawSample::default(),
+            names: Vec::new(),
+            hashes: Vec::new(),
+            restricted: true,
+            truncated: false,
+        };
+        let line = serde_json::to_string(&Reply::Sample {
+            live: Box::new(live.clone()),
+        })
+        .unwrap();
+        assert_eq!(
+            *serde_json::from_str::<SampleLine>(&line).unwrap().live,
+            live
+        );
+        let refused = r#"{"reply":"refused","reason":"bad-request","detail":"busy","status":null}"#;
+        assert!(serde_json::from_str::<SampleLine>(refused).is_err());
     }
 }
