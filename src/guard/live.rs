@@ -153,10 +153,16 @@ struct Ended {
     owners: Vec<Arc<RawProcess>>,
 }
 
-type SockKey = (Protocol, SocketAddr, Option<SocketAddr>, Vec<u32>);
+/// One socket across samples: its inode while it has one (the holders may
+/// change), else its first holder (a flow only the capture saw).
+type SockKey = (Protocol, SocketAddr, Option<SocketAddr>, u64);
 
 fn key_of(s: &RawSocket) -> SockKey {
-    (s.protocol, s.local, s.remote, s.pids.clone())
+    let id = match s.inode {
+        0 => (1 << 63) | u64::from(s.pids.first().copied().unwrap_or(0)),
+        inode => inode,
+    };
+    (s.protocol, s.local, s.remote, id)
 }
 
 /// What the guard keeps between samples: the latest, and the rings.
@@ -167,6 +173,8 @@ pub struct LiveStore {
     ended: Ring<Ended>,
     exited: Ring<Arc<RawProcess>>,
     hashes: Arc<HashMapByProc>,
+    /// The latest sample's processes, shared with the rings.
+    latest_procs: HashMap<u32, Arc<RawProcess>>,
 }
 
 impl Default for LiveStore {
@@ -183,6 +191,7 @@ impl LiveStore {
             ended: Ring::new(sockets),
             exited: Ring::new(procs),
             hashes: Arc::default(),
+            latest_procs: HashMap::new(),
         }
     }
 
@@ -224,14 +233,16 @@ impl LiveStore {
         self.seq += 1;
         let seq = self.seq;
         let prev = &self.latest;
-        let procs_of = |s: &RawSample| -> HashMap<u32, Arc<RawProcess>> {
-            s.processes
-                .iter()
-                .map(|p| (p.pid, Arc::new(p.clone())))
-                .collect()
-        };
-        let now_procs = procs_of(&sample);
-        let prev_procs = procs_of(prev);
+        // Unchanged processes keep their shared copy.
+        let now_procs: HashMap<u32, Arc<RawProcess>> = sample
+            .processes
+            .iter()
+            .map(|p| match self.latest_procs.get(&p.pid) {
+                Some(a) if **a == *p => (p.pid, a.clone()),
+                _ => (p.pid, Arc::new(p.clone())),
+            })
+            .collect();
+        let prev_procs = &self.latest_procs;
         let owners = |s: &RawSocket, procs: &HashMap<u32, Arc<RawProcess>>| {
             s.pids
                 .iter()
@@ -241,7 +252,7 @@ impl LiveStore {
         let live: HashSet<SockKey> = sample.sockets.iter().map(key_of).collect();
         for s in &prev.sockets {
             if !live.contains(&key_of(s)) {
-                let o = owners(s, &prev_procs);
+                let o = owners(s, prev_procs);
                 self.ended.push(
                     seq,
                     Ended {
@@ -269,16 +280,15 @@ impl LiveStore {
                     .get(&p.pid)
                     .is_none_or(|n| n.start_time != p.start_time)
             })
-            .filter(|p| !prev.exited.contains(&p.pid));
-        let newly_exited = sample
-            .exited
-            .iter()
-            .filter_map(|pid| now_procs.get(pid))
-            .map(|p| &**p);
-        for p in gone.chain(newly_exited) {
-            self.exited.push(seq, Arc::new(p.clone()));
+            .filter(|p| !prev.exited.contains(&p.pid))
+            .filter_map(|p| prev_procs.get(&p.pid));
+        let newly_exited = sample.exited.iter().filter_map(|pid| now_procs.get(pid));
+        let exited: Vec<Arc<RawProcess>> = gone.chain(newly_exited).cloned().collect();
+        for p in exited {
+            self.exited.push(seq, p);
         }
         self.latest = Arc::new(sample);
+        self.latest_procs = now_procs;
     }
 
     /// The latest sample with everything that ended after `since` (`None`:
@@ -557,6 +567,19 @@ mod tests {
             "its owner comes along"
         );
         assert!(v.exited.contains(&5));
+    }
+
+    #[test]
+    fn a_socket_whose_holders_change_has_not_ended() {
+        let mut st = LiveStore::new(100, 100);
+        let mut a = sock(5, 1000, "127.0.0.1:40000", "127.0.0.1:8080");
+        a.inode = 77;
+        let p = vec![proc(5, 1000, "/usr/bin/x"), proc(6, 1000, "/usr/bin/x")];
+        st.publish(RawSample::of(p.clone(), vec![a.clone()]));
+        let (_, c, _) = st.view(None);
+        a.pids = vec![5, 6]; // forked: both hold it now
+        st.publish(RawSample::of(p, vec![a]));
+        assert!(st.view(Some(c)).0.ended.is_empty());
     }
 
     #[test]
