@@ -37,7 +37,19 @@ pub struct GuardProbe {
     /// stopped or restarted); the guard is asked again now and then.
     fallback: Option<Box<dyn Probe>>,
     since_fallback: u32,
+    /// The last answer and when it came: asked again sooner than
+    /// [`MIN_GAP`] (a fast `watch`), it is given again without what ended,
+    /// so the guard's per-user budget is not spent.
+    last: Option<(std::time::Instant, RawSample)>,
 }
+
+/// What [`GuardProbe::ask`] says when the guard's per-user budget is
+/// spent: the last answer is given again, the guard is not given up.
+const BUSY: &str = "busy";
+
+/// The guard samples once a second; asking more often than this gains
+/// nothing.
+const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// `{"reply":"sample","live":{…}}`, read without buffering.
 #[derive(serde::Deserialize)]
@@ -72,6 +84,7 @@ impl GuardProbe {
             first: None,
             fallback: None,
             since_fallback: 0,
+            last: None,
         };
         let first = p.ask()?;
         p.first = Some(first);
@@ -142,6 +155,9 @@ impl GuardProbe {
         }
         match serde_json::from_str::<Reply>(&line) {
             Ok(Reply::Sample { live }) => Ok(*live),
+            Ok(Reply::Refused { detail, .. }) if detail.starts_with("busy") => {
+                Err(LinkError::Protocol(BUSY.into()))
+            }
             Ok(Reply::Refused { detail, .. } | Reply::Failed { detail, .. }) => Err(
                 LinkError::Protocol(format!("the guard gave no live sample: {detail}")),
             ),
@@ -181,15 +197,33 @@ impl GuardProbe {
 impl Probe for GuardProbe {
     fn sample(&mut self) -> Result<RawSample, ProbeError> {
         if let Some(s) = self.first.take() {
+            self.last = Some((std::time::Instant::now(), s.clone()));
             return Ok(s);
+        }
+        if self.fallback.is_none()
+            && let Some((at, s)) = &self.last
+            && at.elapsed() < MIN_GAP
+        {
+            let mut again = s.clone();
+            again.ended.clear();
+            return Ok(again);
         }
         if self.fallback.is_none() || self.since_fallback >= RETRY_EVERY {
             match self.ask() {
                 Ok(s) => {
+                    self.last = Some((std::time::Instant::now(), s.clone()));
                     if self.fallback.take().is_some() {
                         log::info!("the guard answers again: its live view is used");
                     }
                     return Ok(s);
+                }
+                Err(LinkError::Protocol(d)) if d == BUSY && self.fallback.is_none() => {
+                    if let Some((_, s)) = &self.last {
+                        let mut again = s.clone();
+                        again.ended.clear();
+                        return Ok(again);
+                    }
+                    return Err(ProbeError::Sockets("the guard is busy".into()));
                 }
                 Err(e) => {
                     // Seen again from scratch when the guard is back.
