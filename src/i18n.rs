@@ -170,6 +170,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/quiet.toml"),
         include_str!("../assets/i18n/en/quiet.toml"),
     ),
+    (
+        "live",
+        include_str!("../assets/i18n/ja/live.toml"),
+        include_str!("../assets/i18n/en/live.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

@@ -124,12 +124,14 @@ impl fmt::Display for SockState {
 
 /// One process as the probe saw it. Strings are kept as the OS gave them
 /// (lossy only where the OS API itself is); escaping happens at output.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawProcess {
     pub pid: u32,
     pub parent: Option<u32>,
     pub name: String,
     /// The executable's path without the kernel's " (deleted)" suffix.
+    #[serde(with = "crate::pathser::option")]
     pub exe: Option<PathBuf>,
     pub exe_deleted: bool,
     pub cmdline: Vec<String>,
@@ -152,12 +154,15 @@ pub struct RawProcess {
 }
 
 /// A script run by an interpreter: the program a user should judge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScriptRun {
     /// The script's path as the interpreter was given it, made absolute.
+    #[serde(with = "crate::pathser")]
     pub path: PathBuf,
     /// Where to read the script from: an open descriptor
     /// (`/proc/PID/fd/255` for bash) when there is one, else `path`.
+    #[serde(with = "crate::pathser")]
     pub read_from: PathBuf,
     /// The script file is gone or is no longer the one that runs.
     pub deleted: bool,
@@ -166,7 +171,7 @@ pub struct ScriptRun {
 }
 
 /// A raw (`SOCK_RAW`) or packet (`AF_PACKET`) socket and who holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RawSpecialSocket {
     /// `"raw"`, `"raw6"` or `"packet"`.
     pub family: &'static str,
@@ -175,7 +180,8 @@ pub struct RawSpecialSocket {
 }
 
 /// One socket from the kernel's table, with the PIDs that hold it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawSocket {
     pub protocol: Protocol,
     pub local: SocketAddr,
@@ -193,8 +199,35 @@ pub struct RawSocket {
     pub bytes_received: Option<u64>,
 }
 
-/// Everything one probe call returns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A special socket as read back: its family must be one of the known
+/// names.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecialSocketWire {
+    family: String,
+    inode: u64,
+    pids: Vec<u32>,
+}
+
+impl<'de> Deserialize<'de> for RawSpecialSocket {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = SpecialSocketWire::deserialize(d)?;
+        let family = ["raw", "raw6", "packet"]
+            .into_iter()
+            .find(|f| *f == w.family)
+            .ok_or_else(|| serde::de::Error::custom("unknown special socket family"))?;
+        Ok(RawSpecialSocket {
+            family,
+            inode: w.inode,
+            pids: w.pids,
+        })
+    }
+}
+
+/// Everything one probe call returns. The guard sends it to its clients
+/// (`guard::live`), so it is serde data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawSample {
     pub processes: Vec<RawProcess>,
     pub sockets: Vec<RawSocket>,
@@ -495,6 +528,14 @@ pub enum CaptureMode {
     /// The kernel reports every connect, accept, send, receive, close,
     /// exec and exit (eBPF): nothing is missed, bytes are counted.
     Ebpf,
+    /// The guard (root) captures every event with eBPF and reads names;
+    /// this client reads its live state (`guard-ebpf`).
+    #[serde(rename = "guard-ebpf")]
+    GuardEbpf,
+    /// The guard answers but its capture could not load: it polls at its
+    /// interval, as a client would, for everyone (`guard-polling`).
+    #[serde(rename = "guard-polling")]
+    GuardPolling,
 }
 
 impl CaptureMode {
@@ -502,6 +543,8 @@ impl CaptureMode {
         match self {
             CaptureMode::Polling => "polling",
             CaptureMode::Ebpf => "ebpf",
+            CaptureMode::GuardEbpf => "guard-ebpf",
+            CaptureMode::GuardPolling => "guard-polling",
         }
     }
 }

@@ -77,3 +77,24 @@ mod tests {
         assert_eq!(serde_json::from_str::<P>(&s).unwrap(), p);
     }
 }
+
+/// The same for `Option<PathBuf>` (`null` when absent).
+pub mod option {
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    struct Out<'a>(#[serde(with = "super")] &'a std::path::Path);
+
+    #[derive(Deserialize)]
+    struct In(#[serde(with = "super")] PathBuf);
+
+    pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+        p.as_deref().map(Out).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        Ok(Option::<In>::deserialize(d)?.map(|i| i.0))
+    }
+}

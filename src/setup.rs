@@ -66,23 +66,28 @@ pub fn native_monitor_with(
     marks: Arc<MarkStore>,
     blocks: GuardBlocks,
 ) -> Result<MonitorCore, ProbeError> {
-    let probe = NativeProbe::new()?;
-    // A run that keeps watching (the window, `watch`) sees every
-    // connection through event capture when it can load; a one-shot look
-    // would capture nothing in its single sample.
-    let probe: Box<dyn Probe> = if opts.record {
-        with_capture(Box::new(probe))
-    } else {
-        Box::new(probe)
+    // With the guard running, its live view (capture and names, for
+    // everyone) is read instead of sampling here.
+    let guard = guard_probe();
+    let guard_names = guard.as_ref().map(|g| g.names());
+    let own_hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
+    let hasher: Box<dyn crate::identity::ExeHasher> = match &guard {
+        Some(g) => Box::new(g.hasher(Box::new(own_hasher))),
+        None => Box::new(own_hasher),
     };
-    let hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
-    let mut core = MonitorCore::new(
-        probe,
-        Box::new(hasher),
-        Arc::new(SystemClock),
-        opts.interval,
-    );
-    add_names(&mut core);
+    let probe: Box<dyn Probe> = match guard {
+        Some(g) => Box::new(g),
+        // A run that keeps watching (the window, `watch`) sees every
+        // connection through event capture when it can load; a one-shot
+        // look would capture nothing in its single sample.
+        None if opts.record => with_capture(Box::new(NativeProbe::new()?)),
+        None => Box::new(NativeProbe::new()?),
+    };
+    let mut core = MonitorCore::new(probe, hasher, Arc::new(SystemClock), opts.interval);
+    match guard_names {
+        Some(cache) => core.set_names(cache, None),
+        None => add_names(&mut core),
+    }
     let (analysis, warnings) = AnalysisStage::open(
         opts.data_dir.as_deref(),
         TempDirs::detect(),
@@ -103,6 +108,19 @@ pub fn native_monitor_with(
     }
     .install(&mut core);
     Ok(core)
+}
+
+/// The guard's live view, when the guard named by `KIZUKI_GUARD_SOCKET`
+/// (else the installed one) answers with one.
+pub fn guard_probe() -> Option<crate::guard::live_probe::GuardProbe> {
+    match crate::guard::live_probe::GuardProbe::connect(crate::guard::client::socket_path()) {
+        Ok(p) => Some(p),
+        Err(crate::guard::client::LinkError::NotRunning { .. }) => None,
+        Err(e) => {
+            log::info!("the guard's live view is not used: {e}");
+            None
+        }
+    }
 }
 
 /// With administrator rights, reads remote names from the machine's own

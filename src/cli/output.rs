@@ -80,16 +80,24 @@ pub fn owner_exited(c: &Connection) -> bool {
 
 /// What the capture mode in force can miss, in the current language.
 pub fn capture_note(s: &Snapshot) -> String {
+    capture_note_in(crate::i18n::lang(), s)
+}
+
+/// The same in `l` (the window passes its own language).
+pub fn capture_note_in(l: crate::i18n::Lang, s: &Snapshot) -> String {
+    use crate::model::CaptureMode;
+    let secs = s.interval.as_secs_f64();
+    let shown = if secs.fract() == 0.0 {
+        format!("{secs:.0}")
+    } else {
+        format!("{secs:.1}")
+    };
     match s.capture_mode {
-        crate::model::CaptureMode::Ebpf => tr("capture.mode.ebpf"),
-        crate::model::CaptureMode::Polling => {
-            let secs = s.interval.as_secs_f64();
-            let shown = if secs.fract() == 0.0 {
-                format!("{secs:.0}")
-            } else {
-                format!("{secs:.1}")
-            };
-            tr_args("capture.mode.polling", &[("interval", &shown)])
+        CaptureMode::Ebpf => crate::i18n::tr_in(l, "capture.mode.ebpf"),
+        CaptureMode::GuardEbpf => crate::i18n::tr_in(l, "live.mode.guard-ebpf"),
+        CaptureMode::GuardPolling => crate::i18n::tr_in(l, "live.mode.guard-polling"),
+        CaptureMode::Polling => {
+            crate::i18n::tr_args_in(l, "capture.mode.polling", &[("interval", &shown)])
         }
     }
 }

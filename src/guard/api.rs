@@ -68,6 +68,11 @@ pub enum Request {
     /// Recompute the guard's journal chain (`kizuki history verify`). A
     /// struct variant, so a field added to it is refused.
     HistoryVerify {},
+    /// The guard's live view of processes and connections (its capture
+    /// and names), with every socket that ended after the cursor `since`
+    /// (from an earlier reply; `None` the first time). What another
+    /// user's processes did is withheld from a non-admin client.
+    Sample { since: Option<u64> },
 }
 
 impl Request {
@@ -80,6 +85,7 @@ impl Request {
                 | Request::Subscribe
                 | Request::History { .. }
                 | Request::HistoryVerify { .. }
+                | Request::Sample { .. }
         )
     }
 
@@ -103,7 +109,8 @@ impl Request {
             Request::Status
             | Request::Subscribe
             | Request::History { .. }
-            | Request::HistoryVerify { .. } => None,
+            | Request::HistoryVerify { .. }
+            | Request::Sample { .. } => None,
         }
     }
 }
@@ -131,6 +138,10 @@ pub enum Reply {
     History { page: Box<HistoryPage> },
     /// The answer to [`Request::HistoryVerify`].
     HistoryVerify { verify: Box<HistoryVerify> },
+    /// The answer to [`Request::Sample`].
+    Sample {
+        live: Box<crate::guard::live::LiveSample>,
+    },
 }
 
 impl Reply {
@@ -139,7 +150,7 @@ impl Reply {
         match self {
             Reply::Ok { status } => Some(status),
             Reply::Refused { status, .. } | Reply::Failed { status, .. } => status.as_ref(),
-            Reply::History { .. } | Reply::HistoryVerify { .. } => None,
+            Reply::History { .. } | Reply::HistoryVerify { .. } | Reply::Sample { .. } => None,
         }
     }
 }
@@ -281,6 +292,8 @@ mod tests {
                 query: HistoryQuery::default(),
             },
             Request::HistoryVerify {},
+            Request::Sample { since: None },
+            Request::Sample { since: Some(42) },
         ];
         for r in reqs {
             let line = serde_json::to_string(&r).unwrap();
@@ -292,6 +305,7 @@ mod tests {
             r#"{"op":"unblock","exe":"/x","pid":1}"#,
             r#"{"op":"history","query":{"uid":0}}"#,
             r#"{"op":"history-verify","path":"/etc/shadow"}"#,
+            r#"{"op":"sample","since":1,"uid":0}"#,
         ] {
             assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
         }

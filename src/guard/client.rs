@@ -59,8 +59,13 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Reads one line of at most [`MAX_LINE`] bytes (`None` at end of stream).
 pub fn read_line(r: &mut impl BufRead) -> io::Result<Option<String>> {
+    read_line_max(r, MAX_LINE)
+}
+
+/// Reads one line of at most `max` bytes (`None` at end of stream).
+pub fn read_line_max(r: &mut impl BufRead, max: usize) -> io::Result<Option<String>> {
     let mut buf = Vec::new();
-    let n = r.take(MAX_LINE as u64).read_until(b'\n', &mut buf)?;
+    let n = r.take(max as u64).read_until(b'\n', &mut buf)?;
     if n == 0 {
         return Ok(None);
     }
@@ -97,7 +102,7 @@ impl SocketLink {
     }
 
     #[cfg(unix)]
-    fn connect(&self) -> Result<std::os::unix::net::UnixStream, LinkError> {
+    pub(crate) fn connect(&self) -> Result<std::os::unix::net::UnixStream, LinkError> {
         match std::os::unix::net::UnixStream::connect(&self.socket) {
             Ok(s) => {
                 check_peer(&s, &self.socket)?;
@@ -153,7 +158,7 @@ fn check_peer(s: &std::os::unix::net::UnixStream, socket: &Path) -> Result<(), L
     }
 }
 
-fn send(w: &mut impl Write, req: &Request) -> Result<(), LinkError> {
+pub(crate) fn send(w: &mut impl Write, req: &Request) -> Result<(), LinkError> {
     let mut line = serde_json::to_vec(req).map_err(|e| LinkError::Protocol(e.to_string()))?;
     line.push(b'\n');
     w.write_all(&line)?;
@@ -267,6 +272,12 @@ impl GuardLink for FakeGuard {
                 return Ok(Reply::Refused {
                     reason: Refusal::BadRequest,
                     detail: "the fake guard keeps no journal".into(),
+                    status: None,
+                });
+            }
+            Request::Sample { .. } => {
+                return Ok(Reply::Failed {
+                    detail: "the fake guard has no live view".into(),
                     status: None,
                 });
             }

@@ -121,6 +121,11 @@ impl GuardLink for LocalLink {
             Request::History { .. } | Request::HistoryVerify { .. } => {
                 self.refuse(Refusal::BadRequest, "no journal in this service".into())
             }
+            // No live view in-process: the client samples itself.
+            Request::Sample { .. } => Reply::Failed {
+                detail: "no live view without the guard service".into(),
+                status: None,
+            },
             Request::Block { exe } => {
                 let sha = match crate::identity::sha256_file(exe) {
                     Ok(s) => s,

@@ -8,6 +8,8 @@ pub mod client;
 pub mod history;
 #[cfg(target_os = "linux")]
 mod linux;
+pub mod live;
+pub mod live_probe;
 pub mod local;
 pub mod outcome;
 

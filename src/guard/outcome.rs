@@ -47,7 +47,8 @@ impl Action {
             Request::Status
             | Request::Subscribe
             | Request::History { .. }
-            | Request::HistoryVerify { .. } => Action::Status,
+            | Request::HistoryVerify { .. }
+            | Request::Sample { .. } => Action::Status,
         }
     }
 
@@ -172,7 +173,8 @@ pub fn in_force(req: &Request, status: &GuardStatus) -> bool {
         Request::Status
         | Request::Subscribe
         | Request::History { .. }
-        | Request::HistoryVerify { .. } => true,
+        | Request::HistoryVerify { .. }
+        | Request::Sample { .. } => true,
     }
 }
 
@@ -202,7 +204,9 @@ pub fn judge(req: &Request, result: Result<Reply, LinkError>) -> Answer {
             (status, p)
         }
         Ok(Reply::Failed { detail, status }) => (status, Some(Problem::Failed(detail))),
-        Ok(other @ (Reply::History { .. } | Reply::HistoryVerify { .. })) => (
+        Ok(
+            other @ (Reply::History { .. } | Reply::HistoryVerify { .. } | Reply::Sample { .. }),
+        ) => (
             None,
             Some(Problem::Link(format!("unexpected answer: {other:?}"))),
         ),

@@ -70,8 +70,22 @@ pub fn status_bar(ui: &mut Ui, state: &AppState) {
     ui.horizontal_wrapped(|ui| {
         // That short connections can be missed is said on hover: the bar
         // stays one line on a small screen.
-        ui.label(state.t_args("gui.status.interval", &[("secs", &seconds(snap.interval))]))
-            .on_hover_text(state.t("gui.status.polling"));
+        // Which capture is in force (the guard's, this app's, or looking
+        // at intervals); what it can miss on hover.
+        let mode = match snap.capture_mode {
+            crate::model::CaptureMode::Polling => None,
+            crate::model::CaptureMode::Ebpf => Some("live.status.ebpf"),
+            crate::model::CaptureMode::GuardEbpf => Some("live.status.guard-ebpf"),
+            crate::model::CaptureMode::GuardPolling => Some("live.status.guard-polling"),
+        };
+        let label = match mode {
+            Some(k) => state.t(k),
+            None => state.t_args("gui.status.interval", &[("secs", &seconds(snap.interval))]),
+        };
+        ui.label(label).on_hover_text(match mode {
+            Some(_) => crate::output::capture_note_in(state.lang, snap),
+            None => state.t("gui.status.polling"),
+        });
         ui.separator();
         let updated = if snap.generation == 0 {
             "—".to_string()

@@ -304,7 +304,8 @@ impl Core {
             Request::Status
             | Request::Subscribe
             | Request::History { .. }
-            | Request::HistoryVerify { .. } => {
+            | Request::HistoryVerify { .. }
+            | Request::Sample { .. } => {
                 return Reply::Ok {
                     status: self.status(),
                 };
@@ -369,7 +370,8 @@ impl Core {
             Request::Status
             | Request::Subscribe
             | Request::History { .. }
-            | Request::HistoryVerify { .. } => Reply::Ok {
+            | Request::HistoryVerify { .. }
+            | Request::Sample { .. } => Reply::Ok {
                 status: self.status(),
             },
         }

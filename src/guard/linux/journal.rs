@@ -15,7 +15,7 @@ use std::ffi::CString;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use nix::libc;
 use nix::unistd::{Group, Uid, User, getgrouplist};
@@ -262,36 +262,4 @@ fn recoveries(j: &Journal) -> Result<Vec<WireEvent>, JournalError> {
             None => return Ok(out),
         }
     }
-}
-
-/// A small sampler until the guard's own (capture and names) runs a
-/// monitor: the process tables once a second, journaled by [`stage`].
-pub fn spawn_sampler(state_dir: &Path) -> std::io::Result<()> {
-    use crate::clock::SystemClock;
-    use crate::identity::NativeHasher;
-    use crate::monitor::MonitorCore;
-    use crate::probe::NativeProbe;
-
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let probe = NativeProbe::new().map_err(std::io::Error::other)?;
-    let journal = stage(state_dir, clock.clone());
-    let every = Duration::from_secs(1);
-    let mut core = MonitorCore::new(
-        Box::new(probe),
-        Box::new(NativeHasher::new(None)),
-        clock,
-        every,
-    );
-    core.add_stage(journal);
-    std::thread::Builder::new()
-        .name("guard-journal".into())
-        .spawn(move || {
-            loop {
-                if let Err(e) = core.tick() {
-                    eprintln!("kizuki guard: sampling: {e}");
-                }
-                std::thread::sleep(every);
-            }
-        })?;
-    Ok(())
 }

@@ -9,8 +9,10 @@ mod fsx;
 pub mod journal;
 mod log;
 mod procs;
+pub mod sampler;
 mod server;
 mod state;
+mod viewer;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -87,10 +89,9 @@ pub fn run() -> Result<()> {
     let state = state::State::load(&dir)?;
     let origins = state::load_origins(&dir)?;
     let guard_log = log::GuardLog::open(&dir).with_context(|| dir.display().to_string())?;
-    // The evidence journal, fed by the guard's own sampler (one place).
-    if let Err(e) = journal::spawn_sampler(&dir) {
-        eprintln!("kizuki guard: journal sampler: {e}");
-    }
+    // The evidence journal: one stage, fed by the live view's sampler
+    // below; opened first so the guard's start is recorded in it.
+    let journal = journal::stage(&dir, Arc::new(crate::clock::SystemClock));
     let layout = CgroupLayout::detect();
     let catcher = exec::Catcher::start(layout.clone(), origins);
     let mut core = core::Core::new(dir.clone(), state, guard_log, layout, catcher.clone());
@@ -121,7 +122,10 @@ pub fn run() -> Result<()> {
         dir.display(),
         socket.display()
     );
-    let shared = Arc::new(server::Shared::new(core, Box::new(Polkit)));
+    // The live view (capture, names) for clients, and the same samples
+    // into the evidence journal.
+    let live = sampler::start(vec![journal]);
+    let shared = Arc::new(server::Shared::new(core, Box::new(Polkit)).with_live(live));
     spawn_sweeper(catcher, dir)?;
     server::serve(listener, shared);
     Ok(())

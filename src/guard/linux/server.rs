@@ -10,7 +10,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
@@ -18,8 +18,11 @@ use super::auth::{self, Authorizer, Subject};
 use super::check::{self, Protected, Refused};
 use super::core::{Asker, Core};
 use super::procs;
+use super::sampler::LiveState;
+use super::viewer;
 use crate::guard::api::{Event, Refusal, Reply, Request};
 use crate::guard::client::read_line;
+use crate::guard::live::{LiveSample, MAX_SAMPLE_LINE, cap, hashes_for, names_for, restrict};
 
 /// Most connections (subscribers included) at once.
 pub const MAX_CONNS: usize = 64;
@@ -38,7 +41,22 @@ pub struct Shared {
     conns: AtomicUsize,
     per_uid: Mutex<std::collections::HashMap<u32, usize>>,
     subs: Mutex<Vec<SyncSender<String>>>,
+    /// The live view (capture, names), when it started.
+    live: Option<LiveState>,
+    /// Live samples each non-root user may still ask now.
+    sample_budget: Mutex<std::collections::HashMap<u32, Budget>>,
 }
+
+/// A token bucket: [`SAMPLE_BURST`] samples at once, then
+/// [`SAMPLES_PER_SEC`] a second, per non-root user.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    tokens: f64,
+    at: Instant,
+}
+
+const SAMPLE_BURST: f64 = 8.0;
+const SAMPLES_PER_SEC: f64 = 4.0;
 
 impl Shared {
     pub fn new(core: Core, authz: Box<dyn Authorizer>) -> Shared {
@@ -51,6 +69,39 @@ impl Shared {
             conns: AtomicUsize::new(0),
             per_uid: Mutex::new(std::collections::HashMap::new()),
             subs: Mutex::new(Vec::new()),
+            live: None,
+            sample_budget: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    pub fn with_live(mut self, live: Option<LiveState>) -> Self {
+        self.live = live;
+        self
+    }
+
+    /// Whether `uid` may have one more live sample now.
+    fn take_sample(&self, uid: u32) -> bool {
+        if uid == 0 {
+            return true;
+        }
+        let now = Instant::now();
+        let mut m = self.sample_budget.lock().unwrap_or_else(|e| e.into_inner());
+        // Users who stopped asking are forgotten (bounded by uids seen).
+        if m.len() > 4 * MAX_CONNS {
+            m.retain(|_, b| now.duration_since(b.at) < Duration::from_secs(10));
+        }
+        let b = m.entry(uid).or_insert(Budget {
+            tokens: SAMPLE_BURST,
+            at: now,
+        });
+        b.tokens =
+            (b.tokens + now.duration_since(b.at).as_secs_f64() * SAMPLES_PER_SEC).min(SAMPLE_BURST);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 
@@ -164,6 +215,7 @@ fn connection(stream: UnixStream, shared: &Arc<Shared>) {
         uid: cred.uid(),
         pid: u32::try_from(cred.pid()).unwrap_or(0),
     };
+    let gid = cred.gid();
     let mut stream = stream;
     let Some(_slot) = UidSlot::take(shared, asker.uid) else {
         let _ = write_reply(
@@ -226,11 +278,75 @@ fn connection(stream: UnixStream, shared: &Arc<Shared>) {
             subscribe(writer, shared);
             return;
         }
+        if let Request::Sample { since } = req {
+            if write_sample(&mut writer, &live_reply(shared, asker.uid, gid, since)).is_err() {
+                return;
+            }
+            continue;
+        }
         let reply = answer(&req, asker, shared);
         if write_reply(&mut writer, &reply).is_err() {
             return;
         }
     }
+}
+
+/// The live view as `uid` may see it. Not logged: clients ask every
+/// second.
+fn live_reply(shared: &Shared, uid: u32, gid: u32, since: Option<u64>) -> Reply {
+    let Some(live) = &shared.live else {
+        return Reply::Failed {
+            detail: "the guard has no live view".into(),
+            status: None,
+        };
+    };
+    if !shared.take_sample(uid) {
+        return Reply::Refused {
+            reason: Refusal::BadRequest,
+            detail: format!("busy: at most {SAMPLES_PER_SEC} live samples a second"),
+            status: None,
+        };
+    }
+    let ((mut sample, cursor, lost), hashes) = {
+        let store = live.store();
+        (store.view(since), store.hashes())
+    };
+    let restricted = restrict(&mut sample, &viewer::of(uid, gid));
+    let truncated = cap(&mut sample);
+    let hashes = hashes_for(&hashes, &sample);
+    let names = names_for(&sample, &live.names, std::time::SystemTime::now());
+    Reply::Sample {
+        live: Box::new(LiveSample {
+            api_version: crate::guard::api::API_VERSION,
+            cursor,
+            lost,
+            capture: live.capture,
+            names_read: live.names_read,
+            interval_ms: u64::try_from(live.interval().as_millis()).unwrap_or(1000),
+            sample,
+            names,
+            hashes,
+            restricted,
+            truncated,
+        }),
+    }
+}
+
+/// Writes a live sample, or says it was too large.
+fn write_sample(w: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(reply).map_err(std::io::Error::other)?;
+    if line.len() >= MAX_SAMPLE_LINE {
+        return write_reply(
+            w,
+            &Reply::Failed {
+                detail: format!("the live sample is larger than {MAX_SAMPLE_LINE} bytes"),
+                status: None,
+            },
+        );
+    }
+    line.push(b'\n');
+    w.write_all(&line)?;
+    w.flush()
 }
 
 /// Logs a refusal and words the reply.
@@ -283,7 +399,7 @@ pub fn answer(req: &Request, asker: Asker, shared: &Shared) -> Reply {
         let mut core = shared.core();
         let reply = core.handle(req, asker, authority);
         let (outcome, detail) = match &reply {
-            Reply::Ok { .. } => ("ok", String::new()),
+            Reply::Ok { .. } | Reply::Sample { .. } => ("ok", String::new()),
             Reply::Refused { detail, .. } => ("refused", detail.clone()),
             Reply::Failed { detail, .. } => ("failed", detail.clone()),
             Reply::History { .. } | Reply::HistoryVerify { .. } => ("ok", String::new()),

@@ -1,0 +1,214 @@
+//! The guard's live view: one thread samples about once a second with
+//! the native probe, event capture merged in where eBPF loads (polling
+//! otherwise, said so), and the names reader; each sample goes into a
+//! bounded [`LiveStore`] that clients read (`Request::Sample`).
+//!
+//! The probe is wrapped in a [`Tee`], so a [`MonitorCore`] can run here on
+//! the very same samples: [`start`] takes its extra stages (a journal
+//! kept by root, for one). Without stages no monitor runs: sampling is
+//! all the guard does.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::clock::SystemClock;
+use std::collections::{HashMap, HashSet};
+
+use crate::guard::live::{HashMapByProc, LiveCapture, LiveStore, ProcHash};
+use crate::identity::NativeHasher;
+use crate::model::{CaptureMode, RawSample};
+use crate::monitor::{MonitorCore, Stage};
+use crate::names::NameCache;
+use crate::probe::{NativeProbe, Probe, ProbeError};
+
+/// How often the guard samples.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+
+/// The live view, shared by the sampler thread and the connections.
+#[derive(Clone)]
+pub struct LiveState {
+    store: Arc<Mutex<LiveStore>>,
+    pub names: Arc<NameCache>,
+    pub capture: LiveCapture,
+    pub names_read: bool,
+}
+
+impl LiveState {
+    pub fn store(&self) -> std::sync::MutexGuard<'_, LiveStore> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn interval(&self) -> Duration {
+        INTERVAL
+    }
+}
+
+/// A probe that hands each sample to the live store on its way, with
+/// the SHA-256 of each new process's image.
+struct Tee {
+    inner: Box<dyn Probe>,
+    store: Arc<Mutex<LiveStore>>,
+    hasher: NativeHasher,
+    hashes: HashMapByProc,
+}
+
+/// Hashes of processes gone longer than this are forgotten.
+const HASH_KEEP: usize = 2;
+
+impl Tee {
+    fn new(inner: Box<dyn Probe>, store: Arc<Mutex<LiveStore>>) -> Tee {
+        Tee {
+            inner,
+            store,
+            hasher: NativeHasher::new(None),
+            hashes: HashMap::new(),
+        }
+    }
+
+    /// Hashes the images of processes not hashed yet (or whose image
+    /// changed: `exec`), through `/proc/PID/exe`, kept only when the
+    /// image is still the one the probe saw after reading it.
+    fn hash_new(&mut self, s: &RawSample) {
+        let listed: HashSet<(u32, u64)> =
+            s.processes.iter().map(|p| (p.pid, p.start_time)).collect();
+        for p in &s.processes {
+            let (Some(_), None, Some(stamp)) = (&p.exe, &p.script, p.exe_stamp) else {
+                continue;
+            };
+            let key = (p.pid, p.start_time);
+            if self.hashes.get(&key).is_some_and(|h| h.stamp == stamp) {
+                continue;
+            }
+            let image = std::path::PathBuf::from(format!("/proc/{}/exe", p.pid));
+            let same = || crate::probe::file_stamp(&image) == Some(stamp);
+            if !same() {
+                continue;
+            }
+            if let Some(sha256) = self.hasher.hash_path(&image)
+                && same()
+            {
+                self.hashes.insert(
+                    key,
+                    ProcHash {
+                        pid: p.pid,
+                        start_time: p.start_time,
+                        stamp,
+                        sha256,
+                    },
+                );
+            }
+        }
+        // Bounded: the listed processes, and a few times as many gone ones.
+        if self.hashes.len() > HASH_KEEP * listed.len() + 1024 {
+            self.hashes.retain(|k, _| listed.contains(k));
+        }
+    }
+}
+
+impl Probe for Tee {
+    fn sample(&mut self) -> Result<RawSample, ProbeError> {
+        let s = self.inner.sample()?;
+        self.hash_new(&s);
+        let hashes = Arc::new(self.hashes.clone());
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.publish(s.clone());
+        store.set_hashes(hashes);
+        Ok(s)
+    }
+
+    fn capture_mode(&self) -> CaptureMode {
+        self.inner.capture_mode()
+    }
+}
+
+/// Starts sampling on a thread named `guard-live`; `extra_stages`, if any,
+/// run in a [`MonitorCore`] over the same samples. `None` when not even
+/// the native probe could start (said on stderr).
+pub fn start(extra_stages: Vec<Box<dyn Stage>>) -> Option<LiveState> {
+    let probe = match NativeProbe::new() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("kizuki guard: no live view: {e}");
+            return None;
+        }
+    };
+    let (probe, capture): (Box<dyn Probe>, LiveCapture) = if std::env::var_os("KIZUKI_CAPTURE")
+        .is_some_and(|v| v == "polling")
+    {
+        (Box::new(probe), LiveCapture::Polling)
+    } else {
+        match crate::capture::open_native() {
+            Ok(source) => (
+                Box::new(crate::capture::CaptureProbe::new(Box::new(probe), source)),
+                LiveCapture::Ebpf,
+            ),
+            Err(e) => {
+                eprintln!("kizuki guard: event capture could not load ({e}): polling every second");
+                (Box::new(probe), LiveCapture::Polling)
+            }
+        }
+    };
+    let names = Arc::new(NameCache::new());
+    let reader = match crate::names::capture::start(names.clone(), Arc::new(SystemClock)) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("kizuki guard: names are not read: {e}");
+            None
+        }
+    };
+    let store = Arc::new(Mutex::new(LiveStore::default()));
+    let live = LiveState {
+        store: store.clone(),
+        names: names.clone(),
+        capture,
+        names_read: reader.is_some(),
+    };
+    let tee = Tee::new(probe, store);
+    let spawned = std::thread::Builder::new()
+        .name("guard-live".into())
+        .spawn(move || {
+            let _reader = reader;
+            run(tee, names, extra_stages);
+        });
+    if let Err(e) = spawned {
+        eprintln!("kizuki guard: no live view: {e}");
+        return None;
+    }
+    Some(live)
+}
+
+fn run(tee: Tee, names: Arc<NameCache>, extra_stages: Vec<Box<dyn Stage>>) {
+    // With stages, a monitor samples through the tee; without, the tee
+    // alone.
+    let mut step: Box<dyn FnMut() -> Result<(), ProbeError>> = if extra_stages.is_empty() {
+        let mut tee = tee;
+        Box::new(move || tee.sample().map(|_| ()))
+    } else {
+        let mut core = MonitorCore::new(
+            Box::new(tee),
+            Box::new(NativeHasher::new(None)),
+            Arc::new(SystemClock),
+            INTERVAL,
+        );
+        core.set_names(names, None);
+        for s in extra_stages {
+            core.add_stage(s);
+        }
+        Box::new(move || core.tick().map(|_| ()))
+    };
+    let mut last_error: Option<String> = None;
+    loop {
+        let started = Instant::now();
+        match step() {
+            Ok(()) => last_error = None,
+            Err(e) => {
+                let e = e.to_string();
+                if last_error.as_deref() != Some(e.as_str()) {
+                    eprintln!("kizuki guard: sampling: {e}");
+                }
+                last_error = Some(e);
+            }
+        }
+        std::thread::sleep(INTERVAL.saturating_sub(started.elapsed()));
+    }
+}
