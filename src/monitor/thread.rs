@@ -5,7 +5,6 @@ use crate::lock::MutexExt;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use super::publish::SnapshotReceiver;
 use super::tick::MonitorCore;
@@ -15,7 +14,6 @@ use super::tick::MonitorCore;
 pub enum MonitorControl {
     /// Sample now instead of waiting for the interval (tests, "refresh").
     TickNow,
-    SetInterval(Duration),
     Stop,
 }
 
@@ -68,7 +66,6 @@ impl Monitor {
                         Ok(MonitorControl::TickNow) | Err(RecvTimeoutError::Timeout) => {
                             run_tick(&mut core)
                         }
-                        Ok(MonitorControl::SetInterval(d)) => core.set_interval(d),
                         Ok(MonitorControl::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                     }
                 }

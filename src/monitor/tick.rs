@@ -79,10 +79,6 @@ impl MonitorCore {
         self.interval
     }
 
-    pub fn set_interval(&mut self, interval: Duration) {
-        self.interval = interval;
-    }
-
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
     }

@@ -3,9 +3,9 @@
 //! keeps it so).
 
 pub mod autostart;
-pub mod boot;
-pub mod fs;
-pub mod osbytes;
+pub(crate) mod boot;
+pub(crate) mod fs;
+pub(crate) mod osbytes;
 pub(crate) mod paths;
 pub mod procctl;
 pub mod provenance;
