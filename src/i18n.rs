@@ -165,6 +165,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/quiet.toml"),
         include_str!("../assets/i18n/en/quiet.toml"),
     ),
+    (
+        "traffic",
+        include_str!("../assets/i18n/ja/traffic.toml"),
+        include_str!("../assets/i18n/en/traffic.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

@@ -23,6 +23,7 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
             state
                 .pending_marks
                 .retain(|key, mark| snap.program(key).is_some_and(|p| p.mark != Some(*mark)));
+            state.traffic.feed(&snap);
             state.snapshot = snap;
             super::wizard::offer_for_new_findings(state);
         }

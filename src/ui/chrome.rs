@@ -3,7 +3,7 @@
 
 use egui::{Align, Frame, Id, Layout, Margin, Modal, RichText, Ui};
 
-use super::format::{clock, seconds};
+use super::format::clock;
 use super::theme;
 use crate::app::{AppState, Command, Job, ProcAction};
 use crate::escape::{for_display, os_lossless};
@@ -68,10 +68,8 @@ pub fn waiting(ui: &mut Ui, state: &AppState) {
 pub fn status_bar(ui: &mut Ui, state: &AppState) {
     let snap = &state.snapshot;
     ui.horizontal_wrapped(|ui| {
-        // That short connections can be missed is said on hover: the bar
-        // stays one line on a small screen.
-        ui.label(state.t_args("gui.status.interval", &[("secs", &seconds(snap.interval))]))
-            .on_hover_text(state.t("gui.status.polling"));
+        // How connections are seen, and what that can miss.
+        super::traffic::mode_label(ui, state);
         ui.separator();
         let updated = if snap.generation == 0 {
             "—".to_string()

@@ -20,7 +20,7 @@ const TABLE_ROW: f32 = 20.0;
 
 pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     let Some(key) = &state.selected else {
-        placeholder(ui, state);
+        placeholder(ui, state, cmds);
         return;
     };
     let Some(p) = state.snapshot.program(key) else {
@@ -43,11 +43,12 @@ pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
         DetailTab::Connections => connections(ui, state, p, cmds),
         DetailTab::About => about(ui, state, p, cmds),
         DetailTab::History => history(ui, state, p, cmds),
+        DetailTab::Traffic => super::traffic::tab(ui, state, p),
     }
 }
 
 /// Before a program is chosen: how things stand, in one sentence.
-fn placeholder(ui: &mut Ui, state: &AppState) {
+fn placeholder(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     let snap = &state.snapshot;
     ui.add_space(16.0);
     if snap.generation > 0 {
@@ -95,6 +96,11 @@ fn placeholder(ui: &mut Ui, state: &AppState) {
         ui.add_space(4.0);
         ui.label(RichText::new(state.t("gui.details.pick_hint")).weak());
     });
+    if snap.generation > 0 {
+        ui.add_space(16.0);
+        ui.separator();
+        super::traffic::top_talkers(ui, state, cmds);
+    }
 }
 
 fn header(ui: &mut Ui, state: &AppState, p: &Program) {
@@ -327,6 +333,7 @@ fn tabs(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
                     ],
                 ),
             ),
+            (DetailTab::Traffic, state.t("traffic.tab")),
             (DetailTab::About, state.t("gui.tab.about")),
             (DetailTab::History, state.t("gui.tab.history")),
         ];
