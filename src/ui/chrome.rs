@@ -100,13 +100,13 @@ pub fn status_bar(ui: &mut Ui, state: &AppState) {
         }
         if let Some(e) = &state.monitor_error {
             ui.separator();
+            // The OS's words only on hover (and in the log).
             ui.label(
-                RichText::new(state.t_args(
-                    "gui.status.error",
-                    &[("error", &crate::escape::for_display(e))],
-                ))
-                .color(theme::severity(crate::model::Severity::High, ui.visuals().dark_mode).fill),
-            );
+                RichText::new(state.t("window.status.error")).color(
+                    theme::severity(crate::model::Severity::High, ui.visuals().dark_mode).fill,
+                ),
+            )
+            .on_hover_text(crate::escape::for_display(e));
         }
     });
 }
