@@ -255,3 +255,41 @@ fn top_talkers_are_ordered_by_bytes_in_the_last_hour() {
         Some("firefox")
     );
 }
+
+#[test]
+fn with_bytes_the_tabs_and_graph_fit_a_small_screen_in_both_languages() {
+    for (lang, tab, about) in [
+        (Lang::Ja, "通信量", "過去の通信"),
+        (Lang::En, "Traffic", "Past connections"),
+    ] {
+        let backend = RecordingBackend::new();
+        let mut h = window(lang, SMALL, &backend);
+        feed(
+            &mut h,
+            snapshot(1, Some([(1_200_000, 34_000), (5, 5), (0, 0)])),
+        );
+        h.get_by_role_and_label(Role::Button, "freetool").click();
+        h.run();
+        let inside = |r: egui::Rect| r.min.x >= 0.0 && r.max.x <= SMALL.x && r.max.y <= SMALL.y;
+        for label in [tab, about] {
+            let r = h.get_by_role_and_label(Role::Button, label).rect();
+            assert!(inside(r), "{lang:?}: tab {label:?} at {r:?} is cut");
+        }
+        h.get_by_role_and_label(Role::Button, tab).click();
+        h.run();
+        let graph = match lang {
+            Lang::Ja => "この1時間の通信量のグラフ",
+            Lang::En => "Traffic graph, last hour",
+        };
+        let r = h.get_by_role_and_label(Role::Image, graph).rect();
+        assert!(inside(r), "{lang:?}: the graph at {r:?} is cut");
+        // The list row's amounts are inside the list, not under the details.
+        let row = row_rect(&h, "freetool");
+        let amounts = h
+            .query_all_by_label_contains("1.2 MB")
+            .next()
+            .unwrap()
+            .rect();
+        assert!(amounts.max.y <= row.max.y + 1.0 && amounts.min.x >= row.min.x);
+    }
+}
