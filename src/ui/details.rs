@@ -285,10 +285,14 @@ fn findings(ui: &mut Ui, state: &AppState, p: &Program) {
     let ended = run_state(&state.snapshot, p) == RunState::Ended;
     let mut list: Vec<_> = p.findings.iter().collect();
     list.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    // A small screen (or notices below) keeps room for the table; the
+    // box ends between lines, and its scroll bar says there is more.
+    let line = ui.text_style_height(&TextStyle::Body) + ui.spacing().item_spacing.y;
+    let max = (ui.available_height() * 0.3).clamp(56.0, 170.0);
     ScrollArea::vertical()
         .id_salt("findings")
-        // A small screen (or notices below) keeps room for the table.
-        .max_height((ui.available_height() * 0.3).clamp(56.0, 170.0))
+        .max_height((max / line).floor() * line)
+        .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible)
         .auto_shrink([false, true])
         .show(ui, |ui| {
             for f in list {

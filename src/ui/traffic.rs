@@ -185,12 +185,8 @@ fn period(ui: &mut Ui, state: &AppState, title: &str, series: &[Bytes], keys: (&
 /// The details' traffic tab for `p`.
 pub fn tab(ui: &mut Ui, state: &AppState, p: &Program) {
     if !known(state) {
-        unknown_note(ui, state);
-        ui.label(
-            RichText::new(state.t("traffic.unknown_hint"))
-                .small()
-                .weak(),
-        );
+        ui.label(RichText::new(state.t("traffic.unknown")).strong());
+        ui.label(state.t("traffic.unknown_hint"));
         return;
     }
     egui::ScrollArea::vertical()
