@@ -92,10 +92,14 @@ pub fn status_bar(ui: &mut Ui, state: &AppState) {
         }
         if !snap.unattributed.is_empty() {
             ui.separator();
-            ui.label(state.t_args(
-                "gui.status.unattributed",
-                &[("count", &snap.unattributed.len().to_string())],
-            ))
+            // Moves to the next line whole rather than breaking mid-phrase.
+            ui.add(
+                egui::Label::new(state.t_args(
+                    "gui.status.unattributed",
+                    &[("count", &snap.unattributed.len().to_string())],
+                ))
+                .extend(),
+            )
             .on_hover_text(state.t("gui.status.unattributed_hint"));
         }
         if let Some(e) = &state.monitor_error {

@@ -49,6 +49,14 @@ pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
 
 /// Before a program is chosen: how things stand, in one sentence.
 fn placeholder(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
+    // Scrolls when notices leave little room (a small screen).
+    ScrollArea::vertical()
+        .id_salt("overview")
+        .auto_shrink([false, false])
+        .show(ui, |ui| overview(ui, state, cmds));
+}
+
+fn overview(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     let snap = &state.snapshot;
     ui.add_space(16.0);
     if snap.generation > 0 {
@@ -289,6 +297,8 @@ fn findings(ui: &mut Ui, state: &AppState, p: &Program) {
     // box ends between lines, and its scroll bar says there is more.
     let line = ui.text_style_height(&TextStyle::Body) + ui.spacing().item_spacing.y;
     let max = (ui.available_height() * 0.3).clamp(56.0, 170.0);
+    // A solid bar, seen without hovering: there is more to read.
+    ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
     ScrollArea::vertical()
         .id_salt("findings")
         .max_height((max / line).floor() * line)

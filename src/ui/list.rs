@@ -302,8 +302,10 @@ fn row(
                                         let b = state.traffic.total(&p.key);
                                         ui.add(
                                             Label::new(
-                                                RichText::new(super::traffic::row_text(state, b))
-                                                    .small(),
+                                                RichText::new(super::traffic::row_text_short(
+                                                    state, b,
+                                                ))
+                                                .small(),
                                             )
                                             .selectable(false)
                                             .truncate(),

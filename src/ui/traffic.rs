@@ -46,6 +46,20 @@ pub fn row_text(state: &AppState, b: Bytes) -> String {
     )
 }
 
+/// The same, short enough for a list row: "0" for nothing, "1 KB 未満"
+/// for a few bytes.
+pub fn row_text_short(state: &AppState, b: Bytes) -> String {
+    let short = |n: u64| match n {
+        0 => "0".to_string(),
+        1..=999 => state.t("traffic.under_kb"),
+        n => amount(state.lang, n),
+    };
+    state.t_args(
+        "traffic.row",
+        &[("sent", &short(b.sent)), ("received", &short(b.received))],
+    )
+}
+
 /// Whether the current snapshot counts bytes.
 pub fn known(state: &AppState) -> bool {
     bytes_known(&state.snapshot)
@@ -249,6 +263,11 @@ pub fn top_talkers(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
                 };
                 let shown = format!("{}. {name}", i + 1);
                 let r = ui.add_enabled(program.is_some(), egui::Button::new(&shown).frame(false));
+                // Two programs can share a name: where each lives, on hover.
+                let r = match program {
+                    Some(p) => r.on_hover_text(crate::app::programs::shown_path(p)),
+                    None => r,
+                };
                 if r.clicked() {
                     cmds.push(Command::Select(Some(key.clone())));
                 }
