@@ -164,7 +164,7 @@ fn legend(ui: &mut Ui, state: &AppState) {
         ] {
             let (r, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), Sense::hover());
             ui.painter().rect_filled(r, 2.0, c);
-            ui.label(RichText::new(state.t(key)).small());
+            ui.label(state.t(key));
         }
     });
 }
@@ -176,8 +176,9 @@ fn sum(series: &[Bytes]) -> Bytes {
     })
 }
 
-/// One period: title with its totals, the busiest slot, the graph.
-fn period(ui: &mut Ui, state: &AppState, title: &str, series: &[Bytes], keys: (&str, &str)) {
+/// One period: title with its totals, the busiest slot, the graph, and
+/// under it where the time starts and ends.
+fn period(ui: &mut Ui, state: &AppState, title: &str, series: &[Bytes], keys: (&str, &str, &str)) {
     let total = sum(series);
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new(state.t(title)).strong());
@@ -194,6 +195,12 @@ fn period(ui: &mut Ui, state: &AppState, title: &str, series: &[Bytes], keys: (&
         }
     });
     graph(ui, series, &state.t(keys.0));
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(state.t(keys.2)).small().weak());
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Min), |ui| {
+            ui.label(RichText::new(state.t("traffic.axis.now")).small().weak());
+        });
+    });
 }
 
 /// The details' traffic tab for `p`.
@@ -213,7 +220,11 @@ pub fn tab(ui: &mut Ui, state: &AppState, p: &Program) {
                 state,
                 "traffic.hour",
                 &t.last_hour(&p.key),
-                ("traffic.graph.hour", "traffic.scale.hour"),
+                (
+                    "traffic.graph.hour",
+                    "traffic.scale.hour",
+                    "traffic.axis.hour",
+                ),
             );
             ui.add_space(6.0);
             period(
@@ -221,7 +232,7 @@ pub fn tab(ui: &mut Ui, state: &AppState, p: &Program) {
                 state,
                 "traffic.day",
                 &t.last_day(&p.key),
-                ("traffic.graph.day", "traffic.scale.day"),
+                ("traffic.graph.day", "traffic.scale.day", "traffic.axis.day"),
             );
             legend(ui, state);
             ui.add_space(4.0);
