@@ -51,7 +51,7 @@ pub fn row_text(state: &AppState, b: Bytes) -> String {
 pub fn row_text_short(state: &AppState, b: Bytes) -> String {
     let short = |n: u64| match n {
         0 => "0".to_string(),
-        1..=999 => state.t("traffic.under_kb"),
+        1..=999 => state.t_args("traffic.under_kb", &[("amount", "1 KB")]),
         n => amount(state.lang, n),
     };
     state.t_args(
