@@ -175,6 +175,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../assets/i18n/ja/live.toml"),
         include_str!("../assets/i18n/en/live.toml"),
     ),
+    (
+        "traffic",
+        include_str!("../assets/i18n/ja/traffic.toml"),
+        include_str!("../assets/i18n/en/traffic.toml"),
+    ),
 ];
 
 type Catalog = HashMap<String, String>;

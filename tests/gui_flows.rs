@@ -220,7 +220,10 @@ fn language_switch_changes_labels() {
     row(&h, "curl").click();
     h.run();
     h.get_by_role_and_label(Role::Button, "ブロック");
-    assert!(h.query_by_label("1 秒ごとに確認").is_some());
+    assert!(
+        h.query_by_label_contains("一定の間隔で確認中（1秒ごと）")
+            .is_some()
+    );
     h.get_by_label("English").click();
     h.run();
     h.get_by_role_and_label(Role::Button, "Block");
@@ -228,7 +231,7 @@ fn language_switch_changes_labels() {
         h.query_by_role_and_label(Role::Button, "ブロック")
             .is_none()
     );
-    assert!(h.query_by_label("Checks every 1 s").is_some());
+    assert!(h.query_by_label_contains("Checked every 1 s").is_some());
     assert!(h.query_by_label("Only using the network").is_some());
     h.get_by_label("日本語").click();
     h.run();

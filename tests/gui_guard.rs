@@ -148,7 +148,19 @@ fn a_guard_failing_part_way_leaves_the_view_at_the_read_back_state() {
     h.get_by_label("ブロックが効いていません");
     h.get_by_label_contains("今は効いていません。このプログラムは通信できる状態です。");
     let text = "見張り役サービスが途中で失敗しました";
-    h.get_by_label_contains(text);
+    let said = h
+        .get_by_label_contains(text)
+        .accesskit_node()
+        .label()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !said.contains("nft"),
+        "the tool's words stay behind 詳細: {said}"
+    );
+    assert!(h.query_by_label_contains("nft: table busy").is_none());
+    h.get_by_label("詳細").click();
+    h.run();
     h.get_by_label_contains("nft: table busy");
     // Panic fails the same way: no banner.
     apply(

@@ -221,7 +221,7 @@ pub(super) fn panic_done(
     // never the request. The walk-through says a problem in place;
     // elsewhere a notice does.
     super::guard::answered(state, &answer, state.wizard.is_none(), effects);
-    let not_enforced = answer.problem.as_ref().map(|_| answer.message(state.lang));
+    let not_enforced = answer.problem.clone();
     state.panic = Some(PanicState { on, not_enforced });
 }
 

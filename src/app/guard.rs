@@ -72,6 +72,8 @@ pub enum NoticeText {
 }
 
 impl NoticeText {
+    /// The sentence shown: what happened and what to do, without
+    /// technical detail (that is [`NoticeText::detail`]).
     pub fn text(&self, lang: Lang) -> String {
         match self {
             NoticeText::Absent => outcome::absent_text(lang),
@@ -79,9 +81,49 @@ impl NoticeText {
                 action,
                 name,
                 problem,
-            } => outcome::problem_text(lang, *action, name, problem),
+            } => problem_sentence(lang, *action, name, problem),
         }
     }
+
+    /// The technical detail behind "詳細", if any.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            NoticeText::Absent => None,
+            NoticeText::Problem { problem, .. } => problem_detail(problem),
+        }
+    }
+}
+
+/// "Could not stop traffic. Talking to the guard service failed. Wait…":
+/// the headline and the reason in words, without the guard's technical
+/// detail (an OS error, a tool's output), which [`problem_detail`] gives
+/// for "詳細" and the log.
+pub fn problem_sentence(lang: Lang, action: Action, name: &str, p: &Problem) -> String {
+    let why = match p {
+        Problem::Link(_) => "window.why.link",
+        Problem::Failed(_) => "window.why.failed",
+        other => outcome::reason_key(other),
+    };
+    let head = crate::i18n::tr_args_in(
+        lang,
+        &format!("guard.head.{}", action.as_str()),
+        &[("name", name)],
+    );
+    let why = crate::i18n::tr_args_in(lang, why, &[("detail", "")]);
+    match lang {
+        Lang::Ja => format!("{head}{why}"),
+        Lang::En => format!("{head} {why}"),
+    }
+}
+
+/// The technical part of a problem, for "詳細" and the log file.
+pub fn problem_detail(p: &Problem) -> Option<String> {
+    let d = match p {
+        Problem::Link(d) | Problem::Failed(d) => d,
+        Problem::Refused { detail, .. } => detail,
+        Problem::NotRunning | Problem::NotInForce => return None,
+    };
+    (!d.trim().is_empty()).then(|| d.clone())
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,6 +158,9 @@ impl GuardState {
     pub fn push_notice(&mut self, level: BannerLevel, text: NoticeText) {
         if self.notices.iter().any(|n| n.text == text) {
             return;
+        }
+        if let Some(d) = text.detail() {
+            log::warn!("guard: {d}");
         }
         self.next_notice += 1;
         self.notices.push(GuardNotice {

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod native;
 pub mod programs;
 pub mod state;
+pub mod traffic;
 mod update;
 pub mod wizard;
 

@@ -34,6 +34,8 @@ pub enum DetailTab {
     Connections,
     About,
     History,
+    /// Bytes sent and received: the last hour and day.
+    Traffic,
 }
 
 /// A text to show, kept as a catalog key so it follows language changes.
@@ -168,6 +170,8 @@ pub struct AppState {
     pub background: BackgroundState,
     /// What the guard service reads back, and its notices.
     pub guard: super::guard::GuardState,
+    /// Bytes per program over the last hour and day, fed from snapshots.
+    pub traffic: super::traffic::Traffic,
 }
 
 impl AppState {
@@ -201,6 +205,7 @@ impl AppState {
             save_dialog_open: false,
             background: BackgroundState::default(),
             guard: super::guard::GuardState::default(),
+            traffic: Default::default(),
         }
     }
 

@@ -22,10 +22,18 @@ pub fn update(state: &mut AppState, cmd: Command, backend: &mut dyn Backend) -> 
             state
                 .pending_marks
                 .retain(|key, mark| snap.program(key).is_some_and(|p| p.mark != Some(*mark)));
+            state.traffic.feed(&snap);
             state.snapshot = snap;
             super::wizard::offer_for_new_findings(state);
         }
-        Command::MonitorError(e) => state.monitor_error = e,
+        Command::MonitorError(e) => {
+            if let Some(e) = &e
+                && state.monitor_error.as_ref() != Some(e)
+            {
+                log::warn!("monitor: {e}");
+            }
+            state.monitor_error = e;
+        }
         Command::Select(key) => {
             if key != state.selected {
                 state.history = None;

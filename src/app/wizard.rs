@@ -35,8 +35,9 @@ pub struct Wizard {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanicState {
     pub on: bool,
-    /// `Some(why)` when it was recorded but not enforced.
-    pub not_enforced: Option<String>,
+    /// `Some(problem)` when it was asked but is not in force; worded
+    /// when shown (so it follows the language), detail behind "詳細".
+    pub not_enforced: Option<crate::guard::outcome::Problem>,
 }
 
 /// What the walk-through and the report box ask for.
@@ -506,9 +507,18 @@ mod tests {
         assert!(!st.waiting());
         assert!(!st.background.panic, "the state as it really is");
         let why = st.panic.as_ref().and_then(|p| p.not_enforced.clone());
-        assert!(
-            why.as_deref().is_some_and(|w| w.contains("nft is missing")),
-            "{why:?}"
+        let why = why.expect("the problem is kept");
+        // The sentence is plain words; the tool's message is the detail.
+        let said = crate::app::guard::problem_sentence(
+            Lang::Ja,
+            crate::guard::outcome::Action::Panic,
+            "",
+            &why,
+        );
+        assert!(!said.contains("nft"), "{said}");
+        assert_eq!(
+            crate::app::guard::problem_detail(&why).as_deref(),
+            Some("nft is missing")
         );
         assert_eq!(st.guard.notices.len(), 1);
         assert!(st.banners.iter().all(|x| x.dismissable));

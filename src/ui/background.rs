@@ -52,10 +52,10 @@ pub(super) fn effect(app: &mut KizukiApp, ctx: &egui::Context, e: BackgroundEffe
         BackgroundEffect::Quit => ctx.send_viewport_cmd(ViewportCommand::Close),
         BackgroundEffect::SaveSettings(s) => {
             if let Err(e) = life.save_settings(&s) {
-                app.state.push_banner(
+                app.state.push_notice_detail(
                     BannerLevel::Error,
-                    Message::new("tray.err.settings").arg("detail", e.to_string()),
-                    true,
+                    Message::new("window.err.settings"),
+                    e.to_string(),
                 );
             }
         }

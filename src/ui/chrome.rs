@@ -3,7 +3,7 @@
 
 use egui::{Align, Frame, Id, Layout, Margin, Modal, RichText, Ui};
 
-use super::format::{clock, seconds};
+use super::format::clock;
 use super::theme;
 use crate::app::{AppState, Command, Job, ProcAction};
 use crate::escape::{for_display, os_lossless};
@@ -68,24 +68,8 @@ pub fn waiting(ui: &mut Ui, state: &AppState) {
 pub fn status_bar(ui: &mut Ui, state: &AppState) {
     let snap = &state.snapshot;
     ui.horizontal_wrapped(|ui| {
-        // That short connections can be missed is said on hover: the bar
-        // stays one line on a small screen.
-        // Which capture is in force (the guard's, this app's, or looking
-        // at intervals); what it can miss on hover.
-        let mode = match snap.capture_mode {
-            crate::model::CaptureMode::Polling => None,
-            crate::model::CaptureMode::Ebpf => Some("live.status.ebpf"),
-            crate::model::CaptureMode::GuardEbpf => Some("live.status.guard-ebpf"),
-            crate::model::CaptureMode::GuardPolling => Some("live.status.guard-polling"),
-        };
-        let label = match mode {
-            Some(k) => state.t(k),
-            None => state.t_args("gui.status.interval", &[("secs", &seconds(snap.interval))]),
-        };
-        ui.label(label).on_hover_text(match mode {
-            Some(_) => crate::output::capture_note_in(state.lang, snap),
-            None => state.t("gui.status.polling"),
-        });
+        // How connections are seen, and what that can miss.
+        super::traffic::mode_label(ui, state);
         ui.separator();
         let updated = if snap.generation == 0 {
             "—".to_string()
@@ -108,21 +92,25 @@ pub fn status_bar(ui: &mut Ui, state: &AppState) {
         }
         if !snap.unattributed.is_empty() {
             ui.separator();
-            ui.label(state.t_args(
-                "gui.status.unattributed",
-                &[("count", &snap.unattributed.len().to_string())],
-            ))
+            // Moves to the next line whole rather than breaking mid-phrase.
+            ui.add(
+                egui::Label::new(state.t_args(
+                    "gui.status.unattributed",
+                    &[("count", &snap.unattributed.len().to_string())],
+                ))
+                .extend(),
+            )
             .on_hover_text(state.t("gui.status.unattributed_hint"));
         }
         if let Some(e) = &state.monitor_error {
             ui.separator();
+            // The OS's words only on hover (and in the log).
             ui.label(
-                RichText::new(state.t_args(
-                    "gui.status.error",
-                    &[("error", &crate::escape::for_display(e))],
-                ))
-                .color(theme::severity(crate::model::Severity::High, ui.visuals().dark_mode).fill),
-            );
+                RichText::new(state.t("window.status.error")).color(
+                    theme::severity(crate::model::Severity::High, ui.visuals().dark_mode).fill,
+                ),
+            )
+            .on_hover_text(crate::escape::for_display(e));
         }
     });
 }

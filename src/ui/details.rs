@@ -20,7 +20,7 @@ const TABLE_ROW: f32 = 20.0;
 
 pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     let Some(key) = &state.selected else {
-        placeholder(ui, state);
+        placeholder(ui, state, cmds);
         return;
     };
     let Some(p) = state.snapshot.program(key) else {
@@ -43,11 +43,20 @@ pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
         DetailTab::Connections => connections(ui, state, p, cmds),
         DetailTab::About => about(ui, state, p, cmds),
         DetailTab::History => history(ui, state, p, cmds),
+        DetailTab::Traffic => super::traffic::tab(ui, state, p),
     }
 }
 
 /// Before a program is chosen: how things stand, in one sentence.
-fn placeholder(ui: &mut Ui, state: &AppState) {
+fn placeholder(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
+    // Scrolls when notices leave little room (a small screen).
+    ScrollArea::vertical()
+        .id_salt("overview")
+        .auto_shrink([false, false])
+        .show(ui, |ui| overview(ui, state, cmds));
+}
+
+fn overview(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
     let snap = &state.snapshot;
     ui.add_space(16.0);
     if snap.generation > 0 {
@@ -95,6 +104,11 @@ fn placeholder(ui: &mut Ui, state: &AppState) {
         ui.add_space(4.0);
         ui.label(RichText::new(state.t("gui.details.pick_hint")).weak());
     });
+    if snap.generation > 0 {
+        ui.add_space(16.0);
+        ui.separator();
+        super::traffic::top_talkers(ui, state, cmds);
+    }
 }
 
 fn header(ui: &mut Ui, state: &AppState, p: &Program) {
@@ -279,10 +293,16 @@ fn findings(ui: &mut Ui, state: &AppState, p: &Program) {
     let ended = run_state(&state.snapshot, p) == RunState::Ended;
     let mut list: Vec<_> = p.findings.iter().collect();
     list.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    // A small screen (or notices below) keeps room for the table; the
+    // box ends between lines, and its scroll bar says there is more.
+    let line = ui.text_style_height(&TextStyle::Body) + ui.spacing().item_spacing.y;
+    let max = (ui.available_height() * 0.3).clamp(56.0, 170.0);
+    // A solid bar, seen without hovering: there is more to read.
+    ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
     ScrollArea::vertical()
         .id_salt("findings")
-        // A small screen (or notices below) keeps room for the table.
-        .max_height((ui.available_height() * 0.3).clamp(56.0, 170.0))
+        .max_height((max / line).floor() * line)
+        .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible)
         .auto_shrink([false, true])
         .show(ui, |ui| {
             for f in list {
@@ -327,6 +347,7 @@ fn tabs(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
                     ],
                 ),
             ),
+            (DetailTab::Traffic, state.t("traffic.tab")),
             (DetailTab::About, state.t("gui.tab.about")),
             (DetailTab::History, state.t("gui.tab.history")),
         ];

@@ -36,6 +36,9 @@ fn notice(ui: &mut Ui, state: &AppState, n: &GuardNotice, cmds: &mut Vec<Command
                         egui::Label::new(RichText::new(n.text.text(state.lang)).color(c.text))
                             .wrap(),
                     );
+                    if let Some(d) = n.text.detail() {
+                        super::notice::details(ui, ("guard-notice", n.id), &d, state.lang, c.text);
+                    }
                 },
             );
             ui.with_layout(Layout::right_to_left(Align::Min), |ui| {

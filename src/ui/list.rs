@@ -13,6 +13,8 @@ use crate::escape::for_display;
 use crate::model::ProgramKey;
 
 const ROW_HEIGHT: f32 = 46.0;
+/// With a third line for the bytes sent and received.
+const ROW_HEIGHT_BYTES: f32 = 60.0;
 const BADGE_W: f32 = 84.0;
 const CONNS_W: f32 = 44.0;
 const FINDING_W: f32 = 128.0;
@@ -87,6 +89,10 @@ pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
         );
         let count = |s: RunState| rows.iter().filter(|r| r.run == s).count();
         let (suspended, ended) = (count(RunState::Suspended), count(RunState::Ended));
+        // Said once, not as a 0 on every row.
+        if !super::traffic::known(state) {
+            super::traffic::unknown_note(ui, state);
+        }
         if suspended + ended > 0 {
             ui.label(RichText::new(state.t_args(
                 "gui.header.state",
@@ -109,12 +115,14 @@ pub fn show(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
         .pointer_hover_pos()
         .is_some_and(|p| ui.available_rect_before_wrap().contains(p));
     keep_order_while_hovered(ui, &mut rows, hovered);
+    let bytes = super::traffic::known(state);
+    let height = if bytes { ROW_HEIGHT_BYTES } else { ROW_HEIGHT };
     ScrollArea::vertical()
         .id_salt("programs")
         .auto_shrink([false, false])
-        .show_rows(ui, ROW_HEIGHT, rows.len(), |ui, range| {
+        .show_rows(ui, height, rows.len(), |ui, range| {
             for r in &rows[range] {
-                row(ui, state, r, cmds);
+                row(ui, state, r, height, bytes, cmds);
             }
         });
 }
@@ -186,6 +194,13 @@ fn toolbar(ui: &mut Ui, state: &AppState, cmds: &mut Vec<Command>) {
             })
             .response
             .labelled_by(label.id);
+        if ui
+            .button(state.t("traffic.top.button"))
+            .on_hover_text(state.t("traffic.top.hint"))
+            .clicked()
+        {
+            cmds.push(Command::Select(None));
+        }
     });
 }
 
@@ -214,7 +229,14 @@ fn header(ui: &mut Ui, state: &AppState) {
     });
 }
 
-fn row(ui: &mut Ui, state: &AppState, r: &Row<'_>, cmds: &mut Vec<Command>) {
+fn row(
+    ui: &mut Ui,
+    state: &AppState,
+    r: &Row<'_>,
+    height: f32,
+    bytes: bool,
+    cmds: &mut Vec<Command>,
+) {
     let p = r.program;
     let name = for_display(&p.name);
     let selected = state.selected.as_ref() == Some(&p.key);
@@ -240,7 +262,7 @@ fn row(ui: &mut Ui, state: &AppState, r: &Row<'_>, cmds: &mut Vec<Command>) {
                     .corner_radius(6)
                     .inner_margin(Margin::symmetric(4, 2))
                     .show(ui, |ui| {
-                        let h = ROW_HEIGHT - 4.0;
+                        let h = height - 4.0;
                         ui.set_height(h);
                         ui.horizontal(|ui| {
                             let gap = ui.spacing().item_spacing.x;
@@ -276,6 +298,19 @@ fn row(ui: &mut Ui, state: &AppState, r: &Row<'_>, cmds: &mut Vec<Command>) {
                                                 .truncate(),
                                         );
                                     });
+                                    if bytes {
+                                        let b = state.traffic.total(&p.key);
+                                        ui.add(
+                                            Label::new(
+                                                RichText::new(super::traffic::row_text_short(
+                                                    state, b,
+                                                ))
+                                                .small(),
+                                            )
+                                            .selectable(false)
+                                            .truncate(),
+                                        );
+                                    }
                                 },
                             );
                             cell(ui, BADGE_W, h, |ui| {

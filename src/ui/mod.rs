@@ -14,6 +14,7 @@ pub mod notice;
 mod report_box;
 pub mod save_dialog;
 pub mod theme;
+pub mod traffic;
 mod widgets;
 mod wizard;
 
@@ -218,6 +219,10 @@ impl KizukiApp {
             .default_size(LIST_WIDTH)
             .size_range(300.0..=900.0)
             .show(ui, |ui| {
+                // The pane keeps the width it was given: egui stores the
+                // width the contents used, and before the first sample
+                // (only the search line) that would shrink the list.
+                ui.set_min_width(ui.available_width());
                 ui.add_space(4.0);
                 list::show(ui, state, &mut cmds);
             });

@@ -61,32 +61,41 @@ pub fn notice(ui: &mut Ui, n: &Notice, lang: Lang, width: f32) -> NoticeResponse
                             out.action = true;
                         }
                         if let Some(detail) = &n.detail {
-                            egui::CollapsingHeader::new(
-                                RichText::new(t("gui.notice.detail")).color(c.text),
-                            )
-                            .id_salt(("notice-detail", n.id))
-                            .show(ui, |ui| {
-                                ScrollArea::vertical().max_height(90.0).show(ui, |ui| {
-                                    ui.add(
-                                        egui::Label::new(
-                                            RichText::new(crate::escape::for_display(detail))
-                                                .monospace()
-                                                .small()
-                                                .color(c.text),
-                                        )
-                                        .wrap(),
-                                    );
-                                    ui.label(
-                                        RichText::new(t("gui.notice.logged")).small().color(c.text),
-                                    );
-                                });
-                            });
+                            details(ui, ("notice-detail", n.id), detail, lang, c.text);
                         }
                     },
                 );
             });
         });
     out
+}
+
+/// "詳細", closed until the user opens it: the technical `detail`
+/// (escaped) and that it is in the log file too.
+pub fn details(
+    ui: &mut Ui,
+    id: impl std::hash::Hash + std::fmt::Debug,
+    detail: &str,
+    lang: Lang,
+    color: egui::Color32,
+) {
+    let t = |key: &str| crate::i18n::tr_in(lang, key);
+    egui::CollapsingHeader::new(RichText::new(t("gui.notice.detail")).color(color))
+        .id_salt(id)
+        .show(ui, |ui| {
+            ScrollArea::vertical().max_height(90.0).show(ui, |ui| {
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(crate::escape::for_display(detail))
+                            .monospace()
+                            .small()
+                            .color(color),
+                    )
+                    .wrap(),
+                );
+                ui.label(RichText::new(t("gui.notice.logged")).small().color(color));
+            });
+        });
 }
 
 /// Turns what the user did with `n` into commands.

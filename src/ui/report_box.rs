@@ -26,13 +26,8 @@ pub fn show(ui: &mut Ui, state: &AppState, saved: &SavedReport, cmds: &mut Vec<C
             );
         }
         if let Some(why) = &saved.evidence_error {
-            ui.label(
-                RichText::new(state.t_args(
-                    "wizard.report.evidence_failed",
-                    &[("detail", &for_display(why))],
-                ))
-                .color(c.text),
-            );
+            ui.label(RichText::new(state.t("window.report.evidence_failed")).color(c.text));
+            super::notice::details(ui, "evidence-detail", why, state.lang, c.text);
         }
         ui.horizontal_wrapped(|ui| {
             if ui.button(state.t("wizard.report.open_folder")).clicked() {

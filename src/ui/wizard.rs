@@ -9,11 +9,13 @@ use egui::{
 
 use super::report_box;
 use super::theme;
+use crate::app::guard::{problem_detail, problem_sentence};
 use crate::app::programs::{attention, shown_path};
 use crate::app::wizard::STEPS;
 use crate::app::{AppState, BannerLevel, Command, ConsultCommand, ProcAction, Wizard};
 use crate::consult::{self, ActionId, ContactView, Step, Verification};
 use crate::escape::for_display;
+use crate::guard::outcome::Action;
 use crate::i18n::Lang;
 use crate::model::Program;
 
@@ -250,15 +252,27 @@ fn stop_actions(ui: &mut Ui, state: &AppState, w: &Wizard, cmds: &mut Vec<Comman
         super::chrome::waiting(ui, state);
     }
     if let Some(p) = &state.panic {
-        let (level, text) = match (&p.not_enforced, p.on) {
-            (Some(why), _) => (
-                BannerLevel::Error,
-                state.t_args("wizard.panic.not_enforced", &[("detail", why)]),
-            ),
-            (None, true) => (BannerLevel::Warning, state.t("wizard.panic.on_done")),
-            (None, false) => (BannerLevel::Info, state.t("wizard.panic.off_done")),
-        };
-        note(ui, level, &text);
+        match (&p.not_enforced, p.on) {
+            (Some(why), on) => {
+                let action = if on { Action::Panic } else { Action::Resume };
+                let mut text = problem_sentence(state.lang, action, "", why);
+                if on {
+                    if state.lang == crate::i18n::Lang::En {
+                        text.push(' ');
+                    }
+                    text.push_str(&state.t("window.panic.urgent"));
+                }
+                let c = theme::banner(BannerLevel::Error, ui.visuals().dark_mode);
+                super::widgets::full_width_box(ui, c.fill, (10, 6), |ui| {
+                    ui.label(RichText::new(text).color(c.text));
+                    if let Some(d) = problem_detail(why) {
+                        super::notice::details(ui, "panic-detail", &d, state.lang, c.text);
+                    }
+                });
+            }
+            (None, true) => note(ui, BannerLevel::Warning, &state.t("wizard.panic.on_done")),
+            (None, false) => note(ui, BannerLevel::Info, &state.t("wizard.panic.off_done")),
+        }
     }
     ui.add_space(6.0);
     let program = w.program.as_ref().and_then(|k| state.snapshot.program(k));
