@@ -30,6 +30,7 @@ legacy=(
   "$src/notify/desktop.rs"      # the per-OS notification senders
   "$src/guard/mod.rs"           # the guard exists on Linux only
   "$src/guard/client.rs"        # Unix socket client, stub elsewhere
+  "$src/guard/live_probe.rs"    # reads the guard over its Unix socket, stub elsewhere
   "$src/ui/mod.rs"              # the Windows console is hidden
 )
 
