@@ -197,6 +197,10 @@ pub struct RawSocket {
     /// capture); `None` when nobody counted.
     pub bytes_sent: Option<u64>,
     pub bytes_received: Option<u64>,
+    /// When the connection began, where event capture saw it begin (a
+    /// beacon's rhythm is read from these, not from sampling times).
+    #[serde(default)]
+    pub opened: Option<SystemTime>,
 }
 
 /// A special socket as read back: its family must be one of the known

@@ -398,10 +398,15 @@ fn a_50ms_contact_every_2s_is_seen_every_time() {
     let mut h = Harness::new();
     let tool = h.generator(&bash_exe(), "gen-beacon");
     let (port, _tally) = tcp_server(0);
-    let script = "for i in 1 2 3; do exec 3<>/dev/tcp/127.0.0.1/$0; printf hello >&3; \
+    // Each contact's own start time, from bash's clock, to compare with
+    // what kizuki says (a beacon's rhythm is read from these).
+    let starts = h.dir.path().join("starts");
+    let script = "for i in 1 2 3; do echo $EPOCHREALTIME >>\"$1\"; \
+                  exec 3<>/dev/tcp/127.0.0.1/$0; printf hello >&3; \
                   sleep 0.05; exec 3>&-; [ $i = 3 ] || sleep 2; done";
     let mut child = Command::new(&tool)
         .args(["-c", script, &port.to_string()])
+        .arg(&starts)
         .spawn()
         .unwrap();
     // Sampled every second, as the monitor does: a 50 ms contact falls
@@ -418,8 +423,32 @@ fn a_50ms_contact_every_2s_is_seen_every_time() {
         .filter(|c| c.remote.is_some_and(|r| r.port() == port))
         .collect();
     assert_eq!(contacts.len(), 3, "every contact is seen: {contacts:?}");
-    for c in contacts {
+    for c in &contacts {
         within_10_percent(c.bytes_sent, 5, "sent");
+    }
+    // When each began: the capture's time, not the next sample's (up to a
+    // second late), so the rhythm is the program's own.
+    let mut began: Vec<f64> = contacts
+        .iter()
+        .map(|c| {
+            c.first_seen
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        })
+        .collect();
+    began.sort_by(f64::total_cmp);
+    let said: Vec<f64> = std::fs::read_to_string(&starts)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(said.len(), 3);
+    for (got, want) in began.iter().zip(&said) {
+        assert!(
+            (got - want).abs() < 0.2,
+            "a contact that began at {want:.3} is dated {got:.3}: {began:?} vs {said:?}"
+        );
     }
 }
 

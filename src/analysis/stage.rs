@@ -521,6 +521,7 @@ mod tests {
             inode: 1,
             bytes_sent: Some(sent),
             bytes_received: Some(sent * 3),
+            opened: None,
         };
         let uneven = [3u64, 4, 15, 17, 33, 34, 35, 51, 60, 62, 80];
         for (name, polls, want) in [

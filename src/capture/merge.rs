@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
 
 use super::{CaptureSource, Event, EventKind, ExecInfo, Flow};
 use crate::model::{CaptureMode, Protocol, RawProcess, RawSample, RawSocket, SockState};
@@ -30,6 +31,8 @@ struct FlowRec {
     /// The owner as first resolved: the same process in every sample
     /// while the flow is shown, even after it exited.
     process: Option<RawProcess>,
+    /// When the flow began (boottime nanoseconds), if its start was seen.
+    opened_ns: Option<u64>,
 }
 
 /// A [`Probe`] that polls with `inner` and fills in what capture saw.
@@ -43,6 +46,9 @@ pub struct CaptureProbe {
     last_procs: HashMap<u32, RawProcess>,
     /// Seconds since the epoch at boot (for exec start times).
     boot_epoch: Option<u64>,
+    /// The wall-clock time of boot, to the nanosecond where the clock can
+    /// be read (for connection start times).
+    boot_wall: Option<SystemTime>,
     lost_reported: u64,
 }
 
@@ -56,6 +62,7 @@ impl CaptureProbe {
             execs: HashMap::new(),
             last_procs: HashMap::new(),
             boot_epoch: crate::probe::boot_time(),
+            boot_wall: boot_wall(),
             lost_reported: 0,
         }
     }
@@ -73,6 +80,7 @@ impl CaptureProbe {
                         flow,
                         shown: false,
                         process: None,
+                        opened_ns: Some(e.at_ns),
                     };
                     // A socket that moved on to another peer: the old flow
                     // ended (one that never moved a byte is just replaced).
@@ -88,6 +96,7 @@ impl CaptureProbe {
                         flow: flow.clone(),
                         shown: false,
                         process: None,
+                        opened_ns: None,
                     });
                     rec.flow = Flow {
                         // The open record knows where it began.
@@ -114,6 +123,8 @@ impl CaptureProbe {
                                 flow,
                                 shown: false,
                                 process: None,
+                                // Seen only by its counts: began unseen.
+                                opened_ns: None,
                             },
                         );
                     }
@@ -236,12 +247,14 @@ impl CaptureProbe {
                     if s.pids.contains(&rec.pid) {
                         s.bytes_sent = Some(rec.flow.bytes_sent);
                         s.bytes_received = Some(rec.flow.bytes_received);
+                        s.opened = opened_at(self.boot_wall, rec);
                     }
                 }
             } else if live && rec.flow.protocol == Protocol::Tcp && rec.flow.local.port() == 0 {
                 // Still connecting: its local port is not known yet.
             } else if show {
-                let s = socket_of(rec, live);
+                let mut s = socket_of(rec, live);
+                s.opened = opened_at(self.boot_wall, rec);
                 if live {
                     extra_sockets.push(s);
                 } else {
@@ -273,6 +286,25 @@ impl CaptureProbe {
     }
 }
 
+/// When `rec` began on the wall clock, where its start was seen.
+fn opened_at(boot_wall: Option<SystemTime>, rec: &FlowRec) -> Option<SystemTime> {
+    Some(boot_wall? + Duration::from_nanos(rec.opened_ns?))
+}
+
+/// The wall-clock time of boot: now, less the time since boot.
+#[cfg(target_os = "linux")]
+fn boot_wall() -> Option<SystemTime> {
+    use nix::time::{ClockId, clock_gettime};
+    let wall = SystemTime::now();
+    let since = Duration::from(clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?);
+    wall.checked_sub(since)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn boot_wall() -> Option<SystemTime> {
+    None
+}
+
 /// A socket for a flow the socket table did not list.
 fn socket_of(rec: &FlowRec, live: bool) -> RawSocket {
     let f = &rec.flow;
@@ -292,6 +324,7 @@ fn socket_of(rec: &FlowRec, live: bool) -> RawSocket {
         inode: 0,
         bytes_sent: Some(f.bytes_sent),
         bytes_received: Some(f.bytes_received),
+        opened: None,
     }
 }
 

@@ -384,6 +384,7 @@ pub fn restrict(sample: &mut RawSample, v: &Viewer) -> bool {
             s.pids.clear();
             s.bytes_sent = None;
             s.bytes_received = None;
+            s.opened = None;
         }
     }
     // Only the socket table shows others' sockets: capture-only ones (no

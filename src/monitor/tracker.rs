@@ -306,11 +306,14 @@ impl Tracker {
                     }
                     _ => {
                         // New, or the same 4-tuple reopened after it closed.
+                        // Where capture saw it begin (between two samples),
+                        // else now; never in the future.
+                        let began = s.opened.map_or(now, |t| t.min(now));
                         let st = SessionState {
                             remote_name: name,
                             program: program.clone(),
                             state: s.state,
-                            first_seen: now,
+                            first_seen: began,
                             last_seen: now,
                             live: true,
                             uid: s.uid,

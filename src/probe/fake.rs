@@ -78,6 +78,7 @@ impl RawSocket {
     pub fn tcp(pid: u32, local: &str, remote: &str) -> RawSocket {
         RawSocket {
             bytes_received: None,
+            opened: None,
             bytes_sent: None,
             protocol: Protocol::Tcp,
             local: Self::parse(local),
@@ -93,6 +94,7 @@ impl RawSocket {
     pub fn listen(pid: u32, local: &str) -> RawSocket {
         RawSocket {
             bytes_received: None,
+            opened: None,
             bytes_sent: None,
             protocol: Protocol::Tcp,
             local: Self::parse(local),
@@ -108,6 +110,7 @@ impl RawSocket {
     pub fn udp(pid: u32, local: &str) -> RawSocket {
         RawSocket {
             bytes_received: None,
+            opened: None,
             bytes_sent: None,
             protocol: Protocol::Udp,
             local: Self::parse(local),

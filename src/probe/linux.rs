@@ -575,6 +575,7 @@ fn parse_inet_table(text: &str, protocol: Protocol) -> Vec<RawSocket> {
             inode: f[9].parse().unwrap_or(0),
             bytes_sent: None,
             bytes_received: None,
+            opened: None,
         });
     }
     out
@@ -601,6 +602,7 @@ fn parse_packet_table(text: &str) -> Vec<RawSocket> {
                 inode: f[8].parse().unwrap_or(0),
                 bytes_sent: None,
                 bytes_received: None,
+                opened: None,
             })
         })
         .collect()
@@ -628,6 +630,7 @@ fn parse_sctp_eps(text: &str) -> Vec<RawSocket> {
                 inode: f[7].parse().unwrap_or(0),
                 bytes_sent: None,
                 bytes_received: None,
+                opened: None,
             })
         })
         .collect()

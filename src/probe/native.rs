@@ -333,6 +333,7 @@ fn convert(si: &netstat2::SocketInfo) -> RawSocket {
         pids: si.associated_pids.clone(),
         uid,
         inode,
+        opened: None,
     }
 }
 
@@ -374,6 +375,7 @@ impl Probe for NativeProbe {
                 inode: *inode,
                 bytes_sent: None,
                 bytes_received: None,
+                opened: None,
             }));
             let complete = self.owners.attribute(&pids, &mut sockets);
             let special: Vec<crate::model::RawSpecialSocket> = sockets
