@@ -109,11 +109,9 @@ fn sha256_hex(path: &Path) -> String {
 }
 
 fn kizuki(data: &Path, args: &[&str]) -> Value {
-    // These cases test detection on polled samples, the same with or
-    // without root; event capture has its own scenarios
-    // (tests/capture_scenarios.rs).
+    // As root, event capture is in force: each contact is dated when it
+    // began, so the rhythm checks read the programs' own timing.
     let mut child = Command::new(env!("CARGO_BIN_EXE_kizuki"))
-        .env("KIZUKI_CAPTURE", "polling")
         .arg("--data-dir")
         .arg(data)
         .args(["--lang", "en"])
