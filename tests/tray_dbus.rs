@@ -316,6 +316,14 @@ fn tray_menu_notifications_and_second_launch_over_dbus() {
     std::fs::create_dir_all(&tool_dir).unwrap();
     let tool = tool_dir.join("freetool");
     std::fs::copy(PYTHON, &tool).unwrap();
+    // Its own bytes (ELF ignores a tail): a copy of a Python that is
+    // running (this test's desktop helpers) would be "a known program
+    // under another name", which is another notification.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&tool)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"\0kizuki tray test"))
+        .unwrap();
     let freetool = Command::new(&tool)
         .args([
             "-c",
