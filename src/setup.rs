@@ -102,8 +102,15 @@ pub fn native_monitor_with(
     Pipeline {
         marks: Some(Box::new(MarksStage::new(marks).with_guard(blocks))),
         analysis: Some(Box::new(analysis)),
-        journal: journal
-            .map(|dir| Box::new(JournalStage::open(dir, Arc::new(SystemClock))) as Box<dyn Stage>),
+        journal: journal.map(|dir| {
+            // A program opening thousands of sockets a second is counted
+            // per remote, not written (or dropped) one by one.
+            let stage = JournalStage::open(dir, Arc::new(SystemClock)).with_flood_limit(Some((
+                crate::journal::flood::DEFAULT_LIMIT,
+                crate::journal::flood::DEFAULT_WINDOW,
+            )));
+            Box::new(stage) as Box<dyn Stage>
+        }),
         extra: Vec::new(),
     }
     .install(&mut core);
