@@ -244,6 +244,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let marks = open_marks(&opts);
             let blocks = setup::guard_blocks_now(&opts, marks.clone());
+            setup::prewarm_geo();
             let core = setup::native_monitor_with(&opts, marks, blocks)
                 .context(tr("err.probe"))?
                 // Keep every connection of the window, however short.

@@ -84,7 +84,10 @@ pub fn native_monitor_with(
         opts.interval,
     );
     core.add_stage(Box::new(MarksStage::new(marks).with_guard(blocks)));
-    add_names(&mut core);
+    // A one-shot look would read no traffic in its single sample.
+    if opts.record {
+        add_names(&mut core);
+    }
     let (analysis, warnings) = AnalysisStage::open(
         opts.data_dir.as_deref(),
         TempDirs::detect(),
@@ -106,11 +109,6 @@ pub fn native_monitor_with(
 /// traffic (DNS answers, TLS server names, HTTP Host) while the core runs.
 /// Without them names stay absent, silently: the window says why.
 pub fn add_names(core: &mut MonitorCore) {
-    // Unpack the country/AS data off the window's thread, before it is
-    // first asked for.
-    let _ = std::thread::Builder::new()
-        .name("kizuki-geo".into())
-        .spawn(|| crate::names::geo::GeoDb::bundled().is_some());
     let cache = Arc::new(crate::names::NameCache::new());
     match crate::names::capture::start(cache.clone(), Arc::new(SystemClock)) {
         Ok(capture) => core.set_names(cache, Some(Box::new(capture))),
@@ -120,6 +118,16 @@ pub fn add_names(core: &mut MonitorCore) {
         ) => {}
         Err(e) => eprintln!("kizuki: {e}"),
     }
+}
+
+/// Unpacks the country/AS data on its own thread, before it is first
+/// asked for (the window, when it opens; `watch`). A scan unpacks it only
+/// when it lists an internet address, and the app hidden in the tray never
+/// holds it.
+pub fn prewarm_geo() {
+    let _ = std::thread::Builder::new()
+        .name("kizuki-geo".into())
+        .spawn(|| crate::names::geo::GeoDb::bundled().is_some());
 }
 
 /// With administrator rights, keeps the firewall in step with the marks
