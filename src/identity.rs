@@ -155,6 +155,17 @@ fn ctime_ns(_m: &std::fs::Metadata) -> i128 {
 #[derive(Debug, Default)]
 pub struct NativeHasher {
     cache: HashMap<CacheKey, String>,
+    /// A file being hashed on its own thread since start (kizuki's own
+    /// image, which every sample lists), taken in at the next ask.
+    ahead: Option<std::thread::JoinHandle<Option<(CacheKey, String)>>>,
+}
+
+/// Hashes the file at `path`, tied to the stamp of exactly the bytes read.
+fn hash_stamped(path: &Path) -> Option<(CacheKey, String)> {
+    let mut f = File::open(path).ok()?;
+    let key = CacheKey::of(&f.metadata().ok()?);
+    let h = sha256_reader(&mut f).ok()?;
+    (f.metadata().ok().map(|m| CacheKey::of(&m)) == Some(key)).then_some((key, h))
 }
 
 const CACHE_LIMIT: usize = 4096;
@@ -166,10 +177,34 @@ impl NativeHasher {
         NativeHasher::default()
     }
 
+    /// Starts hashing kizuki's own running image on a thread now, while
+    /// the first sample reads the process and socket tables: every sample
+    /// lists kizuki itself, and its image is one of the largest files a
+    /// sample hashes.
+    pub fn with_own_image_ahead(mut self) -> Self {
+        let Ok(exe) = std::env::current_exe() else {
+            return self;
+        };
+        let image = image_path(std::process::id(), &exe);
+        self.ahead = std::thread::Builder::new()
+            .name("kizuki-hash".into())
+            .spawn(move || hash_stamped(&image))
+            .ok();
+        self
+    }
+
+    /// Takes in the hash started ahead, waiting for it if it still runs.
+    fn take_ahead(&mut self) {
+        if let Some((key, h)) = self.ahead.take().and_then(|j| j.join().ok()).flatten() {
+            self.cache.insert(key, h);
+        }
+    }
+
     /// Hash of the file at `path` (following links), cached for this run.
     /// The stamp is taken from the open file before and after reading, so
     /// the cached hash belongs to exactly the bytes read.
     pub fn hash_path(&mut self, path: &Path) -> Option<String> {
+        self.take_ahead();
         let mut f = File::open(path).ok()?;
         let key = CacheKey::of(&f.metadata().ok()?);
         if let Some(h) = self.cache.get(&key) {
@@ -203,6 +238,7 @@ impl ExeHasher for NativeHasher {
     /// [`NativeHasher::hash_path`]: only when the file did not change
     /// while it was read.
     fn prefetch(&mut self, files: &[PathBuf]) {
+        self.take_ahead();
         let mut todo: HashMap<CacheKey, (&Path, u64)> = HashMap::new();
         for path in files {
             let Ok(m) = std::fs::metadata(path) else {

@@ -76,7 +76,8 @@ pub fn native_monitor_with(
     } else {
         Box::new(probe)
     };
-    let hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
+    let hasher =
+        NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path)).with_own_image_ahead();
     let mut core = MonitorCore::new(
         probe,
         Box::new(hasher),

@@ -80,6 +80,45 @@ impl FdTables {
             .as_deref()
     }
 
+    /// Reads the descriptors of all `pids` not read yet, on a few threads
+    /// when there are many (a full owner search; the links are the bulk of
+    /// a first sample's system time).
+    fn read_all(&mut self, pids: &[(u32, u64)]) {
+        let todo: Vec<u32> = pids
+            .iter()
+            .map(|(pid, _)| *pid)
+            .filter(|pid| !self.by_pid.contains_key(pid))
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(READ_THREADS);
+        if threads < 2 || todo.len() < PARALLEL_FROM {
+            for pid in todo {
+                self.read(pid);
+            }
+            return;
+        }
+        let chunk = todo.len().div_ceil(threads);
+        let read: Vec<(u32, Option<Vec<(u32, PathBuf)>>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = todo
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|pid| (*pid, read_fd_links(*pid)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok())
+                .flatten()
+                .collect()
+        });
+        self.by_pid.extend(read);
+    }
+
     /// The descriptors already read in this sample, if any.
     pub fn get(&self, pid: u32) -> Option<&[(u32, PathBuf)]> {
         self.by_pid.get(&pid).and_then(|v| v.as_deref())
@@ -91,16 +130,26 @@ impl FdTables {
     }
 }
 
-/// Every descriptor of `pid` with its link target.
+/// Threads that read descriptor tables at most, and the number of
+/// processes from which it is worth starting them.
+const READ_THREADS: usize = 4;
+const PARALLEL_FROM: usize = 64;
+
+/// Every descriptor of `pid` with its link target. Each link is read
+/// relative to the open folder (`readlinkat`), sparing the kernel the walk
+/// of `/proc/PID/fd/` for each of them.
 fn read_fd_links(pid: u32) -> Option<Vec<(u32, PathBuf)>> {
-    let dir = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let path = format!("/proc/{pid}/fd");
+    let dir = fs::File::open(&path).ok()?;
+    let entries = fs::read_dir(&path).ok()?;
     let mut out = Vec::new();
-    for fd in dir.flatten() {
-        let Some(n) = fd.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+    for fd in entries.flatten() {
+        let name = fd.file_name();
+        let Some(n) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        if let Ok(target) = fs::read_link(fd.path()) {
-            out.push((n, target));
+        if let Ok(target) = nix::fcntl::readlinkat(&dir, name.as_os_str()) {
+            out.push((n, PathBuf::from(target)));
         }
     }
     Some(out)
@@ -158,6 +207,7 @@ impl SocketOwners {
             self.map.clear();
             self.scanned.clear();
             self.orphans.clear();
+            fds.read_all(pids);
             for (pid, marker) in pids {
                 scan_fds(*pid, &mut self.map, fds);
                 self.scanned.insert(*pid, *marker);
