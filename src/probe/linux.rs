@@ -67,8 +67,11 @@ use super::Attribution;
 /// of reading every link again.
 #[derive(Debug, Default)]
 pub struct FdTables {
-    by_pid: HashMap<u32, Option<Vec<(u32, PathBuf)>>>,
+    by_pid: HashMap<u32, Option<FdLinks>>,
 }
+
+/// A process's descriptors with their link targets.
+type FdLinks = Vec<(u32, PathBuf)>;
 
 impl FdTables {
     /// Reads `pid`'s descriptors (once per sample); `None` when they
@@ -99,7 +102,7 @@ impl FdTables {
             return;
         }
         let chunk = todo.len().div_ceil(threads);
-        let read: Vec<(u32, Option<Vec<(u32, PathBuf)>>)> = std::thread::scope(|scope| {
+        let read: Vec<(u32, Option<FdLinks>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = todo
                 .chunks(chunk)
                 .map(|part| {
@@ -138,7 +141,7 @@ const PARALLEL_FROM: usize = 64;
 /// Every descriptor of `pid` with its link target. Each link is read
 /// relative to the open folder (`readlinkat`), sparing the kernel the walk
 /// of `/proc/PID/fd/` for each of them.
-fn read_fd_links(pid: u32) -> Option<Vec<(u32, PathBuf)>> {
+fn read_fd_links(pid: u32) -> Option<FdLinks> {
     let path = format!("/proc/{pid}/fd");
     let dir = fs::File::open(&path).ok()?;
     let entries = fs::read_dir(&path).ok()?;
