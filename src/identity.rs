@@ -98,6 +98,12 @@ pub trait ExeHasher: Send {
     }
     /// Persists what was learned; a no-op where nothing is kept.
     fn save(&mut self) {}
+    /// Hashes `files` ahead of the [`ExeHasher::hash`] calls that will ask
+    /// for them (many at once can be read in parallel); a no-op where
+    /// nothing is cached.
+    fn prefetch(&mut self, files: &[PathBuf]) {
+        let _ = files;
+    }
 }
 
 /// What the in-memory cache is keyed by: the stamp plus the change time,
@@ -121,6 +127,17 @@ impl CacheKey {
 #[derive(Debug, Default)]
 pub struct NativeHasher {
     cache: HashMap<CacheKey, String>,
+    /// A file being hashed on its own thread since start (kizuki's own
+    /// image, which every sample lists), taken in at the next ask.
+    ahead: Option<std::thread::JoinHandle<Option<(CacheKey, String)>>>,
+}
+
+/// Hashes the file at `path`, tied to the stamp of exactly the bytes read.
+fn hash_stamped(path: &Path) -> Option<(CacheKey, String)> {
+    let mut f = File::open(path).ok()?;
+    let key = CacheKey::of(&f.metadata().ok()?);
+    let h = sha256_reader(&mut f).ok()?;
+    (f.metadata().ok().map(|m| CacheKey::of(&m)) == Some(key)).then_some((key, h))
 }
 
 const CACHE_LIMIT: usize = 4096;
@@ -132,10 +149,34 @@ impl NativeHasher {
         NativeHasher::default()
     }
 
+    /// Starts hashing kizuki's own running image on a thread now, while
+    /// the first sample reads the process and socket tables: every sample
+    /// lists kizuki itself, and its image is one of the largest files a
+    /// sample hashes.
+    pub fn with_own_image_ahead(mut self) -> Self {
+        let Ok(exe) = std::env::current_exe() else {
+            return self;
+        };
+        let image = image_path(std::process::id(), &exe);
+        self.ahead = std::thread::Builder::new()
+            .name("kizuki-hash".into())
+            .spawn(move || hash_stamped(&image))
+            .ok();
+        self
+    }
+
+    /// Takes in the hash started ahead, waiting for it if it still runs.
+    fn take_ahead(&mut self) {
+        if let Some((key, h)) = self.ahead.take().and_then(|j| j.join().ok()).flatten() {
+            self.cache.insert(key, h);
+        }
+    }
+
     /// Hash of the file at `path` (following links), cached for this run.
     /// The stamp is taken from the open file before and after reading, so
     /// the cached hash belongs to exactly the bytes read.
     pub fn hash_path(&mut self, path: &Path) -> Option<String> {
+        self.take_ahead();
         let mut f = File::open(path).ok()?;
         let key = CacheKey::of(&f.metadata().ok()?);
         if let Some(h) = self.cache.get(&key) {
@@ -162,7 +203,81 @@ impl ExeHasher for NativeHasher {
     fn hash_file(&mut self, path: &Path) -> Option<String> {
         self.hash_path(path)
     }
+
+    /// Hashes the files not yet cached on up to [`PREFETCH_THREADS`]
+    /// threads, largest first, each file once however many processes run
+    /// it. Results enter the cache under the same rule as
+    /// [`NativeHasher::hash_path`]: only when the file did not change
+    /// while it was read.
+    fn prefetch(&mut self, files: &[PathBuf]) {
+        self.take_ahead();
+        let mut todo: HashMap<CacheKey, (&Path, u64)> = HashMap::new();
+        for path in files {
+            let Ok(m) = std::fs::metadata(path) else {
+                continue;
+            };
+            let key = CacheKey::of(&m);
+            if !self.cache.contains_key(&key) {
+                todo.entry(key).or_insert((path.as_path(), m.len()));
+            }
+        }
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(PREFETCH_THREADS)
+            .min(todo.len());
+        if threads < 2 {
+            return; // Nothing gained: the hash calls read them in turn.
+        }
+        let mut jobs: Vec<(CacheKey, &Path, u64)> =
+            todo.into_iter().map(|(k, (p, n))| (k, p, n)).collect();
+        jobs.sort_by_key(|(_, _, n)| std::cmp::Reverse(*n));
+        // Largest first onto the least loaded thread.
+        let mut shares: Vec<(u64, Vec<(CacheKey, &Path)>)> =
+            (0..threads).map(|_| (0, Vec::new())).collect();
+        for (key, path, n) in jobs {
+            if let Some(s) = shares.iter_mut().min_by_key(|(load, _)| *load) {
+                s.0 += n;
+                s.1.push((key, path));
+            }
+        }
+        let done: Vec<(CacheKey, String)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|(_, share)| {
+                    scope.spawn(move || {
+                        share
+                            .into_iter()
+                            .filter_map(|(key, path)| {
+                                // The same file as stamped, before and after reading.
+                                let mut f = File::open(path).ok()?;
+                                let stamp = |f: &File| f.metadata().ok().map(|m| CacheKey::of(&m));
+                                if stamp(&f) != Some(key) {
+                                    return None;
+                                }
+                                let h = sha256_reader(&mut f).ok()?;
+                                (stamp(&f) == Some(key)).then_some((key, h))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok())
+                .flatten()
+                .collect()
+        });
+        for (key, h) in done {
+            if self.cache.len() >= CACHE_LIMIT {
+                self.cache.clear();
+            }
+            self.cache.insert(key, h);
+        }
+    }
 }
+
+/// At most this many threads hash ahead (a first scan of a desktop).
+const PREFETCH_THREADS: usize = 4;
 
 /// Hashes from a table, for tests above the OS seam.
 #[derive(Debug, Default, Clone)]
@@ -204,6 +319,32 @@ mod tests {
             sha256_bytes(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    /// Hashing ahead on several threads gives the same hashes as reading
+    /// each file in turn, once per file however often it is named.
+    #[test]
+    fn prefetched_hashes_match_and_fill_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..5)
+            .map(|i| {
+                let p = dir.path().join(format!("f{i}"));
+                std::fs::write(&p, vec![i as u8; 1000 * (i + 1)]).unwrap();
+                p
+            })
+            .collect();
+        let mut named = files.clone();
+        named.push(files[0].clone());
+        named.push(dir.path().join("missing"));
+        let mut h = NativeHasher::new(None);
+        h.prefetch(&named);
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            assert_eq!(h.cache.len(), files.len());
+        }
+        for f in &files {
+            assert_eq!(h.hash_file(f), Some(sha256_file(f).unwrap()));
+        }
+        assert_eq!(h.cache.len(), files.len());
     }
 
     #[test]

@@ -70,7 +70,8 @@ pub fn native_monitor_with(
     // everyone) is read instead of sampling here.
     let guard = guard_probe();
     let guard_names = guard.as_ref().map(|g| g.names());
-    let own_hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
+    let own_hasher =
+        NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path)).with_own_image_ahead();
     let hasher: Box<dyn crate::identity::ExeHasher> = match &guard {
         Some(g) => Box::new(g.hasher(Box::new(own_hasher))),
         None => Box::new(own_hasher),
@@ -86,7 +87,9 @@ pub fn native_monitor_with(
     let mut core = MonitorCore::new(probe, hasher, Arc::new(SystemClock), opts.interval);
     match guard_names {
         Some(cache) => core.set_names(cache, None),
-        None => add_names(&mut core),
+        // A one-shot look would read no traffic in its single sample.
+        None if opts.record => add_names(&mut core),
+        None => {}
     }
     let (analysis, warnings) = AnalysisStage::open(
         opts.data_dir.as_deref(),
@@ -134,11 +137,6 @@ pub fn guard_probe() -> Option<crate::guard::live_probe::GuardProbe> {
 /// traffic (DNS answers, TLS server names, HTTP Host) while the core runs.
 /// Without them names stay absent, silently: the window says why.
 pub fn add_names(core: &mut MonitorCore) {
-    // Unpack the country/AS data off the window's thread, before it is
-    // first asked for.
-    let _ = std::thread::Builder::new()
-        .name("kizuki-geo".into())
-        .spawn(|| crate::names::geo::GeoDb::bundled().is_some());
     let cache = Arc::new(crate::names::NameCache::new());
     match crate::names::capture::start(cache.clone(), Arc::new(SystemClock)) {
         Ok(capture) => core.set_names(cache, Some(Box::new(capture))),
@@ -148,6 +146,16 @@ pub fn add_names(core: &mut MonitorCore) {
         ) => {}
         Err(e) => log::warn!("{e}"),
     }
+}
+
+/// Unpacks the country/AS data on its own thread, before it is first
+/// asked for (the window, when it opens; `watch`). A scan unpacks it only
+/// when it lists an internet address, and the app hidden in the tray never
+/// holds it.
+pub fn prewarm_geo() {
+    let _ = std::thread::Builder::new()
+        .name("kizuki-geo".into())
+        .spawn(|| crate::names::geo::GeoDb::bundled().is_some());
 }
 
 /// `probe` with event capture merged in (as administrator, where the

@@ -303,6 +303,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             core.save();
             history::report_warnings(opts.data_dir.as_deref());
             print_snapshot(&snap, *json)?;
+            // Printed: the process ends now, and freeing ten thousand
+            // connections one by one is wasted time. (The stages saved in
+            // `core.save()` above.)
+            drop(core);
+            std::mem::forget(snap);
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Watch {
@@ -321,6 +326,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let marks = open_marks(&opts);
             let blocks = setup::guard_blocks_now(&opts, marks.clone());
+            setup::prewarm_geo();
             let core = setup::native_monitor_with(&opts, marks, blocks)
                 .context(tr("err.probe"))?
                 // Keep every connection of the window, however short.

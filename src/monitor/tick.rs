@@ -94,6 +94,22 @@ impl MonitorCore {
     pub fn tick(&mut self) -> Result<Snapshot, ProbeError> {
         let raw = self.probe.sample()?;
         let now = self.clock.now();
+        // Processes seen for the first time are hashed below one by one;
+        // read their files ahead, in parallel (a first scan hashes every
+        // program of the machine).
+        let fresh: Vec<std::path::PathBuf> = raw
+            .processes
+            .iter()
+            .filter(|p| p.exe.is_some() && !self.tracker.knows(p))
+            .filter_map(|p| match (&p.script, &p.exe) {
+                (Some(s), _) => Some(s.read_from.clone()),
+                (None, Some(exe)) => Some(crate::identity::image_path(p.pid, exe)),
+                (None, None) => None,
+            })
+            .collect();
+        if fresh.len() > 1 {
+            self.hasher.prefetch(&fresh);
+        }
         let hasher = &mut self.hasher;
         let stamper = &self.stamper;
         let events = self.tracker.ingest(&raw, now, &mut |p| {

@@ -171,6 +171,14 @@ impl Tracker {
             .map(Arc::new)
     }
 
+    /// True when the process `p` (PID and start time) was taken in before.
+    pub fn knows(&self, p: &RawProcess) -> bool {
+        self.procs.contains_key(&ProcId {
+            pid: p.pid,
+            start_time: p.start_time,
+        })
+    }
+
     /// Number of sessions remembered (live and ended), for tests and stats.
     pub fn session_count(&self) -> usize {
         self.sessions.len()

@@ -61,6 +61,103 @@ pub fn exe_of(pid: u32) -> (Option<PathBuf>, bool) {
 
 use super::Attribution;
 
+/// One sample's reads of `/proc/PID/fd`: the owner search reads every
+/// descriptor of a process once, and the later looks at the same process
+/// (standard streams, a script's descriptor, Tor's files) reuse it instead
+/// of reading every link again.
+#[derive(Debug, Default)]
+pub struct FdTables {
+    by_pid: HashMap<u32, Option<FdLinks>>,
+}
+
+/// A process's descriptors with their link targets.
+type FdLinks = Vec<(u32, PathBuf)>;
+
+impl FdTables {
+    /// Reads `pid`'s descriptors (once per sample); `None` when they
+    /// cannot be read (another user's process, or it exited).
+    fn read(&mut self, pid: u32) -> Option<&[(u32, PathBuf)]> {
+        self.by_pid
+            .entry(pid)
+            .or_insert_with(|| read_fd_links(pid))
+            .as_deref()
+    }
+
+    /// Reads the descriptors of all `pids` not read yet, on a few threads
+    /// when there are many (a full owner search; the links are the bulk of
+    /// a first sample's system time).
+    fn read_all(&mut self, pids: &[(u32, u64)]) {
+        let todo: Vec<u32> = pids
+            .iter()
+            .map(|(pid, _)| *pid)
+            .filter(|pid| !self.by_pid.contains_key(pid))
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(READ_THREADS);
+        if threads < 2 || todo.len() < PARALLEL_FROM {
+            for pid in todo {
+                self.read(pid);
+            }
+            return;
+        }
+        let chunk = todo.len().div_ceil(threads);
+        let read: Vec<(u32, Option<FdLinks>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = todo
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|pid| (*pid, read_fd_links(*pid)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok())
+                .flatten()
+                .collect()
+        });
+        self.by_pid.extend(read);
+    }
+
+    /// The descriptors already read in this sample, if any.
+    pub fn get(&self, pid: u32) -> Option<&[(u32, PathBuf)]> {
+        self.by_pid.get(&pid).and_then(|v| v.as_deref())
+    }
+
+    /// Forgets what was read of `pid` (it is read anew on the next ask).
+    fn forget(&mut self, pid: u32) {
+        self.by_pid.remove(&pid);
+    }
+}
+
+/// Threads that read descriptor tables at most, and the number of
+/// processes from which it is worth starting them.
+const READ_THREADS: usize = 4;
+const PARALLEL_FROM: usize = 64;
+
+/// Every descriptor of `pid` with its link target. Each link is read
+/// relative to the open folder (`readlinkat`), sparing the kernel the walk
+/// of `/proc/PID/fd/` for each of them.
+fn read_fd_links(pid: u32) -> Option<FdLinks> {
+    let path = format!("/proc/{pid}/fd");
+    let dir = fs::File::open(&path).ok()?;
+    let entries = fs::read_dir(&path).ok()?;
+    let mut out = Vec::new();
+    for fd in entries.flatten() {
+        let name = fd.file_name();
+        let Some(n) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Ok(target) = nix::fcntl::readlinkat(&dir, name.as_os_str()) {
+            out.push((n, PathBuf::from(target)));
+        }
+    }
+    Some(out)
+}
+
 /// Samples between two full rescans in incremental mode: corrects owners
 /// that drift when a socket is passed between processes or a forked child
 /// keeps a socket its parent closed.
@@ -99,7 +196,12 @@ impl SocketOwners {
 
     /// Fills `pids` of every socket; returns false when some owned sockets
     /// stayed unattributed because their processes could not be read.
-    pub fn attribute(&mut self, pids: &[(u32, u64)], sockets: &mut [RawSocket]) -> bool {
+    pub fn attribute(
+        &mut self,
+        pids: &[(u32, u64)],
+        sockets: &mut [RawSocket],
+        fds: &mut FdTables,
+    ) -> bool {
         self.last_scanned = 0;
         let full = self.mode == Attribution::Full
             || self.scanned.is_empty()
@@ -108,8 +210,9 @@ impl SocketOwners {
             self.map.clear();
             self.scanned.clear();
             self.orphans.clear();
+            fds.read_all(pids);
             for (pid, marker) in pids {
-                scan_fds(*pid, &mut self.map);
+                scan_fds(*pid, &mut self.map, fds);
                 self.scanned.insert(*pid, *marker);
             }
             self.young = pids.iter().map(|(pid, _)| *pid).collect();
@@ -117,7 +220,7 @@ impl SocketOwners {
             self.since_full = 0;
         } else {
             self.since_full += 1;
-            self.update(pids, sockets);
+            self.update(pids, sockets, fds);
         }
         let mut complete = true;
         for s in sockets.iter_mut() {
@@ -132,7 +235,7 @@ impl SocketOwners {
         complete
     }
 
-    fn update(&mut self, pids: &[(u32, u64)], sockets: &[RawSocket]) {
+    fn update(&mut self, pids: &[(u32, u64)], sockets: &[RawSocket], fds: &mut FdTables) {
         let current: HashMap<u32, u64> = pids.iter().copied().collect();
         // Forget processes that exited (or whose PID was reused).
         let gone: std::collections::HashSet<u32> = self
@@ -166,14 +269,14 @@ impl SocketOwners {
                 !owners.is_empty()
             });
             for pid in &again {
-                scan_fds(*pid, &mut self.map);
+                scan_fds(*pid, &mut self.map, fds);
                 self.last_scanned += 1;
             }
         }
         // New processes: read their descriptors now.
         for (pid, marker) in pids {
             if !self.scanned.contains_key(pid) {
-                scan_fds(*pid, &mut self.map);
+                scan_fds(*pid, &mut self.map, fds);
                 self.scanned.insert(*pid, *marker);
                 self.young.push(*pid);
                 self.last_scanned += 1;
@@ -204,7 +307,9 @@ impl SocketOwners {
         order.sort_unstable();
         for (_, pid) in order {
             let mut found = HashMap::new();
-            scan_fds(pid, &mut found);
+            // Read anew: a socket opened since this process was read.
+            fds.forget(pid);
+            scan_fds(pid, &mut found, fds);
             self.last_scanned += 1;
             for (inode, owners) in found {
                 unknown.remove(&inode);
@@ -253,23 +358,12 @@ fn uid_of(pid: u32) -> Option<u32> {
 
 /// Adds every socket inode that `pid` holds; a process that vanished or
 /// cannot be read is skipped silently (that is normal).
-fn scan_fds(pid: u32, map: &mut HashMap<u64, Vec<u32>>) {
-    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+fn scan_fds(pid: u32, map: &mut HashMap<u64, Vec<u32>>, fds: &mut FdTables) {
+    let Some(links) = fds.read(pid) else {
         return;
     };
-    for fd in fds.flatten() {
-        let Ok(target) = fs::read_link(fd.path()) else {
-            continue;
-        };
-        use std::os::unix::ffi::OsStrExt;
-        let b = target.as_os_str().as_bytes();
-        let Some(rest) = b.strip_prefix(b"socket:[") else {
-            continue;
-        };
-        let Some(num) = rest.strip_suffix(b"]") else {
-            continue;
-        };
-        let Some(inode) = std::str::from_utf8(num).ok().and_then(|s| s.parse().ok()) else {
+    for (_, target) in links {
+        let Some(inode) = socket_inode(target) else {
             continue;
         };
         let owners = map.entry(inode).or_default();
@@ -314,7 +408,15 @@ fn socket_inode(target: &std::path::Path) -> Option<u64> {
 }
 
 /// Socket inodes on descriptors 0, 1 and 2.
-pub fn std_sockets(pid: u32) -> Vec<u64> {
+pub fn std_sockets(pid: u32, fds: &FdTables) -> Vec<u64> {
+    if let Some(links) = fds.get(pid) {
+        let mut std: Vec<&(u32, PathBuf)> = links.iter().filter(|(n, _)| *n < 3).collect();
+        std.sort_by_key(|(n, _)| *n);
+        return std
+            .into_iter()
+            .filter_map(|(_, t)| socket_inode(t))
+            .collect();
+    }
     (0..3)
         .filter_map(|fd| fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok())
         .filter_map(|t| socket_inode(&t))
@@ -343,6 +445,17 @@ pub fn script_of(
     exe: &std::path::Path,
     cmdline: &[String],
 ) -> Option<crate::model::ScriptRun> {
+    script_with(pid, exe, cmdline, &FdTables::default())
+}
+
+/// [`script_of`], looking among `fds` when this sample already read the
+/// process's descriptors.
+pub fn script_with(
+    pid: u32,
+    exe: &std::path::Path,
+    cmdline: &[String],
+    fds: &FdTables,
+) -> Option<crate::model::ScriptRun> {
     let kind = super::script::interpreter_of(&exe.file_name()?.to_string_lossy())?;
     let arg = super::script::script_arg(kind, cmdline)?;
     let path = if arg.starts_with('/') {
@@ -353,6 +466,18 @@ pub fn script_of(
     let path = normalize(&path);
     // The descriptor the interpreter reads the script through, if open.
     let mut fd_hit: Option<(PathBuf, bool)> = None;
+    if let Some(links) = fds.get(pid) {
+        // bash reads its script through descriptor 255: look there first.
+        let first = links.iter().filter(|(n, _)| *n == 255);
+        for (n, target) in first.chain(links.iter().filter(|(n, _)| *n != 255)) {
+            let (target, deleted) = strip_deleted(target.clone());
+            if target == path {
+                fd_hit = Some((PathBuf::from(format!("/proc/{pid}/fd/{n}")), deleted));
+                break;
+            }
+        }
+        return Some(script_run(path, fd_hit));
+    }
     let fd255 = PathBuf::from(format!("/proc/{pid}/fd/255"));
     let candidates = std::iter::once(fd255).chain(
         fs::read_dir(format!("/proc/{pid}/fd"))
@@ -371,6 +496,12 @@ pub fn script_of(
             break;
         }
     }
+    Some(script_run(path, fd_hit))
+}
+
+/// The script run at `path`, read through the descriptor `fd_hit` when the
+/// interpreter holds one open.
+fn script_run(path: PathBuf, fd_hit: Option<(PathBuf, bool)>) -> crate::model::ScriptRun {
     let (read_from, deleted) = match fd_hit {
         Some((fd, marked)) => {
             // Gone, or the path now leads to another file than the one read.
@@ -380,12 +511,12 @@ pub fn script_of(
         None => (path.clone(), !path.exists()),
     };
     let stamp = stamp_of(&read_from);
-    Some(crate::model::ScriptRun {
+    crate::model::ScriptRun {
         path,
         read_from,
         deleted,
         stamp,
-    })
+    }
 }
 
 /// `a/./b/../c` → `a/c`, without touching the disk (the script's own path,
@@ -419,26 +550,37 @@ fn is_tor_data_dir(dir: &std::path::Path) -> bool {
 
 /// True when the process works in Tor's data directory or holds one of its
 /// files (`lock` beside `cached-certs`, …) open: Tor under any name.
-pub fn tor_data_of(pid: u32) -> bool {
+pub fn tor_data_of(pid: u32, fds: &FdTables) -> bool {
     if fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|d| is_tor_data_dir(&d)) {
         return true;
+    }
+    if let Some(links) = fds.get(pid) {
+        return links.iter().any(|(_, t)| is_tor_file(t));
     }
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };
-    fds.flatten().any(|fd| {
-        let Ok(target) = fs::read_link(fd.path()) else {
-            return false;
-        };
-        let (target, _) = strip_deleted(target);
-        let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-            return false;
-        };
-        if TOR_DATA_FILES.contains(&name.as_str()) {
-            return true;
-        }
-        name == "lock" && target.parent().is_some_and(is_tor_data_dir)
-    })
+    fds.flatten()
+        .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| is_tor_file(&t)))
+}
+
+/// True for a descriptor's target that is one of Tor's data files.
+fn is_tor_file(target: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = target.as_os_str().as_bytes();
+    if bytes.starts_with(b"socket:[") || bytes.starts_with(b"pipe:[") {
+        return false;
+    }
+    let target = std::path::Path::new(std::ffi::OsStr::from_bytes(
+        bytes.strip_suffix(b" (deleted)").unwrap_or(bytes),
+    ));
+    let Some(name) = target.file_name().map(|n| n.to_string_lossy()) else {
+        return false;
+    };
+    if TOR_DATA_FILES.contains(&name.as_ref()) {
+        return true;
+    }
+    name == "lock" && target.parent().is_some_and(is_tor_data_dir)
 }
 
 /// Inodes of raw (IPv4, IPv6) and packet sockets from `/proc/net`.
@@ -484,7 +626,11 @@ mod tests {
     fn own_standard_streams_and_a_script_run() {
         let me = std::process::id();
         // The test harness's streams are files or pipes, not sockets.
-        assert!(std_sockets(me).iter().all(|i| *i != 0));
+        assert!(
+            std_sockets(me, &FdTables::default())
+                .iter()
+                .all(|i| *i != 0)
+        );
         assert_eq!(
             normalize(std::path::Path::new("/tmp/a/./b/../c.sh")),
             PathBuf::from("/tmp/a/c.sh")
@@ -502,6 +648,22 @@ mod tests {
         let run = script_of(pid, &exe.unwrap(), &cmdline_of(pid).unwrap());
         fs::remove_file(&script).unwrap();
         let gone = script_of(pid, &exe_of(pid).0.unwrap(), &cmdline_of(pid).unwrap());
+        // Read through one sample's descriptor table: the same answers.
+        let mut fds = FdTables::default();
+        assert!(fds.read(pid).is_some());
+        let exe = exe_of(pid).0.unwrap();
+        let cmd = cmdline_of(pid).unwrap();
+        let (alone, shared) = (
+            script_of(pid, &exe, &cmd),
+            script_with(pid, &exe, &cmd, &fds),
+        );
+        assert_eq!(alone, shared);
+        assert!(shared.is_some_and(|s| s.deleted));
+        assert_eq!(
+            std_sockets(pid, &fds),
+            std_sockets(pid, &FdTables::default())
+        );
+        assert!(!tor_data_of(pid, &fds));
         let _ = child.kill();
         let _ = child.wait();
         let run = run.expect("sh running a script is a script run");

@@ -10,6 +10,13 @@ use super::{Probe, ProbeError};
 use crate::escape;
 use crate::model::{Protocol, RawProcess, RawSample, RawSocket, SockState};
 
+/// What one sample read of the processes' descriptors (Linux), shared by
+/// the owner search and the per-process looks.
+#[cfg(target_os = "linux")]
+type Fds = super::linux::FdTables;
+#[cfg(not(target_os = "linux"))]
+type Fds = ();
+
 /// Samples the running machine.
 pub struct NativeProbe {
     sys: System,
@@ -74,14 +81,14 @@ impl NativeProbe {
     }
 
     /// Every process, refreshed completely.
-    fn refresh_all(&mut self) -> Vec<RawProcess> {
+    fn refresh_all(&mut self, fds: &Fds) -> Vec<RawProcess> {
         self.sys
             .refresh_processes_specifics(ProcessesToUpdate::All, true, Self::refresh_kind());
         let mut out: Vec<RawProcess> = self
             .sys
             .processes()
             .iter()
-            .filter_map(|(pid, p)| describe(&mut self.users, *pid, p))
+            .filter_map(|(pid, p)| describe(&mut self.users, *pid, p, fds))
             .collect();
         out.sort_unstable_by_key(|p| p.pid);
         out
@@ -91,10 +98,10 @@ impl NativeProbe {
     /// the last sample; the rest are known. Executable links are checked
     /// every time, since a file can be deleted while its process runs.
     #[cfg(target_os = "linux")]
-    fn refresh_changed(&mut self, pids: &[(u32, u64)]) -> Vec<RawProcess> {
+    fn refresh_changed(&mut self, pids: &[(u32, u64)], fds: &Fds) -> Vec<RawProcess> {
         let full = self.samples.is_multiple_of(FULL_REFRESH_EVERY);
         if full {
-            let all = self.refresh_all();
+            let all = self.refresh_all(fds);
             let described: HashMap<u32, &RawProcess> = all.iter().map(|p| (p.pid, p)).collect();
             self.known = pids
                 .iter()
@@ -130,7 +137,7 @@ impl NativeProbe {
             let described = self
                 .sys
                 .process(Pid::from_u32(pid))
-                .and_then(|p| describe(&mut self.users, Pid::from_u32(pid), p));
+                .and_then(|p| describe(&mut self.users, Pid::from_u32(pid), p, fds));
             self.known.insert(pid, (marker, described));
         }
         let mut execed = Vec::new();
@@ -151,11 +158,11 @@ impl NativeProbe {
                 }
                 // Names and arguments change without a new PID (`exec`, a
                 // program renaming itself): read them every sample.
-                refresh_linux_details(raw);
+                refresh_linux_details(raw, fds);
                 // Tor under another name opens its data files once it runs;
                 // look again now and then until they are seen.
                 if !raw.tor_data && recheck_tor {
-                    raw.tor_data = super::linux::tor_data_of(raw.pid);
+                    raw.tor_data = super::linux::tor_data_of(raw.pid, fds);
                 }
                 raw.clone()
             })
@@ -171,7 +178,7 @@ impl NativeProbe {
 
 /// Describes one process; `None` for kernel threads and threads, which are
 /// not programs.
-fn describe(users: &mut Users, pid: Pid, p: &sysinfo::Process) -> Option<RawProcess> {
+fn describe(users: &mut Users, pid: Pid, p: &sysinfo::Process, fds: &Fds) -> Option<RawProcess> {
     let pid_n = pid.as_u32();
     let parent = p.parent().map(|pp| pp.as_u32());
     #[cfg(target_os = "linux")]
@@ -217,11 +224,12 @@ fn describe(users: &mut Users, pid: Pid, p: &sysinfo::Process) -> Option<RawProc
     };
     #[cfg(target_os = "linux")]
     {
-        refresh_linux_details(&mut raw);
-        raw.tor_data = super::linux::tor_data_of(pid_n);
+        refresh_linux_details(&mut raw, fds);
+        raw.tor_data = super::linux::tor_data_of(pid_n, fds);
     }
     #[cfg(not(target_os = "linux"))]
     {
+        let _ = fds;
         raw.script = script_from_args(&raw);
     }
     Some(raw)
@@ -230,7 +238,7 @@ fn describe(users: &mut Users, pid: Pid, p: &sysinfo::Process) -> Option<RawProc
 /// What can change while a process runs, read again: its name, arguments,
 /// the image's (device, inode), the script it runs and its standard streams.
 #[cfg(target_os = "linux")]
-fn refresh_linux_details(raw: &mut RawProcess) {
+fn refresh_linux_details(raw: &mut RawProcess, fds: &Fds) {
     use super::linux;
     let pid = raw.pid;
     if let Some(n) = linux::comm_of(pid) {
@@ -243,8 +251,8 @@ fn refresh_linux_details(raw: &mut RawProcess) {
     raw.script = raw
         .exe
         .as_deref()
-        .and_then(|exe| linux::script_of(pid, exe, &raw.cmdline));
-    raw.std_sockets = linux::std_sockets(pid);
+        .and_then(|exe| linux::script_with(pid, exe, &raw.cmdline, fds));
+    raw.std_sockets = linux::std_sockets(pid, fds);
 }
 
 /// Elsewhere the script comes from the command line alone, when absolute.
@@ -377,7 +385,8 @@ impl Probe for NativeProbe {
                 bytes_received: None,
                 opened: None,
             }));
-            let complete = self.owners.attribute(&pids, &mut sockets);
+            let mut fds = Fds::default();
+            let complete = self.owners.attribute(&pids, &mut sockets, &mut fds);
             let special: Vec<crate::model::RawSpecialSocket> = sockets
                 .drain(n..)
                 .zip(special)
@@ -387,12 +396,12 @@ impl Probe for NativeProbe {
                     pids: s.pids,
                 })
                 .collect();
-            (complete, self.refresh_changed(&pids), special)
+            (complete, self.refresh_changed(&pids, &fds), special)
         };
         #[cfg(not(target_os = "linux"))]
         let (owners_complete, processes, mut special_sockets) = (
             true,
-            self.refresh_all(),
+            self.refresh_all(&()),
             Vec::<crate::model::RawSpecialSocket>::new(),
         );
         self.samples += 1;

@@ -9,6 +9,7 @@ mod details;
 pub mod fonts;
 pub mod format;
 mod guard;
+mod hidden;
 mod list;
 pub mod notice;
 mod report_box;
@@ -19,8 +20,8 @@ mod widgets;
 mod wizard;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use anyhow::{Result, anyhow};
 
@@ -303,8 +304,9 @@ pub fn setup_context(ctx: &egui::Context) {
 /// What the window needs to live in the background, made before eframe
 /// starts (the instance socket and the tray decide how it starts).
 struct BackgroundParts {
-    /// Filled in once eframe made its context; tray events wake it.
-    ctx: Arc<OnceLock<egui::Context>>,
+    /// Tray events, finished jobs and the guard's state wake the window,
+    /// or the hidden loop while there is none.
+    wake: Arc<hidden::WindowWake>,
     visible: Arc<AtomicBool>,
     tray: Option<Tray>,
     notifier: Option<Notifier>,
@@ -361,13 +363,9 @@ fn background_parts(launch: &Launch, state: &mut AppState) -> Result<Option<Back
     bg.notifications = settings.notifications;
     bg.close_explained = settings.close_explained;
 
-    let ctx: Arc<OnceLock<egui::Context>> = Arc::new(OnceLock::new());
-    let wake_ctx = ctx.clone();
-    let (events, events_rx) = EventSink::new(Arc::new(move || {
-        if let Some(c) = wake_ctx.get() {
-            c.request_repaint();
-        }
-    }));
+    let wake = Arc::new(hidden::WindowWake::default());
+    let tray_wake = wake.clone();
+    let (events, events_rx) = EventSink::new(Arc::new(move || tray_wake.wake()));
     let mut initial = TrayState::initial(state.lang);
     initial.notifications = settings.notifications;
     let tray = match Tray::spawn(initial.clone(), events.clone()) {
@@ -398,15 +396,12 @@ fn background_parts(launch: &Launch, state: &mut AppState) -> Result<Option<Back
         );
     }
     let watch = Watch::new(Arc::new(SystemClock), state.utc_offset, initial).with_ledger(told);
-    let life = Life::new(
-        events_rx,
-        visible.clone(),
-        launch.data_dir.clone(),
-        state.background.hidden,
-    )
-    .with_instance(guard);
+    // Hidden from the start, the window is not made at all until asked
+    // for (see `hidden`), so it never has to hide itself.
+    let life =
+        Life::new(events_rx, visible.clone(), launch.data_dir.clone(), false).with_instance(guard);
     Ok(Some(BackgroundParts {
-        ctx,
+        wake,
         visible,
         tray,
         notifier,
@@ -487,15 +482,6 @@ pub fn run(launch: Launch) -> Result<()> {
         println!("{}", tr("tray.already_running"));
         return Ok(());
     };
-    let native = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title(tr("gui.title"))
-            .with_app_id("jp.kizuki.Kizuki")
-            .with_inner_size([1180.0, 760.0])
-            .with_min_inner_size([760.0, 480.0])
-            .with_visible(!state.background.hidden),
-        ..Default::default()
-    };
     let (contacts, contacts_err) =
         crate::consult::Contacts::load_or_builtin(launch.data_dir.as_deref());
     state.contacts = std::sync::Arc::new(contacts);
@@ -518,57 +504,74 @@ pub fn run(launch: Launch) -> Result<()> {
     // prints) would keep an empty console window open beside this one.
     #[cfg(windows)]
     crate::platform::win::detach_own_console();
-    eframe::run_native(
+    let blocks = crate::guard::blocked::GuardBlocks::default();
+    let core = setup::native_monitor_with(&opts, marks.clone(), blocks.clone())?;
+    // Each snapshot goes to the background thread (tray, notifications);
+    // it repaints the window only while it is shown.
+    let (bg_tx, bg_rx) = Background::channel();
+    let publish_tx = bg_tx.clone();
+    let visible = parts.visible.clone();
+    let publish_wake = parts.wake.clone();
+    let on_publish = Box::new(move || {
+        let _ = publish_tx.send(watch::Control::Snapshot);
+        if visible.load(Ordering::SeqCst) {
+            publish_wake.repaint();
+        }
+    });
+    let monitor = Monitor::spawn(core, true, on_publish)?;
+    let background = Background::spawn(
+        parts.watch,
+        monitor.snapshots.clone(),
+        bg_tx,
+        bg_rx,
+        Box::new(TrayOutlet {
+            tray: parts.tray.take(),
+            notifier: parts.notifier.take(),
+        }),
+    )?;
+    let life = parts.life.with_background(background);
+    let (job_wake, guard_wake) = (parts.wake.clone(), parts.wake.clone());
+    let guard_link = crate::guard::local::default_link(launch.data_dir.as_deref(), marks.clone());
+    let backend = NativeBackend::new(launch.data_dir, marks, Some(monitor.snapshots.clone()))
+        .with_waker(Arc::new(move || job_wake.wake()))
+        .with_guard_watch(guard_link, Arc::new(move || guard_wake.wake()), blocks);
+    let app = KizukiApp::new(state, Box::new(backend))
+        .with_monitor(monitor)
+        .with_save_dialog(Box::new(RfdSaveDialog::default()))
+        .with_life(life);
+    run_windows(app, &parts.wake)
+}
+
+/// Runs the app: hidden in the tray from the start, without a window
+/// until the user asks for it (see [`hidden`]); then in the window, which
+/// from then on hides and shows as usual. Returns when the app quits.
+fn run_windows(mut app: KizukiApp, wake: &Arc<hidden::WindowWake>) -> Result<()> {
+    if app.state.background.hidden {
+        hidden::run(&mut app, wake);
+        if app.state.background.quitting {
+            return Ok(());
+        }
+    }
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title(tr("gui.title"))
+            .with_app_id("jp.kizuki.Kizuki")
+            .with_inner_size([1180.0, 760.0])
+            .with_min_inner_size([760.0, 480.0]),
+        ..Default::default()
+    };
+    let window_wake = wake.clone();
+    let result = eframe::run_native(
         "kizuki",
         native,
         Box::new(move |cc| {
             setup_context(&cc.egui_ctx);
-            let ctx = cc.egui_ctx.clone();
-            let _ = parts.ctx.set(ctx.clone());
-            let blocks = crate::guard::blocked::GuardBlocks::default();
-            let core = setup::native_monitor_with(&opts, marks.clone(), blocks.clone())?;
-            // Each snapshot goes to the background thread (tray,
-            // notifications); it wakes the window only while it is shown.
-            let (bg_tx, bg_rx) = Background::channel();
-            let publish_tx = bg_tx.clone();
-            let visible = parts.visible.clone();
-            let on_publish = Box::new(move || {
-                let _ = publish_tx.send(watch::Control::Snapshot);
-                if visible.load(Ordering::SeqCst) {
-                    ctx.request_repaint();
-                }
-            });
-            let monitor = Monitor::spawn(core, true, on_publish)?;
-            let background = Background::spawn(
-                parts.watch,
-                monitor.snapshots.clone(),
-                bg_tx,
-                bg_rx,
-                Box::new(TrayOutlet {
-                    tray: parts.tray.take(),
-                    notifier: parts.notifier.take(),
-                }),
-            )?;
-            let life = parts.life.with_background(background);
-            let wake = cc.egui_ctx.clone();
-            let guard_wake = cc.egui_ctx.clone();
-            let guard_link =
-                crate::guard::local::default_link(launch.data_dir.as_deref(), marks.clone());
-            let backend =
-                NativeBackend::new(launch.data_dir, marks, Some(monitor.snapshots.clone()))
-                    .with_waker(Arc::new(move || wake.request_repaint()))
-                    .with_guard_watch(
-                        guard_link,
-                        Arc::new(move || guard_wake.request_repaint()),
-                        blocks,
-                    );
-            Ok(Box::new(
-                KizukiApp::new(state, Box::new(backend))
-                    .with_monitor(monitor)
-                    .with_save_dialog(Box::new(RfdSaveDialog::default()))
-                    .with_life(life),
-            ))
+            window_wake.attach(Some(cc.egui_ctx.clone()));
+            // Country/AS data for the details, off the window's thread.
+            setup::prewarm_geo();
+            Ok(Box::new(app))
         }),
-    )
-    .map_err(|e| anyhow!("{e}"))
+    );
+    wake.attach(None);
+    result.map_err(|e| anyhow!("{e}"))
 }
