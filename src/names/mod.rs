@@ -11,6 +11,7 @@
 pub mod cache;
 pub mod capture;
 pub mod dns;
+pub mod dnscache;
 pub mod geo;
 pub mod host;
 pub mod http_host;

@@ -1,8 +1,8 @@
-//! The live packet source: reads every packet the machine sends or
+//! The live name source. Linux: reads every packet the machine sends or
 //! receives (never sends one) and feeds DNS answers, TLS server names and
-//! HTTP Host headers into a [`NameCache`]. Needs root (a packet socket);
-//! without it names stay absent. The guard can host the same
-//! [`start`] later.
+//! HTTP Host headers into a [`NameCache`]; needs root (a packet socket),
+//! so the guard hosts it for everyone. Windows: the DNS client cache,
+//! which any user may list.
 
 use std::sync::Arc;
 
@@ -18,9 +18,14 @@ pub mod resolved;
 #[cfg(target_os = "linux")]
 pub use linux::Capture;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::Capture;
+
+#[cfg(not(any(target_os = "linux", windows)))]
 mod other;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub use other::Capture;
 
 #[derive(Debug, Error)]
