@@ -24,8 +24,6 @@ pub mod model;
 pub mod monitor;
 pub mod names;
 pub mod notify;
-/// The CLI's table and JSON output (`cli::output`), at its old path.
-pub use cli::output;
 pub(crate) mod pathser;
 pub mod platform;
 pub mod probe;
@@ -37,7 +35,3 @@ pub mod ui;
 
 #[cfg(test)]
 mod testing;
-
-// Old paths of what moved into `platform/`, kept while parallel branches
-// merge; new code uses `platform::…`.
-pub use platform::{autostart, procctl, win};

@@ -15,7 +15,7 @@ fn japanese_names_and_headers_keep_the_columns_aligned() {
         p.processes = vec![ProcessInfo::fake(pid, name)];
         s.programs.push(p);
     }
-    let table = kizuki::output::snapshot_table(&s);
+    let table = kizuki::cli::output::snapshot_table(&s);
     let lines: Vec<&str> = table.lines().collect();
     // Where the PID column starts, in display columns, on each line that
     // has one: the header and the three program lines.

@@ -7,12 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kizuki::cli::output::snapshot_json;
 use kizuki::clock::{Clock, FakeClock};
 use kizuki::identity::FakeHasher;
 use kizuki::model::{RawProcess, RawSample, RawSocket};
 use kizuki::monitor::MonitorCore;
 use kizuki::names::{NameCache, NameSource};
-use kizuki::output::snapshot_json;
 use kizuki::probe::FakeProbe;
 
 fn conn<'a>(v: &'a serde_json::Value, pid: u64, remote: &str) -> &'a serde_json::Value {

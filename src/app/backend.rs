@@ -15,9 +15,6 @@ use crate::marks::MarkFor;
 use crate::model::{Mark, Program, ProgramKey, Protocol};
 use crate::report::{MachineInfo, Report};
 
-/// The old name of [`MarkFor`], still used by `ui/details.rs`.
-pub type TrustDuration = MarkFor;
-
 /// Everything the marks store and the firewall need to mark one program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarkRequest {

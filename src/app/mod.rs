@@ -17,7 +17,7 @@ pub mod wizard;
 
 pub use backend::{
     Backend, BackendError, Call, Feature, History, HistoryRow, JobGate, MarkOutcome, MarkRequest,
-    ProcAction, RecordingBackend, ReportRequest, SavedReport, TrustDuration,
+    ProcAction, RecordingBackend, ReportRequest, SavedReport,
 };
 pub use background::{BackgroundCommand, BackgroundEffect, BackgroundState};
 pub use command::{Command, Effect, SaveRequest};

@@ -112,10 +112,6 @@ pub trait FirewallBackend: Send {
 }
 
 /// The backend for this OS, acting on the host.
-/// The old name, used by the guard (`guard/linux/core.rs`) until its
-/// branch merges; distinct from the window's `app::Backend`.
-pub use self::FirewallBackend as Backend;
-
 pub fn native_backend() -> Result<Box<dyn FirewallBackend>, FirewallError> {
     #[cfg(target_os = "linux")]
     {

@@ -20,9 +20,6 @@ pub mod tracker;
 
 pub use publish::{SnapshotReceiver, SnapshotSender};
 pub use stage::{Pipeline, Stage, TickContext};
-/// The old name of [`MonitorControl`], used by `ui/mod.rs` (distinct from
-/// the tray's `tray::watch::Control`).
-pub use thread::MonitorControl as Control;
 pub use thread::{Monitor, MonitorControl};
 pub use tick::{DEFAULT_INTERVAL, MonitorCore, Stamper};
 pub use tracker::{DEFAULT_RETAIN, ProcId, SessionEvent, Tracker, program_key};

@@ -10,10 +10,9 @@ use super::list::finding_title;
 use super::theme;
 use super::widgets::{chip, cut, initial};
 use crate::app::programs::{RunState, attention, badge, parent_chain, run_state, shown_path};
-use crate::app::{
-    AppState, BannerLevel, Command, ConnColumn, DetailTab, History, ProcAction, TrustDuration,
-};
+use crate::app::{AppState, BannerLevel, Command, ConnColumn, DetailTab, History, ProcAction};
 use crate::escape::for_display;
+use crate::marks::MarkFor;
 use crate::model::{Connection, Mark, Program, SockState};
 
 const TABLE_ROW: f32 = 20.0;
@@ -204,12 +203,12 @@ fn actions(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
             "gui.action.trust",
             "gui.hint.trust",
         );
-        let dur_name = |d: TrustDuration| state.t(&format!("gui.duration.{}", d.as_str()));
+        let dur_name = |d: MarkFor| state.t(&format!("gui.duration.{}", d.as_str()));
         let label = ui.label(state.t("gui.duration"));
         let combo = egui::ComboBox::from_id_salt("trust-duration")
             .selected_text(dur_name(state.trust_duration))
             .show_ui(ui, |ui| {
-                for d in TrustDuration::ALL {
+                for d in MarkFor::ALL {
                     if ui
                         .selectable_label(state.trust_duration == d, dur_name(d))
                         .clicked()

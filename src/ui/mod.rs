@@ -31,7 +31,7 @@ use crate::app::{
 };
 use crate::clock::SystemClock;
 use crate::i18n::{self, tr};
-use crate::monitor::{Control, DEFAULT_INTERVAL, Monitor};
+use crate::monitor::{DEFAULT_INTERVAL, Monitor, MonitorControl};
 use crate::notify::desktop::Notifier;
 use crate::setup;
 use crate::tray::life::Life;
@@ -120,7 +120,7 @@ impl KizukiApp {
                 }
                 Effect::RefreshNow => {
                     if let Some(m) = &self.monitor {
-                        m.send(Control::TickNow);
+                        m.send(MonitorControl::TickNow);
                     }
                 }
                 Effect::AskSavePath(req) => self.save_dialog.ask(&req, ctx),

@@ -270,7 +270,7 @@ pub fn check_all(h: &Hostile) -> Result<(), String> {
 
     // Scan JSON: parses and keeps name and command line exactly.
     let snap = snapshot_of(h);
-    let text = kizuki::output::snapshot_json(&snap).to_string();
+    let text = kizuki::cli::output::snapshot_json(&snap).to_string();
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("scan JSON invalid: {e}"))?;
     let p = &v["programs"][0];
@@ -291,8 +291,8 @@ pub fn check_all(h: &Hostile) -> Result<(), String> {
 
     // Terminal table: no raw control characters, one line per fact.
     kizuki::i18n::set_lang(Lang::En);
-    let table = kizuki::output::snapshot_table(&snap);
-    let table_tame = kizuki::output::snapshot_table(&snapshot_of(&tame));
+    let table = kizuki::cli::output::snapshot_table(&snap);
+    let table_tame = kizuki::cli::output::snapshot_table(&snapshot_of(&tame));
     terminal_safe("scan table", &table)?;
     if table.lines().count() != table_tame.lines().count() {
         return Err(format!("scan table line count changed:\n{table}"));

@@ -15,7 +15,7 @@ use crate::clock::rfc3339;
 use crate::firewall::cgroup::CgroupLayout;
 use crate::firewall::nft::{NftBackend, ruleset};
 use crate::firewall::plan::MAX_FLOWS;
-use crate::firewall::{Backend, BlockedProgram, Flow, PLAN_VERSION, Plan, program_id};
+use crate::firewall::{BlockedProgram, FirewallBackend, Flow, PLAN_VERSION, Plan, program_id};
 use crate::guard::api::{
     API_VERSION, Authority, BlockStatus, GuardStatus, Refusal, Reply, Request,
 };
