@@ -93,6 +93,16 @@ fn bash_exe() -> PathBuf {
     std::fs::canonicalize("/bin/bash").unwrap()
 }
 
+/// The connection `exe` made to `port`, or a failure that lists what it had.
+fn connection_to<'a>(snap: &'a Snapshot, exe: &Path, port: u16) -> &'a Connection {
+    let conns = connections_of(snap, exe);
+    conns
+        .iter()
+        .find(|c| c.remote.is_some_and(|r| r.port() == port))
+        .copied()
+        .unwrap_or_else(|| panic!("no connection of {exe:?} to {port}: {conns:?}"))
+}
+
 fn connections_of<'a>(snap: &'a Snapshot, exe: &Path) -> Vec<&'a Connection> {
     snap.programs
         .iter()
@@ -173,11 +183,7 @@ fn short_lived_process_is_attributed_with_its_bytes() {
     assert!(out.status.success());
     eprintln!("the generator lived {:?}", started.elapsed());
     let snap = h.settle();
-    let conns = connections_of(&snap, &tool);
-    let c = conns
-        .iter()
-        .find(|c| c.remote.is_some_and(|r| r.port() == port))
-        .unwrap_or_else(|| panic!("no connection of {tool:?} to {port}: {conns:?}"));
+    let c = connection_to(&snap, &tool, port);
     assert_eq!(c.pid, Some(pid));
     assert_eq!(c.protocol, Protocol::Tcp);
     within_10_percent(c.bytes_sent, 5000, "sent");
@@ -481,11 +487,7 @@ fn io_uring_connection_is_attributed_with_its_bytes() {
     );
     assert_eq!(String::from_utf8_lossy(&child.stdout).trim(), "5000 1000");
     let snap = h.settle();
-    let conns = connections_of(&snap, &tool);
-    let c = conns
-        .iter()
-        .find(|c| c.remote.is_some_and(|r| r.port() == port))
-        .unwrap_or_else(|| panic!("no io_uring connection of {tool:?} to {port}: {conns:?}"));
+    let c = connection_to(&snap, &tool, port);
     assert_eq!(c.protocol, Protocol::Tcp);
     within_10_percent(c.bytes_sent, 5000, "sent through io_uring");
     within_10_percent(c.bytes_received, 1000, "received through io_uring");
@@ -530,11 +532,7 @@ fn splice_download_is_counted() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "200000");
     let snap = h.settle();
-    let conns = connections_of(&snap, &tool);
-    let c = conns
-        .iter()
-        .find(|c| c.remote.is_some_and(|r| r.port() == port))
-        .unwrap_or_else(|| panic!("no connection of {tool:?} to {port}: {conns:?}"));
+    let c = connection_to(&snap, &tool, port);
     within_10_percent(c.bytes_sent, 3000, "sent");
     within_10_percent(c.bytes_received, 200_000, "received through splice()");
 }
@@ -567,11 +565,7 @@ fn sendfile_upload_is_counted() {
     run_ok(Command::new(&tool).args(["-c", PY_SENDFILE_CLIENT, &port.to_string(), "300000"]));
     assert_eq!(tally.lock().unwrap().as_slice(), &[(300_000, 100)]);
     let snap = h.settle();
-    let conns = connections_of(&snap, &tool);
-    let c = conns
-        .iter()
-        .find(|c| c.remote.is_some_and(|r| r.port() == port))
-        .unwrap_or_else(|| panic!("no connection of {tool:?} to {port}: {conns:?}"));
+    let c = connection_to(&snap, &tool, port);
     within_10_percent(c.bytes_sent, 300_000, "sent through sendfile()");
     within_10_percent(c.bytes_received, 100, "received");
 }

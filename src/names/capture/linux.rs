@@ -89,14 +89,7 @@ fn run(sock: Socket, cache: &NameCache, clock: &dyn Clock, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let n = match (&sock).read(&mut buf) {
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if super::read_again(&e) => {
                 continue;
             }
             Err(_) => {

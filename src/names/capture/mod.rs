@@ -38,6 +38,18 @@ pub enum CaptureError {
     Io(#[from] std::io::Error),
 }
 
+/// A read that timed out or was interrupted: the reader loops on (and
+/// checks whether it should stop).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn read_again(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
 /// Starts reading packets on a named thread; names go into `cache` with
 /// times from `clock`. Dropping the [`Capture`] stops it.
 pub fn start(cache: Arc<NameCache>, clock: Arc<dyn Clock>) -> Result<Capture, CaptureError> {

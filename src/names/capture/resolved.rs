@@ -156,14 +156,7 @@ fn follow(
         let n = match s.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if super::read_again(&e) => {
                 continue;
             }
             Err(e) => return Err(e),
