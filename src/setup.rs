@@ -81,8 +81,8 @@ pub fn native_monitor_with(
         // A run that keeps watching (the window, `watch`) sees every
         // connection through event capture when it can load; a one-shot
         // look would capture nothing in its single sample.
-        None if opts.record => with_capture(Box::new(NativeProbe::new()?)),
-        None => Box::new(NativeProbe::new()?),
+        None if opts.record => with_capture(NativeProbe::new()?),
+        None => Box::new(NativeProbe::new()?.with_tcp_bytes()),
     };
     let mut core = MonitorCore::new(probe, hasher, Arc::new(SystemClock), opts.interval);
     match guard_names {
@@ -162,20 +162,22 @@ pub fn prewarm_geo() {
 /// kernel allows it); else `probe` as it is, with the reason logged
 /// when capture was possible in principle. `KIZUKI_CAPTURE=polling` turns
 /// capture off (to compare, or if it misbehaves).
-pub fn with_capture(probe: Box<dyn Probe>) -> Box<dyn Probe> {
+/// Without capture, open TCP connections still get their bytes from the
+/// kernel's counters (`tcp_info`).
+pub fn with_capture(probe: NativeProbe) -> Box<dyn Probe> {
     if std::env::var_os("KIZUKI_CAPTURE").is_some_and(|v| v == "polling")
         || !crate::probe::running_as_admin()
     {
-        return probe;
+        return Box::new(probe.with_tcp_bytes());
     }
     match crate::capture::open_native() {
-        Ok(source) => Box::new(crate::capture::CaptureProbe::new(probe, source)),
+        Ok(source) => Box::new(crate::capture::CaptureProbe::new(Box::new(probe), source)),
         Err(e) => {
             log::warn!(
                 "{}",
                 crate::i18n::tr_args("capture.unavailable", &[("error", &e.to_string())])
             );
-            probe
+            Box::new(probe.with_tcp_bytes())
         }
     }
 }

@@ -165,3 +165,52 @@ fn bad_usage_exits_2_and_version_works() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
+
+/// Holds one loopback connection that moved known bytes both ways.
+const HOLDER: &str = r#"
+import socket, time
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen()
+c = socket.create_connection(l.getsockname())
+s, _ = l.accept()
+c.sendall(b"x" * 4000)
+got = 0
+while got < 4000:
+    got += len(s.recv(65536))
+s.sendall(b"y" * 700)
+got = 0
+while got < 700:
+    got += len(c.recv(65536))
+print(c.getsockname()[1], flush=True)
+time.sleep(120)
+"#;
+
+/// Without event capture (no root, no guard, or capture turned off),
+/// an open TCP connection still shows what it sent and received: the
+/// kernel's own counters.
+#[test]
+fn without_capture_an_open_connection_still_counts_its_bytes() {
+    let data = tempfile::tempdir().unwrap();
+    let mut kids = Children::default();
+    let (pid, cport) = spawn_py(&mut kids, HOLDER);
+    let out = Command::new(common::kizuki())
+        .env("KIZUKI_CAPTURE", "polling")
+        .env("KIZUKI_GUARD_SOCKET", data.path().join("no-guard.sock"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--lang", "en", "watch", "--seconds", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let conns = common::all_connections(&doc);
+    let (_, c) = conns
+        .iter()
+        .find(|(_, c)| c["pid"] == pid && c["local"] == format!("127.0.0.1:{cport}"))
+        .unwrap_or_else(|| panic!("the holder's connection is missing"));
+    let sent = c["bytes_sent"].as_u64().expect("bytes_sent counted");
+    // The kernel counts the SYN among the acknowledged bytes.
+    assert!((4000..=4001).contains(&sent), "sent {sent}");
+    assert_eq!(c["bytes_received"].as_u64(), Some(700));
+}

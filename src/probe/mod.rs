@@ -7,6 +7,8 @@ mod fake;
 mod linux;
 mod native;
 pub mod script;
+#[cfg(target_os = "linux")]
+mod tcpinfo;
 
 pub use fake::FakeProbe;
 pub use native::NativeProbe;

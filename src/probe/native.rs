@@ -29,6 +29,9 @@ pub struct NativeProbe {
     #[cfg(target_os = "linux")]
     known: HashMap<u32, (u64, Option<RawProcess>)>,
     samples: u64,
+    /// Read each open TCP connection's bytes from the kernel (`tcp_info`)
+    /// when no capture counts them: a run that keeps watching.
+    tcp_bytes: bool,
 }
 
 /// Samples between two complete process refreshes (command lines that a
@@ -63,7 +66,15 @@ impl NativeProbe {
             #[cfg(target_os = "linux")]
             known: HashMap::new(),
             samples: 0,
+            tcp_bytes: false,
         })
+    }
+
+    /// Also reads the bytes of open TCP connections from the kernel's
+    /// counters (Linux; a watching run, not a one-shot scan).
+    pub fn with_tcp_bytes(mut self) -> Self {
+        self.tcp_bytes = true;
+        self
     }
 
     /// Only what kizuki shows: no memory, CPU, disk or thread lists. The
@@ -405,6 +416,19 @@ impl Probe for NativeProbe {
             Vec::<crate::model::RawSpecialSocket>::new(),
         );
         self.samples += 1;
+        #[cfg(target_os = "linux")]
+        if self.tcp_bytes {
+            let counts = super::tcpinfo::tcp_bytes();
+            for s in sockets
+                .iter_mut()
+                .filter(|s| s.protocol == Protocol::Tcp && s.bytes_sent.is_none())
+            {
+                if let Some(&(sent, received)) = counts.get(&s.inode) {
+                    s.bytes_sent = Some(sent);
+                    s.bytes_received = Some(received);
+                }
+            }
+        }
 
         // Drop owners that vanished between the two reads (a PID that exited).
         let alive: HashMap<u32, ()> = processes.iter().map(|p| (p.pid, ())).collect();

@@ -135,7 +135,7 @@ pub fn start(extra_stages: Vec<Box<dyn Stage>>) -> Option<LiveState> {
     let (probe, capture): (Box<dyn Probe>, LiveCapture) = if std::env::var_os("KIZUKI_CAPTURE")
         .is_some_and(|v| v == "polling")
     {
-        (Box::new(probe), LiveCapture::Polling)
+        (Box::new(probe.with_tcp_bytes()), LiveCapture::Polling)
     } else {
         match crate::capture::open_native() {
             Ok(source) => (
@@ -144,7 +144,7 @@ pub fn start(extra_stages: Vec<Box<dyn Stage>>) -> Option<LiveState> {
             ),
             Err(e) => {
                 eprintln!("kizuki guard: event capture could not load ({e}): polling every second");
-                (Box::new(probe), LiveCapture::Polling)
+                (Box::new(probe.with_tcp_bytes()), LiveCapture::Polling)
             }
         }
     };
