@@ -202,7 +202,11 @@ fn without_capture_an_open_connection_still_counts_its_bytes() {
         .args(["--lang", "en", "watch", "--seconds", "2", "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let conns = common::all_connections(&doc);
     let (_, c) = conns
