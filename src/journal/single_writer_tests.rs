@@ -337,6 +337,9 @@ fn past_its_size_cap_the_oldest_records_go_and_the_chain_still_verifies() {
     assert_eq!(j.prune_to_size(clock.now(), cap, None).unwrap().removed, 0);
 }
 
+// Unix lets a file be removed while it is open; Windows refuses, so the
+// case does not arise there.
+#[cfg(all(unix, test))]
 #[test]
 fn a_journal_deleted_under_its_only_writer_is_started_anew_naming_the_old_head() {
     for with_head_file in [true, false] {
