@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::clock::SystemClock;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::guard::live::{HashMapByProc, LiveCapture, LiveStore, ProcHash};
-use crate::identity::NativeHasher;
+use crate::identity::{ExeHasher, NativeHasher};
 use crate::model::{CaptureMode, RawSample};
 use crate::monitor::{MonitorCore, Stage};
 use crate::names::NameCache;
@@ -49,7 +49,8 @@ struct Tee {
     inner: Box<dyn Probe>,
     store: Arc<Mutex<LiveStore>>,
     hasher: NativeHasher,
-    hashes: HashMapByProc,
+    /// Shared with the store as it is: copied only when it changes.
+    hashes: Arc<HashMapByProc>,
 }
 
 /// Hashes of processes gone longer than this are forgotten.
@@ -61,7 +62,7 @@ impl Tee {
             inner,
             store,
             hasher: NativeHasher::new(None),
-            hashes: HashMap::new(),
+            hashes: Arc::default(),
         }
     }
 
@@ -87,7 +88,7 @@ impl Tee {
             if let Some(sha256) = self.hasher.hash_path(&image)
                 && same()
             {
-                self.hashes.insert(
+                Arc::make_mut(&mut self.hashes).insert(
                     key,
                     ProcHash {
                         pid: p.pid,
@@ -100,7 +101,7 @@ impl Tee {
         }
         // Bounded: the listed processes, and a few times as many gone ones.
         if self.hashes.len() > HASH_KEEP * listed.len() + 1024 {
-            self.hashes.retain(|k, _| listed.contains(k));
+            Arc::make_mut(&mut self.hashes).retain(|k, _| listed.contains(k));
         }
     }
 }
@@ -109,7 +110,7 @@ impl Probe for Tee {
     fn sample(&mut self) -> Result<RawSample, ProbeError> {
         let s = self.inner.sample()?;
         self.hash_new(&s);
-        let hashes = Arc::new(self.hashes.clone());
+        let hashes = Arc::clone(&self.hashes);
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         store.publish(s.clone());
         store.set_hashes(hashes);
@@ -177,6 +178,30 @@ pub fn start(extra_stages: Vec<Box<dyn Stage>>) -> Option<LiveState> {
     Some(live)
 }
 
+/// The guard's own monitor (its journal) takes the hash the tee took of
+/// the same image this tick, so each image is read once; it reads the
+/// file itself only where the tee had none.
+struct StoreHasher {
+    store: Arc<Mutex<LiveStore>>,
+    fallback: NativeHasher,
+}
+
+impl ExeHasher for StoreHasher {
+    fn hash(&mut self, pid: u32, exe: &std::path::Path) -> Option<String> {
+        let hashes = self
+            .store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .hashes();
+        let stamp = crate::probe::file_stamp(&crate::identity::image_path(pid, exe));
+        let known = hashes
+            .values()
+            .find(|h| h.pid == pid && Some(h.stamp) == stamp)
+            .map(|h| h.sha256.clone());
+        known.or_else(|| self.fallback.hash(pid, exe))
+    }
+}
+
 fn run(tee: Tee, names: Arc<NameCache>, extra_stages: Vec<Box<dyn Stage>>) {
     // With stages, a monitor samples through the tee; without, the tee
     // alone.
@@ -184,9 +209,13 @@ fn run(tee: Tee, names: Arc<NameCache>, extra_stages: Vec<Box<dyn Stage>>) {
         let mut tee = tee;
         Box::new(move || tee.sample().map(|_| ()))
     } else {
+        let hasher = StoreHasher {
+            store: Arc::clone(&tee.store),
+            fallback: NativeHasher::new(None),
+        };
         let mut core = MonitorCore::new(
             Box::new(tee),
-            Box::new(NativeHasher::new(None)),
+            Box::new(hasher),
             Arc::new(SystemClock),
             INTERVAL,
         );
