@@ -369,6 +369,35 @@ fn the_journal_in_the_guard_is_root_s_shows_each_user_their_own_and_survives_cut
         .unwrap();
     let forged: Value = serde_json::from_slice(&forged.stdout).unwrap();
     assert_eq!(forged["reply"], "refused", "{forged}");
+    // The window's history tab: nobody's newest session of their program,
+    // read newest first, and still nothing of root's.
+    let ask_as_nobody = |line: &str| -> Value {
+        let out = Command::new("setpriv")
+            .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups"])
+            .arg(common::python())
+            .args([
+                "-c",
+                "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall((sys.argv[2]+'\\n').encode())\nprint(s.makefile().readline().strip())",
+            ])
+            .arg(&guard.socket)
+            .arg(line)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    for exe in [&mine, &roots] {
+        let q = json!({"op": "history", "query": {
+            "exe": exe.display().to_string(), "newest_first": true, "limit": 1}});
+        let page = ask_as_nobody(&q.to_string());
+        assert_eq!(page["reply"], "history", "{page}");
+        let got = page["page"]["sessions"].as_array().unwrap();
+        if exe == &mine {
+            assert_eq!(got.len(), 1, "{page}");
+            assert_eq!(exe_of(&got[0]), mine.display().to_string());
+        } else {
+            assert!(got.is_empty(), "root's program is not nobody's: {page}");
+        }
+    }
 
     // A flood: 1,500 connections at once from one program, held 3 s.
     let flood = Reap(

@@ -61,13 +61,29 @@ pub struct HistoryRow {
     pub remote: Option<String>,
 }
 
+/// Whose evidence journal a history comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistorySource {
+    /// The guard's, kept by root: every user's records (root or an admin).
+    GuardAll,
+    /// The guard's, kept by root: only this user's processes.
+    GuardOwn,
+    /// The user's own journal (no guard answered).
+    Own,
+}
+
 /// The journal's answer for one program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum History {
     /// There is no journal (yet) to ask.
     NoJournal,
     /// Newest first; may be empty.
-    Rows(Vec<HistoryRow>),
+    Rows {
+        rows: Vec<HistoryRow>,
+        source: HistorySource,
+        /// Older sessions exist beyond the rows shown.
+        more: bool,
+    },
 }
 
 /// Parts of kizuki the backend may lack in a given build or platform.
@@ -283,6 +299,11 @@ impl RecordingBackend {
     /// Every following call fails with `err` (`None`: succeed again).
     pub fn fail_with(&self, err: Option<BackendError>) {
         self.lock().fail_with = err;
+    }
+
+    /// What the history tab is answered with (`None`: no journal).
+    pub fn set_history(&self, history: Option<History>) {
+        self.lock().history = history;
     }
 
     /// From now on jobs (marks, panic) wait on a worker thread until the

@@ -16,8 +16,8 @@ mod update;
 pub mod wizard;
 
 pub use backend::{
-    Backend, BackendError, Call, Feature, History, HistoryRow, JobGate, MarkOutcome, MarkRequest,
-    ProcAction, RecordingBackend, ReportRequest, SavedReport,
+    Backend, BackendError, Call, Feature, History, HistoryRow, HistorySource, JobGate, MarkOutcome,
+    MarkRequest, ProcAction, RecordingBackend, ReportRequest, SavedReport,
 };
 pub use background::{BackgroundCommand, BackgroundEffect, BackgroundState};
 pub use command::{Command, Effect, SaveRequest};

@@ -17,7 +17,7 @@ use crate::consult::{Opener, SystemOpener};
 use crate::escape::os_lossless;
 use crate::guard::api::{Reply, Request};
 use crate::guard::client::{GuardLink, LinkError};
-use crate::journal::{self, JournalHandle, ProgramRef, SessionQuery, UserAction};
+use crate::journal::{self, JournalHandle, ProgramRef, UserAction};
 use crate::marks::MarkStore;
 use crate::model::{Program, ProgramKey, Protocol};
 use crate::monitor::SnapshotReceiver;
@@ -25,10 +25,14 @@ use crate::platform::procctl;
 use crate::report;
 use crate::report::Report;
 
-use super::backend::HistoryRow;
+use super::backend::{HistoryRow, HistorySource};
+use crate::guard::history::HistoryScope;
+use crate::journal::page::PageQuery;
 
 /// At most this many past sessions are shown per program.
 const HISTORY_ROWS: usize = 2000;
+/// The history tab waits at most this long for each page from the guard.
+const HISTORY_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most this many recorded sessions go into a report.
 const REPORT_SESSIONS: usize = 5000;
 
@@ -46,6 +50,8 @@ pub struct NativeBackend {
     jobs: JobRunner,
     /// The `kizuki-guard` thread reading the guard's state back.
     guard_watch: Option<GuardWatch>,
+    /// Asks the guard for its journal (the history tab).
+    history_link: Box<dyn GuardLink>,
 }
 
 /// The steps that may wait for the administrator: blocks, unblocks and
@@ -88,7 +94,14 @@ impl NativeBackend {
             opener: Box::new(SystemOpener),
             jobs,
             guard_watch: None,
+            history_link: Box::new(journal::guarded::link().with_reply_timeout(HISTORY_TIMEOUT)),
         }
+    }
+
+    /// Asks `link` for the guard's journal (tests: a fake guard).
+    pub fn with_history_link(mut self, link: Box<dyn GuardLink>) -> Self {
+        self.history_link = link;
+        self
     }
 
     /// Calls `waker` (on the worker thread) whenever a job finished, so
@@ -279,11 +292,35 @@ impl Backend for NativeBackend {
     }
 
     fn connection_history(&mut self, key: &ProgramKey) -> Result<History, BackendError> {
+        // A script program is recorded under its script.
+        let Some(path) = key.path() else {
+            return Ok(History::Rows {
+                rows: Vec::new(),
+                source: HistorySource::Own,
+                more: false,
+            });
+        };
+        let exe = os_lossless(path.as_os_str());
+        // The guard's journal first: root keeps it, so what it shows is
+        // what the user's programs cannot have edited.
+        match journal::guarded::recent(&mut *self.history_link, exe.clone(), HISTORY_ROWS) {
+            Ok(h) => {
+                return Ok(History::Rows {
+                    rows: h.sessions.into_iter().map(history_row).collect(),
+                    source: match h.scope {
+                        HistoryScope::All => HistorySource::GuardAll,
+                        HistoryScope::Own { .. } => HistorySource::GuardOwn,
+                    },
+                    more: h.truncated,
+                });
+            }
+            Err(journal::guarded::NotShown::NoGuard) => {}
+            Err(journal::guarded::NotShown::Failed(detail)) => {
+                log::warn!("the guard did not show its journal: {detail}");
+            }
+        }
         let Some(dir) = &self.data_dir else {
             return Ok(History::NoJournal);
-        };
-        let ProgramKey::Exe(exe) = key else {
-            return Ok(History::Rows(Vec::new()));
         };
         let path = journal::path_in(dir);
         if !path.exists() {
@@ -291,29 +328,34 @@ impl Backend for NativeBackend {
         }
         let j = journal::Journal::open_existing(&path)
             .map_err(|e| BackendError::Failed(e.to_string()))?;
-        let rows = j
-            .sessions(&SessionQuery {
-                exe: Some(os_lossless(exe.as_os_str())),
-                since: None,
-                limit: Some(HISTORY_ROWS),
+        let page = j
+            .page(&PageQuery {
+                exe: Some(exe),
+                newest_first: true,
+                limit: HISTORY_ROWS,
+                ..PageQuery::default()
             })
             .map_err(|e| BackendError::Failed(e.to_string()))?;
-        Ok(History::Rows(
-            rows.into_iter()
-                .map(|r| HistoryRow {
-                    first_seen: r.first_seen,
-                    last_seen: r.last_seen.unwrap_or(r.first_seen),
-                    pid: r.pid,
-                    protocol: if r.protocol == "udp" {
-                        Protocol::Udp
-                    } else {
-                        Protocol::Tcp
-                    },
-                    local: r.local,
-                    remote: r.remote,
-                })
-                .collect(),
-        ))
+        Ok(History::Rows {
+            more: page.next_before.is_some(),
+            rows: page.sessions.into_iter().map(history_row).collect(),
+            source: HistorySource::Own,
+        })
+    }
+}
+
+fn history_row(r: journal::SessionRow) -> HistoryRow {
+    HistoryRow {
+        first_seen: r.first_seen,
+        last_seen: r.last_seen.unwrap_or(r.first_seen),
+        pid: r.pid,
+        protocol: if r.protocol == "udp" {
+            Protocol::Udp
+        } else {
+            Protocol::Tcp
+        },
+        local: r.local,
+        remote: r.remote,
     }
 }
 
@@ -369,6 +411,122 @@ mod tests {
                 .mark,
             Some(Mark::Trusted)
         );
+    }
+
+    /// A guard that answers each call from a script (none left: not running).
+    struct Scripted(Vec<Reply>);
+
+    impl GuardLink for Scripted {
+        fn call(&mut self, _req: &Request) -> Result<Reply, LinkError> {
+            if self.0.is_empty() {
+                return Err(LinkError::NotRunning {
+                    socket: "/nowhere".into(),
+                });
+            }
+            Ok(self.0.remove(0))
+        }
+    }
+
+    fn session(id: i64, remote: &str) -> crate::guard::history::WireSession {
+        crate::guard::history::WireSession {
+            id,
+            exe: Some("/usr/bin/curl".into()),
+            name: Some("curl".into()),
+            sha256: None,
+            pid: Some(100),
+            protocol: "tcp".into(),
+            local: "10.0.0.2:40000".into(),
+            remote: Some(remote.into()),
+            state: "ESTABLISHED".into(),
+            first_seen_ms: id * 1000,
+            last_seen_ms: None,
+            remote_name: None,
+            remote_name_source: None,
+        }
+    }
+
+    #[test]
+    fn the_history_tab_shows_the_guards_journal_and_says_so() {
+        use crate::guard::history::{HistoryPage, WireHead};
+        let dir = tempfile::tempdir().unwrap();
+        let (b, _) = backend(dir.path());
+        let page = HistoryPage {
+            scope: HistoryScope::Own { uid: 1000 },
+            head: WireHead {
+                id: Some(9),
+                at_ms: Some(0),
+                hash: "ab".into(),
+            },
+            sessions: vec![session(9, "203.0.113.9:443"), session(4, "203.0.113.4:443")],
+            events: Vec::new(),
+            next_after: None,
+            next_before: None,
+        };
+        let mut b = b.with_history_link(Box::new(Scripted(vec![Reply::History {
+            page: Box::new(page),
+        }])));
+        let h = b
+            .connection_history(&ProgramKey::Exe("/usr/bin/curl".into()))
+            .unwrap();
+        let History::Rows { rows, source, more } = h else {
+            panic!("{h:?}")
+        };
+        assert_eq!(source, HistorySource::GuardOwn);
+        assert!(!more);
+        let remotes: Vec<_> = rows.iter().map(|r| r.remote.clone().unwrap()).collect();
+        assert_eq!(remotes, ["203.0.113.9:443", "203.0.113.4:443"]);
+    }
+
+    #[test]
+    fn without_a_guard_the_history_tab_reads_the_own_journal_newest_first() {
+        use crate::identity::FakeHasher;
+        use crate::model::{RawProcess, RawSample, RawSocket};
+        use crate::monitor::MonitorCore;
+        use crate::probe::FakeProbe;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FakeClock::at_noon());
+        let curl = || RawProcess::fake(100, "/usr/bin/curl");
+        let older = RawSocket::tcp(100, "10.0.0.2:40001", "203.0.113.1:443");
+        let newer = RawSocket::tcp(100, "10.0.0.2:40002", "203.0.113.2:443");
+        let samples = vec![
+            RawSample::of(vec![curl()], vec![older.clone()]),
+            RawSample::of(vec![curl()], vec![older, newer]),
+        ];
+        let mut m = MonitorCore::new(
+            Box::new(FakeProbe::new(samples)),
+            Box::new(FakeHasher::default()),
+            clock.clone(),
+            Duration::from_secs(1),
+        );
+        m.add_stage(Box::new(journal::JournalStage::open(
+            dir.path(),
+            clock.clone(),
+        )));
+        for _ in 0..2 {
+            m.tick().unwrap();
+            clock.advance(Duration::from_secs(1));
+        }
+        m.save();
+        drop(m);
+        let (b, _) = backend(dir.path());
+        let mut b = b.with_history_link(Box::new(Scripted(Vec::new())));
+        let h = b
+            .connection_history(&ProgramKey::Exe("/usr/bin/curl".into()))
+            .unwrap();
+        let History::Rows { rows, source, .. } = h else {
+            panic!("{h:?}")
+        };
+        assert_eq!(source, HistorySource::Own);
+        let remotes: Vec<_> = rows.iter().map(|r| r.remote.clone().unwrap()).collect();
+        assert_eq!(remotes, ["203.0.113.2:443", "203.0.113.1:443"]);
+        // A script program's history is its script's.
+        let h = b
+            .connection_history(&ProgramKey::Script {
+                script: "/usr/bin/curl".into(),
+                interpreter: "/usr/bin/bash".into(),
+            })
+            .unwrap();
+        assert!(matches!(h, History::Rows { rows, .. } if rows.len() == 2));
     }
 
     #[test]

@@ -85,11 +85,22 @@ pub fn read_line_max(r: &mut impl BufRead, max: usize) -> io::Result<Option<Stri
 #[derive(Debug, Clone)]
 pub struct SocketLink {
     socket: PathBuf,
+    reply_timeout: Duration,
 }
 
 impl SocketLink {
     pub fn new(socket: PathBuf) -> Self {
-        SocketLink { socket }
+        SocketLink {
+            socket,
+            reply_timeout: REPLY_TIMEOUT,
+        }
+    }
+
+    /// Waits at most `t` for each answer: for reads that no person has to
+    /// approve, so a stuck guard cannot hold the window.
+    pub fn with_reply_timeout(mut self, t: Duration) -> Self {
+        self.reply_timeout = t;
+        self
     }
 
     /// The guard named by the environment or the installed default.
@@ -170,7 +181,7 @@ impl GuardLink for SocketLink {
     #[cfg(unix)]
     fn call(&mut self, req: &Request) -> Result<Reply, LinkError> {
         let mut stream = self.connect()?;
-        stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        stream.set_read_timeout(Some(self.reply_timeout))?;
         send(&mut stream, req)?;
         let mut reader = BufReader::new(stream);
         let line = read_line(&mut reader)?.ok_or_else(|| {

@@ -28,6 +28,12 @@ pub struct HistoryQuery {
     /// Only records after this id (the previous page's `next_after`).
     #[serde(default)]
     pub after: i64,
+    /// Only records before this id (the previous page's `next_before`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<i64>,
+    /// Newest first (the window shows a program's latest connections).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub newest_first: bool,
     /// Most sessions and most events; the guard caps it at [`MAX_PAGE`].
     #[serde(default)]
     pub limit: Option<u32>,
@@ -91,6 +97,9 @@ pub struct HistoryPage {
     pub events: Vec<WireEvent>,
     /// Ask again with `after` set to this for more; `None`: that was all.
     pub next_after: Option<i64>,
+    /// Newest first: ask again with `before` set to this for older ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,9 +255,17 @@ mod tests {
             since_ms: Some(1),
             after: 7,
             limit: Some(10),
+            ..HistoryQuery::default()
         };
         let line = serde_json::to_string(&q).unwrap();
         assert_eq!(serde_json::from_str::<HistoryQuery>(&line).unwrap(), q);
+        let back = HistoryQuery {
+            before: Some(40),
+            newest_first: true,
+            ..q
+        };
+        let line = serde_json::to_string(&back).unwrap();
+        assert_eq!(serde_json::from_str::<HistoryQuery>(&line).unwrap(), back);
         assert!(serde_json::from_str::<HistoryQuery>(r#"{"uid":0}"#).is_err());
         let bad = WireBad {
             id: 3,

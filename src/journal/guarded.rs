@@ -101,6 +101,52 @@ pub fn history(
     Ok(h)
 }
 
+/// The newest sessions (at most `max_sessions`, newest first) of the
+/// program at `exe` in the guard's journal: the window's history tab.
+pub fn recent(
+    link: &mut dyn GuardLink,
+    exe: String,
+    max_sessions: usize,
+) -> Result<GuardHistory, NotShown> {
+    let max_sessions = max_sessions.min(MAX_ROWS);
+    let mut query = HistoryQuery {
+        exe: Some(exe),
+        newest_first: true,
+        ..HistoryQuery::default()
+    };
+    let mut out: Option<GuardHistory> = None;
+    loop {
+        let page: HistoryPage = match ask(
+            link,
+            &Request::History {
+                query: query.clone(),
+            },
+        )? {
+            Reply::History { page } => *page,
+            other => return Err(unexpected(other)),
+        };
+        let acc = out.get_or_insert_with(|| GuardHistory {
+            scope: page.scope,
+            head: page.head.head(),
+            sessions: Vec::new(),
+            events: Vec::new(),
+            truncated: false,
+        });
+        acc.sessions.extend(page.sessions.iter().map(|s| s.row()));
+        if acc.sessions.len() >= max_sessions {
+            acc.truncated = page.next_before.is_some() || acc.sessions.len() > max_sessions;
+            acc.sessions.truncate(max_sessions);
+            break;
+        }
+        match page.next_before {
+            // A guard that does not move back would loop forever.
+            Some(next) if query.before.is_none_or(|b| next < b) => query.before = Some(next),
+            _ => break,
+        }
+    }
+    out.ok_or(NotShown::NoGuard)
+}
+
 /// The guard's verify.
 pub fn verify(link: &mut dyn GuardLink) -> Result<HistoryVerify, NotShown> {
     match ask(link, &Request::HistoryVerify {})? {
@@ -209,8 +255,56 @@ mod tests {
                     detail: serde_json::json!({"count": 1}),
                 }],
                 next_after: next,
+                next_before: None,
             }),
         }
+    }
+
+    /// A newest-first page: sessions `ids` in falling order.
+    fn back_page(ids: std::ops::Range<i64>, next_before: Option<i64>) -> Reply {
+        let mut r = page(ids, None);
+        if let Reply::History { page } = &mut r {
+            page.sessions.reverse();
+            page.events.clear();
+            page.next_before = next_before;
+        }
+        r
+    }
+
+    #[test]
+    fn the_window_reads_the_newest_sessions_back_to_its_limit() {
+        let mut g = Pages(
+            vec![back_page(8..11, Some(8)), back_page(5..8, Some(5))],
+            Vec::new(),
+        );
+        let h = recent(&mut g, "/usr/bin/curl".into(), 5).unwrap();
+        let ids: Vec<i64> = h.sessions.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [10, 9, 8, 7, 6]);
+        assert!(h.truncated);
+        assert!(matches!(
+            &g.1[0],
+            Request::History { query } if query.newest_first
+                && query.exe.as_deref() == Some("/usr/bin/curl")
+                && query.before.is_none()
+        ));
+        assert!(matches!(
+            &g.1[1],
+            Request::History { query } if query.before == Some(8)
+        ));
+        // A guard that does not move back is not followed forever.
+        let mut stuck = Pages(
+            vec![back_page(8..11, Some(8)), back_page(8..11, Some(8))],
+            Vec::new(),
+        );
+        assert_eq!(
+            recent(&mut stuck, "/x".into(), 100).unwrap().sessions.len(),
+            6
+        );
+        let mut none = Pages(Vec::new(), Vec::new());
+        assert!(matches!(
+            recent(&mut none, "/x".into(), 100),
+            Err(NotShown::NoGuard)
+        ));
     }
 
     #[test]

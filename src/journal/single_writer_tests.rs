@@ -180,6 +180,64 @@ fn each_user_sees_only_records_about_their_own_processes() {
     assert_eq!(seen, whole);
 }
 
+#[test]
+fn newest_first_pages_walk_back_through_everything_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    let clock = Arc::new(FakeClock::at_noon());
+    run(&path, &clock, vec![flood(9)]);
+    let j = Journal::open_existing(&path).unwrap();
+    let admin = all(&j, None);
+    let mut before = None;
+    let mut sessions = Vec::new();
+    let mut events = Vec::new();
+    loop {
+        let p = j
+            .page(&PageQuery {
+                before,
+                newest_first: true,
+                limit: 3,
+                ..PageQuery::default()
+            })
+            .unwrap();
+        assert_eq!(p.next_after, None);
+        sessions.extend(p.sessions.iter().map(|s| s.id));
+        events.extend(p.events.iter().map(|e| e.id));
+        match p.next_before {
+            Some(n) => {
+                assert!(before.is_none_or(|b| n < b), "the walk moves back");
+                before = Some(n);
+            }
+            None => break,
+        }
+    }
+    // Newest first, each record once, the same as the oldest-first read.
+    let mut want: Vec<i64> = admin.sessions.iter().map(|s| s.id).collect();
+    want.reverse();
+    assert_eq!(sessions, want);
+    let mut want: Vec<i64> = admin.events.iter().map(|e| e.id).collect();
+    want.reverse();
+    assert_eq!(events, want);
+    // The first page holds the newest session.
+    let first = j
+        .page(&PageQuery {
+            exe: Some("/usr/bin/curl".into()),
+            newest_first: true,
+            limit: 1,
+            ..PageQuery::default()
+        })
+        .unwrap();
+    assert_eq!(
+        first.sessions.first().map(|s| s.id),
+        admin
+            .sessions
+            .iter()
+            .filter(|s| s.exe.as_deref() == Some("/usr/bin/curl"))
+            .map(|s| s.id)
+            .max()
+    );
+}
+
 fn cut_tail(path: &std::path::Path, rows: i64, reset_sequence: bool) -> i64 {
     let c = rusqlite::Connection::open(path).unwrap();
     let last: i64 = c

@@ -10,7 +10,9 @@ use super::list::finding_title;
 use super::theme;
 use super::widgets::{chip, cut, initial};
 use crate::app::programs::{RunState, attention, badge, parent_chain, run_state, shown_path};
-use crate::app::{AppState, BannerLevel, Command, ConnColumn, DetailTab, History, ProcAction};
+use crate::app::{
+    AppState, BannerLevel, Command, ConnColumn, DetailTab, History, HistorySource, ProcAction,
+};
 use crate::escape::for_display;
 use crate::marks::MarkFor;
 use crate::model::{Connection, Mark, Program, SockState};
@@ -699,6 +701,14 @@ fn about(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
         });
 }
 
+fn history_source_key(source: HistorySource) -> &'static str {
+    match source {
+        HistorySource::GuardAll => "gui.history.source.guard_all",
+        HistorySource::GuardOwn => "gui.history.source.guard_own",
+        HistorySource::Own => "gui.history.source.own",
+    }
+}
+
 fn history(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) {
     let loaded = state
         .history
@@ -722,10 +732,22 @@ fn history(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
         Some(History::NoJournal) => {
             ui.label(RichText::new(state.t("gui.history.none")).weak());
         }
-        Some(History::Rows(rows)) if rows.is_empty() => {
-            ui.label(RichText::new(state.t("gui.history.empty")).weak());
-        }
-        Some(History::Rows(rows)) => {
+        Some(History::Rows { rows, source, more }) => {
+            ui.add(
+                egui::Label::new(RichText::new(state.t(history_source_key(*source))).weak()).wrap(),
+            );
+            if rows.is_empty() {
+                ui.label(RichText::new(state.t("gui.history.empty")).weak());
+                return;
+            }
+            if *more {
+                ui.add(
+                    egui::Label::new(RichText::new(
+                        state.t_args("gui.history.more", &[("count", &rows.len().to_string())]),
+                    ))
+                    .wrap(),
+                );
+            }
             TableBuilder::new(ui)
                 .id_salt("history")
                 .striped(true)

@@ -156,6 +156,8 @@ pub fn history(state_dir: &Path, uid: u32, q: &HistoryQuery) -> Reply {
             since: q.since_ms.map(crate::journal::from_millis),
             uid: only,
             after: q.after,
+            before: q.before,
+            newest_first: q.newest_first,
             limit,
         };
         let (page, head) = match j.page(&pq).and_then(|p| Ok((p, j.head()?))) {
@@ -169,6 +171,7 @@ pub fn history(state_dir: &Path, uid: u32, q: &HistoryQuery) -> Reply {
                 sessions: page.sessions.iter().map(Into::into).collect(),
                 events: page.events.iter().map(Into::into).collect(),
                 next_after: page.next_after,
+                next_before: page.next_before,
             }),
         };
         let size = serde_json::to_vec(&reply).map(|v| v.len()).unwrap_or(0);
