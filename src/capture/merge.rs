@@ -243,6 +243,10 @@ impl CaptureProbe {
                     let s = &mut sample.sockets[i];
                     if s.pids.is_empty() {
                         s.pids.push(rec.pid);
+                        // The kernel reports a TIME_WAIT socket as root's
+                        // (it keeps no owner): the flow knows whose it was,
+                        // and the journal and live view show it only to them.
+                        s.uid = Some(rec.flow.uid);
                     }
                     if s.pids.contains(&rec.pid) {
                         s.bytes_sent = Some(rec.flow.bytes_sent);
@@ -467,6 +471,8 @@ mod tests {
         tw.pids.clear();
         tw.inode = 0;
         tw.state = SockState::TimeWait;
+        // As the kernel reports every TIME_WAIT socket.
+        tw.uid = Some(0);
         let sample = RawSample::of(vec![RawProcess::fake(1, "/sbin/init")], vec![tw]);
         let mut m = core(vec![sample], &capture);
         capture.push(exec(77));
@@ -483,6 +489,7 @@ mod tests {
             let c = &p.connections[0];
             assert_eq!(c.state, SockState::TimeWait);
             assert_eq!(c.bytes_sent, Some(300));
+            assert_eq!(c.uid, Some(1000), "the owner's uid, not the kernel's 0");
         }
     }
 

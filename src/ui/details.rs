@@ -748,22 +748,24 @@ fn history(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
                     .wrap(),
                 );
             }
+            // Whom it talked to comes first after the kind: on a small
+            // screen the local side is what gets cut.
             TableBuilder::new(ui)
                 .id_salt("history")
                 .striped(true)
                 .auto_shrink([false, false])
-                .column(Column::exact(150.0))
-                .column(Column::exact(150.0))
                 .column(Column::exact(56.0))
-                .column(Column::initial(170.0).clip(true))
+                .column(Column::initial(190.0).clip(true))
+                .column(Column::exact(135.0))
+                .column(Column::exact(135.0))
                 .column(Column::remainder().clip(true))
                 .header(22.0, |mut h| {
                     for key in [
+                        "gui.conn.protocol",
+                        "gui.conn.remote",
                         "gui.conn.first",
                         "gui.conn.last",
-                        "gui.conn.protocol",
                         "gui.conn.local",
-                        "gui.conn.remote",
                     ] {
                         h.col(|ui| {
                             ui.strong(state.t(key));
@@ -774,16 +776,7 @@ fn history(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
                     body.rows(TABLE_ROW, rows.len(), |mut row| {
                         let r = &rows[row.index()];
                         row.col(|ui| {
-                            ui.label(date_time(r.first_seen, off));
-                        });
-                        row.col(|ui| {
-                            ui.label(date_time(r.last_seen, off));
-                        });
-                        row.col(|ui| {
                             ui.label(r.protocol.as_str().to_uppercase());
-                        });
-                        row.col(|ui| {
-                            cut(ui, RichText::new(for_display(&r.local)).monospace());
                         });
                         row.col(|ui| {
                             let remote = r
@@ -792,6 +785,15 @@ fn history(ui: &mut Ui, state: &AppState, p: &Program, cmds: &mut Vec<Command>) 
                                 .map(for_display)
                                 .unwrap_or_else(|| "—".into());
                             cut(ui, RichText::new(remote).monospace());
+                        });
+                        row.col(|ui| {
+                            ui.label(date_time(r.first_seen, off));
+                        });
+                        row.col(|ui| {
+                            ui.label(date_time(r.last_seen, off));
+                        });
+                        row.col(|ui| {
+                            cut(ui, RichText::new(for_display(&r.local)).monospace());
                         });
                     });
                 });
