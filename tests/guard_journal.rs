@@ -257,8 +257,10 @@ fn the_journal_in_the_guard_is_root_s_shows_each_user_their_own_and_survives_cut
     std::fs::create_dir(&bin).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (mine, roots) = (bin.join("nobody-talk"), bin.join("root-talk"));
+    let short = bin.join("nobody-short");
     copy_exe("/bin/bash", &mine);
     copy_exe("/bin/bash", &roots);
+    copy_exe("/bin/bash", &short);
     let mut guard = Guard {
         ns: &ns,
         state: tmp.path().join("state"),
@@ -369,6 +371,26 @@ fn the_journal_in_the_guard_is_root_s_shows_each_user_their_own_and_survives_cut
         .unwrap();
     let forged: Value = serde_json::from_slice(&forged.stdout).unwrap();
     assert_eq!(forged["reply"], "refused", "{forged}");
+    // A short connection of nobody's: it ends in TIME_WAIT, which the
+    // kernel reports as root's; it is still nobody's to see.
+    let quick = "exec 3<>/dev/tcp/127.0.0.1/7000; exec 3>&-";
+    let status = ns
+        .cmd_as_nobody(&short)
+        .args(["-c", quick])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_until(
+        "nobody sees their own short connection",
+        Duration::from_secs(30),
+        || {
+            let out = guard.cli_as_nobody(&["--json"], tmp.path());
+            let shown: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            shown["sessions"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| exe_of(s) == short.display().to_string()))
+        },
+    );
     // The window's history tab: nobody's newest session of their program,
     // read newest first, and still nothing of root's.
     let ask_as_nobody = |line: &str| -> Value {

@@ -190,7 +190,12 @@ pub fn history(state_dir: &Path, uid: u32, q: &HistoryQuery) -> Reply {
 pub fn verify(state_dir: &Path) -> Reply {
     let p = path(state_dir);
     // What this guard wrote last (in memory): the file cannot end before it.
-    let in_memory = live_handle(&p).and_then(|h| h.status().head_id);
+    let (in_memory, in_memory_hash) = live_handle(&p)
+        .map(|h| {
+            let st = h.status();
+            (st.head_id, st.head.clone())
+        })
+        .unwrap_or_default();
     let j = match Journal::open_existing(&p) {
         Ok(j) => j,
         Err(JournalError::Emptied { last, .. }) => return gone(last.max(in_memory.unwrap_or(0))),
@@ -203,9 +208,21 @@ pub fn verify(state_dir: &Path) -> Reply {
         Ok(r) => r,
         Err(e) => return failed(e.to_string()),
     };
+    let recoveries = recoveries(&j).unwrap_or_default();
+    // A new chain whose recovery record names the very head in memory
+    // already says what was lost (the writer that started it may not have
+    // taken over the in-memory head yet). Same id and hash: a tail cut
+    // later in the new chain is still found.
+    let told = |mem: i64| {
+        recoveries.iter().any(|r| {
+            r.detail["old_head"]["id"].as_i64() == Some(mem)
+                && r.detail["old_head"]["hash"].as_str() == in_memory_hash.as_deref()
+        })
+    };
     if report.first_bad.is_none()
         && let Some(mem) = in_memory
         && report.head.id.unwrap_or(0) < mem
+        && !told(mem)
     {
         report.first_bad = Some(crate::journal::BadRecord {
             id: report.head.id.unwrap_or(0),
@@ -213,7 +230,6 @@ pub fn verify(state_dir: &Path) -> Reply {
             problem: Problem::TailRemoved { last: mem },
         });
     }
-    let recoveries = recoveries(&j).unwrap_or_default();
     Reply::HistoryVerify {
         verify: Box::new(HistoryVerify::of(&report, recoveries)),
     }
