@@ -4,8 +4,10 @@
 //! tracefs need not be mounted.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -38,6 +40,13 @@ const PROGRAMS: &[&str] = &[
 /// without a byte moving (it starts anew if the socket is used again).
 const IDLE_DRAINS: u32 = 2;
 
+/// `drain` waits at most this long for the reader's pass.
+const NOW_WAIT: Duration = Duration::from_millis(200);
+
+/// The reader looks at the ring at least this often; the kernel wakes it
+/// sooner once a batch is waiting. Samples are a second apart.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
+
 /// Events waiting for [`CaptureSource::drain`]; beyond this many they are
 /// counted as lost instead of growing without bound.
 const MAX_QUEUED: usize = 1_000_000;
@@ -48,6 +57,12 @@ struct Shared {
     queue: Mutex<Vec<Event>>,
     stop: AtomicBool,
     dropped: AtomicU64,
+    /// Passes asked for by `drain` and passes done (the number asked for
+    /// when each began): `drain` waits until the ring was read after it
+    /// asked, so every event before it is in its batch.
+    asked: AtomicU64,
+    served: Mutex<u64>,
+    served_cv: Condvar,
 }
 
 /// The loaded programs, a thread that empties the kernel's ring buffer
@@ -59,6 +74,8 @@ pub struct EbpfCapture {
     lost: Array<MapData, u64>,
     shared: Arc<Shared>,
     reader: Option<JoinHandle<()>>,
+    /// Wakes the reader for a pass now (`drain`, `drop`).
+    poke: UnixStream,
     /// Flows open as far as the events told (for their live counts).
     open: HashMap<u64, OpenFlow>,
 }
@@ -86,11 +103,18 @@ impl EbpfCapture {
             queue: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            asked: AtomicU64::new(0),
+            served: Mutex::new(0),
+            served_cv: Condvar::new(),
         });
+        let (poke, poked) = UnixStream::pair().map_err(|e| load_err("reader wake-up", e))?;
+        poked
+            .set_nonblocking(true)
+            .map_err(|e| load_err("reader wake-up", e))?;
         let s = Arc::clone(&shared);
         let reader = std::thread::Builder::new()
             .name("kizuki-capture".into())
-            .spawn(move || read_ring(ring, &s))
+            .spawn(move || read_ring(ring, &s, poked))
             .map_err(|e| load_err("reader thread", e))?;
         Ok(EbpfCapture {
             _ebpf: ebpf,
@@ -98,6 +122,7 @@ impl EbpfCapture {
             lost,
             shared,
             reader: Some(reader),
+            poke,
             open: HashMap::new(),
         })
     }
@@ -114,9 +139,10 @@ fn attach(ebpf: &mut Ebpf, btf: &Btf, name: &str) -> Result<(), CaptureError> {
 }
 
 /// Empties the ring buffer every few milliseconds until told to stop.
-fn read_ring(mut ring: RingBuf<MapData>, shared: &Shared) {
+fn read_ring(mut ring: RingBuf<MapData>, shared: &Shared, mut poked: UnixStream) {
     let mut batch = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
+        let asked = shared.asked.load(Ordering::Acquire);
         while let Some(item) = ring.next() {
             if let Some(e) = wire::parse_event(&item) {
                 batch.push(e);
@@ -134,7 +160,31 @@ fn read_ring(mut ring: RingBuf<MapData>, shared: &Shared) {
             }
             batch.clear();
         }
-        std::thread::sleep(Duration::from_millis(5));
+        if let Ok(mut served) = shared.served.lock() {
+            *served = (*served).max(asked);
+            shared.served_cv.notify_all();
+        }
+        wait_for_events(&ring, &poked);
+        // Empty the wake-up pipe (it is non-blocking).
+        let mut sink = [0u8; 64];
+        while matches!(poked.read(&mut sink), Ok(n) if n > 0) {}
+    }
+}
+
+/// Sleeps until the kernel wakes the reader (a batch is waiting: see
+/// `wake_flag` in kizuki.bpf.c), `drain` asks for a pass, or
+/// [`LOOK_EVERY`] passed.
+fn wait_for_events(ring: &RingBuf<MapData>, poked: &UnixStream) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [
+        PollFd::new(ring.as_fd(), PollFlags::POLLIN),
+        PollFd::new(poked.as_fd(), PollFlags::POLLIN),
+    ];
+    let timeout = PollTimeout::try_from(LOOK_EVERY).unwrap_or(PollTimeout::NONE);
+    if poll(&mut fds, timeout).is_err() {
+        // Interrupted: look again after a short pause, never spin.
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -148,6 +198,22 @@ struct OpenFlow {
 }
 
 impl EbpfCapture {
+    /// Has the reader read the ring once more, now, so the batch holds
+    /// every event the kernel wrote before this call (at most [`NOW_WAIT`]).
+    fn read_ring_now(&mut self) {
+        let ask = self.shared.asked.fetch_add(1, Ordering::AcqRel) + 1;
+        if self.poke.write(&[1]).is_err() {
+            return;
+        }
+        let Ok(served) = self.shared.served.lock() else {
+            return;
+        };
+        let _ = self
+            .shared
+            .served_cv
+            .wait_timeout_while(served, NOW_WAIT, |s| *s < ask);
+    }
+
     /// The flow's current record, or `None` when the kernel dropped it.
     fn read_flow(&self, id: u64) -> Option<(u32, Flow)> {
         let words = self.flows.get(&id, 0).ok()?;
@@ -170,6 +236,7 @@ impl EbpfCapture {
 
 impl CaptureSource for EbpfCapture {
     fn drain(&mut self) -> Result<Vec<Event>, CaptureError> {
+        self.read_ring_now();
         let events = match self.shared.queue.lock() {
             Ok(mut q) => std::mem::take(&mut *q),
             Err(_) => return Err(CaptureError::Read("the reader stopped".into())),
@@ -243,6 +310,7 @@ impl CaptureSource for EbpfCapture {
 impl Drop for EbpfCapture {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        let _ = self.poke.write(&[1]);
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
