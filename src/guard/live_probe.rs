@@ -144,13 +144,23 @@ impl GuardProbe {
         let req = Request::Sample { since: self.cursor };
         super::client::send(conn.get_mut(), &req)?;
         conn.get_mut().flush()?;
+        let t0 = std::time::Instant::now();
         let line = super::client::read_line_max(conn, MAX_SAMPLE_LINE)?.ok_or_else(|| {
             LinkError::Protocol("the guard closed the connection without answering".into())
         })?;
         // A sample is megabytes: read straight into its struct (the
         // tagged `Reply` would first buffer the whole tree); anything else
         // is an answer in words.
+        let t1 = std::time::Instant::now();
         if let Ok(s) = serde_json::from_str::<SampleLine>(&line) {
+            if std::env::var_os("KIZUKI_TIMING").is_some() {
+                eprintln!(
+                    "ASK read {:?} parse {:?} bytes {}",
+                    t1 - t0,
+                    t1.elapsed(),
+                    line.len()
+                );
+            }
             return Ok(*s.live);
         }
         match serde_json::from_str::<Reply>(&line) {

@@ -14,6 +14,12 @@ use crate::model::{
 };
 use crate::names::{NameCache, RemoteName};
 
+/// The tracker's maps are keyed by socket addresses and paths, hashed for
+/// every connection of every sample: a fast hasher, still seeded per
+/// process.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type Set<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// How long ended connections and exited programs stay visible.
 pub const DEFAULT_RETAIN: Duration = Duration::from_secs(15 * 60);
 
@@ -82,9 +88,9 @@ pub enum SessionEvent {
 /// Pure bookkeeping of sessions, processes and programs over samples.
 #[derive(Debug)]
 pub struct Tracker {
-    sessions: HashMap<SessionKey, SessionState>,
-    procs: HashMap<ProcId, ProcState>,
-    programs: HashMap<ProgramKey, ProgramState>,
+    sessions: Map<SessionKey, SessionState>,
+    procs: Map<ProcId, ProcState>,
+    programs: Map<ProgramKey, ProgramState>,
     pub(super) retain: Duration,
     since: Option<SystemTime>,
     /// Where remote names come from (the packet reader), when it runs.
@@ -148,9 +154,9 @@ impl HashedFrom {
 impl Tracker {
     pub fn new(retain: Duration) -> Self {
         Tracker {
-            sessions: HashMap::new(),
-            procs: HashMap::new(),
-            programs: HashMap::new(),
+            sessions: Map::default(),
+            procs: Map::default(),
+            programs: Map::default(),
             retain,
             since: None,
             names: None,
@@ -196,7 +202,10 @@ impl Tracker {
         let mut events = Vec::new();
 
         // Processes: new instances get hashed once; the rest are refreshed.
-        let mut seen_procs: HashMap<u32, ProcId> = HashMap::with_capacity(sample.processes.len());
+        let mut seen_procs: Map<u32, ProcId> =
+            Map::with_capacity_and_hasher(sample.processes.len(), Default::default());
+        self.procs.reserve(sample.processes.len());
+        self.programs.reserve(sample.processes.len());
         for p in &sample.processes {
             let id = ProcId {
                 pid: p.pid,
@@ -260,7 +269,10 @@ impl Tracker {
 
         // Sockets: one session per socket per program holding it (a socket
         // shared after fork belongs to the lowest PID of each program).
-        let mut seen_sessions: HashSet<SessionKey> = HashSet::with_capacity(sample.sockets.len());
+        let mut seen_sessions: Set<SessionKey> =
+            Set::with_capacity_and_hasher(sample.sockets.len(), Default::default());
+        self.sessions
+            .reserve(sample.sockets.len() + sample.ended.len());
         let listed = sample.sockets.iter().map(|s| (s, false));
         for (s, ended) in listed.chain(sample.ended.iter().map(|s| (s, true))) {
             let mut owners: Vec<(Option<ProcId>, Option<ProgramKey>)> = Vec::new();
@@ -376,7 +388,7 @@ impl Tracker {
         // Exited processes matter only while their connections are shown.
         self.procs
             .retain(|_, p| p.alive || (p.had_connections && p.last_seen >= horizon));
-        let live_keys: HashSet<&ProgramKey> = self.procs.values().map(|p| &p.key).collect();
+        let live_keys: Set<&ProgramKey> = self.procs.values().map(|p| &p.key).collect();
         self.programs
             .retain(|k, p| live_keys.contains(k) || p.last_seen >= horizon);
     }
@@ -384,7 +396,8 @@ impl Tracker {
     /// The current picture. Programs are listed when a process of theirs is
     /// alive, or when they had connections within the retention window.
     pub fn snapshot(&self, generation: u64, now: SystemTime, interval: Duration) -> Snapshot {
-        let mut programs: HashMap<ProgramKey, Program> = HashMap::new();
+        let mut programs: Map<ProgramKey, Program> =
+            Map::with_capacity_and_hasher(self.programs.len(), Default::default());
         for (id, st) in &self.procs {
             let prog = programs.entry(st.key.clone()).or_insert_with(|| Program {
                 key: st.key.clone(),
