@@ -15,7 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use super::api::{API_VERSION, Reply, Request};
 use super::client::{LinkError, SocketLink};
-use super::live::{LiveCapture, LiveSample, MAX_SAMPLE_LINE, ProcHash, learn_names};
+use super::live::{
+    CompactHeader, LiveCapture, LiveSample, MAX_SAMPLE_LINE, ProcHash, compact_body_len,
+    decode_compact, learn_names,
+};
 use crate::identity::ExeHasher;
 use crate::model::{CaptureMode, RawSample};
 use crate::names::NameCache;
@@ -41,6 +44,8 @@ pub struct GuardProbe {
     /// [`MIN_GAP`] (a fast `watch`), it is given again without what ended,
     /// so the guard's per-user budget is not spent.
     last: Option<(std::time::Instant, RawSample)>,
+    /// Ask for the compact binary form (until a guard refuses it).
+    compact: bool,
 }
 
 /// What [`GuardProbe::ask`] says when the guard's per-user budget is
@@ -85,6 +90,7 @@ impl GuardProbe {
             fallback: None,
             since_fallback: 0,
             last: None,
+            compact: true,
         };
         let first = p.ask()?;
         p.first = Some(first);
@@ -141,32 +147,41 @@ impl GuardProbe {
         let Some(conn) = self.conn.as_mut() else {
             return Err(LinkError::Protocol("no connection".into()));
         };
-        let req = Request::Sample { since: self.cursor };
+        let req = Request::Sample {
+            since: self.cursor,
+            compact: self.compact,
+        };
         super::client::send(conn.get_mut(), &req)?;
         conn.get_mut().flush()?;
-        let t0 = std::time::Instant::now();
         let line = super::client::read_line_max(conn, MAX_SAMPLE_LINE)?.ok_or_else(|| {
             LinkError::Protocol("the guard closed the connection without answering".into())
         })?;
+        // The compact form: a header line, then its bytes.
+        if let Ok(header) = serde_json::from_str::<CompactHeader>(&line) {
+            use std::io::Read;
+            let n = compact_body_len(&header).map_err(|e| LinkError::Protocol(e.to_string()))?;
+            let mut body = vec![0; n];
+            conn.read_exact(&mut body)?;
+            return decode_compact(&body).map_err(|e| LinkError::Protocol(e.to_string()));
+        }
         // A sample is megabytes: read straight into its struct (the
         // tagged `Reply` would first buffer the whole tree); anything else
         // is an answer in words.
-        let t1 = std::time::Instant::now();
         if let Ok(s) = serde_json::from_str::<SampleLine>(&line) {
-            if std::env::var_os("KIZUKI_TIMING").is_some() {
-                eprintln!(
-                    "ASK read {:?} parse {:?} bytes {}",
-                    t1 - t0,
-                    t1.elapsed(),
-                    line.len()
-                );
-            }
             return Ok(*s.live);
         }
         match serde_json::from_str::<Reply>(&line) {
             Ok(Reply::Sample { live }) => Ok(*live),
             Ok(Reply::Refused { detail, .. }) if detail.starts_with("busy") => {
                 Err(LinkError::Protocol(BUSY.into()))
+            }
+            // A guard from before the compact form refuses the field:
+            // ask again in JSON.
+            Ok(Reply::Refused { detail, .. })
+                if self.compact && detail.starts_with("not a request") =>
+            {
+                self.compact = false;
+                self.ask_once()
             }
             Ok(Reply::Refused { detail, .. } | Reply::Failed { detail, .. }) => Err(
                 LinkError::Protocol(format!("the guard gave no live sample: {detail}")),

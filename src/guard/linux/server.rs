@@ -278,8 +278,13 @@ fn connection(stream: UnixStream, shared: &Arc<Shared>) {
             subscribe(writer, shared);
             return;
         }
-        if let Request::Sample { since } = req {
-            if write_sample(&mut writer, &live_reply(shared, asker.uid, gid, since)).is_err() {
+        if let Request::Sample { since, compact } = req {
+            let reply = live_reply(shared, asker.uid, gid, since);
+            let written = match compact {
+                true => write_sample_compact(&mut writer, &reply),
+                false => write_sample(&mut writer, &reply),
+            };
+            if written.is_err() {
                 return;
             }
             continue;
@@ -347,6 +352,29 @@ fn write_sample(w: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
     line.push(b'\n');
     w.write_all(&line)?;
     w.flush()
+}
+
+/// Writes a live sample in its compact form (a header line, then the
+/// bytes: [`crate::guard::live::CompactHeader`]); a refusal, or a sample
+/// too large, as a JSON line.
+fn write_sample_compact(w: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
+    let Reply::Sample { live } = reply else {
+        return write_reply(w, reply);
+    };
+    match crate::guard::live::encode_compact(live) {
+        Ok((header, body)) => {
+            w.write_all(&header)?;
+            w.write_all(&body)?;
+            w.flush()
+        }
+        Err(e) => write_reply(
+            w,
+            &Reply::Failed {
+                detail: e.to_string(),
+                status: None,
+            },
+        ),
+    }
 }
 
 /// Logs a refusal and words the reply.
