@@ -104,7 +104,8 @@ pub fn native_monitor_with(
         None => Box::new(own_hasher),
     };
     let probe: Box<dyn Probe> = match guard {
-        Some(g) => Box::new(g),
+        Some(g) if opts.record => Box::new(g),
+        Some(g) => Box::new(g.one_shot()),
         // A run that keeps watching (the window, `watch`) sees every
         // connection through event capture when it can load; a one-shot
         // look would capture nothing in its single sample.

@@ -132,7 +132,14 @@ impl ContactTimelines {
     }
 
     fn push(&mut self, program: &ProgramKey, remote: SocketAddr, name: Option<&str>, c: Contact) {
-        let endpoints = self.by_program.entry(program.clone()).or_default();
+        // Looked up before inserting: a sample records thousands of
+        // contacts of the same few programs (no key copied for each).
+        if !self.by_program.contains_key(program) {
+            self.by_program.insert(program.clone(), HashMap::new());
+        }
+        let Some(endpoints) = self.by_program.get_mut(program) else {
+            return;
+        };
         let remote = canonical(remote);
         let key = peer_key(remote, name);
         if !endpoints.contains_key(&key) && endpoints.len() >= MAX_ENDPOINTS {

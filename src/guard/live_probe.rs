@@ -46,6 +46,9 @@ pub struct GuardProbe {
     last: Option<(std::time::Instant, RawSample)>,
     /// Ask for the compact binary form (until a guard refuses it).
     compact: bool,
+    /// Keep a copy of each answer for [`MIN_GAP`] (off for a one-shot
+    /// look, which samples once: [`GuardProbe::one_shot`]).
+    keep_last: bool,
 }
 
 /// What [`GuardProbe::ask`] says when the guard's per-user budget is
@@ -91,10 +94,18 @@ impl GuardProbe {
             since_fallback: 0,
             last: None,
             compact: true,
+            keep_last: true,
         };
         let first = p.ask()?;
         p.first = Some(first);
         Ok(p)
+    }
+
+    /// For a caller that samples once (`scan`, `report`): no copy of the
+    /// answer is kept to be given again to a fast second ask.
+    pub fn one_shot(mut self) -> Self {
+        self.keep_last = false;
+        self
     }
 
     /// The cache the guard's names go into: give it to the monitor
@@ -222,7 +233,9 @@ impl GuardProbe {
 impl Probe for GuardProbe {
     fn sample(&mut self) -> Result<RawSample, ProbeError> {
         if let Some(s) = self.first.take() {
-            self.last = Some((std::time::Instant::now(), s.clone()));
+            if self.keep_last {
+                self.last = Some((std::time::Instant::now(), s.clone()));
+            }
             return Ok(s);
         }
         if self.fallback.is_none()
@@ -236,7 +249,9 @@ impl Probe for GuardProbe {
         if self.fallback.is_none() || self.since_fallback >= RETRY_EVERY {
             match self.ask() {
                 Ok(s) => {
-                    self.last = Some((std::time::Instant::now(), s.clone()));
+                    if self.keep_last {
+                        self.last = Some((std::time::Instant::now(), s.clone()));
+                    }
                     if self.fallback.take().is_some() {
                         log::info!("the guard answers again: its live view is used");
                     }
