@@ -195,6 +195,7 @@ impl ContactTimelines {
                 (&p.key, ports)
             })
             .collect();
+        let mut last_ports: Option<(&ProgramKey, Option<&HashSet<u16>>)> = None;
         for ev in events {
             let SessionEvent::Opened {
                 program: Some(key),
@@ -207,10 +208,17 @@ impl ContactTimelines {
             if c.protocol != Protocol::Tcp || c.state == SockState::Listen {
                 continue;
             }
-            if listening
-                .get(key)
-                .is_some_and(|ports| ports.contains(&c.local.port()))
-            {
+            // Events of one program come in runs: its ports are kept at
+            // hand instead of hashing its path again.
+            let ports = match last_ports {
+                Some((k, ports)) if k == key => ports,
+                _ => {
+                    let ports = listening.get(key);
+                    last_ports = Some((key, ports));
+                    ports
+                }
+            };
+            if ports.is_some_and(|ports| ports.contains(&c.local.port())) {
                 continue;
             }
             let name = c.remote_name.as_ref().map(|n| n.name.as_str());

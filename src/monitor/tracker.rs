@@ -455,10 +455,20 @@ impl Tracker {
             });
         }
         let mut unattributed = Vec::new();
+        // A busy program holds thousands of sessions: the program of the
+        // last one is kept at hand instead of hashing its path again.
+        let mut cur: Option<(&ProgramKey, &mut Program)> = None;
         for (key, st) in &self.sessions {
             let conn = to_connection(key, st);
-            match st.program.as_ref().and_then(|k| programs.get_mut(k)) {
-                Some(p) => p.connections.push(conn),
+            let Some(k) = st.program.as_ref() else {
+                unattributed.push(conn);
+                continue;
+            };
+            if cur.as_ref().is_none_or(|(ck, _)| *ck != k) {
+                cur = programs.get_mut(k).map(|p| (k, p));
+            }
+            match cur.as_mut() {
+                Some((_, p)) => p.connections.push(conn),
                 None => unattributed.push(conn),
             }
         }
