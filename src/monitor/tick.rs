@@ -92,9 +92,7 @@ impl MonitorCore {
 
     /// Samples once and returns the new snapshot.
     pub fn tick(&mut self) -> Result<Snapshot, ProbeError> {
-        let t0 = std::time::Instant::now();
         let raw = self.probe.sample()?;
-        let t1 = std::time::Instant::now();
         let now = self.clock.now();
         // Processes seen for the first time are hashed below one by one;
         // read their files ahead, in parallel (a first scan hashes every
@@ -112,16 +110,13 @@ impl MonitorCore {
         if fresh.len() > 1 {
             self.hasher.prefetch(&fresh);
         }
-        let t2 = std::time::Instant::now();
         let hasher = &mut self.hasher;
         let stamper = &self.stamper;
         let events = self.tracker.ingest(&raw, now, &mut |p| {
             confirmed_hash(p, hasher.as_mut(), stamper)
         });
         self.generation += 1;
-        let t3 = std::time::Instant::now();
         let mut snap = self.tracker.snapshot(self.generation, now, self.interval);
-        let t4 = std::time::Instant::now();
         snap.complete = raw.complete;
         snap.suspended = raw.suspended.clone();
         snap.capture_mode = self.probe.capture_mode();
@@ -132,17 +127,6 @@ impl MonitorCore {
         };
         for stage in &mut self.stages {
             stage.apply(&ctx, &mut snap);
-        }
-        if std::env::var_os("KIZUKI_TIMING").is_some() {
-            let t5 = std::time::Instant::now();
-            eprintln!(
-                "TICK sample {:?} prefetch {:?} ingest {:?} snapshot {:?} stages {:?}",
-                t1 - t0,
-                t2 - t1,
-                t3 - t2,
-                t4 - t3,
-                t5 - t4
-            );
         }
         Ok(snap)
     }
