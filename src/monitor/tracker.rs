@@ -397,7 +397,7 @@ impl Tracker {
                 .sessions
                 .iter()
                 .filter(|(_, s)| !s.live)
-                .map(|(k, s)| (s.last_seen, k.clone()))
+                .map(|(k, s)| (s.last_seen, *k))
                 .collect();
             ended.sort_by_key(|(t, _)| *t);
             let excess = self.sessions.len() - MAX_ENDED;
