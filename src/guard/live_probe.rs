@@ -387,3 +387,119 @@ mod wire_tests {
         assert!(serde_json::from_str::<SampleLine>(refused).is_err());
     }
 }
+
+/// The client against a stand-in guard on a real Unix socket: the compact
+/// form is asked for first, and a guard from before it (which refuses the
+/// field) is asked again in JSON on the same connection.
+#[cfg(all(test, unix))]
+mod compact_tests {
+    use std::io::{BufRead, Write};
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+    use crate::guard::live::{LiveCapture, encode_compact};
+    use crate::model::RawSocket;
+
+    fn live(cursor: u64) -> LiveSample {
+        LiveSample {
+            api_version: API_VERSION,
+            cursor,
+            lost: false,
+            capture: LiveCapture::Ebpf,
+            names_read: false,
+            interval_ms: 1000,
+            sample: RawSample {
+                sockets: vec![RawSocket::tcp(7, "127.0.0.1:40000", "127.0.0.1:80")],
+                ..RawSample::default()
+            },
+            names: Vec::new(),
+            hashes: Vec::new(),
+            restricted: false,
+            truncated: false,
+        }
+    }
+
+    /// Answers each request line with `answer(line)`; returns the lines.
+    fn stand_in(
+        dir: &Path,
+        answer: impl Fn(&str) -> Vec<u8> + Send + 'static,
+    ) -> (PathBuf, std::thread::JoinHandle<Vec<String>>) {
+        let path = dir.join("guard.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let handle = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            let mut w = s.try_clone().unwrap();
+            let mut seen = Vec::new();
+            for line in std::io::BufReader::new(s).lines() {
+                let line = line.unwrap();
+                w.write_all(&answer(&line)).unwrap();
+                seen.push(line);
+                if seen.len() == 2 {
+                    break;
+                }
+            }
+            seen
+        });
+        (path, handle)
+    }
+
+    #[test]
+    fn the_compact_form_is_read_when_the_guard_gives_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, guard) = stand_in(dir.path(), |_| {
+            let (mut header, body) = encode_compact(&live(5)).unwrap();
+            header.extend(body);
+            header
+        });
+        let mut p = GuardProbe::connect(path).unwrap().one_shot();
+        let s = p.sample().unwrap();
+        assert_eq!(s.sockets, live(5).sample.sockets);
+        assert_eq!(p.capture_mode(), CaptureMode::GuardEbpf);
+        drop(p);
+        let asked = guard.join().unwrap();
+        assert_eq!(asked, [r#"{"op":"sample","since":null,"compact":true}"#]);
+    }
+
+    #[test]
+    fn a_guard_that_refuses_the_compact_form_is_asked_again_in_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, guard) = stand_in(dir.path(), |line| {
+            let reply = if line.contains("compact") {
+                r#"{"reply":"refused","reason":"bad-request","detail":"not a request of API version 1: unknown field `compact`","status":null}"#.to_string()
+            } else {
+                serde_json::to_string(&Reply::Sample {
+                    live: Box::new(live(9)),
+                })
+                .unwrap()
+            };
+            format!("{reply}\n").into_bytes()
+        });
+        let mut p = GuardProbe::connect(path).unwrap();
+        assert_eq!(p.sample().unwrap().sockets, live(9).sample.sockets);
+        drop(p);
+        let asked = guard.join().unwrap();
+        assert_eq!(
+            asked,
+            [
+                r#"{"op":"sample","since":null,"compact":true}"#,
+                r#"{"op":"sample","since":null}"#
+            ]
+        );
+    }
+
+    #[test]
+    fn a_compact_header_announcing_too_much_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _guard) = stand_in(dir.path(), |_| {
+            format!(
+                "{{\"reply\":\"sample-compact\",\"api_version\":{API_VERSION},\"bytes\":{}}}\n",
+                u64::MAX
+            )
+            .into_bytes()
+        });
+        assert!(matches!(
+            GuardProbe::connect(path),
+            Err(LinkError::Protocol(_))
+        ));
+    }
+}
