@@ -391,7 +391,8 @@ mod wire_tests {
 /// The client against a stand-in guard on a real Unix socket: the compact
 /// form is asked for first, and a guard from before it (which refuses the
 /// field) is asked again in JSON on the same connection.
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod compact_tests {
     use std::io::{BufRead, Write};
     use std::os::unix::net::UnixListener;
