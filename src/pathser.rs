@@ -14,6 +14,10 @@ enum Repr {
 }
 
 pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    // A binary form (the guard's compact live sample) carries the bytes.
+    if !s.is_human_readable() {
+        return s.serialize_bytes(&path_bytes(p));
+    }
     match p.to_str() {
         Some(t) => Repr::Text(t.to_string()).serialize(s),
         None => Repr::Bytes {
@@ -24,6 +28,11 @@ pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
 }
 
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    if !d.is_human_readable() {
+        let bytes = d.deserialize_byte_buf(BytesVisitor)?;
+        return path_from_bytes(bytes)
+            .ok_or_else(|| serde::de::Error::custom("path bytes are not valid here"));
+    }
     match Repr::deserialize(d)? {
         Repr::Text(t) => Ok(PathBuf::from(t)),
         Repr::Bytes { bytes_hex } => {
@@ -32,6 +41,25 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error>
             path_from_bytes(bytes)
                 .ok_or_else(|| serde::de::Error::custom("path bytes are not valid here"))
         }
+    }
+}
+
+/// A path's bytes in a binary form.
+struct BytesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BytesVisitor {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a path's bytes")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+        Ok(v.to_vec())
+    }
+
+    fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+        Ok(v)
     }
 }
 

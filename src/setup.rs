@@ -58,6 +58,27 @@ pub fn guard_blocks_now(opts: &Options, marks: Arc<MarkStore>) -> GuardBlocks {
     blocks
 }
 
+/// [`guard_blocks_now`] asked on its own thread (a one-shot look asks the
+/// guard for its live sample meanwhile): join the handle before the
+/// first sample's stages read the blocks.
+pub fn guard_blocks_ahead(
+    opts: &Options,
+    marks: Arc<MarkStore>,
+) -> (GuardBlocks, Option<std::thread::JoinHandle<()>>) {
+    let blocks = GuardBlocks::default();
+    let (theirs, dir) = (blocks.clone(), opts.data_dir.clone());
+    let ask = move || {
+        if let Ok(status) = crate::guard::local::default_link(dir.as_deref(), marks).status() {
+            theirs.update(&status);
+        }
+    };
+    let handle = std::thread::Builder::new()
+        .name("kizuki-blocks".into())
+        .spawn(ask)
+        .ok();
+    (blocks, handle)
+}
+
 /// A monitor over the real machine sharing `marks` with the caller (the
 /// GUI sets marks through the same store the monitor reads). A program
 /// shows as blocked only when `blocks` (what the guard reads back) says so.
@@ -70,14 +91,21 @@ pub fn native_monitor_with(
     // everyone) is read instead of sampling here.
     let guard = guard_probe();
     let guard_names = guard.as_ref().map(|g| g.names());
-    let own_hasher =
-        NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path)).with_own_image_ahead();
+    let own_hasher = NativeHasher::new(opts.data_dir.as_deref().map(hash_cache_path));
+    // Sampling here lists kizuki itself, whose image is one of the largest
+    // a sample hashes: start on it now. The guard's sample was taken
+    // before this process started, and has the hashes it lists.
+    let own_hasher = match guard {
+        Some(_) => own_hasher,
+        None => own_hasher.with_own_image_ahead(),
+    };
     let hasher: Box<dyn crate::identity::ExeHasher> = match &guard {
         Some(g) => Box::new(g.hasher(Box::new(own_hasher))),
         None => Box::new(own_hasher),
     };
     let probe: Box<dyn Probe> = match guard {
-        Some(g) => Box::new(g),
+        Some(g) if opts.record => Box::new(g),
+        Some(g) => Box::new(g.one_shot()),
         // A run that keeps watching (the window, `watch`) sees every
         // connection through event capture when it can load; a one-shot
         // look would capture nothing in its single sample.

@@ -132,7 +132,14 @@ impl ContactTimelines {
     }
 
     fn push(&mut self, program: &ProgramKey, remote: SocketAddr, name: Option<&str>, c: Contact) {
-        let endpoints = self.by_program.entry(program.clone()).or_default();
+        // Looked up before inserting: a sample records thousands of
+        // contacts of the same few programs (no key copied for each).
+        if !self.by_program.contains_key(program) {
+            self.by_program.insert(program.clone(), HashMap::new());
+        }
+        let Some(endpoints) = self.by_program.get_mut(program) else {
+            return;
+        };
         let remote = canonical(remote);
         let key = peer_key(remote, name);
         if !endpoints.contains_key(&key) && endpoints.len() >= MAX_ENDPOINTS {
@@ -188,6 +195,7 @@ impl ContactTimelines {
                 (&p.key, ports)
             })
             .collect();
+        let mut last_ports: Option<(&ProgramKey, Option<&HashSet<u16>>)> = None;
         for ev in events {
             let SessionEvent::Opened {
                 program: Some(key),
@@ -200,10 +208,17 @@ impl ContactTimelines {
             if c.protocol != Protocol::Tcp || c.state == SockState::Listen {
                 continue;
             }
-            if listening
-                .get(key)
-                .is_some_and(|ports| ports.contains(&c.local.port()))
-            {
+            // Events of one program come in runs: its ports are kept at
+            // hand instead of hashing its path again.
+            let ports = match last_ports {
+                Some((k, ports)) if k == key => ports,
+                _ => {
+                    let ports = listening.get(key);
+                    last_ports = Some((key, ports));
+                    ports
+                }
+            };
+            if ports.is_some_and(|ports| ports.contains(&c.local.port())) {
                 continue;
             }
             let name = c.remote_name.as_ref().map(|n| n.name.as_str());

@@ -61,10 +61,17 @@ const RELAY_TOOLS: &[&str] = &[
 
 impl HostFacts {
     pub fn from_sample(raw: &RawSample) -> HostFacts {
+        // Only the sockets some process has on its standard streams (few,
+        // among thousands).
+        let wanted: HashSet<u64> = raw
+            .processes
+            .iter()
+            .flat_map(|p| p.std_sockets.iter().copied())
+            .collect();
         let by_inode: HashMap<u64, StdioSocket> = raw
             .sockets
             .iter()
-            .filter(|s| s.inode != 0)
+            .filter(|s| s.inode != 0 && wanted.contains(&s.inode))
             .map(|s| {
                 (
                     s.inode,
@@ -108,7 +115,8 @@ impl HostFacts {
             .map(|p| p.pid)
             .collect();
         let mut relays = HashMap::new();
-        for s in &raw.sockets {
+        let relay_sockets = raw.sockets.iter().filter(|_| !relay_pids.is_empty());
+        for s in relay_sockets {
             if s.remote.is_none() || s.state == SockState::Listen {
                 continue;
             }

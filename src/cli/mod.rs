@@ -6,6 +6,7 @@ mod errors;
 mod history;
 mod mark;
 pub mod output;
+mod timing;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -295,18 +296,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 interval: DEFAULT_INTERVAL,
                 record: false,
             };
+            let mut phases = timing::Phases::start();
             let marks = open_marks(&opts);
-            let blocks = setup::guard_blocks_now(&opts, marks.clone());
+            let (blocks, asking) = setup::guard_blocks_ahead(&opts, marks.clone());
+            phases.mark("marks");
             let mut core =
                 setup::native_monitor_with(&opts, marks, blocks).context(tr("err.probe"))?;
+            if let Some(h) = asking {
+                let _ = h.join();
+            }
+            phases.mark("monitor (and the guard's first sample and blocks)");
             let snap = core.tick().context(tr("err.probe"))?;
+            phases.mark("tick");
             core.save();
             history::report_warnings(opts.data_dir.as_deref());
+            phases.mark("save and warnings");
             print_snapshot(&snap, *json)?;
+            phases.mark("output");
             // Printed: the process ends now, and freeing ten thousand
-            // connections one by one is wasted time. (The stages saved in
-            // `core.save()` above.)
-            drop(core);
+            // connections one by one (in the snapshot and in the monitor's
+            // sessions) is wasted time. The stages saved in `core.save()`
+            // above; the monitor holds no thread that must be joined
+            // (a one-shot look starts no name capture).
+            std::mem::forget(core);
             std::mem::forget(snap);
             Ok(ExitCode::SUCCESS)
         }
@@ -488,22 +500,21 @@ fn print_snapshot(snap: &Snapshot, json: bool) -> Result<()> {
     if !snap.complete {
         eprintln!("kizuki: {}", tr("scan.incomplete"));
     }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let text = if json {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = if json {
         // Pretty for a person at a terminal; compact for programs (a busy
-        // machine's snapshot is megabytes).
+        // machine's snapshot is megabytes, written as it is made).
         let pretty = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        let mut buf = Vec::with_capacity(1 << 20);
-        output::write_snapshot_json(snap, &mut buf, pretty)?;
-        buf.push(b'\n');
-        String::from_utf8(buf).unwrap_or_default()
+        output::write_snapshot_json(snap, &mut out, pretty)
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n"))
     } else {
         let mut s = output::snapshot_table(snap);
         s.push_str(&output::capture_note(snap));
         s.push('\n');
-        s
+        out.write_all(s.as_bytes())
     };
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+    match written.and_then(|()| out.flush()) {
         // A closed pipe (`kizuki scan | head`) is the reader's choice.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r.context("stdout"),

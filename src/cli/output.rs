@@ -20,16 +20,16 @@ fn addr(a: &std::net::SocketAddr) -> String {
 // `serde_json::Value` tree first costs more than the sampling itself.
 
 #[derive(Serialize)]
-struct ConnectionOut {
+struct ConnectionOut<'a> {
     pid: Option<u32>,
     protocol: &'static str,
-    local: String,
-    remote: Option<String>,
+    local: Addr,
+    remote: Option<Addr>,
     state: &'static str,
-    first_seen: String,
-    last_seen: String,
+    first_seen: Time,
+    last_seen: Time,
     live: bool,
-    remote_name: Option<String>,
+    remote_name: Option<&'a str>,
     remote_name_source: Option<&'static str>,
     remote_scope: Option<&'static str>,
     remote_country: Option<String>,
@@ -44,14 +44,14 @@ struct ConnectionOut {
     owner_exited: bool,
 }
 
-impl ConnectionOut {
-    fn of(c: &Connection) -> Self {
+impl<'a> ConnectionOut<'a> {
+    fn of(c: &'a Connection) -> Self {
         let info = c
             .remote
             .map(|r| crate::names::describe(r.ip()))
             .unwrap_or_default();
         ConnectionOut {
-            remote_name: c.remote_name.as_ref().map(|n| n.name.clone()),
+            remote_name: c.remote_name.as_ref().map(|n| n.name.as_str()),
             remote_name_source: c.remote_name.as_ref().map(|n| n.source.as_str()),
             remote_scope: info.scope.map(|s| s.as_json()),
             remote_country: info.geo.country,
@@ -59,16 +59,61 @@ impl ConnectionOut {
             remote_as_org: info.geo.as_org,
             pid: c.pid,
             protocol: c.protocol.as_str(),
-            local: addr(&c.local),
-            remote: c.remote.as_ref().map(addr),
+            local: Addr(c.local),
+            remote: c.remote.map(Addr),
             state: c.state.as_str(),
-            first_seen: rfc3339(c.first_seen),
-            last_seen: rfc3339(c.last_seen),
+            first_seen: Time(c.first_seen),
+            last_seen: Time(c.last_seen),
             live: c.live,
             bytes_sent: c.bytes_sent,
             bytes_received: c.bytes_received,
             owner_exited: owner_exited(c),
         }
+    }
+}
+
+/// A list of connections, each turned into its JSON as it is written
+/// (ten thousand at once would be megabytes held only to be written).
+struct ConnectionsOut<'a>(&'a [Connection]);
+
+impl Serialize for ConnectionsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_seq(self.0.iter().map(ConnectionOut::of))
+    }
+}
+
+/// An address as [`addr`] writes it, without a `String` of its own.
+struct Addr(std::net::SocketAddr);
+
+impl Serialize for Addr {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_str(&self.0)
+    }
+}
+
+/// A time as [`rfc3339`] writes it. The connections of one snapshot
+/// share few distinct seconds: the last one written is kept.
+struct Time(std::time::SystemTime);
+
+thread_local! {
+    static LAST_TIME: std::cell::RefCell<Option<(std::time::SystemTime, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        LAST_TIME.with(|last| {
+            let mut last = last.borrow_mut();
+            match &*last {
+                Some((t, text)) if *t == self.0 => ser.serialize_str(text),
+                _ => {
+                    let text = rfc3339(self.0);
+                    let r = ser.serialize_str(&text);
+                    *last = Some((self.0, text));
+                    r
+                }
+            }
+        })
     }
 }
 
@@ -136,7 +181,7 @@ struct ProgramOut<'a> {
     mark: Option<&'static str>,
     first_seen: String,
     processes: Vec<ProcessOut<'a>>,
-    connections: Vec<ConnectionOut>,
+    connections: ConnectionsOut<'a>,
     findings: Vec<FindingOut<'a>>,
 }
 
@@ -167,7 +212,7 @@ impl<'a> ProgramOut<'a> {
                     alive: x.alive,
                 })
                 .collect(),
-            connections: p.connections.iter().map(ConnectionOut::of).collect(),
+            connections: ConnectionsOut(&p.connections),
             findings: p
                 .findings
                 .iter()
@@ -195,7 +240,7 @@ struct SnapshotOut<'a> {
     /// What that mode can miss, in the user's language.
     capture_note: String,
     programs: Vec<ProgramOut<'a>>,
-    unattributed: Vec<ConnectionOut>,
+    unattributed: ConnectionsOut<'a>,
 }
 
 /// Writes the snapshot as the contract's JSON (pretty when `pretty`).
@@ -213,7 +258,7 @@ pub fn write_snapshot_json(
         capture_mode: s.capture_mode.as_str(),
         capture_note: capture_note(s),
         programs: s.programs.iter().map(ProgramOut::of).collect(),
-        unattributed: s.unattributed.iter().map(ConnectionOut::of).collect(),
+        unattributed: ConnectionsOut(&s.unattributed),
     };
     if pretty {
         serde_json::to_writer_pretty(out, &doc)

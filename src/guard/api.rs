@@ -72,7 +72,14 @@ pub enum Request {
     /// and names), with every socket that ended after the cursor `since`
     /// (from an earlier reply; `None` the first time). What another
     /// user's processes did is withheld from a non-admin client.
-    Sample { since: Option<u64> },
+    /// `compact`: answer in the binary form of
+    /// [`crate::guard::live::CompactHeader`] (a guard that does not know
+    /// the field refuses the request; ask again without it).
+    Sample {
+        since: Option<u64>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        compact: bool,
+    },
 }
 
 impl Request {
@@ -292,8 +299,14 @@ mod tests {
                 query: HistoryQuery::default(),
             },
             Request::HistoryVerify {},
-            Request::Sample { since: None },
-            Request::Sample { since: Some(42) },
+            Request::Sample {
+                since: None,
+                compact: false,
+            },
+            Request::Sample {
+                since: Some(42),
+                compact: true,
+            },
         ];
         for r in reqs {
             let line = serde_json::to_string(&r).unwrap();

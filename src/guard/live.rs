@@ -481,6 +481,74 @@ pub fn cap(sample: &mut RawSample) -> bool {
     cut
 }
 
+/// The line before a compact live sample: `{"reply":"sample-compact",
+/// "api_version":1,"bytes":N}`, then exactly `N` bytes of the
+/// [`LiveSample`] in postcard's binary form (at most
+/// [`MAX_SAMPLE_LINE`]). The same content as the JSON reply, parsed in a
+/// fraction of the time; anything else (a refusal) is a JSON line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompactHeader {
+    pub reply: CompactTag,
+    /// The shape of the bytes that follow: [`super::api::API_VERSION`].
+    pub api_version: u32,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompactTag {
+    SampleCompact,
+}
+
+/// Errors of the compact form.
+#[derive(Debug, thiserror::Error)]
+pub enum CompactError {
+    #[error("the live sample is larger than {MAX_SAMPLE_LINE} bytes")]
+    TooLarge,
+    #[error("guard speaks API version {0}, this client {api}", api = super::api::API_VERSION)]
+    Version(u32),
+    #[error("the compact live sample does not decode: {0}")]
+    Decode(String),
+}
+
+/// The header line (with its newline) and the body of `live`.
+pub fn encode_compact(live: &LiveSample) -> Result<(Vec<u8>, Vec<u8>), CompactError> {
+    let body = postcard::to_stdvec(live).map_err(|e| CompactError::Decode(e.to_string()))?;
+    if body.len() >= MAX_SAMPLE_LINE {
+        return Err(CompactError::TooLarge);
+    }
+    let header = CompactHeader {
+        reply: CompactTag::SampleCompact,
+        api_version: super::api::API_VERSION,
+        bytes: body.len() as u64,
+    };
+    let mut line = serde_json::to_vec(&header).map_err(|e| CompactError::Decode(e.to_string()))?;
+    line.push(b'\n');
+    Ok((line, body))
+}
+
+/// How many body bytes a header announces, when this client can read
+/// them (the right version, within the cap).
+pub fn compact_body_len(h: &CompactHeader) -> Result<usize, CompactError> {
+    if h.api_version != super::api::API_VERSION {
+        return Err(CompactError::Version(h.api_version));
+    }
+    match usize::try_from(h.bytes) {
+        Ok(n) if n < MAX_SAMPLE_LINE => Ok(n),
+        _ => Err(CompactError::TooLarge),
+    }
+}
+
+/// The [`LiveSample`] in `body`; every byte must be used.
+pub fn decode_compact(body: &[u8]) -> Result<LiveSample, CompactError> {
+    match postcard::take_from_bytes::<LiveSample>(body) {
+        Ok((live, [])) => Ok(live),
+        Ok(_) => Err(CompactError::Decode("bytes left over".into())),
+        Err(e) => Err(CompactError::Decode(e.to_string())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -722,5 +790,117 @@ mod tests {
         s.ended = vec![s.sockets[0].clone(); 10];
         assert!(cap(&mut s));
         assert_eq!(s.sockets.len() + s.ended.len(), MAX_SOCKETS_SENT);
+    }
+
+    fn full_live() -> LiveSample {
+        let mut p = proc(10, 1000, "/usr/bin/python3");
+        p.script = Some(crate::model::ScriptRun {
+            path: "/home/a/ツール.py".into(),
+            read_from: "/proc/10/fd/3".into(),
+            deleted: true,
+            stamp: Some((1, 2)),
+        });
+        p.exe_stamp = Some((3, 4));
+        p.std_sockets = vec![77];
+        p.tor_data = true;
+        #[cfg(unix)]
+        let odd = {
+            use std::os::unix::ffi::OsStringExt;
+            std::ffi::OsString::from_vec(b"/tmp/\xff\xfe x".to_vec()).into()
+        };
+        #[cfg(not(unix))]
+        let odd = std::path::PathBuf::from("C:/odd");
+        let mut q = proc(11, 0, "/bin/sh");
+        q.exe = Some(odd);
+        let mut s1 = sock(10, 1000, "127.0.0.1:40000", "[2001:db8::1]:443");
+        s1.opened = Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123));
+        let mut s2 = sock(11, 0, "0.0.0.0:53", "1.2.3.4:53");
+        s2.protocol = Protocol::Udp;
+        s2.remote = None;
+        s2.bytes_sent = None;
+        LiveSample {
+            api_version: super::super::api::API_VERSION,
+            cursor: 99,
+            lost: true,
+            capture: LiveCapture::Ebpf,
+            names_read: true,
+            interval_ms: 1000,
+            sample: RawSample {
+                processes: vec![p, q],
+                sockets: vec![s1.clone(), s2],
+                complete: false,
+                special_sockets: vec![crate::model::RawSpecialSocket {
+                    family: "packet",
+                    inode: 5,
+                    pids: vec![11],
+                }],
+                suspended: vec![11],
+                exited: vec![10],
+                ended: vec![s1.clone()],
+            },
+            names: vec![FlowName {
+                local: s1.local,
+                remote: s1.remote.unwrap(),
+                name: "例え.jp".into(),
+                source: "sni".into(),
+                seen: 12,
+            }],
+            hashes: vec![ProcHash {
+                pid: 10,
+                start_time: 7,
+                stamp: (3, 4),
+                sha256: "ab".repeat(32),
+            }],
+            restricted: false,
+            truncated: true,
+        }
+    }
+
+    #[test]
+    fn the_compact_form_carries_exactly_what_the_json_does() {
+        let live = full_live();
+        let (header, body) = encode_compact(&live).unwrap();
+        assert_eq!(header.last(), Some(&b'\n'));
+        let h: CompactHeader = serde_json::from_slice(&header[..header.len() - 1]).unwrap();
+        assert_eq!(compact_body_len(&h).unwrap(), body.len());
+        assert_eq!(decode_compact(&body).unwrap(), live);
+        // The same sample through JSON, for comparison: the paths and
+        // times survive both.
+        let json = serde_json::to_string(&live).unwrap();
+        assert_eq!(serde_json::from_str::<LiveSample>(&json).unwrap(), live);
+        assert!(
+            body.len() < json.len() / 2,
+            "{} vs {}",
+            body.len(),
+            json.len()
+        );
+    }
+
+    #[test]
+    fn a_compact_reply_is_refused_when_cut_padded_too_large_or_of_another_version() {
+        let (_, body) = encode_compact(&full_live()).unwrap();
+        assert!(decode_compact(&body[..body.len() - 1]).is_err());
+        let mut padded = body.clone();
+        padded.push(0);
+        assert!(decode_compact(&padded).is_err());
+        let header = |api_version, bytes| CompactHeader {
+            reply: CompactTag::SampleCompact,
+            api_version,
+            bytes,
+        };
+        let api = super::super::api::API_VERSION;
+        assert!(matches!(
+            compact_body_len(&header(api, MAX_SAMPLE_LINE as u64)),
+            Err(CompactError::TooLarge)
+        ));
+        assert!(matches!(
+            compact_body_len(&header(api, u64::MAX)),
+            Err(CompactError::TooLarge)
+        ));
+        assert!(matches!(
+            compact_body_len(&header(api + 1, 10)),
+            Err(CompactError::Version(_))
+        ));
+        assert_eq!(compact_body_len(&header(api, 10)).unwrap(), 10);
     }
 }

@@ -15,7 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use super::api::{API_VERSION, Reply, Request};
 use super::client::{LinkError, SocketLink};
-use super::live::{LiveCapture, LiveSample, MAX_SAMPLE_LINE, ProcHash, learn_names};
+use super::live::{
+    CompactHeader, LiveCapture, LiveSample, MAX_SAMPLE_LINE, ProcHash, compact_body_len,
+    decode_compact, learn_names,
+};
 use crate::identity::ExeHasher;
 use crate::model::{CaptureMode, RawSample};
 use crate::names::NameCache;
@@ -41,6 +44,11 @@ pub struct GuardProbe {
     /// [`MIN_GAP`] (a fast `watch`), it is given again without what ended,
     /// so the guard's per-user budget is not spent.
     last: Option<(std::time::Instant, RawSample)>,
+    /// Ask for the compact binary form (until a guard refuses it).
+    compact: bool,
+    /// Keep a copy of each answer for [`MIN_GAP`] (off for a one-shot
+    /// look, which samples once: [`GuardProbe::one_shot`]).
+    keep_last: bool,
 }
 
 /// What [`GuardProbe::ask`] says when the guard's per-user budget is
@@ -85,10 +93,19 @@ impl GuardProbe {
             fallback: None,
             since_fallback: 0,
             last: None,
+            compact: true,
+            keep_last: true,
         };
         let first = p.ask()?;
         p.first = Some(first);
         Ok(p)
+    }
+
+    /// For a caller that samples once (`scan`, `report`): no copy of the
+    /// answer is kept to be given again to a fast second ask.
+    pub fn one_shot(mut self) -> Self {
+        self.keep_last = false;
+        self
     }
 
     /// The cache the guard's names go into: give it to the monitor
@@ -141,12 +158,23 @@ impl GuardProbe {
         let Some(conn) = self.conn.as_mut() else {
             return Err(LinkError::Protocol("no connection".into()));
         };
-        let req = Request::Sample { since: self.cursor };
+        let req = Request::Sample {
+            since: self.cursor,
+            compact: self.compact,
+        };
         super::client::send(conn.get_mut(), &req)?;
         conn.get_mut().flush()?;
         let line = super::client::read_line_max(conn, MAX_SAMPLE_LINE)?.ok_or_else(|| {
             LinkError::Protocol("the guard closed the connection without answering".into())
         })?;
+        // The compact form: a header line, then its bytes.
+        if let Ok(header) = serde_json::from_str::<CompactHeader>(&line) {
+            use std::io::Read;
+            let n = compact_body_len(&header).map_err(|e| LinkError::Protocol(e.to_string()))?;
+            let mut body = vec![0; n];
+            conn.read_exact(&mut body)?;
+            return decode_compact(&body).map_err(|e| LinkError::Protocol(e.to_string()));
+        }
         // A sample is megabytes: read straight into its struct (the
         // tagged `Reply` would first buffer the whole tree); anything else
         // is an answer in words.
@@ -157,6 +185,14 @@ impl GuardProbe {
             Ok(Reply::Sample { live }) => Ok(*live),
             Ok(Reply::Refused { detail, .. }) if detail.starts_with("busy") => {
                 Err(LinkError::Protocol(BUSY.into()))
+            }
+            // A guard from before the compact form refuses the field:
+            // ask again in JSON.
+            Ok(Reply::Refused { detail, .. })
+                if self.compact && detail.starts_with("not a request") =>
+            {
+                self.compact = false;
+                self.ask_once()
             }
             Ok(Reply::Refused { detail, .. } | Reply::Failed { detail, .. }) => Err(
                 LinkError::Protocol(format!("the guard gave no live sample: {detail}")),
@@ -197,7 +233,9 @@ impl GuardProbe {
 impl Probe for GuardProbe {
     fn sample(&mut self) -> Result<RawSample, ProbeError> {
         if let Some(s) = self.first.take() {
-            self.last = Some((std::time::Instant::now(), s.clone()));
+            if self.keep_last {
+                self.last = Some((std::time::Instant::now(), s.clone()));
+            }
             return Ok(s);
         }
         if self.fallback.is_none()
@@ -211,7 +249,9 @@ impl Probe for GuardProbe {
         if self.fallback.is_none() || self.since_fallback >= RETRY_EVERY {
             match self.ask() {
                 Ok(s) => {
-                    self.last = Some((std::time::Instant::now(), s.clone()));
+                    if self.keep_last {
+                        self.last = Some((std::time::Instant::now(), s.clone()));
+                    }
                     if self.fallback.take().is_some() {
                         log::info!("the guard answers again: its live view is used");
                     }
@@ -345,5 +385,122 @@ mod wire_tests {
         );
         let refused = r#"{"reply":"refused","reason":"bad-request","detail":"busy","status":null}"#;
         assert!(serde_json::from_str::<SampleLine>(refused).is_err());
+    }
+}
+
+/// The client against a stand-in guard on a real Unix socket: the compact
+/// form is asked for first, and a guard from before it (which refuses the
+/// field) is asked again in JSON on the same connection.
+#[cfg(test)]
+#[cfg(unix)]
+mod compact_tests {
+    use std::io::{BufRead, Write};
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+    use crate::guard::live::{LiveCapture, encode_compact};
+    use crate::model::RawSocket;
+
+    fn live(cursor: u64) -> LiveSample {
+        LiveSample {
+            api_version: API_VERSION,
+            cursor,
+            lost: false,
+            capture: LiveCapture::Ebpf,
+            names_read: false,
+            interval_ms: 1000,
+            sample: RawSample {
+                sockets: vec![RawSocket::tcp(7, "127.0.0.1:40000", "127.0.0.1:80")],
+                ..RawSample::default()
+            },
+            names: Vec::new(),
+            hashes: Vec::new(),
+            restricted: false,
+            truncated: false,
+        }
+    }
+
+    /// Answers each request line with `answer(line)`; returns the lines.
+    fn stand_in(
+        dir: &Path,
+        answer: impl Fn(&str) -> Vec<u8> + Send + 'static,
+    ) -> (PathBuf, std::thread::JoinHandle<Vec<String>>) {
+        let path = dir.join("guard.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let handle = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            let mut w = s.try_clone().unwrap();
+            let mut seen = Vec::new();
+            for line in std::io::BufReader::new(s).lines() {
+                let line = line.unwrap();
+                w.write_all(&answer(&line)).unwrap();
+                seen.push(line);
+                if seen.len() == 2 {
+                    break;
+                }
+            }
+            seen
+        });
+        (path, handle)
+    }
+
+    #[test]
+    fn the_compact_form_is_read_when_the_guard_gives_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, guard) = stand_in(dir.path(), |_| {
+            let (mut header, body) = encode_compact(&live(5)).unwrap();
+            header.extend(body);
+            header
+        });
+        let mut p = GuardProbe::connect(path).unwrap().one_shot();
+        let s = p.sample().unwrap();
+        assert_eq!(s.sockets, live(5).sample.sockets);
+        assert_eq!(p.capture_mode(), CaptureMode::GuardEbpf);
+        drop(p);
+        let asked = guard.join().unwrap();
+        assert_eq!(asked, [r#"{"op":"sample","since":null,"compact":true}"#]);
+    }
+
+    #[test]
+    fn a_guard_that_refuses_the_compact_form_is_asked_again_in_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, guard) = stand_in(dir.path(), |line| {
+            let reply = if line.contains("compact") {
+                r#"{"reply":"refused","reason":"bad-request","detail":"not a request of API version 1: unknown field `compact`","status":null}"#.to_string()
+            } else {
+                serde_json::to_string(&Reply::Sample {
+                    live: Box::new(live(9)),
+                })
+                .unwrap()
+            };
+            format!("{reply}\n").into_bytes()
+        });
+        let mut p = GuardProbe::connect(path).unwrap();
+        assert_eq!(p.sample().unwrap().sockets, live(9).sample.sockets);
+        drop(p);
+        let asked = guard.join().unwrap();
+        assert_eq!(
+            asked,
+            [
+                r#"{"op":"sample","since":null,"compact":true}"#,
+                r#"{"op":"sample","since":null}"#
+            ]
+        );
+    }
+
+    #[test]
+    fn a_compact_header_announcing_too_much_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _guard) = stand_in(dir.path(), |_| {
+            format!(
+                "{{\"reply\":\"sample-compact\",\"api_version\":{API_VERSION},\"bytes\":{}}}\n",
+                u64::MAX
+            )
+            .into_bytes()
+        });
+        assert!(matches!(
+            GuardProbe::connect(path),
+            Err(LinkError::Protocol(_))
+        ));
     }
 }

@@ -2,6 +2,7 @@
 //! connection sessions opened and closed, which processes and programs are
 //! alive, and the [`Snapshot`] they make. No I/O, no clock.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +14,12 @@ use crate::model::{
     SockState,
 };
 use crate::names::{NameCache, RemoteName};
+
+/// The tracker's maps are keyed by socket addresses and paths, hashed for
+/// every connection of every sample: a fast hasher, still seeded per
+/// process.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// How long ended connections and exited programs stay visible.
 pub const DEFAULT_RETAIN: Duration = Duration::from_secs(15 * 60);
@@ -28,7 +35,7 @@ pub struct ProcId {
     pub start_time: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct SessionKey {
     owner: Option<ProcId>,
     protocol: Protocol,
@@ -47,6 +54,8 @@ struct SessionState {
     remote_name: Option<Arc<RemoteName>>,
     /// Bytes sent and received, when the probe counted them.
     bytes: (Option<u64>, Option<u64>),
+    /// The last sample that listed it live ([`Tracker::ticks`]).
+    seen_in: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -82,13 +91,15 @@ pub enum SessionEvent {
 /// Pure bookkeeping of sessions, processes and programs over samples.
 #[derive(Debug)]
 pub struct Tracker {
-    sessions: HashMap<SessionKey, SessionState>,
-    procs: HashMap<ProcId, ProcState>,
-    programs: HashMap<ProgramKey, ProgramState>,
+    sessions: Map<SessionKey, SessionState>,
+    procs: Map<ProcId, ProcState>,
+    programs: Map<ProgramKey, ProgramState>,
     pub(super) retain: Duration,
     since: Option<SystemTime>,
     /// Where remote names come from (the packet reader), when it runs.
     names: Option<Arc<NameCache>>,
+    /// Samples taken in so far.
+    ticks: u64,
 }
 
 /// The key a process is grouped under: the script an interpreter runs,
@@ -148,12 +159,13 @@ impl HashedFrom {
 impl Tracker {
     pub fn new(retain: Duration) -> Self {
         Tracker {
-            sessions: HashMap::new(),
-            procs: HashMap::new(),
-            programs: HashMap::new(),
+            sessions: Map::default(),
+            procs: Map::default(),
+            programs: Map::default(),
             retain,
             since: None,
             names: None,
+            ticks: 0,
         }
     }
 
@@ -163,8 +175,12 @@ impl Tracker {
         self.names = Some(cache);
     }
 
-    fn name_for(&self, key: &SessionKey, now: SystemTime) -> Option<Arc<RemoteName>> {
-        let cache = self.names.as_ref()?;
+    fn name_for(
+        names: Option<&NameCache>,
+        key: &SessionKey,
+        now: SystemTime,
+    ) -> Option<Arc<RemoteName>> {
+        let cache = names?;
         let remote = key.remote?;
         cache
             .best(key.local, remote, key.owner.map(|o| o.pid), now)
@@ -196,7 +212,10 @@ impl Tracker {
         let mut events = Vec::new();
 
         // Processes: new instances get hashed once; the rest are refreshed.
-        let mut seen_procs: HashMap<u32, ProcId> = HashMap::with_capacity(sample.processes.len());
+        let mut seen_procs: Map<u32, ProcId> =
+            Map::with_capacity_and_hasher(sample.processes.len(), Default::default());
+        self.procs.reserve(sample.processes.len());
+        self.programs.reserve(sample.processes.len());
         for p in &sample.processes {
             let id = ProcId {
                 pid: p.pid,
@@ -260,65 +279,74 @@ impl Tracker {
 
         // Sockets: one session per socket per program holding it (a socket
         // shared after fork belongs to the lowest PID of each program).
-        let mut seen_sessions: HashSet<SessionKey> = HashSet::with_capacity(sample.sockets.len());
+        self.ticks += 1;
+        let tick = self.ticks;
+        self.sessions
+            .reserve(sample.sockets.len() + sample.ended.len());
+        let names = self.names.as_deref();
+        let mut owners: Vec<(Option<ProcId>, Option<ProgramKey>)> = Vec::new();
         let listed = sample.sockets.iter().map(|s| (s, false));
         for (s, ended) in listed.chain(sample.ended.iter().map(|s| (s, true))) {
-            let mut owners: Vec<(Option<ProcId>, Option<ProgramKey>)> = Vec::new();
-            let mut pids = s.pids.clone();
-            pids.sort_unstable();
+            owners.clear();
+            let sorted;
+            let pids: &[u32] = if s.pids.len() > 1 {
+                let mut p = s.pids.clone();
+                p.sort_unstable();
+                sorted = p;
+                &sorted
+            } else {
+                &s.pids
+            };
             for pid in pids {
-                let Some(id) = seen_procs.get(&pid) else {
+                let Some(id) = seen_procs.get(pid) else {
                     continue;
                 };
-                let key = self.procs.get(id).map(|st| st.key.clone());
-                if owners.iter().any(|(_, k)| *k == key) {
+                let st = self.procs.get_mut(id);
+                if owners
+                    .iter()
+                    .any(|(_, k)| k.as_ref() == st.as_ref().map(|st| &st.key))
+                {
                     continue;
                 }
+                let key = st.map(|st| {
+                    st.had_connections = true;
+                    st.key.clone()
+                });
                 owners.push((Some(*id), key));
             }
             if owners.is_empty() {
                 owners.push((None, None));
             }
-            for (owner, program) in owners {
+            for (owner, program) in owners.drain(..) {
                 let key = SessionKey {
                     owner,
                     protocol: s.protocol,
                     local: s.local,
                     remote: s.remote,
                 };
-                if let Some(id) = owner
-                    && let Some(st) = self.procs.get_mut(&id)
-                {
-                    st.had_connections = true;
-                }
-                let unnamed = self
-                    .sessions
-                    .get(&key)
-                    .is_none_or(|st| !st.live || st.remote_name.is_none());
-                let name = if unnamed {
-                    self.name_for(&key, now)
-                } else {
-                    None
-                };
-                match self.sessions.get_mut(&key) {
-                    Some(st) if st.live => {
+                // An ended socket's session is closed below: not seen live.
+                let seen_in = if ended { 0 } else { tick };
+                match self.sessions.entry(key) {
+                    Entry::Occupied(mut o) if o.get().live => {
+                        let st = o.get_mut();
                         st.last_seen = now;
                         st.state = s.state;
                         if st.remote_name.is_none() {
-                            st.remote_name = name;
+                            st.remote_name = Self::name_for(names, &key, now);
                         }
                         st.bytes = (
                             st.bytes.0.max(s.bytes_sent),
                             st.bytes.1.max(s.bytes_received),
                         );
+                        st.seen_in = st.seen_in.max(seen_in);
                     }
-                    _ => {
+                    entry => {
                         // New, or the same 4-tuple reopened after it closed.
                         // Where capture saw it begin (between two samples),
                         // else now; never in the future.
                         let began = s.opened.map_or(now, |t| t.min(now));
                         let st = SessionState {
-                            remote_name: name,
+                            remote_name: Self::name_for(names, &key, now),
                             program: program.clone(),
                             state: s.state,
                             first_seen: began,
@@ -326,22 +354,26 @@ impl Tracker {
                             live: true,
                             uid: s.uid,
                             bytes: (s.bytes_sent, s.bytes_received),
+                            seen_in,
                         };
                         events.push(SessionEvent::Opened {
-                            program: program.clone(),
+                            program,
                             connection: to_connection(&key, &st),
                         });
-                        self.sessions.insert(key.clone(), st);
+                        match entry {
+                            Entry::Occupied(mut o) => {
+                                o.insert(st);
+                            }
+                            Entry::Vacant(v) => {
+                                v.insert(st);
+                            }
+                        }
                     }
-                }
-                // An ended socket's session is closed just below.
-                if !ended {
-                    seen_sessions.insert(key);
                 }
             }
         }
         for (key, st) in self.sessions.iter_mut() {
-            if st.live && !seen_sessions.contains(key) {
+            if st.live && st.seen_in != tick {
                 st.live = false;
                 events.push(SessionEvent::Closed {
                     program: st.program.clone(),
@@ -365,7 +397,7 @@ impl Tracker {
                 .sessions
                 .iter()
                 .filter(|(_, s)| !s.live)
-                .map(|(k, s)| (s.last_seen, k.clone()))
+                .map(|(k, s)| (s.last_seen, *k))
                 .collect();
             ended.sort_by_key(|(t, _)| *t);
             let excess = self.sessions.len() - MAX_ENDED;
@@ -376,7 +408,7 @@ impl Tracker {
         // Exited processes matter only while their connections are shown.
         self.procs
             .retain(|_, p| p.alive || (p.had_connections && p.last_seen >= horizon));
-        let live_keys: HashSet<&ProgramKey> = self.procs.values().map(|p| &p.key).collect();
+        let live_keys: Set<&ProgramKey> = self.procs.values().map(|p| &p.key).collect();
         self.programs
             .retain(|k, p| live_keys.contains(k) || p.last_seen >= horizon);
     }
@@ -423,10 +455,20 @@ impl Tracker {
             });
         }
         let mut unattributed = Vec::new();
+        // A busy program holds thousands of sessions: the program of the
+        // last one is kept at hand instead of hashing its path again.
+        let mut cur: Option<(&ProgramKey, &mut Program)> = None;
         for (key, st) in &self.sessions {
             let conn = to_connection(key, st);
-            match st.program.as_ref().and_then(|k| programs.get_mut(k)) {
-                Some(p) => p.connections.push(conn),
+            let Some(k) = st.program.as_ref() else {
+                unattributed.push(conn);
+                continue;
+            };
+            if cur.as_ref().is_none_or(|(ck, _)| *ck != k) {
+                cur = programs.get_mut(k).map(|p| (k, p));
+            }
+            match cur.as_mut() {
+                Some((_, p)) => p.connections.push(conn),
                 None => unattributed.push(conn),
             }
         }
@@ -444,12 +486,13 @@ impl Tracker {
                     .filter(|x| !x.exe_deleted)
                     .chain(p.processes.iter())
                     .find_map(|x| x.sha256.clone());
-                p.connections.sort_by(conn_order);
+                // The sessions come in hash order: stability buys nothing.
+                p.connections.sort_unstable_by(conn_order);
                 p
             })
             .collect();
         programs.sort_by(|a, b| a.key.cmp(&b.key));
-        unattributed.sort_by(conn_order);
+        unattributed.sort_unstable_by(conn_order);
         Snapshot {
             generation,
             taken_at: now,

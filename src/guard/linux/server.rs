@@ -45,6 +45,10 @@ pub struct Shared {
     live: Option<LiveState>,
     /// Live samples each non-root user may still ask now.
     sample_budget: Mutex<std::collections::HashMap<u32, Budget>>,
+    /// Root's first question in the compact form (`since: None`, what
+    /// every `kizuki scan` asks), encoded once per sample of the store:
+    /// (the store's cursor, header and body).
+    root_first: Mutex<Option<(u64, Arc<Vec<u8>>)>>,
 }
 
 /// A token bucket: [`SAMPLE_BURST`] samples at once, then
@@ -71,6 +75,7 @@ impl Shared {
             subs: Mutex::new(Vec::new()),
             live: None,
             sample_budget: Mutex::new(std::collections::HashMap::new()),
+            root_first: Mutex::new(None),
         }
     }
 
@@ -278,8 +283,17 @@ fn connection(stream: UnixStream, shared: &Arc<Shared>) {
             subscribe(writer, shared);
             return;
         }
-        if let Request::Sample { since } = req {
-            if write_sample(&mut writer, &live_reply(shared, asker.uid, gid, since)).is_err() {
+        if let Request::Sample { since, compact } = req {
+            let written = match compact {
+                true if asker.uid == 0 && since.is_none() => {
+                    write_root_first(&mut writer, shared, gid)
+                }
+                true => {
+                    write_sample_compact(&mut writer, &live_reply(shared, asker.uid, gid, since))
+                }
+                false => write_sample(&mut writer, &live_reply(shared, asker.uid, gid, since)),
+            };
+            if written.is_err() {
                 return;
             }
             continue;
@@ -347,6 +361,67 @@ fn write_sample(w: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
     line.push(b'\n');
     w.write_all(&line)?;
     w.flush()
+}
+
+/// Writes a live sample in its compact form (a header line, then the
+/// bytes: [`crate::guard::live::CompactHeader`]); a refusal, or a sample
+/// too large, as a JSON line.
+fn write_sample_compact(w: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
+    let Reply::Sample { live } = reply else {
+        return write_reply(w, reply);
+    };
+    match crate::guard::live::encode_compact(live) {
+        Ok((header, body)) => {
+            w.write_all(&header)?;
+            w.write_all(&body)?;
+            w.flush()
+        }
+        Err(e) => write_reply(
+            w,
+            &Reply::Failed {
+                detail: e.to_string(),
+                status: None,
+            },
+        ),
+    }
+}
+
+/// Root's first compact sample: the one encoded for the store's current
+/// sample when there is one, else made, encoded and kept. Its names and
+/// hashes are those known when it was made (at most one sample old).
+fn write_root_first(w: &mut impl Write, shared: &Shared, gid: u32) -> std::io::Result<()> {
+    let cursor = shared.live.as_ref().map(|l| l.store().cursor());
+    let cached = shared
+        .root_first
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .filter(|(c, _)| Some(*c) == cursor);
+    if let Some((_, bytes)) = cached {
+        w.write_all(&bytes)?;
+        return w.flush();
+    }
+    let reply = live_reply(shared, 0, gid, None);
+    let Reply::Sample { live } = &reply else {
+        return write_reply(w, &reply);
+    };
+    match crate::guard::live::encode_compact(live) {
+        Ok((mut bytes, body)) => {
+            bytes.extend_from_slice(&body);
+            let bytes = Arc::new(bytes);
+            *shared.root_first.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((live.cursor, bytes.clone()));
+            w.write_all(&bytes)?;
+            w.flush()
+        }
+        Err(e) => write_reply(
+            w,
+            &Reply::Failed {
+                detail: e.to_string(),
+                status: None,
+            },
+        ),
+    }
 }
 
 /// Logs a refusal and words the reply.
