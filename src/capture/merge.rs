@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{CaptureSource, Event, EventKind, ExecInfo, Flow};
@@ -30,7 +31,7 @@ struct FlowRec {
     shown: bool,
     /// The owner as first resolved: the same process in every sample
     /// while the flow is shown, even after it exited.
-    process: Option<RawProcess>,
+    process: Option<Arc<RawProcess>>,
     /// When the flow began (boottime nanoseconds), if its start was seen.
     opened_ns: Option<u64>,
 }
@@ -206,6 +207,7 @@ impl CaptureProbe {
             .map(|(i, p)| (p.pid, i))
             .collect();
         let mut added: HashSet<u32> = HashSet::new();
+        let mut shared: Vec<Option<Arc<RawProcess>>> = vec![None; sample.processes.len()];
         let mut extra_sockets = Vec::new();
         let mut ended_sockets = Vec::new();
         let mut extra_procs = Vec::new();
@@ -220,26 +222,33 @@ impl CaptureProbe {
         let mut kept_flags = Vec::new();
         for (rec, live) in recs {
             let key = (rec.flow.protocol, rec.flow.local, rec.flow.remote);
-            let matched = index.get(&key).cloned().unwrap_or_default();
+            let matched: &[usize] = index.get(&key).map_or(&[], Vec::as_slice);
             let matched_any = !matched.is_empty();
             // Resolve the owner once: the polled process while it runs,
             // else what was known of it.
             match polled.get(&rec.pid) {
-                Some(&i) => rec.process = Some(sample.processes[i].clone()),
+                Some(&i) => {
+                    // One shared copy per process and sample, not per flow.
+                    let p = match &mut shared[i] {
+                        Some(p) => Arc::clone(p),
+                        slot => Arc::clone(slot.insert(Arc::new(sample.processes[i].clone()))),
+                    };
+                    rec.process = Some(p);
+                }
                 None => {
                     let p = match rec.process.take() {
                         Some(p) => p,
-                        None => self.remembered(rec.pid, &rec.flow),
+                        None => Arc::new(self.remembered(rec.pid, &rec.flow)),
                     };
                     if added.insert(rec.pid) {
-                        extra_procs.push(p.clone());
+                        extra_procs.push((*p).clone());
                     }
                     rec.process = Some(p);
                 }
             }
             let show = live || matched_any || !rec.shown;
             if matched_any {
-                for i in matched {
+                for &i in matched {
                     let s = &mut sample.sockets[i];
                     if s.pids.is_empty() {
                         s.pids.push(rec.pid);

@@ -384,6 +384,19 @@ impl Tracker {
     /// The current picture. Programs are listed when a process of theirs is
     /// alive, or when they had connections within the retention window.
     pub fn snapshot(&self, generation: u64, now: SystemTime, interval: Duration) -> Snapshot {
+        self.snapshot_with(generation, now, interval, true)
+    }
+
+    /// [`Tracker::snapshot`]; without `connections` its programs list no
+    /// connections and nothing is unattributed (for stages that read only
+    /// programs, processes and the tick's events: the guard's journal).
+    pub fn snapshot_with(
+        &self,
+        generation: u64,
+        now: SystemTime,
+        interval: Duration,
+        connections: bool,
+    ) -> Snapshot {
         let mut programs: HashMap<ProgramKey, Program> = HashMap::new();
         for (id, st) in &self.procs {
             let prog = programs.entry(st.key.clone()).or_insert_with(|| Program {
@@ -423,7 +436,8 @@ impl Tracker {
             });
         }
         let mut unattributed = Vec::new();
-        for (key, st) in &self.sessions {
+        let sessions = self.sessions.iter().filter(|_| connections);
+        for (key, st) in sessions {
             let conn = to_connection(key, st);
             match st.program.as_ref().and_then(|k| programs.get_mut(k)) {
                 Some(p) => p.connections.push(conn),

@@ -39,9 +39,17 @@ pub struct NativeProbe {
 #[cfg(target_os = "linux")]
 const FULL_REFRESH_EVERY: u64 = 60;
 
-/// Samples between two looks for Tor's data files among open descriptors.
+/// Samples between two looks for Tor's data files in a process's working
+/// folder.
 #[cfg(target_os = "linux")]
 const TOR_RECHECK_EVERY: u64 = 3;
+
+/// Samples between two full reads of a running process's descriptors for
+/// what the cheaper looks in between skip (Tor's files among them, a
+/// script's descriptor opened late), spread over the samples by PID so a
+/// machine with thousands of descriptors is not read all at once.
+#[cfg(target_os = "linux")]
+const FD_RECHECK_EVERY: u64 = 15;
 
 impl NativeProbe {
     /// A probe that resolves socket owners incrementally (for a monitor
@@ -153,6 +161,7 @@ impl NativeProbe {
         }
         let mut execed = Vec::new();
         let recheck_tor = self.samples.is_multiple_of(TOR_RECHECK_EVERY);
+        let samples = self.samples;
         let mut out: Vec<RawProcess> = self
             .known
             .values_mut()
@@ -167,13 +176,14 @@ impl NativeProbe {
                     raw.exe = exe;
                     raw.exe_deleted = deleted;
                 }
+                let walk = (samples + u64::from(raw.pid)).is_multiple_of(FD_RECHECK_EVERY);
                 // Names and arguments change without a new PID (`exec`, a
                 // program renaming itself): read them every sample.
-                refresh_linux_details(raw, fds);
+                refresh_linux_details(raw, fds, !walk);
                 // Tor under another name opens its data files once it runs;
                 // look again now and then until they are seen.
                 if !raw.tor_data && recheck_tor {
-                    raw.tor_data = super::linux::tor_data_of(raw.pid, fds);
+                    raw.tor_data = super::linux::tor_data_of(raw.pid, fds, walk);
                 }
                 raw.clone()
             })
@@ -235,8 +245,8 @@ fn describe(users: &mut Users, pid: Pid, p: &sysinfo::Process, fds: &Fds) -> Opt
     };
     #[cfg(target_os = "linux")]
     {
-        refresh_linux_details(&mut raw, fds);
-        raw.tor_data = super::linux::tor_data_of(pid_n, fds);
+        refresh_linux_details(&mut raw, fds, false);
+        raw.tor_data = super::linux::tor_data_of(pid_n, fds, true);
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -248,8 +258,10 @@ fn describe(users: &mut Users, pid: Pid, p: &sysinfo::Process, fds: &Fds) -> Opt
 
 /// What can change while a process runs, read again: its name, arguments,
 /// the image's (device, inode), the script it runs and its standard streams.
+/// `known_script`: the script found at the last sample is looked for only
+/// where it was read from then (see `linux::script_again`).
 #[cfg(target_os = "linux")]
-fn refresh_linux_details(raw: &mut RawProcess, fds: &Fds) {
+fn refresh_linux_details(raw: &mut RawProcess, fds: &Fds, known_script: bool) {
     use super::linux;
     let pid = raw.pid;
     if let Some(n) = linux::comm_of(pid) {
@@ -259,10 +271,11 @@ fn refresh_linux_details(raw: &mut RawProcess, fds: &Fds) {
         raw.cmdline = c;
     }
     raw.exe_stamp = linux::stamp_of(std::path::Path::new(&format!("/proc/{pid}/exe")));
-    raw.script = raw
-        .exe
-        .as_deref()
-        .and_then(|exe| linux::script_with(pid, exe, &raw.cmdline, fds));
+    let prev = raw.script.take().filter(|_| known_script);
+    raw.script = raw.exe.as_deref().and_then(|exe| match &prev {
+        Some(prev) => linux::script_again(pid, exe, &raw.cmdline, fds, prev),
+        None => linux::script_with(pid, exe, &raw.cmdline, fds),
+    });
     raw.std_sockets = linux::std_sockets(pid, fds);
 }
 

@@ -218,7 +218,9 @@ fn run(tee: Tee, names: Arc<NameCache>, extra_stages: Vec<Box<dyn Stage>>) {
             Box::new(hasher),
             Arc::new(SystemClock),
             INTERVAL,
-        );
+        )
+        // The journal reads programs, processes and session events only.
+        .without_connections();
         core.set_names(names, None);
         for s in extra_stages {
             core.add_stage(s);
