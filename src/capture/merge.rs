@@ -11,7 +11,6 @@
 //!
 //! `KIZUKI_CAPTURE_DEBUG=1` prints every event on stderr.
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -19,6 +18,11 @@ use std::time::{Duration, SystemTime};
 use super::{CaptureSource, Event, EventKind, ExecInfo, Flow};
 use crate::model::{CaptureMode, Protocol, RawProcess, RawSample, RawSocket, SockState};
 use crate::probe::{Probe, ProbeError};
+
+/// Maps and sets rebuilt or searched every tick over every socket:
+/// foldhash (seeded at random per run) rather than SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// Upper bound on ended flows kept (a flood of short connections).
 const MAX_ENDED: usize = 100_000;
@@ -58,10 +62,10 @@ impl CaptureProbe {
         CaptureProbe {
             inner,
             source,
-            open: HashMap::new(),
+            open: HashMap::default(),
             ended: Vec::new(),
-            execs: HashMap::new(),
-            last_procs: HashMap::new(),
+            execs: HashMap::default(),
+            last_procs: HashMap::default(),
             boot_epoch: crate::probe::boot_time(),
             boot_wall: boot_wall(),
             lost_reported: 0,
@@ -193,7 +197,8 @@ impl CaptureProbe {
 
     fn merge(&mut self, sample: &mut RawSample) {
         type Key = (Protocol, SocketAddr, Option<SocketAddr>);
-        let mut index: HashMap<Key, Vec<usize>> = HashMap::with_capacity(sample.sockets.len());
+        let mut index: HashMap<Key, Vec<usize>> =
+            HashMap::with_capacity_and_hasher(sample.sockets.len(), Default::default());
         for (i, s) in sample.sockets.iter().enumerate() {
             index
                 .entry((s.protocol, s.local, s.remote))
@@ -206,7 +211,7 @@ impl CaptureProbe {
             .enumerate()
             .map(|(i, p)| (p.pid, i))
             .collect();
-        let mut added: HashSet<u32> = HashSet::new();
+        let mut added: HashSet<u32> = HashSet::default();
         let mut shared: Vec<Option<Arc<RawProcess>>> = vec![None; sample.processes.len()];
         let mut extra_sockets = Vec::new();
         let mut ended_sockets = Vec::new();
@@ -350,6 +355,12 @@ impl Probe for CaptureProbe {
                 eprintln!("capture: {e:?}");
             }
         }
+        let active = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Open(_) | EventKind::Exec(_)))
+            .map(|e| e.pid)
+            .collect();
+        self.inner.note_active(active);
         self.take_in(events);
         let mut sample = self.inner.sample()?;
         let polled = sample

@@ -2,7 +2,6 @@
 //! connection sessions opened and closed, which processes and programs are
 //! alive, and the [`Snapshot`] they make. No I/O, no clock.
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +12,11 @@ use crate::model::{
     SockState,
 };
 use crate::names::{NameCache, RemoteName};
+
+/// Maps and sets rebuilt or searched every tick over every socket:
+/// foldhash (seeded at random per run) rather than SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// How long ended connections and exited programs stay visible.
 pub const DEFAULT_RETAIN: Duration = Duration::from_secs(15 * 60);
@@ -148,9 +152,9 @@ impl HashedFrom {
 impl Tracker {
     pub fn new(retain: Duration) -> Self {
         Tracker {
-            sessions: HashMap::new(),
-            procs: HashMap::new(),
-            programs: HashMap::new(),
+            sessions: HashMap::default(),
+            procs: HashMap::default(),
+            programs: HashMap::default(),
             retain,
             since: None,
             names: None,
@@ -196,7 +200,8 @@ impl Tracker {
         let mut events = Vec::new();
 
         // Processes: new instances get hashed once; the rest are refreshed.
-        let mut seen_procs: HashMap<u32, ProcId> = HashMap::with_capacity(sample.processes.len());
+        let mut seen_procs: HashMap<u32, ProcId> =
+            HashMap::with_capacity_and_hasher(sample.processes.len(), Default::default());
         for p in &sample.processes {
             let id = ProcId {
                 pid: p.pid,
@@ -260,7 +265,8 @@ impl Tracker {
 
         // Sockets: one session per socket per program holding it (a socket
         // shared after fork belongs to the lowest PID of each program).
-        let mut seen_sessions: HashSet<SessionKey> = HashSet::with_capacity(sample.sockets.len());
+        let mut seen_sessions: HashSet<SessionKey> =
+            HashSet::with_capacity_and_hasher(sample.sockets.len(), Default::default());
         let listed = sample.sockets.iter().map(|s| (s, false));
         for (s, ended) in listed.chain(sample.ended.iter().map(|s| (s, true))) {
             let mut owners: Vec<(Option<ProcId>, Option<ProgramKey>)> = Vec::new();
@@ -397,7 +403,7 @@ impl Tracker {
         interval: Duration,
         connections: bool,
     ) -> Snapshot {
-        let mut programs: HashMap<ProgramKey, Program> = HashMap::new();
+        let mut programs: HashMap<ProgramKey, Program> = HashMap::default();
         for (id, st) in &self.procs {
             let prog = programs.entry(st.key.clone()).or_insert_with(|| Program {
                 key: st.key.clone(),

@@ -1,6 +1,6 @@
 //! Linux specifics: socket owners from `/proc/*/fd`, executable links.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -17,19 +17,6 @@ pub fn comm_of(pid: u32) -> Option<String> {
     let bytes = fs::read(format!("/proc/{pid}/comm")).ok()?;
     let trimmed = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
     Some(crate::escape::bytes_lossless(trimmed))
-}
-
-/// True when the process is stopped (SIGSTOP, as kizuki's 一時停止 does):
-/// state `T` in `/proc/PID/stat`.
-pub fn is_stopped(pid: u32) -> bool {
-    let Ok(stat) = fs::read(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The name in parentheses may hold anything; the state follows the last ')'.
-    stat.iter()
-        .rposition(|&b| b == b')')
-        .and_then(|i| stat.get(i + 2))
-        .is_some_and(|&s| s == b'T')
 }
 
 /// The running image's path without " (deleted)", and whether the file at
@@ -329,27 +316,42 @@ impl SocketOwners {
 }
 
 /// PIDs under /proc with a marker that changes when a PID is reused (the
-/// process's start time in clock ticks).
-pub fn list_pids() -> Vec<(u32, u64)> {
+/// process's start time in clock ticks), and the PIDs that are stopped
+/// (SIGSTOP, as kizuki's 一時停止 does: state `T`), from one read of each
+/// `/proc/PID/stat`.
+pub fn list_pids() -> (Vec<(u32, u64)>, HashSet<u32>) {
     let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
+        return Default::default();
     };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .map(|pid| (pid, start_marker(pid)))
-        .collect()
+    let mut pids = Vec::new();
+    let mut stopped = HashSet::new();
+    let listed = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()));
+    for pid in listed {
+        let (marker, is_stopped) = stat_of(pid);
+        if is_stopped {
+            stopped.insert(pid);
+        }
+        pids.push((pid, marker));
+    }
+    (pids, stopped)
 }
 
-/// Field 22 of /proc/PID/stat (start time); 0 when unreadable.
-fn start_marker(pid: u32) -> u64 {
+/// Field 22 of /proc/PID/stat (start time; 0 when unreadable) and whether
+/// field 3 (state) is `T`.
+fn stat_of(pid: u32) -> (u64, bool) {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
+        return (0, false);
     };
     // The name in parentheses may contain spaces; fields follow the last ')'.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return (0, false);
+    };
+    let mut fields = rest.split_whitespace();
+    let stopped = fields.next() == Some("T");
+    let marker = fields.nth(18).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (marker, stopped)
 }
 
 fn uid_of(pid: u32) -> Option<u32> {
