@@ -59,6 +59,8 @@ struct Shared {
     queue: Mutex<Vec<Event>>,
     stop: AtomicBool,
     dropped: AtomicU64,
+    /// Events read from the kernel so far.
+    read: Arc<AtomicU64>,
 }
 
 /// The loaded programs, a thread that empties the kernel's ring buffer
@@ -102,6 +104,7 @@ impl EbpfCapture {
             queue: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            read: Arc::new(AtomicU64::new(0)),
         });
         let s = Arc::clone(&shared);
         let (wake, woken) =
@@ -146,6 +149,7 @@ fn read_ring(mut ring: RingBuf<MapData>, stop: &std::os::unix::net::UnixStream, 
             }
         }
         if !batch.is_empty() {
+            shared.read.fetch_add(batch.len() as u64, Ordering::Relaxed);
             if let Ok(mut q) = shared.queue.lock() {
                 let room = MAX_QUEUED.saturating_sub(q.len());
                 if batch.len() > room {
@@ -269,6 +273,10 @@ impl CaptureSource for EbpfCapture {
             }
         }
         Ok(out)
+    }
+
+    fn events_read(&self) -> Option<Arc<AtomicU64>> {
+        Some(Arc::clone(&self.shared.read))
     }
 
     fn lost(&self) -> u64 {
