@@ -85,7 +85,9 @@ fn load_err(what: &str, e: impl std::fmt::Display) -> CaptureError {
 impl EbpfCapture {
     pub fn open() -> Result<Self, CaptureError> {
         let btf = Btf::from_sys_fs().map_err(|e| load_err("kernel BTF", e))?;
+        // The kernel's BTF is read once (the loader would read it again).
         let mut ebpf = aya::EbpfLoader::new()
+            .btf(Some(&btf))
             .map_max_entries("EVENTS", RING_BYTES)
             .load(OBJECT)
             .map_err(|e| load_err("object", e))?;
