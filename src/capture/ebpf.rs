@@ -4,10 +4,8 @@
 //! tracefs need not be mounted.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -40,16 +38,20 @@ const PROGRAMS: &[&str] = &[
 /// without a byte moving (it starts anew if the socket is used again).
 const IDLE_DRAINS: u32 = 2;
 
-/// `drain` waits at most this long for the reader's pass.
-const NOW_WAIT: Duration = Duration::from_millis(200);
-
-/// The reader looks at the ring at least this often; the kernel wakes it
-/// sooner once a batch is waiting. Samples are a second apart.
-const LOOK_EVERY: Duration = Duration::from_millis(100);
-
 /// Events waiting for [`CaptureSource::drain`]; beyond this many they are
 /// counted as lost instead of growing without bound.
 const MAX_QUEUED: usize = 1_000_000;
+
+/// The kernel's ring buffer (the object says 8 MiB). Each of its pages is
+/// mapped twice into the guard and counts twice in its resident memory;
+/// the reader empties it within [`BATCH_PAUSE`] of an event, and a flood
+/// of 20,000 short connections a second writes about 5 MB a second, so a
+/// quarter of a second of that fits.
+const RING_BYTES: u32 = 2 << 20;
+
+/// After emptying the ring the reader waits this long before it sleeps
+/// on it again: a flood is read in batches, not one wake-up per event.
+const BATCH_PAUSE: Duration = Duration::from_millis(10);
 
 type Flows = BpfHashMap<MapData, u64, [u64; FLOW_LEN / 8]>;
 
@@ -57,12 +59,8 @@ struct Shared {
     queue: Mutex<Vec<Event>>,
     stop: AtomicBool,
     dropped: AtomicU64,
-    /// Passes asked for by `drain` and passes done (the number asked for
-    /// when each began): `drain` waits until the ring was read after it
-    /// asked, so every event before it is in its batch.
-    asked: AtomicU64,
-    served: Mutex<u64>,
-    served_cv: Condvar,
+    /// Events read from the kernel so far.
+    read: Arc<AtomicU64>,
 }
 
 /// The loaded programs, a thread that empties the kernel's ring buffer
@@ -73,9 +71,9 @@ pub struct EbpfCapture {
     flows: Flows,
     lost: Array<MapData, u64>,
     shared: Arc<Shared>,
+    /// Written to (or closed) to wake the reader when it must stop.
+    wake: std::os::unix::net::UnixStream,
     reader: Option<JoinHandle<()>>,
-    /// Wakes the reader for a pass now (`drain`, `drop`).
-    poke: UnixStream,
     /// Flows open as far as the events told (for their live counts).
     open: HashMap<u64, OpenFlow>,
 }
@@ -87,7 +85,12 @@ fn load_err(what: &str, e: impl std::fmt::Display) -> CaptureError {
 impl EbpfCapture {
     pub fn open() -> Result<Self, CaptureError> {
         let btf = Btf::from_sys_fs().map_err(|e| load_err("kernel BTF", e))?;
-        let mut ebpf = Ebpf::load(OBJECT).map_err(|e| load_err("object", e))?;
+        // The kernel's BTF is read once (the loader would read it again).
+        let mut ebpf = aya::EbpfLoader::new()
+            .btf(Some(&btf))
+            .map_max_entries("EVENTS", RING_BYTES)
+            .load(OBJECT)
+            .map_err(|e| load_err("object", e))?;
         for name in PROGRAMS {
             attach(&mut ebpf, &btf, name)?;
         }
@@ -103,26 +106,22 @@ impl EbpfCapture {
             queue: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
-            asked: AtomicU64::new(0),
-            served: Mutex::new(0),
-            served_cv: Condvar::new(),
+            read: Arc::new(AtomicU64::new(0)),
         });
-        let (poke, poked) = UnixStream::pair().map_err(|e| load_err("reader wake-up", e))?;
-        poked
-            .set_nonblocking(true)
-            .map_err(|e| load_err("reader wake-up", e))?;
         let s = Arc::clone(&shared);
+        let (wake, woken) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| load_err("reader thread", e))?;
         let reader = std::thread::Builder::new()
             .name("kizuki-capture".into())
-            .spawn(move || read_ring(ring, &s, poked))
+            .spawn(move || read_ring(ring, &woken, &s))
             .map_err(|e| load_err("reader thread", e))?;
         Ok(EbpfCapture {
             _ebpf: ebpf,
             flows,
             lost,
             shared,
+            wake,
             reader: Some(reader),
-            poke,
             open: HashMap::new(),
         })
     }
@@ -138,17 +137,21 @@ fn attach(ebpf: &mut Ebpf, btf: &Btf, name: &str) -> Result<(), CaptureError> {
     Ok(())
 }
 
-/// Empties the ring buffer every few milliseconds until told to stop.
-fn read_ring(mut ring: RingBuf<MapData>, shared: &Shared, mut poked: UnixStream) {
+/// Empties the ring buffer whenever the kernel says it holds events
+/// (sleeping in `poll` meanwhile: no wake-ups on an idle machine), at
+/// most once per [`BATCH_PAUSE`], until told to stop through `stop`.
+fn read_ring(mut ring: RingBuf<MapData>, stop: &std::os::unix::net::UnixStream, shared: &Shared) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
     let mut batch = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
-        let asked = shared.asked.load(Ordering::Acquire);
         while let Some(item) = ring.next() {
             if let Some(e) = wire::parse_event(&item) {
                 batch.push(e);
             }
         }
         if !batch.is_empty() {
+            shared.read.fetch_add(batch.len() as u64, Ordering::Relaxed);
             if let Ok(mut q) = shared.queue.lock() {
                 let room = MAX_QUEUED.saturating_sub(q.len());
                 if batch.len() > room {
@@ -159,32 +162,22 @@ fn read_ring(mut ring: RingBuf<MapData>, shared: &Shared, mut poked: UnixStream)
                 q.append(&mut batch);
             }
             batch.clear();
+            std::thread::sleep(BATCH_PAUSE);
+            continue;
         }
-        if let Ok(mut served) = shared.served.lock() {
-            *served = (*served).max(asked);
-            shared.served_cv.notify_all();
+        let mut fds = [
+            PollFd::new(ring.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            // Cannot wait: fall back to looking every few milliseconds.
+            Err(_) => std::thread::sleep(BATCH_PAUSE),
         }
-        wait_for_events(&ring, &poked);
-        // Empty the wake-up pipe (it is non-blocking).
-        let mut sink = [0u8; 64];
-        while matches!(poked.read(&mut sink), Ok(n) if n > 0) {}
-    }
-}
-
-/// Sleeps until the kernel wakes the reader (a batch is waiting: see
-/// `wake_flag` in kizuki.bpf.c), `drain` asks for a pass, or
-/// [`LOOK_EVERY`] passed.
-fn wait_for_events(ring: &RingBuf<MapData>, poked: &UnixStream) {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-    let mut fds = [
-        PollFd::new(ring.as_fd(), PollFlags::POLLIN),
-        PollFd::new(poked.as_fd(), PollFlags::POLLIN),
-    ];
-    let timeout = PollTimeout::try_from(LOOK_EVERY).unwrap_or(PollTimeout::NONE);
-    if poll(&mut fds, timeout).is_err() {
-        // Interrupted: look again after a short pause, never spin.
-        std::thread::sleep(Duration::from_millis(10));
+        let stopping = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if stopping {
+            break;
+        }
     }
 }
 
@@ -198,22 +191,6 @@ struct OpenFlow {
 }
 
 impl EbpfCapture {
-    /// Has the reader read the ring once more, now, so the batch holds
-    /// every event the kernel wrote before this call (at most [`NOW_WAIT`]).
-    fn read_ring_now(&mut self) {
-        let ask = self.shared.asked.fetch_add(1, Ordering::AcqRel) + 1;
-        if self.poke.write(&[1]).is_err() {
-            return;
-        }
-        let Ok(served) = self.shared.served.lock() else {
-            return;
-        };
-        let _ = self
-            .shared
-            .served_cv
-            .wait_timeout_while(served, NOW_WAIT, |s| *s < ask);
-    }
-
     /// The flow's current record, or `None` when the kernel dropped it.
     fn read_flow(&self, id: u64) -> Option<(u32, Flow)> {
         let words = self.flows.get(&id, 0).ok()?;
@@ -236,7 +213,6 @@ impl EbpfCapture {
 
 impl CaptureSource for EbpfCapture {
     fn drain(&mut self) -> Result<Vec<Event>, CaptureError> {
-        self.read_ring_now();
         let events = match self.shared.queue.lock() {
             Ok(mut q) => std::mem::take(&mut *q),
             Err(_) => return Err(CaptureError::Read("the reader stopped".into())),
@@ -301,6 +277,10 @@ impl CaptureSource for EbpfCapture {
         Ok(out)
     }
 
+    fn events_read(&self) -> Option<Arc<AtomicU64>> {
+        Some(Arc::clone(&self.shared.read))
+    }
+
     fn lost(&self) -> u64 {
         let kernel: u64 = (0..2).filter_map(|i| self.lost.get(&i, 0).ok()).sum();
         kernel + self.shared.dropped.load(Ordering::Relaxed)
@@ -310,7 +290,7 @@ impl CaptureSource for EbpfCapture {
 impl Drop for EbpfCapture {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        let _ = self.poke.write(&[1]);
+        let _ = self.wake.shutdown(std::net::Shutdown::Both);
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }

@@ -11,13 +11,18 @@
 //!
 //! `KIZUKI_CAPTURE_DEBUG=1` prints every event on stderr.
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{CaptureSource, Event, EventKind, ExecInfo, Flow};
 use crate::model::{CaptureMode, Protocol, RawProcess, RawSample, RawSocket, SockState};
 use crate::probe::{Probe, ProbeError};
+
+/// Maps and sets rebuilt or searched every tick over every socket:
+/// foldhash (seeded at random per run) rather than SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// Upper bound on ended flows kept (a flood of short connections).
 const MAX_ENDED: usize = 100_000;
@@ -30,7 +35,7 @@ struct FlowRec {
     shown: bool,
     /// The owner as first resolved: the same process in every sample
     /// while the flow is shown, even after it exited.
-    process: Option<RawProcess>,
+    process: Option<Arc<RawProcess>>,
     /// When the flow began (boottime nanoseconds), if its start was seen.
     opened_ns: Option<u64>,
 }
@@ -57,10 +62,10 @@ impl CaptureProbe {
         CaptureProbe {
             inner,
             source,
-            open: HashMap::new(),
+            open: HashMap::default(),
             ended: Vec::new(),
-            execs: HashMap::new(),
-            last_procs: HashMap::new(),
+            execs: HashMap::default(),
+            last_procs: HashMap::default(),
             boot_epoch: crate::probe::boot_time(),
             boot_wall: boot_wall(),
             lost_reported: 0,
@@ -192,7 +197,8 @@ impl CaptureProbe {
 
     fn merge(&mut self, sample: &mut RawSample) {
         type Key = (Protocol, SocketAddr, Option<SocketAddr>);
-        let mut index: HashMap<Key, Vec<usize>> = HashMap::with_capacity(sample.sockets.len());
+        let mut index: HashMap<Key, Vec<usize>> =
+            HashMap::with_capacity_and_hasher(sample.sockets.len(), Default::default());
         for (i, s) in sample.sockets.iter().enumerate() {
             index
                 .entry((s.protocol, s.local, s.remote))
@@ -205,7 +211,8 @@ impl CaptureProbe {
             .enumerate()
             .map(|(i, p)| (p.pid, i))
             .collect();
-        let mut added: HashSet<u32> = HashSet::new();
+        let mut added: HashSet<u32> = HashSet::default();
+        let mut shared: Vec<Option<Arc<RawProcess>>> = vec![None; sample.processes.len()];
         let mut extra_sockets = Vec::new();
         let mut ended_sockets = Vec::new();
         let mut extra_procs = Vec::new();
@@ -220,26 +227,33 @@ impl CaptureProbe {
         let mut kept_flags = Vec::new();
         for (rec, live) in recs {
             let key = (rec.flow.protocol, rec.flow.local, rec.flow.remote);
-            let matched = index.get(&key).cloned().unwrap_or_default();
+            let matched: &[usize] = index.get(&key).map_or(&[], Vec::as_slice);
             let matched_any = !matched.is_empty();
             // Resolve the owner once: the polled process while it runs,
             // else what was known of it.
             match polled.get(&rec.pid) {
-                Some(&i) => rec.process = Some(sample.processes[i].clone()),
+                Some(&i) => {
+                    // One shared copy per process and sample, not per flow.
+                    let p = match &mut shared[i] {
+                        Some(p) => Arc::clone(p),
+                        slot => Arc::clone(slot.insert(Arc::new(sample.processes[i].clone()))),
+                    };
+                    rec.process = Some(p);
+                }
                 None => {
                     let p = match rec.process.take() {
                         Some(p) => p,
-                        None => self.remembered(rec.pid, &rec.flow),
+                        None => Arc::new(self.remembered(rec.pid, &rec.flow)),
                     };
                     if added.insert(rec.pid) {
-                        extra_procs.push(p.clone());
+                        extra_procs.push((*p).clone());
                     }
                     rec.process = Some(p);
                 }
             }
             let show = live || matched_any || !rec.shown;
             if matched_any {
-                for i in matched {
+                for &i in matched {
                     let s = &mut sample.sockets[i];
                     if s.pids.is_empty() {
                         s.pids.push(rec.pid);
@@ -345,6 +359,12 @@ impl Probe for CaptureProbe {
                 eprintln!("capture: {e:?}");
             }
         }
+        let active = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Open(_) | EventKind::Exec(_)))
+            .map(|e| e.pid)
+            .collect();
+        self.inner.note_active(active);
         self.take_in(events);
         let mut sample = self.inner.sample()?;
         let polled = sample

@@ -119,6 +119,12 @@ pub trait CaptureSource: Send {
     fn lost(&self) -> u64 {
         0
     }
+
+    /// A shared count of the events read so far, when the source keeps
+    /// one: a reader can tell that something happened without draining.
+    fn events_read(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        None
+    }
 }
 
 /// Loads the eBPF capture (Linux, as administrator).

@@ -10,7 +10,7 @@
 //! 10 ms. [`restrict`] withholds from a non-admin client what it could not
 //! read from `/proc` itself. The client side is [`super::live_probe`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -19,6 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Protocol, RawProcess, RawSample, RawSocket};
 use crate::names::{NameCache, NameSource};
+
+/// Maps and sets rebuilt or searched every tick over every socket:
+/// foldhash (seeded at random per run) rather than SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// Longest [`LiveSample`] reply line (a busy machine's sample is
 /// megabytes); other replies keep [`super::api::MAX_LINE`].
@@ -191,7 +196,7 @@ impl LiveStore {
             ended: Ring::new(sockets),
             exited: Ring::new(procs),
             hashes: Arc::default(),
-            latest_procs: HashMap::new(),
+            latest_procs: HashMap::default(),
         }
     }
 
@@ -420,7 +425,7 @@ pub fn restrict(sample: &mut RawSample, v: &Viewer) -> bool {
 /// viewer may see (after [`restrict`]), at `now`.
 pub fn names_for(sample: &RawSample, cache: &NameCache, now: SystemTime) -> Vec<FlowName> {
     let mut out = Vec::new();
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     for s in sample.sockets.iter().chain(&sample.ended) {
         let Some(remote) = s.remote else { continue };
         if s.pids.is_empty() || !seen.insert((s.local, remote)) {

@@ -35,6 +35,9 @@ pub struct MonitorCore {
     /// What fills the name cache (the packet reader), kept running as long
     /// as the core.
     names_source: Option<Box<dyn Send>>,
+    /// The snapshot lists each program's connections (off: see
+    /// [`MonitorCore::without_connections`]).
+    connections: bool,
 }
 
 impl MonitorCore {
@@ -54,7 +57,17 @@ impl MonitorCore {
             generation: 0,
             interval,
             names_source: None,
+            connections: true,
         }
+    }
+
+    /// Snapshots list programs and processes but no connections: for a
+    /// monitor whose stages read only those and the tick's session events
+    /// (the guard's journal), sparing the copy of every connection each
+    /// tick. The events still carry every connection.
+    pub fn without_connections(mut self) -> Self {
+        self.connections = false;
+        self
     }
 
     /// Replaces how files' (device, inode) are read (tests of the hash
@@ -116,7 +129,9 @@ impl MonitorCore {
             confirmed_hash(p, hasher.as_mut(), stamper)
         });
         self.generation += 1;
-        let mut snap = self.tracker.snapshot(self.generation, now, self.interval);
+        let mut snap =
+            self.tracker
+                .snapshot_with(self.generation, now, self.interval, self.connections);
         snap.complete = raw.complete;
         snap.suspended = raw.suspended.clone();
         snap.capture_mode = self.probe.capture_mode();

@@ -416,7 +416,20 @@ impl Tracker {
     /// The current picture. Programs are listed when a process of theirs is
     /// alive, or when they had connections within the retention window.
     pub fn snapshot(&self, generation: u64, now: SystemTime, interval: Duration) -> Snapshot {
-        let mut programs: HashMap<ProgramKey, Program> = HashMap::new();
+        self.snapshot_with(generation, now, interval, true)
+    }
+
+    /// [`Tracker::snapshot`]; without `connections` its programs list no
+    /// connections and nothing is unattributed (for stages that read only
+    /// programs, processes and the tick's events: the guard's journal).
+    pub fn snapshot_with(
+        &self,
+        generation: u64,
+        now: SystemTime,
+        interval: Duration,
+        connections: bool,
+    ) -> Snapshot {
+        let mut programs: Map<ProgramKey, Program> = Map::default();
         for (id, st) in &self.procs {
             let prog = programs.entry(st.key.clone()).or_insert_with(|| Program {
                 key: st.key.clone(),
@@ -458,7 +471,7 @@ impl Tracker {
         // A busy program holds thousands of sessions: the program of the
         // last one is kept at hand instead of hashing its path again.
         let mut cur: Option<(&ProgramKey, &mut Program)> = None;
-        for (key, st) in &self.sessions {
+        for (key, st) in self.sessions.iter().filter(|_| connections) {
             let conn = to_connection(key, st);
             let Some(k) = st.program.as_ref() else {
                 unattributed.push(conn);

@@ -1,6 +1,6 @@
 //! Linux specifics: socket owners from `/proc/*/fd`, executable links.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -17,19 +17,6 @@ pub fn comm_of(pid: u32) -> Option<String> {
     let bytes = fs::read(format!("/proc/{pid}/comm")).ok()?;
     let trimmed = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
     Some(crate::escape::bytes_lossless(trimmed))
-}
-
-/// True when the process is stopped (SIGSTOP, as kizuki's 一時停止 does):
-/// state `T` in `/proc/PID/stat`.
-pub fn is_stopped(pid: u32) -> bool {
-    let Ok(stat) = fs::read(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The name in parentheses may hold anything; the state follows the last ')'.
-    stat.iter()
-        .rposition(|&b| b == b')')
-        .and_then(|i| stat.get(i + 2))
-        .is_some_and(|&s| s == b'T')
 }
 
 /// The running image's path without " (deleted)", and whether the file at
@@ -329,27 +316,42 @@ impl SocketOwners {
 }
 
 /// PIDs under /proc with a marker that changes when a PID is reused (the
-/// process's start time in clock ticks).
-pub fn list_pids() -> Vec<(u32, u64)> {
+/// process's start time in clock ticks), and the PIDs that are stopped
+/// (SIGSTOP, as kizuki's 一時停止 does: state `T`), from one read of each
+/// `/proc/PID/stat`.
+pub fn list_pids() -> (Vec<(u32, u64)>, HashSet<u32>) {
     let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
+        return Default::default();
     };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .map(|pid| (pid, start_marker(pid)))
-        .collect()
+    let mut pids = Vec::new();
+    let mut stopped = HashSet::new();
+    let listed = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()));
+    for pid in listed {
+        let (marker, is_stopped) = stat_of(pid);
+        if is_stopped {
+            stopped.insert(pid);
+        }
+        pids.push((pid, marker));
+    }
+    (pids, stopped)
 }
 
-/// Field 22 of /proc/PID/stat (start time); 0 when unreadable.
-fn start_marker(pid: u32) -> u64 {
+/// Field 22 of /proc/PID/stat (start time; 0 when unreadable) and whether
+/// field 3 (state) is `T`.
+fn stat_of(pid: u32) -> (u64, bool) {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
+        return (0, false);
     };
     // The name in parentheses may contain spaces; fields follow the last ')'.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return (0, false);
+    };
+    let mut fields = rest.split_whitespace();
+    let stopped = fields.next() == Some("T");
+    let marker = fields.nth(18).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (marker, stopped)
 }
 
 fn uid_of(pid: u32) -> Option<u32> {
@@ -456,14 +458,7 @@ pub fn script_with(
     cmdline: &[String],
     fds: &FdTables,
 ) -> Option<crate::model::ScriptRun> {
-    let kind = super::script::interpreter_of(&exe.file_name()?.to_string_lossy())?;
-    let arg = super::script::script_arg(kind, cmdline)?;
-    let path = if arg.starts_with('/') {
-        PathBuf::from(&arg)
-    } else {
-        fs::read_link(format!("/proc/{pid}/cwd")).ok()?.join(&arg)
-    };
-    let path = normalize(&path);
+    let path = script_path(pid, exe, cmdline)?;
     // The descriptor the interpreter reads the script through, if open.
     let mut fd_hit: Option<(PathBuf, bool)> = None;
     if let Some(links) = fds.get(pid) {
@@ -497,6 +492,53 @@ pub fn script_with(
         }
     }
     Some(script_run(path, fd_hit))
+}
+
+/// The script's path an interpreter process runs, made absolute with its
+/// working folder; `None` when it runs no script.
+fn script_path(pid: u32, exe: &std::path::Path, cmdline: &[String]) -> Option<PathBuf> {
+    let kind = super::script::interpreter_of(&exe.file_name()?.to_string_lossy())?;
+    let arg = super::script::script_arg(kind, cmdline)?;
+    let path = if arg.starts_with('/') {
+        PathBuf::from(&arg)
+    } else {
+        fs::read_link(format!("/proc/{pid}/cwd")).ok()?.join(&arg)
+    };
+    Some(normalize(&path))
+}
+
+/// [`script_with`] for a process whose script `prev` was found at an
+/// earlier sample: only the descriptor it was read through then is looked
+/// at again (none when it had none), instead of every descriptor the
+/// process holds (a server's thousands of sockets). Anything else — a
+/// new script path, the descriptor closed or moved, this sample read the
+/// descriptors anyway — takes the full look.
+pub fn script_again(
+    pid: u32,
+    exe: &std::path::Path,
+    cmdline: &[String],
+    fds: &FdTables,
+    prev: &crate::model::ScriptRun,
+) -> Option<crate::model::ScriptRun> {
+    if fds.get(pid).is_some() {
+        return script_with(pid, exe, cmdline, fds);
+    }
+    let path = script_path(pid, exe, cmdline)?;
+    if path == prev.path {
+        if prev.read_from == path {
+            return Some(script_run(path, None));
+        }
+        let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
+        if prev.read_from.parent() == Some(fd_dir.as_path())
+            && let Ok(target) = fs::read_link(&prev.read_from)
+        {
+            let (target, deleted) = strip_deleted(target);
+            if target == path {
+                return Some(script_run(path, Some((prev.read_from.clone(), deleted))));
+            }
+        }
+    }
+    script_with(pid, exe, cmdline, fds)
 }
 
 /// The script run at `path`, read through the descriptor `fd_hit` when the
@@ -550,12 +592,17 @@ fn is_tor_data_dir(dir: &std::path::Path) -> bool {
 
 /// True when the process works in Tor's data directory or holds one of its
 /// files (`lock` beside `cached-certs`, …) open: Tor under any name.
-pub fn tor_data_of(pid: u32, fds: &FdTables) -> bool {
+/// `walk`: read the descriptors when this sample has not read them yet
+/// (otherwise only the working folder and what was read are looked at).
+pub fn tor_data_of(pid: u32, fds: &FdTables, walk: bool) -> bool {
     if fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|d| is_tor_data_dir(&d)) {
         return true;
     }
     if let Some(links) = fds.get(pid) {
         return links.iter().any(|(_, t)| is_tor_file(t));
+    }
+    if !walk {
+        return false;
     }
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
@@ -646,8 +693,14 @@ mod tests {
         let pid = child.id();
         let (exe, _) = exe_of(pid);
         let run = script_of(pid, &exe.unwrap(), &cmdline_of(pid).unwrap());
+        let known = run.clone().expect("a script run");
+        // Looked at again only where it was read from: the same answer.
+        let (exe0, cmd0) = (exe_of(pid).0.unwrap(), cmdline_of(pid).unwrap());
+        let none = FdTables::default();
+        assert_eq!(script_again(pid, &exe0, &cmd0, &none, &known), run);
         fs::remove_file(&script).unwrap();
         let gone = script_of(pid, &exe_of(pid).0.unwrap(), &cmdline_of(pid).unwrap());
+        assert_eq!(script_again(pid, &exe0, &cmd0, &none, &known), gone);
         // Read through one sample's descriptor table: the same answers.
         let mut fds = FdTables::default();
         assert!(fds.read(pid).is_some());
@@ -663,7 +716,7 @@ mod tests {
             std_sockets(pid, &fds),
             std_sockets(pid, &FdTables::default())
         );
-        assert!(!tor_data_of(pid, &fds));
+        assert!(!tor_data_of(pid, &fds, true));
         let _ = child.kill();
         let _ = child.wait();
         let run = run.expect("sh running a script is a script run");

@@ -42,6 +42,12 @@ pub trait Probe: Send {
     fn capture_mode(&self) -> CaptureMode {
         CaptureMode::Polling
     }
+
+    /// Called by event capture before each sample: the processes it saw
+    /// open a socket or start a program since the last one. A probe may
+    /// then look at the others' descriptors less often (nothing new was
+    /// seen of them); without this call it looks at every one each time.
+    fn note_active(&mut self, _pids: std::collections::HashSet<u32>) {}
 }
 
 impl Probe for Box<dyn Probe> {
@@ -51,6 +57,10 @@ impl Probe for Box<dyn Probe> {
 
     fn capture_mode(&self) -> CaptureMode {
         (**self).capture_mode()
+    }
+
+    fn note_active(&mut self, pids: std::collections::HashSet<u32>) {
+        (**self).note_active(pids)
     }
 }
 

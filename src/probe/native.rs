@@ -29,6 +29,11 @@ pub struct NativeProbe {
     #[cfg(target_os = "linux")]
     known: HashMap<u32, (u64, Option<RawProcess>)>,
     samples: u64,
+    /// The processes event capture saw open a socket or start a program
+    /// since the last sample (`None`: no capture, every process is looked
+    /// at fully each sample).
+    #[cfg(target_os = "linux")]
+    active: Option<std::collections::HashSet<u32>>,
     /// Read each open TCP connection's bytes from the kernel (`tcp_info`)
     /// when no capture counts them: a run that keeps watching.
     tcp_bytes: bool,
@@ -39,9 +44,17 @@ pub struct NativeProbe {
 #[cfg(target_os = "linux")]
 const FULL_REFRESH_EVERY: u64 = 60;
 
-/// Samples between two looks for Tor's data files among open descriptors.
+/// Samples between two looks for Tor's data files in a process's working
+/// folder.
 #[cfg(target_os = "linux")]
 const TOR_RECHECK_EVERY: u64 = 3;
+
+/// Samples between two full reads of a running process's descriptors for
+/// what the cheaper looks in between skip (Tor's files among them, a
+/// script's descriptor opened late), spread over the samples by PID so a
+/// machine with thousands of descriptors is not read all at once.
+#[cfg(target_os = "linux")]
+const FD_RECHECK_EVERY: u64 = 15;
 
 impl NativeProbe {
     /// A probe that resolves socket owners incrementally (for a monitor
@@ -66,6 +79,8 @@ impl NativeProbe {
             #[cfg(target_os = "linux")]
             known: HashMap::new(),
             samples: 0,
+            #[cfg(target_os = "linux")]
+            active: None,
             tcp_bytes: false,
         })
     }
@@ -153,6 +168,8 @@ impl NativeProbe {
         }
         let mut execed = Vec::new();
         let recheck_tor = self.samples.is_multiple_of(TOR_RECHECK_EVERY);
+        let samples = self.samples;
+        let active = self.active.take();
         let mut out: Vec<RawProcess> = self
             .known
             .values_mut()
@@ -167,13 +184,18 @@ impl NativeProbe {
                     raw.exe = exe;
                     raw.exe_deleted = deleted;
                 }
+                let walk = (samples + u64::from(raw.pid)).is_multiple_of(FD_RECHECK_EVERY);
+                // Capture saw it open a socket or start a program (always
+                // true without capture): its standard streams are read.
+                let busy = active.as_ref().is_none_or(|a| a.contains(&raw.pid));
                 // Names and arguments change without a new PID (`exec`, a
                 // program renaming itself): read them every sample.
-                refresh_linux_details(raw, fds);
+                refresh_linux_details(raw, fds, !walk, walk || busy);
                 // Tor under another name opens its data files once it runs;
                 // look again now and then until they are seen.
-                if !raw.tor_data && recheck_tor {
-                    raw.tor_data = super::linux::tor_data_of(raw.pid, fds);
+                let look_tor = walk || if active.is_some() { busy } else { recheck_tor };
+                if !raw.tor_data && look_tor {
+                    raw.tor_data = super::linux::tor_data_of(raw.pid, fds, walk);
                 }
                 raw.clone()
             })
@@ -235,8 +257,8 @@ fn describe(users: &mut Users, pid: Pid, p: &sysinfo::Process, fds: &Fds) -> Opt
     };
     #[cfg(target_os = "linux")]
     {
-        refresh_linux_details(&mut raw, fds);
-        raw.tor_data = super::linux::tor_data_of(pid_n, fds);
+        refresh_linux_details(&mut raw, fds, false, true);
+        raw.tor_data = super::linux::tor_data_of(pid_n, fds, true);
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -248,8 +270,11 @@ fn describe(users: &mut Users, pid: Pid, p: &sysinfo::Process, fds: &Fds) -> Opt
 
 /// What can change while a process runs, read again: its name, arguments,
 /// the image's (device, inode), the script it runs and its standard streams.
+/// `known_script`: the script found at the last sample is looked for only
+/// where it was read from then (see `linux::script_again`); without
+/// `streams` the standard streams stay as last read.
 #[cfg(target_os = "linux")]
-fn refresh_linux_details(raw: &mut RawProcess, fds: &Fds) {
+fn refresh_linux_details(raw: &mut RawProcess, fds: &Fds, known_script: bool, streams: bool) {
     use super::linux;
     let pid = raw.pid;
     if let Some(n) = linux::comm_of(pid) {
@@ -259,11 +284,14 @@ fn refresh_linux_details(raw: &mut RawProcess, fds: &Fds) {
         raw.cmdline = c;
     }
     raw.exe_stamp = linux::stamp_of(std::path::Path::new(&format!("/proc/{pid}/exe")));
-    raw.script = raw
-        .exe
-        .as_deref()
-        .and_then(|exe| linux::script_with(pid, exe, &raw.cmdline, fds));
-    raw.std_sockets = linux::std_sockets(pid, fds);
+    let prev = raw.script.take().filter(|_| known_script);
+    raw.script = raw.exe.as_deref().and_then(|exe| match &prev {
+        Some(prev) => linux::script_again(pid, exe, &raw.cmdline, fds, prev),
+        None => linux::script_with(pid, exe, &raw.cmdline, fds),
+    });
+    if streams {
+        raw.std_sockets = linux::std_sockets(pid, fds);
+    }
 }
 
 /// Elsewhere the script comes from the command line alone, when absolute.
@@ -357,6 +385,15 @@ fn convert(si: &netstat2::SocketInfo) -> RawSocket {
 }
 
 impl Probe for NativeProbe {
+    fn note_active(&mut self, pids: std::collections::HashSet<u32>) {
+        #[cfg(target_os = "linux")]
+        {
+            self.active = Some(pids);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = pids;
+    }
+
     fn sample(&mut self) -> Result<RawSample, ProbeError> {
         let af = AddressFamilyFlags::IPV4 | AddressFamilyFlags::IPV6;
         let proto = ProtocolFlags::TCP | ProtocolFlags::UDP;
@@ -377,8 +414,8 @@ impl Probe for NativeProbe {
             .collect();
 
         #[cfg(target_os = "linux")]
-        let (owners_complete, processes, mut special_sockets) = {
-            let pids = super::linux::list_pids();
+        let (owners_complete, processes, mut special_sockets, stopped) = {
+            let (pids, stopped) = super::linux::list_pids();
             sockets.extend(super::linux::extra_sockets(&pids));
             // Raw and packet sockets ride along in the owner search as
             // placeholders, then leave the table (they are not TCP or UDP).
@@ -407,13 +444,19 @@ impl Probe for NativeProbe {
                     pids: s.pids,
                 })
                 .collect();
-            (complete, self.refresh_changed(&pids, &fds), special)
+            (
+                complete,
+                self.refresh_changed(&pids, &fds),
+                special,
+                stopped,
+            )
         };
         #[cfg(not(target_os = "linux"))]
-        let (owners_complete, processes, mut special_sockets) = (
+        let (owners_complete, processes, mut special_sockets, stopped) = (
             true,
             self.refresh_all(&()),
             Vec::<crate::model::RawSpecialSocket>::new(),
+            std::collections::HashSet::<u32>::new(),
         );
         self.samples += 1;
         #[cfg(target_os = "linux")]
@@ -439,16 +482,13 @@ impl Probe for NativeProbe {
             s.pids.retain(|pid| alive.contains_key(pid));
         }
 
-        #[cfg(target_os = "linux")]
+        // Windows suspends threads, which no cheap call reports: nothing
+        // is shown as suspended there rather than a guess.
         let suspended = processes
             .iter()
             .map(|p| p.pid)
-            .filter(|&pid| super::linux::is_stopped(pid))
+            .filter(|pid| stopped.contains(pid))
             .collect();
-        // Windows suspends threads, which no cheap call reports: nothing
-        // is shown as suspended there rather than a guess.
-        #[cfg(not(target_os = "linux"))]
-        let suspended = Vec::new();
         Ok(RawSample {
             suspended,
             ended: Vec::new(),

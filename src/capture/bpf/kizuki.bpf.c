@@ -143,17 +143,6 @@ static __always_inline __u64 sk_key(struct sock *sk)
 	return bpf_get_socket_cookie(sk);
 }
 
-// The reader is woken only once this much is waiting (or it looks by
-// itself, a few times a second): waking it per event costs an interrupt
-// and a context switch per connection under a flood of them.
-#define WAKE_BYTES (256 * 1024)
-
-static __always_inline __u64 wake_flag(void)
-{
-	return bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA) >= WAKE_BYTES ? BPF_RB_FORCE_WAKEUP
-									 : BPF_RB_NO_WAKEUP;
-}
-
 static __always_inline void count_lost(__u32 which)
 {
 	__u64 *v = bpf_map_lookup_elem(&LOST, &which);
@@ -248,7 +237,7 @@ static __always_inline void emit_flow(__u32 kind, __u64 key, struct flow *f)
 	e->sk = key;
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	__builtin_memcpy(&e->f, f, sizeof(*f));
-	bpf_ringbuf_submit(e, wake_flag());
+	bpf_ringbuf_submit(e, 0);
 }
 
 // The flow of `sk`, created (and announced) on first sight.
@@ -549,7 +538,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 		e->depth = depth + 1;
 		d = parent;
 	}
-	if (bpf_ringbuf_output(&EVENTS, e, sizeof(*e), wake_flag()))
+	if (bpf_ringbuf_output(&EVENTS, e, sizeof(*e), 0))
 		count_lost(0);
 	return 0;
 }
@@ -568,6 +557,6 @@ int BPF_PROG(sched_process_exit, struct task_struct *p, bool group_dead)
 	e->kind = EV_EXIT;
 	e->tgid = BPF_CORE_READ(p, tgid);
 	e->ts_ns = bpf_ktime_get_boot_ns();
-	bpf_ringbuf_submit(e, wake_flag());
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -1,6 +1,7 @@
 //! The guard itself (Linux): root-owned state, the kernel made to match it,
 //! exec catching, and the socket its clients ask through.
 
+mod activity;
 mod auth;
 mod check;
 mod core;

@@ -6,7 +6,8 @@
 //! The probe is wrapped in a [`Tee`], so a [`MonitorCore`] can run here on
 //! the very same samples: [`start`] takes its extra stages (a journal
 //! kept by root, for one). Without stages no monitor runs: sampling is
-//! all the guard does.
+//! all the guard does. With capture, a second in which nothing happened
+//! is not sampled ([`super::activity`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -133,16 +134,21 @@ pub fn start(extra_stages: Vec<Box<dyn Stage>>) -> Option<LiveState> {
             return None;
         }
     };
+    // With capture, the count of its events (see `activity`).
+    let mut events = None;
     let (probe, capture): (Box<dyn Probe>, LiveCapture) = if std::env::var_os("KIZUKI_CAPTURE")
         .is_some_and(|v| v == "polling")
     {
         (Box::new(probe.with_tcp_bytes()), LiveCapture::Polling)
     } else {
         match crate::capture::open_native() {
-            Ok(source) => (
-                Box::new(crate::capture::CaptureProbe::new(Box::new(probe), source)),
-                LiveCapture::Ebpf,
-            ),
+            Ok(source) => {
+                events = source.events_read();
+                (
+                    Box::new(crate::capture::CaptureProbe::new(Box::new(probe), source)),
+                    LiveCapture::Ebpf,
+                )
+            }
             Err(e) => {
                 eprintln!("kizuki guard: event capture could not load ({e}): polling every second");
                 (Box::new(probe.with_tcp_bytes()), LiveCapture::Polling)
@@ -169,7 +175,7 @@ pub fn start(extra_stages: Vec<Box<dyn Stage>>) -> Option<LiveState> {
         .name("guard-live".into())
         .spawn(move || {
             let _reader = reader;
-            run(tee, names, extra_stages);
+            run(tee, names, extra_stages, events);
         });
     if let Err(e) = spawned {
         eprintln!("kizuki guard: no live view: {e}");
@@ -202,7 +208,15 @@ impl ExeHasher for StoreHasher {
     }
 }
 
-fn run(tee: Tee, names: Arc<NameCache>, extra_stages: Vec<Box<dyn Stage>>) {
+/// Samples every [`INTERVAL`]; with capture (`events`), only when
+/// something happened or [`super::activity::QUIET_MAX`] passed.
+fn run(
+    tee: Tee,
+    names: Arc<NameCache>,
+    extra_stages: Vec<Box<dyn Stage>>,
+    events: Option<Arc<std::sync::atomic::AtomicU64>>,
+) {
+    let mut activity = events.map(super::activity::Activity::new);
     // With stages, a monitor samples through the tee; without, the tee
     // alone.
     let mut step: Box<dyn FnMut() -> Result<(), ProbeError>> = if extra_stages.is_empty() {
@@ -218,7 +232,9 @@ fn run(tee: Tee, names: Arc<NameCache>, extra_stages: Vec<Box<dyn Stage>>) {
             Box::new(hasher),
             Arc::new(SystemClock),
             INTERVAL,
-        );
+        )
+        // The journal reads programs, processes and session events only.
+        .without_connections();
         core.set_names(names, None);
         for s in extra_stages {
             core.add_stage(s);
@@ -228,6 +244,10 @@ fn run(tee: Tee, names: Arc<NameCache>, extra_stages: Vec<Box<dyn Stage>>) {
     let mut last_error: Option<String> = None;
     loop {
         let started = Instant::now();
+        if activity.as_mut().is_some_and(|a| !a.due(started)) {
+            std::thread::sleep(INTERVAL.saturating_sub(started.elapsed()));
+            continue;
+        }
         match step() {
             Ok(()) => last_error = None,
             Err(e) => {
