@@ -601,6 +601,10 @@ mod tests {
         assert!(j.verify().unwrap().intact());
     }
 
+    // SQLite's page limit stands in for a full disk; under Wine it is
+    // not always reached (about one run in three wrote through), so this
+    // runs where the limit holds. The pause logic has no OS part.
+    #[cfg(unix)]
     #[test]
     fn disk_full_pauses_the_journal_without_stopping_sampling() {
         let dir = tempfile::tempdir().unwrap();
