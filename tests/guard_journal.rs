@@ -179,6 +179,22 @@ impl Guard<'_> {
     }
 
     /// `kizuki history …` as nobody, through the guard.
+    /// One request line as nobody, through a small Python client.
+    fn ask_as_nobody(&self, line: &str) -> Value {
+        let out = Command::new("setpriv")
+            .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups"])
+            .arg(common::python())
+            .args([
+                "-c",
+                "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall((sys.argv[2]+'\\n').encode())\nprint(s.makefile().readline().strip())",
+            ])
+            .arg(&self.socket)
+            .arg(line)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     fn cli_as_nobody(&self, args: &[&str], tmp: &Path) -> Output {
         Command::new("setpriv")
             .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups"])
@@ -358,18 +374,7 @@ fn the_journal_in_the_guard_is_root_s_shows_each_user_their_own_and_survives_cut
     let (all, _) = guard.history();
     assert!(all.iter().any(|s| exe_of(s) == roots.display().to_string()));
     // nobody cannot widen the query.
-    let forged = Command::new("setpriv")
-        .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups"])
-        .arg(common::python())
-        .args([
-            "-c",
-            "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall((sys.argv[2]+'\\n').encode())\nprint(s.makefile().readline().strip())",
-        ])
-        .arg(&guard.socket)
-        .arg(r#"{"op":"history","query":{"uid":0}}"#)
-        .output()
-        .unwrap();
-    let forged: Value = serde_json::from_slice(&forged.stdout).unwrap();
+    let forged = guard.ask_as_nobody(r#"{"op":"history","query":{"uid":0}}"#);
     assert_eq!(forged["reply"], "refused", "{forged}");
     // A short connection of nobody's: it ends in TIME_WAIT, which the
     // kernel reports as root's; it is still nobody's to see.
@@ -393,24 +398,10 @@ fn the_journal_in_the_guard_is_root_s_shows_each_user_their_own_and_survives_cut
     );
     // The window's history tab: nobody's newest session of their program,
     // read newest first, and still nothing of root's.
-    let ask_as_nobody = |line: &str| -> Value {
-        let out = Command::new("setpriv")
-            .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups"])
-            .arg(common::python())
-            .args([
-                "-c",
-                "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall((sys.argv[2]+'\\n').encode())\nprint(s.makefile().readline().strip())",
-            ])
-            .arg(&guard.socket)
-            .arg(line)
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
     for exe in [&mine, &roots] {
         let q = json!({"op": "history", "query": {
             "exe": exe.display().to_string(), "newest_first": true, "limit": 1}});
-        let page = ask_as_nobody(&q.to_string());
+        let page = guard.ask_as_nobody(&q.to_string());
         assert_eq!(page["reply"], "history", "{page}");
         let got = page["page"]["sessions"].as_array().unwrap();
         if exe == &mine {

@@ -49,6 +49,32 @@ fn unexpected(r: Reply) -> NotShown {
     })
 }
 
+/// One page of the guard's journal.
+fn one_page(link: &mut dyn GuardLink, query: &HistoryQuery) -> Result<HistoryPage, NotShown> {
+    match ask(
+        link,
+        &Request::History {
+            query: query.clone(),
+        },
+    )? {
+        Reply::History { page } => Ok(*page),
+        other => Err(unexpected(other)),
+    }
+}
+
+impl GuardHistory {
+    /// Empty, with the scope and head of the first page.
+    fn of(page: &HistoryPage) -> GuardHistory {
+        GuardHistory {
+            scope: page.scope,
+            head: page.head.head(),
+            sessions: Vec::new(),
+            events: Vec::new(),
+            truncated: false,
+        }
+    }
+}
+
 /// Every page of the guard's journal for these filters, until about
 /// `max_rows` rows (at most [`MAX_ROWS`]) were read.
 pub fn history(
@@ -65,22 +91,8 @@ pub fn history(
     };
     let mut out: Option<GuardHistory> = None;
     loop {
-        let page: HistoryPage = match ask(
-            link,
-            &Request::History {
-                query: query.clone(),
-            },
-        )? {
-            Reply::History { page } => *page,
-            other => return Err(unexpected(other)),
-        };
-        let acc = out.get_or_insert_with(|| GuardHistory {
-            scope: page.scope,
-            head: page.head.head(),
-            sessions: Vec::new(),
-            events: Vec::new(),
-            truncated: false,
-        });
+        let page = one_page(link, &query)?;
+        let acc = out.get_or_insert_with(|| GuardHistory::of(&page));
         acc.sessions.extend(page.sessions.iter().map(|s| s.row()));
         acc.events.extend(page.events.iter().map(|e| e.row()));
         match page.next_after {
@@ -116,22 +128,8 @@ pub fn recent(
     };
     let mut out: Option<GuardHistory> = None;
     loop {
-        let page: HistoryPage = match ask(
-            link,
-            &Request::History {
-                query: query.clone(),
-            },
-        )? {
-            Reply::History { page } => *page,
-            other => return Err(unexpected(other)),
-        };
-        let acc = out.get_or_insert_with(|| GuardHistory {
-            scope: page.scope,
-            head: page.head.head(),
-            sessions: Vec::new(),
-            events: Vec::new(),
-            truncated: false,
-        });
+        let page = one_page(link, &query)?;
+        let acc = out.get_or_insert_with(|| GuardHistory::of(&page));
         acc.sessions.extend(page.sessions.iter().map(|s| s.row()));
         if acc.sessions.len() >= max_sessions {
             acc.truncated = page.next_before.is_some() || acc.sessions.len() > max_sessions;
