@@ -267,6 +267,49 @@ s.recvfrom(2048)
     within_10_percent(c.bytes_received, 500, "received");
 }
 
+/// The peer of a connectionless send is read from the packet the send
+/// hands to the device: IPv6, and an IPv4 peer of a dual-stack IPv6 socket
+/// (shown as the IPv4-mapped address), both with their ports and bytes.
+#[test]
+fn udp_over_ipv6_and_dual_stack_keep_their_peers() {
+    if !is_root() && cannot_run("udp_ipv6", "needs root") {
+        return;
+    }
+    let mut h = Harness::new();
+    let tool = h.generator(&python_exe(), "gen-udp6");
+    let v6 = UdpSocket::bind("[::1]:0").unwrap();
+    let v4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (p6, p4) = (
+        v6.local_addr().unwrap().port(),
+        v4.local_addr().unwrap().port(),
+    );
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.sendto(b"6" * 200, ("::1", int(sys.argv[1])))
+s.sendto(b"4" * 120, ("::ffff:127.0.0.1", int(sys.argv[2])))
+"#;
+    run_ok(Command::new(&tool).args(["-c", script, &p6.to_string(), &p4.to_string()]));
+    let snap = h.settle();
+    let conns = connections_of(&snap, &tool);
+    let to = |port: u16| {
+        conns
+            .iter()
+            .find(|c| c.protocol == Protocol::Udp && c.remote.is_some_and(|r| r.port() == port))
+            .unwrap_or_else(|| panic!("no UDP send to port {port}: {conns:?}"))
+    };
+    let c6 = to(p6);
+    assert_eq!(c6.remote.map(|r| r.ip()), Some("::1".parse().unwrap()));
+    within_10_percent(c6.bytes_sent, 200, "sent over IPv6");
+    let c4 = to(p4);
+    assert_eq!(
+        c4.remote.map(|r| r.ip()),
+        Some("::ffff:127.0.0.1".parse().unwrap())
+    );
+    within_10_percent(c4.bytes_sent, 120, "sent to a mapped IPv4 address");
+}
+
 #[test]
 fn ping_is_attributed_to_ping() {
     if !is_root() && cannot_run("ping", "needs root") {
@@ -288,6 +331,8 @@ fn ping_is_attributed_to_ping() {
         .trim(),
     )
     .unwrap();
+    // A copy of its own: another ping on the machine must not answer for it.
+    let ping = h.generator(&ping, "gen-ping");
     run_ok(Command::new(&ping).args(["-c1", "-W2", "127.0.0.1"]));
     let snap = h.settle();
     let conns = connections_of(&snap, &ping);

@@ -30,7 +30,7 @@ const PROGRAMS: &[&str] = &[
     "tcp_rcv_space_adjust",
     "sock_send_length",
     "sock_recv_length",
-    "sys_enter",
+    "net_dev_queue",
 ];
 
 /// A connectionless flow (UDP, ICMP, raw, packet) has no close the kernel

@@ -11,9 +11,9 @@
 //   tcp/tcp_destroy_sock       the end of a TCP socket
 //   sock/sock_send_length      bytes sent by any socket (all protocols)
 //   sock/sock_recv_length      bytes received by any socket
-//   raw_syscalls/sys_enter     the peer named in sendto/sendmsg (for
-//                              connectionless sockets; other calls return
-//                              at the first comparison)
+//   net/net_dev_queue          the peer of a connectionless socket's
+//                              send, from the packet it hands to a device
+//                              (TCP packets return at the first test)
 //   sched/sched_process_exec   the program image, with its resolved path
 //   sched/sched_process_exit   the end of a process
 //
@@ -191,8 +191,9 @@ static __always_inline void fill_addrs(struct flow *f, struct sock *sk)
 	}
 }
 
-// The peer a thread named in the sendto/sendmsg it is in (sys_enter),
-// taken by the send that follows in the same call.
+// The peer of a connectionless socket's packet (net_dev_queue), taken by
+// the send it belongs to: the packet reaches a device inside the send,
+// before sock_send_length reports it.
 struct peer {
 	__u64 ts_ns;
 	__u8 addr[16];
@@ -204,24 +205,24 @@ struct peer {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u32);
+	__type(key, __u64);
 	__type(value, struct peer);
 } PEERS SEC(".maps");
 
-// The peer named for this thread's send now, if any: 1 when read.
-static __always_inline int take_peer(__u8 *addr, __u16 *port)
+// The peer of this socket's send now, if any: 1 when read. `key` is the
+// socket's address (net_dev_queue cannot ask for its cookie).
+static __always_inline int take_peer(__u64 key, __u8 *addr, __u16 *port)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct peer *p = bpf_map_lookup_elem(&PEERS, &tid);
+	struct peer *p = bpf_map_lookup_elem(&PEERS, &key);
 	if (!p)
 		return 0;
-	// Named in this very call (a few microseconds ago), not a stale one.
+	// From this very send (a few microseconds ago), not a stale one.
 	int fresh = bpf_ktime_get_boot_ns() - p->ts_ns < 5000000;
 	if (fresh) {
 		__builtin_memcpy(addr, p->addr, 16);
 		*port = p->port;
 	}
-	bpf_map_delete_elem(&PEERS, &tid);
+	bpf_map_delete_elem(&PEERS, &key);
 	return fresh;
 }
 
@@ -340,7 +341,7 @@ static __always_inline void count(struct sock *sk, int bytes, int sending)
 	if (f->proto != P_TCP && f->proto != P_PACKET) {
 		__u8 addr[16] = {};
 		__u16 port = 0;
-		if (sending && take_peer(addr, &port)) {
+		if (sending && take_peer((__u64)sk, addr, &port)) {
 			// Announces the flow with its peer when the peer is new.
 			announced = set_peer(f, sk_key(sk), addr, port);
 		} else if (!has_peer(f)) {
@@ -363,7 +364,6 @@ static __always_inline void count(struct sock *sk, int bytes, int sending)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, struct sock *sk, const int oldstate, const int newstate)
 {
-	__u64 key = sk_key(sk);
 	// connect() moves a socket to SYN_SENT in the calling process: the
 	// owner is known here, the local port is not chosen yet. The flow is
 	// announced once established (or at its close if it never was).
@@ -372,11 +372,19 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, const int oldstate, const int
 		flow_of(sk, DIR_OUT, &created);
 		return 0;
 	}
+	// A connection moves through ten states; only these change what user
+	// space shows: established after a connect (the addresses), leaving
+	// ESTABLISHED (closing), and the close (ports of one never
+	// established). The others return before the flow map is read.
+	int connected = newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT;
+	if (!connected && oldstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+		return 0;
+	__u64 key = sk_key(sk);
 	struct flow *f = bpf_map_lookup_elem(&FLOWS, &key);
 	if (!f)
 		return 0;
 	f->state = newstate;
-	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
+	if (connected) {
 		fill_addrs(f, sk);
 		emit_flow(EV_OPEN, key, f);
 	} else if (newstate == TCP_CLOSE && f->sport == 0) {
@@ -428,51 +436,69 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-#define NR_SENDTO 44
-#define NR_SENDMSG 46
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define TCP_TIME_WAIT 6
+#define TCP_NEW_SYN_RECV 12
 
-// The peer named by sendto(fd, buf, len, flags, addr, addrlen) or by
-// sendmsg(fd, msg, flags)'s msg_name, read from the caller's memory.
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+// The peer of a connectionless socket's send, read from the packet as it
+// is handed to a device (in the sender's call, before sock_send_length).
+// Unlike a system call hook this costs nothing to other system calls, and
+// it sees sends made through io_uring or sendmmsg alike.
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(net_dev_queue, struct sk_buff *skb)
 {
-	if (id != NR_SENDTO && id != NR_SENDMSG)
+	struct sock *sk = skb->sk;
+	if (!sk)
 		return 0;
-	void *uaddr = 0;
-	if (id == NR_SENDTO) {
-		uaddr = (void *)BPF_CORE_READ(regs, r8);
-	} else {
-		struct user_msghdr m = {};
-		void *um = (void *)BPF_CORE_READ(regs, si);
-		if (bpf_probe_read_user(&m, sizeof(m), um))
-			return 0;
-		uaddr = m.msg_name;
-	}
-	if (!uaddr)
+	// Time-wait and request sockets (TCP) are not full sockets.
+	__u8 st = sk->__sk_common.skc_state;
+	if (st == TCP_TIME_WAIT || st == TCP_NEW_SYN_RECV)
 		return 0;
+	__u16 family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	__u16 proto = sk->sk_protocol;
+	if (proto == IPPROTO_TCP)
+		return 0;
+	// A connected socket's peer is its own address (fill_addrs).
+	if (sk->__sk_common.skc_dport != 0)
+		return 0;
+	unsigned char *head = skb->head;
+	__u16 nh = skb->network_header;
+	__u16 th = skb->transport_header;
+	__u16 l3 = bpf_ntohs(skb->protocol);
 	struct peer p = {};
-	__u16 fam = 0;
-	if (bpf_probe_read_user(&fam, sizeof(fam), uaddr))
-		return 0;
-	if (fam == AF_INET) {
-		struct sockaddr_in sin = {};
-		if (bpf_probe_read_user(&sin, sizeof(sin), uaddr))
+	if (l3 == ETH_P_IP) {
+		__u32 d = 0;
+		if (bpf_probe_read_kernel(&d, 4, head + nh + 16))
 			return 0;
-		__builtin_memcpy(p.addr, &sin.sin_addr.s_addr, 4);
-		p.port = bpf_ntohs(sin.sin_port);
-	} else if (fam == AF_INET6) {
-		struct sockaddr_in6 sin6 = {};
-		if (bpf_probe_read_user(&sin6, sizeof(sin6), uaddr))
+		if (family == AF_INET6) {
+			// A dual-stack socket sending to an IPv4 address.
+			p.addr[10] = 0xff;
+			p.addr[11] = 0xff;
+			__builtin_memcpy(&p.addr[12], &d, 4);
+		} else {
+			__builtin_memcpy(p.addr, &d, 4);
+		}
+	} else if (l3 == ETH_P_IPV6 && family == AF_INET6) {
+		if (bpf_probe_read_kernel(p.addr, 16, head + nh + 24))
 			return 0;
-		__builtin_memcpy(p.addr, &sin6.sin6_addr, 16);
-		p.port = bpf_ntohs(sin6.sin6_port);
 	} else {
 		return 0;
 	}
-	p.family = fam;
+	if (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE) {
+		__u16 port = 0;
+		if (bpf_probe_read_kernel(&port, 2, head + th + 2))
+			return 0;
+		p.port = bpf_ntohs(port);
+	}
+	p.family = family;
 	p.ts_ns = bpf_ktime_get_boot_ns();
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&PEERS, &tid, &p, BPF_ANY);
+	// Keyed by the socket's address: the cookie may not exist yet, and
+	// the entry lives only until this send's sock_send_length.
+	__u64 key = (__u64)sk;
+	bpf_map_update_elem(&PEERS, &key, &p, BPF_ANY);
 	return 0;
 }
 
