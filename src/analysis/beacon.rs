@@ -44,6 +44,11 @@ use crate::model::{FindingKind, Program, ProgramKey, Protocol, Severity, SockSta
 use crate::monitor::SessionEvent;
 use crate::names::peer::{Peer, PeerKey, peer_key};
 
+/// Maps hashed for every contact of a sample (thousands): a fast hasher,
+/// still seeded per process, instead of SipHash over paths.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// Contacts older than this are forgotten: slow beacons (one an hour) show
 /// a full day.
 pub const HORIZON: Duration = Duration::from_secs(25 * 3600);
@@ -85,7 +90,7 @@ struct Timeline {
 /// Contact timelines per program and remote peer.
 #[derive(Debug, Default)]
 pub struct ContactTimelines {
-    by_program: HashMap<ProgramKey, HashMap<PeerKey, Timeline>>,
+    by_program: FastMap<ProgramKey, FastMap<PeerKey, Timeline>>,
 }
 
 fn canonical(a: SocketAddr) -> SocketAddr {
@@ -135,7 +140,7 @@ impl ContactTimelines {
         // Looked up before inserting: a sample records thousands of
         // contacts of the same few programs (no key copied for each).
         if !self.by_program.contains_key(program) {
-            self.by_program.insert(program.clone(), HashMap::new());
+            self.by_program.insert(program.clone(), FastMap::default());
         }
         let Some(endpoints) = self.by_program.get_mut(program) else {
             return;
@@ -174,7 +179,7 @@ impl ContactTimelines {
     /// `/tmp/update.sh`) is also a contact of the script: the script is the
     /// program that keeps calling.
     pub fn record_events(&mut self, events: &[SessionEvent], programs: &[Program]) {
-        let by_pid: HashMap<u32, (&ProgramKey, Option<u32>)> = programs
+        let by_pid: FastMap<u32, (&ProgramKey, Option<u32>)> = programs
             .iter()
             .flat_map(|p| p.processes.iter().map(move |x| (x.pid, (&p.key, x.parent))))
             .collect();
@@ -183,7 +188,7 @@ impl ContactTimelines {
             let (pkey, _) = by_pid.get(&(*parent)?)?;
             (matches!(pkey, ProgramKey::Script { .. }) && *pkey != own).then(|| (*pkey).clone())
         };
-        let listening: HashMap<&ProgramKey, HashSet<u16>> = programs
+        let listening: FastMap<&ProgramKey, FastSet<u16>> = programs
             .iter()
             .map(|p| {
                 let ports = p
@@ -195,7 +200,7 @@ impl ContactTimelines {
                 (&p.key, ports)
             })
             .collect();
-        let mut last_ports: Option<(&ProgramKey, Option<&HashSet<u16>>)> = None;
+        let mut last_ports: Option<(&ProgramKey, Option<&FastSet<u16>>)> = None;
         for ev in events {
             let SessionEvent::Opened {
                 program: Some(key),

@@ -4,6 +4,7 @@
 mod autostart;
 mod errors;
 mod history;
+mod json_fast;
 mod mark;
 pub mod output;
 mod timing;

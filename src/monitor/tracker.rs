@@ -209,7 +209,13 @@ impl Tracker {
         hash: &mut dyn FnMut(&RawProcess) -> Option<String>,
     ) -> Vec<SessionEvent> {
         self.since.get_or_insert(now);
-        let mut events = Vec::new();
+        // The first sample opens every session it lists: room for them
+        // at once (later samples open few).
+        let mut events = if self.sessions.is_empty() {
+            Vec::with_capacity(sample.sockets.len() + sample.ended.len())
+        } else {
+            Vec::new()
+        };
 
         // Processes: new instances get hashed once; the rest are refreshed.
         let mut seen_procs: Map<u32, ProcId> =
@@ -521,15 +527,31 @@ impl Tracker {
     }
 }
 
+/// Live first, then by PID, protocol, local and remote address, and when
+/// first seen: the order of the tuple `(!live, pid, protocol, local,
+/// remote, first_seen)`, compared field by field with IPv4 addresses as
+/// numbers (ten thousand connections are sorted per snapshot).
 fn conn_order(a: &Connection, b: &Connection) -> std::cmp::Ordering {
-    (b.live, a.pid, a.protocol, a.local, a.remote, a.first_seen).cmp(&(
-        a.live,
-        b.pid,
-        b.protocol,
-        b.local,
-        b.remote,
-        b.first_seen,
-    ))
+    b.live
+        .cmp(&a.live)
+        .then_with(|| a.pid.cmp(&b.pid))
+        .then_with(|| a.protocol.cmp(&b.protocol))
+        .then_with(|| addr_order(&a.local, &b.local))
+        .then_with(|| match (&a.remote, &b.remote) {
+            (Some(x), Some(y)) => addr_order(x, y),
+            (x, y) => x.cmp(y),
+        })
+        .then_with(|| a.first_seen.cmp(&b.first_seen))
+}
+
+/// `SocketAddr`'s own order, with IPv4 addresses compared as numbers.
+fn addr_order(a: &SocketAddr, b: &SocketAddr) -> std::cmp::Ordering {
+    match (a, b) {
+        (SocketAddr::V4(x), SocketAddr::V4(y)) => {
+            (x.ip().to_bits(), x.port()).cmp(&(y.ip().to_bits(), y.port()))
+        }
+        _ => a.cmp(b),
+    }
 }
 
 fn to_connection(key: &SessionKey, st: &SessionState) -> Connection {
@@ -546,5 +568,69 @@ fn to_connection(key: &SessionKey, st: &SessionState) -> Connection {
         remote_name: st.remote_name.clone(),
         bytes_sent: st.bytes.0,
         bytes_received: st.bytes.1,
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    /// The tuple order `conn_order` stands for.
+    fn tuple_order(a: &Connection, b: &Connection) -> std::cmp::Ordering {
+        (!a.live, a.pid, a.protocol, a.local, a.remote, a.first_seen).cmp(&(
+            !b.live,
+            b.pid,
+            b.protocol,
+            b.local,
+            b.remote,
+            b.first_seen,
+        ))
+    }
+
+    #[test]
+    fn connection_order_is_the_tuple_order() {
+        let addrs = [
+            "127.0.0.1:80",
+            "127.0.0.1:81",
+            "127.0.0.2:1",
+            "10.0.0.1:65535",
+            "255.255.255.255:0",
+            "[::1]:80",
+            "[::]:0",
+            "[fe80::1%3]:22",
+            "[::ffff:127.0.0.1]:80",
+        ];
+        let addrs: Vec<SocketAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+        let t0 = SystemTime::UNIX_EPOCH;
+        let mut conns = Vec::new();
+        for (i, local) in addrs.iter().enumerate() {
+            for (j, remote) in addrs.iter().map(Some).chain([None]).enumerate() {
+                for k in 0..4u32 {
+                    conns.push(Connection {
+                        pid: (k != 0).then_some(k % 2 + (i as u32 % 2)),
+                        protocol: if (i + j) % 2 == 0 {
+                            Protocol::Tcp
+                        } else {
+                            Protocol::Udp
+                        },
+                        local: *local,
+                        remote: remote.copied(),
+                        state: SockState::Established,
+                        first_seen: t0 + Duration::from_millis(u64::from(k) * 7 % 3),
+                        last_seen: t0,
+                        live: !(i + j + k as usize).is_multiple_of(3),
+                        uid: None,
+                        remote_name: None,
+                        bytes_sent: None,
+                        bytes_received: None,
+                    });
+                }
+            }
+        }
+        for a in &conns {
+            for b in &conns {
+                assert_eq!(conn_order(a, b), tuple_order(a, b), "{a:?} {b:?}");
+            }
+        }
     }
 }
