@@ -209,6 +209,7 @@ impl ContactTimelines {
             else {
                 continue;
             };
+            let key: &ProgramKey = key;
             let Some(remote) = c.remote else { continue };
             if c.protocol != Protocol::Tcp || c.state == SockState::Listen {
                 continue;
@@ -216,7 +217,7 @@ impl ContactTimelines {
             // Events of one program come in runs: its ports are kept at
             // hand instead of hashing its path again.
             let ports = match last_ports {
-                Some((k, ports)) if k == key => ports,
+                Some((k, ports)) if std::ptr::eq(k, key) || k == key => ports,
                 _ => {
                     let ports = listening.get(key);
                     last_ports = Some((key, ports));
@@ -816,7 +817,7 @@ mod tests {
         let mut c = outgoing("203.0.113.5:443");
         c.pid = Some(11);
         let opened = |c: &crate::model::Connection| SessionEvent::Opened {
-            program: Some(ProgramKey::Exe("/usr/bin/curl".into())),
+            program: Some(std::sync::Arc::new(ProgramKey::Exe("/usr/bin/curl".into()))),
             connection: c.clone(),
         };
         let mut contacts = ContactTimelines::default();

@@ -11,6 +11,9 @@ use std::time::SystemTime;
 use crate::clock::rfc3339;
 use crate::model::Connection;
 
+/// Distinct seconds remembered by [`Compact::time`].
+const TIMES: usize = 4;
+
 /// Bytes gathered before they are handed to the writer.
 const CHUNK: usize = 64 * 1024;
 
@@ -19,9 +22,12 @@ const CHUNK: usize = 64 * 1024;
 pub(super) struct Compact<W: Write> {
     out: W,
     pub(super) buf: Vec<u8>,
-    /// Whole seconds since 1970 and their RFC 3339 text: the connections
-    /// of one snapshot share few distinct seconds.
-    last_time: Option<(u64, String)>,
+    /// Whole seconds since 1970 and their RFC 3339 text, the latest few:
+    /// the connections of one snapshot share few distinct seconds (each
+    /// writes two times, when it was first and last seen).
+    times: [Option<(u64, String)>; TIMES],
+    /// The slot the next new time goes into.
+    next_time: usize,
 }
 
 impl<W: Write> Compact<W> {
@@ -29,7 +35,8 @@ impl<W: Write> Compact<W> {
         Compact {
             out,
             buf: Vec::with_capacity(CHUNK + 4096),
-            last_time: None,
+            times: Default::default(),
+            next_time: 0,
         }
     }
 
@@ -139,14 +146,14 @@ impl<W: Write> Compact<W> {
             string(&mut self.buf, &rfc3339(t));
             return;
         };
-        match &self.last_time {
-            Some((s, text)) if *s == secs => string(&mut self.buf, text),
-            _ => {
-                let text = rfc3339(t);
-                string(&mut self.buf, &text);
-                self.last_time = Some((secs, text));
-            }
+        if let Some((_, text)) = self.times.iter().flatten().find(|(s, _)| *s == secs) {
+            string(&mut self.buf, text);
+            return;
         }
+        let text = rfc3339(t);
+        string(&mut self.buf, &text);
+        self.times[self.next_time] = Some((secs, text));
+        self.next_time = (self.next_time + 1) % TIMES;
     }
 }
 

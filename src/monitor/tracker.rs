@@ -45,7 +45,9 @@ struct SessionKey {
 
 #[derive(Debug, Clone)]
 struct SessionState {
-    program: Option<ProgramKey>,
+    /// Shared with the process's state: a busy program holds thousands of
+    /// sessions, each would otherwise copy its path.
+    program: Option<Arc<ProgramKey>>,
     state: SockState,
     first_seen: SystemTime,
     last_seen: SystemTime,
@@ -61,7 +63,7 @@ struct SessionState {
 #[derive(Debug, Clone)]
 struct ProcState {
     raw: RawProcess,
-    key: ProgramKey,
+    key: Arc<ProgramKey>,
     sha256: Option<String>,
     hashed_from: HashedFrom,
     last_seen: SystemTime,
@@ -79,11 +81,11 @@ struct ProgramState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
     Opened {
-        program: Option<ProgramKey>,
+        program: Option<Arc<ProgramKey>>,
         connection: Connection,
     },
     Closed {
-        program: Option<ProgramKey>,
+        program: Option<Arc<ProgramKey>>,
         connection: Connection,
     },
 }
@@ -228,9 +230,13 @@ impl Tracker {
                 start_time: p.start_time,
             };
             seen_procs.insert(p.pid, id);
-            match self.procs.get_mut(&id) {
+            let key = program_key(p);
+            let key = match self.procs.get_mut(&id) {
                 Some(st) => {
-                    st.key = program_key(p);
+                    // The same key keeps its shared copy.
+                    if *st.key != key {
+                        st.key = Arc::new(key);
+                    }
                     // `exec` (or a swapped script) keeps the PID but not the
                     // image: hash what runs now. A hash that could not be
                     // confirmed is tried again.
@@ -244,14 +250,16 @@ impl Tracker {
                     st.raw = p.clone();
                     st.last_seen = now;
                     st.alive = true;
+                    st.key.clone()
                 }
                 None => {
                     let sha256 = if p.exe.is_some() { hash(p) } else { None };
+                    let key = Arc::new(key);
                     self.procs.insert(
                         id,
                         ProcState {
                             raw: p.clone(),
-                            key: program_key(p),
+                            key: key.clone(),
                             sha256,
                             hashed_from: HashedFrom::of(p),
                             last_seen: now,
@@ -259,16 +267,21 @@ impl Tracker {
                             had_connections: false,
                         },
                     );
+                    key
+                }
+            };
+            match self.programs.get_mut(&*key) {
+                Some(ps) => ps.last_seen = now,
+                None => {
+                    self.programs.insert(
+                        (*key).clone(),
+                        ProgramState {
+                            first_seen: now,
+                            last_seen: now,
+                        },
+                    );
                 }
             }
-            let key = program_key(p);
-            self.programs
-                .entry(key)
-                .and_modify(|ps| ps.last_seen = now)
-                .or_insert(ProgramState {
-                    first_seen: now,
-                    last_seen: now,
-                });
         }
         for (id, st) in self.procs.iter_mut() {
             if st.alive && seen_procs.get(&id.pid) != Some(id) {
@@ -290,7 +303,7 @@ impl Tracker {
         self.sessions
             .reserve(sample.sockets.len() + sample.ended.len());
         let names = self.names.as_deref();
-        let mut owners: Vec<(Option<ProcId>, Option<ProgramKey>)> = Vec::new();
+        let mut owners: Vec<(Option<ProcId>, Option<Arc<ProgramKey>>)> = Vec::new();
         let listed = sample.sockets.iter().map(|s| (s, false));
         for (s, ended) in listed.chain(sample.ended.iter().map(|s| (s, true))) {
             owners.clear();
@@ -414,7 +427,7 @@ impl Tracker {
         // Exited processes matter only while their connections are shown.
         self.procs
             .retain(|_, p| p.alive || (p.had_connections && p.last_seen >= horizon));
-        let live_keys: Set<&ProgramKey> = self.procs.values().map(|p| &p.key).collect();
+        let live_keys: Set<&ProgramKey> = self.procs.values().map(|p| &*p.key).collect();
         self.programs
             .retain(|k, p| live_keys.contains(k) || p.last_seen >= horizon);
     }
@@ -437,26 +450,28 @@ impl Tracker {
     ) -> Snapshot {
         let mut programs: Map<ProgramKey, Program> = Map::default();
         for (id, st) in &self.procs {
-            let prog = programs.entry(st.key.clone()).or_insert_with(|| Program {
-                key: st.key.clone(),
-                name: display_name(&st.raw),
-                exe: match &st.raw.script {
-                    Some(s) => Some(s.path.clone()),
-                    None => st.raw.exe.clone(),
-                },
-                exe_deleted: false,
-                sha256: None,
-                processes: Vec::new(),
-                connections: Vec::new(),
-                findings: Vec::new(),
-                mark: None,
-                stale_mark: None,
-                first_seen: self
-                    .programs
-                    .get(&st.key)
-                    .map(|p| p.first_seen)
-                    .unwrap_or(now),
-            });
+            let prog = programs
+                .entry((*st.key).clone())
+                .or_insert_with(|| Program {
+                    key: (*st.key).clone(),
+                    name: display_name(&st.raw),
+                    exe: match &st.raw.script {
+                        Some(s) => Some(s.path.clone()),
+                        None => st.raw.exe.clone(),
+                    },
+                    exe_deleted: false,
+                    sha256: None,
+                    processes: Vec::new(),
+                    connections: Vec::new(),
+                    findings: Vec::new(),
+                    mark: None,
+                    stale_mark: None,
+                    first_seen: self
+                        .programs
+                        .get(&st.key)
+                        .map(|p| p.first_seen)
+                        .unwrap_or(now),
+                });
             prog.processes.push(ProcessInfo {
                 pid: id.pid,
                 parent: st.raw.parent,
@@ -476,7 +491,7 @@ impl Tracker {
         let mut unattributed = Vec::new();
         // A busy program holds thousands of sessions: the program of the
         // last one is kept at hand instead of hashing its path again.
-        let mut cur: Option<(&ProgramKey, &mut Program)> = None;
+        let mut cur: Option<(&Arc<ProgramKey>, &mut Program)> = None;
         for (key, st) in self.sessions.iter().filter(|_| connections) {
             let conn = to_connection(key, st);
             let Some(k) = st.program.as_ref() else {
@@ -484,7 +499,7 @@ impl Tracker {
                 continue;
             };
             if cur.as_ref().is_none_or(|(ck, _)| *ck != k) {
-                cur = programs.get_mut(k).map(|p| (k, p));
+                cur = programs.get_mut(&**k).map(|p| (k, p));
             }
             match cur.as_mut() {
                 Some((_, p)) => p.connections.push(conn),
