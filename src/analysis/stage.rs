@@ -90,7 +90,9 @@ impl AnalysisStage {
                 .map(|c| c.local.port())
                 .collect();
             let before = self.sent.get(&p.key);
-            let mut now_sent: FastMap<SentKey, u64> = FastMap::default();
+            // At most one entry per connection: no growing step by step.
+            let mut now_sent: FastMap<SentKey, u64> =
+                FastMap::with_capacity_and_hasher(p.connections.len(), Default::default());
             for c in &p.connections {
                 let (Some(remote), Some(sent)) = (c.remote, c.bytes_sent) else {
                     continue;

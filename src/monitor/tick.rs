@@ -125,8 +125,15 @@ impl MonitorCore {
         }
         let hasher = &mut self.hasher;
         let stamper = &self.stamper;
-        let events = self.tracker.ingest(&raw, now, &mut |p| {
-            confirmed_hash(p, hasher.as_mut(), stamper)
+        // Many processes can run one script file (200 workers of one
+        // Python program): it is confirmed and hashed once per sample.
+        let mut scripts: ScriptHashes = ScriptHashes::default();
+        let events = self.tracker.ingest(&raw, now, &mut |p| match &p.script {
+            Some(s) if p.exe.is_some() => scripts
+                .entry((s.read_from.clone(), s.stamp))
+                .or_insert_with(|| confirmed_hash(p, hasher.as_mut(), stamper))
+                .clone(),
+            _ => confirmed_hash(p, hasher.as_mut(), stamper),
         });
         self.generation += 1;
         let mut snap =
@@ -155,6 +162,14 @@ impl MonitorCore {
         }
     }
 }
+
+/// Script hashes of one sample by the file they were read from and its
+/// (device, inode) as the probe saw it.
+type ScriptHashes = std::collections::HashMap<
+    (std::path::PathBuf, Option<(u64, u64)>),
+    Option<String>,
+    foldhash::fast::RandomState,
+>;
 
 /// The SHA-256 of the file that is `p`'s program (its script, else its
 /// image), only when that file is still the one the probe saw before and
