@@ -187,19 +187,18 @@ fn string(b: &mut Vec<u8>, s: &str) {
     b.push(b'"');
 }
 
-/// `n` in decimal.
+/// `n` in decimal (digits pushed one by one: most numbers here are a
+/// few digits long, where a copy call costs more than the digits).
 fn u64_dec(b: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
+    let start = b.len();
     loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+        b.push(b'0' + (n % 10) as u8);
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    b.extend_from_slice(&digits[i..]);
+    b[start..].reverse();
 }
 
 /// `"ip:port"` as `SocketAddr`'s `Display` writes it: IPv4 by hand,

@@ -298,6 +298,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 record: false,
             };
             let mut phases = timing::Phases::start();
+            // The language's catalog is read while the guard answers (the
+            // output's capture note needs it).
+            let _ = std::thread::Builder::new()
+                .name("kizuki-i18n".into())
+                .spawn(|| drop(tr("scan.incomplete")));
             let marks = open_marks(&opts);
             let (blocks, asking) = setup::guard_blocks_ahead(&opts, marks.clone());
             phases.mark("marks");
