@@ -139,11 +139,9 @@ impl ContactTimelines {
     fn push(&mut self, program: &ProgramKey, remote: SocketAddr, name: Option<&str>, c: Contact) {
         // Looked up before inserting: a sample records thousands of
         // contacts of the same few programs (no key copied for each).
-        if !self.by_program.contains_key(program) {
-            self.by_program.insert(program.clone(), FastMap::default());
-        }
-        let Some(endpoints) = self.by_program.get_mut(program) else {
-            return;
+        let endpoints = match self.by_program.get_mut(program) {
+            Some(e) => e,
+            None => self.by_program.entry(program.clone()).or_default(),
         };
         let remote = canonical(remote);
         let key = peer_key(remote, name);

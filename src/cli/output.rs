@@ -613,18 +613,7 @@ mod tests {
         let s = tricky_snapshot();
         let mut ours = Vec::new();
         write_snapshot_json(&s, &mut ours, false).unwrap();
-        let doc = SnapshotOut {
-            taken_at: rfc3339(s.taken_at),
-            since: rfc3339(s.since),
-            generation: s.generation,
-            interval_ms: u64::try_from(s.interval.as_millis()).unwrap(),
-            complete: s.complete,
-            capture_mode: s.capture_mode.as_str(),
-            capture_note: capture_note(&s),
-            programs: s.programs.iter().map(ProgramOut::of).collect(),
-            unattributed: ConnectionsOut(&s.unattributed),
-        };
-        let serde = serde_json::to_vec(&doc).unwrap();
+        let serde = via_serde(&s);
         assert_eq!(
             String::from_utf8_lossy(&ours),
             String::from_utf8_lossy(&serde)
@@ -640,11 +629,27 @@ mod tests {
         );
     }
 
+    /// The snapshot's compact JSON as serde writes it from the structs.
+    fn via_serde(s: &Snapshot) -> Vec<u8> {
+        let doc = SnapshotOut {
+            taken_at: rfc3339(s.taken_at),
+            since: rfc3339(s.since),
+            generation: s.generation,
+            interval_ms: u64::try_from(s.interval.as_millis()).unwrap(),
+            complete: s.complete,
+            capture_mode: s.capture_mode.as_str(),
+            capture_note: capture_note(&s),
+            programs: s.programs.iter().map(ProgramOut::of).collect(),
+            unattributed: ConnectionsOut(&s.unattributed),
+        };
+        serde_json::to_vec(&doc).unwrap()
+    }
+
     #[test]
     fn compact_json_of_many_connections_is_the_bytes_serde_writes() {
         // More than one chunk of the writer's buffer.
         let mut s = tricky_snapshot();
-        let more: Vec<Connection> = (0..40)
+        let more: Vec<Connection> = (0..200)
             .flat_map(|_| s.programs[0].connections.clone())
             .collect();
         s.programs[0].connections = more;
@@ -656,6 +661,7 @@ mod tests {
         let b: Value = serde_json::from_slice(&theirs).unwrap();
         assert!(ours.len() > 100_000);
         assert_eq!(a, b);
+        assert!(ours == via_serde(&s), "compact bytes differ from serde's");
     }
 
     #[test]
