@@ -75,6 +75,8 @@ struct ProcState {
 struct ProgramState {
     first_seen: SystemTime,
     last_seen: SystemTime,
+    /// The key every process of the program shares.
+    shared: Arc<ProgramKey>,
 }
 
 /// What changed in one tick, for the stages.
@@ -231,11 +233,18 @@ impl Tracker {
             };
             seen_procs.insert(p.pid, id);
             let key = program_key(p);
+            // Every process (and session) of a program shares one copy of
+            // its key: the same copy is the same program.
+            let shared = |programs: &Map<ProgramKey, ProgramState>, key: ProgramKey| match programs
+                .get(&key)
+            {
+                Some(ps) => ps.shared.clone(),
+                None => Arc::new(key),
+            };
             let key = match self.procs.get_mut(&id) {
                 Some(st) => {
-                    // The same key keeps its shared copy.
                     if *st.key != key {
-                        st.key = Arc::new(key);
+                        st.key = shared(&self.programs, key);
                     }
                     // `exec` (or a swapped script) keeps the PID but not the
                     // image: hash what runs now. A hash that could not be
@@ -254,7 +263,7 @@ impl Tracker {
                 }
                 None => {
                     let sha256 = if p.exe.is_some() { hash(p) } else { None };
-                    let key = Arc::new(key);
+                    let key = shared(&self.programs, key);
                     self.procs.insert(
                         id,
                         ProcState {
@@ -278,6 +287,7 @@ impl Tracker {
                         ProgramState {
                             first_seen: now,
                             last_seen: now,
+                            shared: key.clone(),
                         },
                     );
                 }
@@ -448,6 +458,33 @@ impl Tracker {
         interval: Duration,
         connections: bool,
     ) -> Snapshot {
+        // Connections per program, counted first: a busy program holds
+        // thousands, which grown step by step would be copied again and
+        // again. Sessions share their program's key: counted by its copy.
+        let mut counts: Map<*const ProgramKey, usize> = Map::default();
+        let mut unowned = 0;
+        if connections {
+            let mut last: Option<(*const ProgramKey, usize)> = None;
+            for st in self.sessions.values() {
+                let Some(k) = &st.program else {
+                    unowned += 1;
+                    continue;
+                };
+                let k = Arc::as_ptr(k);
+                match &mut last {
+                    Some((lk, n)) if *lk == k => *n += 1,
+                    _ => {
+                        if let Some((lk, n)) = last.take() {
+                            *counts.entry(lk).or_default() += n;
+                        }
+                        last = Some((k, 1));
+                    }
+                }
+            }
+            if let Some((lk, n)) = last {
+                *counts.entry(lk).or_default() += n;
+            }
+        }
         let mut programs: Map<ProgramKey, Program> = Map::default();
         for (id, st) in &self.procs {
             let prog = programs
@@ -472,6 +509,12 @@ impl Tracker {
                         .map(|p| p.first_seen)
                         .unwrap_or(now),
                 });
+            // Processes of one program normally share one key: else their
+            // counts add up (nothing is pushed yet, so capacity is the sum).
+            if let Some(n) = counts.remove(&Arc::as_ptr(&st.key)) {
+                let want = prog.connections.capacity() + n;
+                prog.connections.reserve(want);
+            }
             prog.processes.push(ProcessInfo {
                 pid: id.pid,
                 parent: st.raw.parent,
@@ -488,7 +531,7 @@ impl Tracker {
                 sha256: st.sha256.clone(),
             });
         }
-        let mut unattributed = Vec::new();
+        let mut unattributed = Vec::with_capacity(unowned);
         // A busy program holds thousands of sessions: the program of the
         // last one is kept at hand instead of hashing its path again.
         let mut cur: Option<(&Arc<ProgramKey>, &mut Program)> = None;
@@ -521,12 +564,12 @@ impl Tracker {
                     .chain(p.processes.iter())
                     .find_map(|x| x.sha256.clone());
                 // The sessions come in hash order: stability buys nothing.
-                p.connections.sort_unstable_by(conn_order);
+                sort_connections(&mut p.connections);
                 p
             })
             .collect();
         programs.sort_by(|a, b| a.key.cmp(&b.key));
-        unattributed.sort_unstable_by(conn_order);
+        sort_connections(&mut unattributed);
         Snapshot {
             generation,
             taken_at: now,
@@ -557,6 +600,41 @@ fn conn_order(a: &Connection, b: &Connection) -> std::cmp::Ordering {
             (x, y) => x.cmp(y),
         })
         .then_with(|| a.first_seen.cmp(&b.first_seen))
+}
+
+/// Sorts by [`conn_order`]. A long list of IPv4 connections (the usual
+/// case) is sorted by a key packed into integers, computed once per
+/// connection: comparing and moving those costs less than comparing and
+/// moving the connections themselves.
+fn sort_connections(conns: &mut [Connection]) {
+    let v4 = |a: &SocketAddr| a.is_ipv4();
+    if conns.len() >= 64
+        && conns
+            .iter()
+            .all(|c| v4(&c.local) && c.remote.as_ref().is_none_or(v4))
+    {
+        conns.sort_by_cached_key(v4_order_key);
+    } else {
+        conns.sort_unstable_by(conn_order);
+    }
+}
+
+/// [`conn_order`] as integers, for connections whose addresses are all
+/// IPv4: live first, PID (`None` first), protocol, local address and port;
+/// then the remote (`None` first), then the time first seen.
+fn v4_order_key(c: &Connection) -> (u128, u64, SystemTime) {
+    fn v4(a: &SocketAddr) -> u64 {
+        match a {
+            SocketAddr::V4(a) => (u64::from(a.ip().to_bits()) << 16) | u64::from(a.port()),
+            SocketAddr::V6(_) => 0,
+        }
+    }
+    let first = (u128::from(!c.live) << 100)
+        | (u128::from(c.pid.map_or(0, |p| u64::from(p) + 1)) << 64)
+        | (u128::from(c.protocol as u8) << 56)
+        | u128::from(v4(&c.local));
+    let second = c.remote.map_or(0, |r| (1 << 48) | v4(&r));
+    (first, second, c.first_seen)
 }
 
 /// `SocketAddr`'s own order, with IPv4 addresses compared as numbers.
@@ -647,5 +725,52 @@ mod order_tests {
                 assert_eq!(conn_order(a, b), tuple_order(a, b), "{a:?} {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn ipv4_connections_sort_by_key_in_the_tuple_order() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let protocols = [Protocol::Tcp, Protocol::Udp, Protocol::Icmp, Protocol::Raw];
+        // A fixed pseudo-random mix: ties broken only by the last fields.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let mut conns: Vec<Connection> = (0..2000)
+            .map(|_| {
+                let ip = |n: u64| {
+                    std::net::Ipv4Addr::from_bits([0, 1, 0x7f00_0001, u32::MAX][n as usize])
+                };
+                let local = SocketAddr::from((ip(next(4)), next(3) as u16 * 30000));
+                let remote =
+                    (next(3) != 0).then(|| SocketAddr::from((ip(next(4)), next(3) as u16 * 30000)));
+                Connection {
+                    pid: [None, Some(0), Some(7), Some(u32::MAX)][next(4) as usize],
+                    protocol: protocols[next(4) as usize],
+                    local,
+                    remote,
+                    state: SockState::Established,
+                    first_seen: t0 + Duration::from_secs(next(3)),
+                    last_seen: t0,
+                    live: next(2) == 0,
+                    uid: None,
+                    remote_name: None,
+                    bytes_sent: None,
+                    bytes_received: None,
+                }
+            })
+            .collect();
+        let mut want = conns.clone();
+        want.sort_by(tuple_order);
+        sort_connections(&mut conns);
+        let keys = |v: &[Connection]| -> Vec<_> {
+            v.iter()
+                .map(|c| (c.live, c.pid, c.protocol, c.local, c.remote, c.first_seen))
+                .collect()
+        };
+        assert_eq!(keys(&conns), keys(&want));
     }
 }
