@@ -638,7 +638,7 @@ mod tests {
             interval_ms: u64::try_from(s.interval.as_millis()).unwrap(),
             complete: s.complete,
             capture_mode: s.capture_mode.as_str(),
-            capture_note: capture_note(&s),
+            capture_note: capture_note(s),
             programs: s.programs.iter().map(ProgramOut::of).collect(),
             unattributed: ConnectionsOut(&s.unattributed),
         };
