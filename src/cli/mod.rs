@@ -308,6 +308,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             phases.mark("marks");
             let mut core =
                 setup::native_monitor_with(&opts, marks, blocks).context(tr("err.probe"))?;
+            // One tick, then the process ends: nothing is freed piece by piece.
+            core.keep_ticks();
             if let Some(h) = asking {
                 let _ = h.join();
             }

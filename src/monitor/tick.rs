@@ -38,6 +38,9 @@ pub struct MonitorCore {
     /// The snapshot lists each program's connections (off: see
     /// [`MonitorCore::without_connections`]).
     connections: bool,
+    /// Each tick's raw sample and events, kept instead of freed (see
+    /// [`MonitorCore::keep_ticks`]).
+    pub(super) kept: Option<Vec<(crate::model::RawSample, Vec<super::tracker::SessionEvent>)>>,
 }
 
 impl MonitorCore {
@@ -58,7 +61,16 @@ impl MonitorCore {
             interval,
             names_source: None,
             connections: true,
+            kept: None,
         }
+    }
+
+    /// For a process that ticks once and ends (`scan`, which forgets the
+    /// core at exit): each tick's sample and events are kept rather than
+    /// freed one allocation at a time. Not for a monitor that keeps
+    /// running: every tick's sample would stay in memory.
+    pub fn keep_ticks(&mut self) {
+        self.kept = Some(Vec::new());
     }
 
     /// Snapshots list programs and processes but no connections: for a
@@ -149,6 +161,9 @@ impl MonitorCore {
         };
         for stage in &mut self.stages {
             stage.apply(&ctx, &mut snap);
+        }
+        if let Some(kept) = &mut self.kept {
+            kept.push((raw, events));
         }
         Ok(snap)
     }
