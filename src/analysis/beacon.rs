@@ -44,6 +44,11 @@ use crate::model::{FindingKind, Program, ProgramKey, Protocol, Severity, SockSta
 use crate::monitor::SessionEvent;
 use crate::names::peer::{Peer, PeerKey, peer_key};
 
+/// Maps hashed for every contact of a sample (thousands): a fast hasher,
+/// still seeded per process, instead of SipHash over paths.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// Contacts older than this are forgotten: slow beacons (one an hour) show
 /// a full day.
 pub const HORIZON: Duration = Duration::from_secs(25 * 3600);
@@ -85,7 +90,7 @@ struct Timeline {
 /// Contact timelines per program and remote peer.
 #[derive(Debug, Default)]
 pub struct ContactTimelines {
-    by_program: HashMap<ProgramKey, HashMap<PeerKey, Timeline>>,
+    by_program: FastMap<ProgramKey, FastMap<PeerKey, Timeline>>,
 }
 
 fn canonical(a: SocketAddr) -> SocketAddr {
@@ -134,11 +139,9 @@ impl ContactTimelines {
     fn push(&mut self, program: &ProgramKey, remote: SocketAddr, name: Option<&str>, c: Contact) {
         // Looked up before inserting: a sample records thousands of
         // contacts of the same few programs (no key copied for each).
-        if !self.by_program.contains_key(program) {
-            self.by_program.insert(program.clone(), HashMap::new());
-        }
-        let Some(endpoints) = self.by_program.get_mut(program) else {
-            return;
+        let endpoints = match self.by_program.get_mut(program) {
+            Some(e) => e,
+            None => self.by_program.entry(program.clone()).or_default(),
         };
         let remote = canonical(remote);
         let key = peer_key(remote, name);
@@ -174,7 +177,7 @@ impl ContactTimelines {
     /// `/tmp/update.sh`) is also a contact of the script: the script is the
     /// program that keeps calling.
     pub fn record_events(&mut self, events: &[SessionEvent], programs: &[Program]) {
-        let by_pid: HashMap<u32, (&ProgramKey, Option<u32>)> = programs
+        let by_pid: FastMap<u32, (&ProgramKey, Option<u32>)> = programs
             .iter()
             .flat_map(|p| p.processes.iter().map(move |x| (x.pid, (&p.key, x.parent))))
             .collect();
@@ -183,7 +186,7 @@ impl ContactTimelines {
             let (pkey, _) = by_pid.get(&(*parent)?)?;
             (matches!(pkey, ProgramKey::Script { .. }) && *pkey != own).then(|| (*pkey).clone())
         };
-        let listening: HashMap<&ProgramKey, HashSet<u16>> = programs
+        let listening: FastMap<&ProgramKey, FastSet<u16>> = programs
             .iter()
             .map(|p| {
                 let ports = p
@@ -195,7 +198,7 @@ impl ContactTimelines {
                 (&p.key, ports)
             })
             .collect();
-        let mut last_ports: Option<(&ProgramKey, Option<&HashSet<u16>>)> = None;
+        let mut last_ports: Option<(&ProgramKey, Option<&FastSet<u16>>)> = None;
         for ev in events {
             let SessionEvent::Opened {
                 program: Some(key),
@@ -204,6 +207,7 @@ impl ContactTimelines {
             else {
                 continue;
             };
+            let key: &ProgramKey = key;
             let Some(remote) = c.remote else { continue };
             if c.protocol != Protocol::Tcp || c.state == SockState::Listen {
                 continue;
@@ -211,7 +215,7 @@ impl ContactTimelines {
             // Events of one program come in runs: its ports are kept at
             // hand instead of hashing its path again.
             let ports = match last_ports {
-                Some((k, ports)) if k == key => ports,
+                Some((k, ports)) if std::ptr::eq(k, key) || k == key => ports,
                 _ => {
                     let ports = listening.get(key);
                     last_ports = Some((key, ports));
@@ -811,7 +815,7 @@ mod tests {
         let mut c = outgoing("203.0.113.5:443");
         c.pid = Some(11);
         let opened = |c: &crate::model::Connection| SessionEvent::Opened {
-            program: Some(ProgramKey::Exe("/usr/bin/curl".into())),
+            program: Some(std::sync::Arc::new(ProgramKey::Exe("/usr/bin/curl".into()))),
             connection: c.clone(),
         };
         let mut contacts = ContactTimelines::default();

@@ -22,6 +22,14 @@ use crate::model::{FindingKind, Program, ProgramKey, Protocol, Snapshot, SockSta
 use crate::monitor::{Stage, TickContext};
 use std::net::SocketAddr;
 
+/// Maps hashed for every connection of a sample: a fast hasher, still
+/// seeded per process, instead of SipHash over paths.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// One open outgoing connection of a program: PID, local, remote.
+type SentKey = (Option<u32>, SocketAddr, SocketAddr);
+
 /// Whether a file exists: the one question analysis asks the disk (is a
 /// deleted executable's path empty, or was the file replaced?).
 pub trait FileCheck: Send {
@@ -58,7 +66,8 @@ pub struct AnalysisStage {
     /// Bytes sent so far on each open outgoing TCP connection (when the
     /// capture counts them): a beacon that keeps one connection open and
     /// polls inside it shows as periodic small sends.
-    sent: HashMap<(ProgramKey, Option<u32>, SocketAddr, SocketAddr), u64>,
+    /// Per program (its key copied once, not once per connection).
+    sent: FastMap<ProgramKey, FastMap<SentKey, u64>>,
 }
 
 /// What one tick knows beyond the program itself.
@@ -72,14 +81,18 @@ impl AnalysisStage {
     /// size (keep-alive polling). Connections accepted on a port the
     /// program listens on are a server answering, not contacts.
     fn record_transfers(&mut self, snap: &Snapshot, now: SystemTime) {
-        let mut seen = HashMap::new();
+        let mut seen: FastMap<ProgramKey, FastMap<SentKey, u64>> = FastMap::default();
         for p in &snap.programs {
-            let listening: HashSet<u16> = p
+            let listening: FastSet<u16> = p
                 .connections
                 .iter()
                 .filter(|c| c.state == SockState::Listen)
                 .map(|c| c.local.port())
                 .collect();
+            let before = self.sent.get(&p.key);
+            // At most one entry per connection: no growing step by step.
+            let mut now_sent: FastMap<SentKey, u64> =
+                FastMap::with_capacity_and_hasher(p.connections.len(), Default::default());
             for c in &p.connections {
                 let (Some(remote), Some(sent)) = (c.remote, c.bytes_sent) else {
                     continue;
@@ -91,14 +104,17 @@ impl AnalysisStage {
                 {
                     continue;
                 }
-                let key = (p.key.clone(), c.pid, c.local, remote);
-                if let Some(prev) = self.sent.get(&key)
+                let key = (c.pid, c.local, remote);
+                if let Some(prev) = before.and_then(|b| b.get(&key))
                     && sent > *prev
                 {
                     self.contacts
                         .record_transfer(&p.key, remote, now, sent - prev);
                 }
-                seen.insert(key, sent);
+                now_sent.insert(key, sent);
+            }
+            if !now_sent.is_empty() {
+                seen.insert(p.key.clone(), now_sent);
             }
         }
         self.sent = seen;
@@ -117,7 +133,7 @@ impl AnalysisStage {
             last_save: None,
             save_failed: false,
             contacted_outside: HashSet::new(),
-            sent: HashMap::new(),
+            sent: FastMap::default(),
             own_pid: std::process::id(),
         }
     }

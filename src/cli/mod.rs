@@ -4,6 +4,7 @@
 mod autostart;
 mod errors;
 mod history;
+mod json_fast;
 mod mark;
 pub mod output;
 mod timing;
@@ -297,11 +298,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 record: false,
             };
             let mut phases = timing::Phases::start();
+            // The language's catalog is read while the guard answers (the
+            // output's capture note needs it).
+            let _ = std::thread::Builder::new()
+                .name("kizuki-i18n".into())
+                .spawn(|| drop(tr("scan.incomplete")));
             let marks = open_marks(&opts);
             let (blocks, asking) = setup::guard_blocks_ahead(&opts, marks.clone());
             phases.mark("marks");
             let mut core =
                 setup::native_monitor_with(&opts, marks, blocks).context(tr("err.probe"))?;
+            // One tick, then the process ends: nothing is freed piece by piece.
+            core.keep_ticks();
             if let Some(h) = asking {
                 let _ = h.join();
             }

@@ -263,8 +263,97 @@ pub fn write_snapshot_json(
     if pretty {
         serde_json::to_writer_pretty(out, &doc)
     } else {
-        serde_json::to_writer(out, &doc)
+        write_compact(&doc, out)
     }
+}
+
+/// `serde_json::to_writer(out, doc)`, the same bytes, with the
+/// connections written by hand ([`super::json_fast`]).
+fn write_compact(doc: &SnapshotOut, out: impl std::io::Write) -> serde_json::Result<()> {
+    let mut w = super::json_fast::Compact::new(out);
+    w.buf.push(b'{');
+    w.key("taken_at");
+    w.value(&doc.taken_at)?;
+    w.buf.push(b',');
+    w.key("since");
+    w.value(&doc.since)?;
+    w.buf.push(b',');
+    w.key("generation");
+    w.value(&doc.generation)?;
+    w.buf.push(b',');
+    w.key("interval_ms");
+    w.value(&doc.interval_ms)?;
+    w.buf.push(b',');
+    w.key("complete");
+    w.value(&doc.complete)?;
+    w.buf.push(b',');
+    w.key("capture_mode");
+    w.value(doc.capture_mode)?;
+    w.buf.push(b',');
+    w.key("capture_note");
+    w.value(&doc.capture_note)?;
+    w.buf.push(b',');
+    w.key("programs");
+    w.buf.push(b'[');
+    for (i, p) in doc.programs.iter().enumerate() {
+        if i > 0 {
+            w.buf.push(b',');
+        }
+        write_program_compact(&mut w, p)?;
+    }
+    w.buf.push(b']');
+    w.buf.push(b',');
+    w.key("unattributed");
+    w.connections(doc.unattributed.0)
+        .map_err(serde_json::Error::io)?;
+    w.buf.push(b'}');
+    w.finish().map_err(serde_json::Error::io)
+}
+
+/// One [`ProgramOut`], compact, in its fields' order.
+fn write_program_compact<W: std::io::Write>(
+    w: &mut super::json_fast::Compact<W>,
+    p: &ProgramOut,
+) -> serde_json::Result<()> {
+    w.buf.push(b'{');
+    w.key("exe");
+    w.value(&p.exe)?;
+    w.buf.push(b',');
+    w.key("name");
+    w.value(p.name)?;
+    w.buf.push(b',');
+    w.key("pids");
+    w.value(&p.pids)?;
+    w.buf.push(b',');
+    w.key("user");
+    w.value(&p.user)?;
+    w.buf.push(b',');
+    w.key("sha256");
+    w.value(&p.sha256)?;
+    w.buf.push(b',');
+    w.key("exe_deleted");
+    w.value(&p.exe_deleted)?;
+    w.buf.push(b',');
+    w.key("script");
+    w.value(&p.script)?;
+    w.buf.push(b',');
+    w.key("mark");
+    w.value(&p.mark)?;
+    w.buf.push(b',');
+    w.key("first_seen");
+    w.value(&p.first_seen)?;
+    w.buf.push(b',');
+    w.key("processes");
+    w.value(&p.processes)?;
+    w.buf.push(b',');
+    w.key("connections");
+    w.connections(p.connections.0)
+        .map_err(serde_json::Error::io)?;
+    w.buf.push(b',');
+    w.key("findings");
+    w.value(&p.findings)?;
+    w.buf.push(b'}');
+    w.maybe_flush().map_err(serde_json::Error::io)
 }
 
 /// The snapshot as a JSON value (tests and callers that edit it).
@@ -427,6 +516,152 @@ mod tests {
         assert!(!t.contains('\u{202E}'));
         // Header, program line, exe line, summary: no extra lines from names.
         assert_eq!(t.lines().count(), 4, "{t}");
+    }
+
+    /// A snapshot with everything the compact writer handles by hand:
+    /// IPv4 and IPv6, names with quotes and control characters, a public
+    /// address (country and AS), bytes, TIME_WAIT leftovers, times with
+    /// fractions of a second, findings with evidence.
+    fn tricky_snapshot() -> Snapshot {
+        use crate::model::{FindingKind, Protocol, Severity, SockState};
+        use crate::names::{NameSource, RemoteName};
+        use std::sync::Arc;
+        use std::time::Duration;
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_558_000_250);
+        let conn = |local: &str, remote: Option<&str>, n: u64| Connection {
+            pid: (!n.is_multiple_of(3)).then_some(100 + n as u32),
+            protocol: if n.is_multiple_of(2) {
+                Protocol::Tcp
+            } else {
+                Protocol::Udp
+            },
+            local: local.parse().unwrap(),
+            remote: remote.map(|r| r.parse().unwrap()),
+            state: if n.is_multiple_of(3) {
+                SockState::TimeWait
+            } else {
+                SockState::Established
+            },
+            first_seen: t0 + Duration::from_millis(n * 377),
+            last_seen: t0 + Duration::from_millis(n * 1001),
+            live: n % 4 != 1,
+            uid: Some(1000),
+            remote_name: match n % 5 {
+                0 => None,
+                1 => Some(Arc::new(RemoteName {
+                    name: "board.example.jp".into(),
+                    source: NameSource::Dns,
+                    seen: t0,
+                })),
+                _ => Some(Arc::new(RemoteName {
+                    name: format!("ev\"il\\{n}\n\u{1}\u{7f}名前.example"),
+                    source: NameSource::Sni,
+                    seen: t0,
+                })),
+            },
+            bytes_sent: n.is_multiple_of(2).then_some(n * 1_000_003),
+            bytes_received: (n % 3 == 1).then_some(u64::MAX - n),
+        };
+        let remotes = [
+            Some("8.8.8.8:53"),
+            Some("1.1.1.1:443"),
+            Some("203.0.113.7:80"),
+            Some("192.168.1.20:8080"),
+            Some("[2001:4860:4860::8888]:443"),
+            Some("[::1]:631"),
+            Some("[fe80::1%2]:22"),
+            Some("127.0.0.1:9"),
+            None,
+        ];
+        let conns: Vec<Connection> = (0..40u64)
+            .map(|n| {
+                let local = if n % 7 == 4 {
+                    "[::]:5353".to_string()
+                } else {
+                    format!("10.0.{}.{}:{}", n, 255 - n, 1024 + n * 997)
+                };
+                conn(&local, remotes[(n as usize) % remotes.len()], n)
+            })
+            .collect();
+        let mut p = hostile_program();
+        p.sha256 = Some("ab".repeat(32));
+        p.mark = Some(crate::model::Mark::Trusted);
+        p.connections = conns[..30].to_vec();
+        p.findings = vec![crate::model::Finding {
+            kind: FindingKind::RunsFromTemp,
+            severity: Severity::High,
+            summary: "a \"quoted\" \u{2028} summary".into(),
+            evidence: serde_json::json!({"path": "/tmp/\u{0}x", "n": 3, "f": 0.5})
+                .as_object()
+                .unwrap()
+                .clone(),
+            first_raised: t0,
+        }];
+        let mut q = Program::fake("other \\xFF", &[(FindingKind::NewProgram, Severity::Info)]);
+        q.processes = vec![ProcessInfo::fake(7, "o")];
+        let mut s = Snapshot::empty();
+        s.taken_at = t0;
+        s.since = t0;
+        s.generation = 3;
+        s.programs = vec![p, q];
+        s.unattributed = conns[30..].to_vec();
+        s
+    }
+
+    #[test]
+    fn compact_json_is_the_bytes_serde_writes() {
+        let s = tricky_snapshot();
+        let mut ours = Vec::new();
+        write_snapshot_json(&s, &mut ours, false).unwrap();
+        let serde = via_serde(&s);
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&serde)
+        );
+        assert_eq!(ours, serde);
+        // It says something: owners gone, countries, names, bytes.
+        let text = String::from_utf8(ours).unwrap();
+        assert!(text.contains("\"owner_exited\":true"), "{text}");
+        assert!(text.contains("\"remote_name\":\"ev\\\"il"), "{text}");
+        assert!(
+            text.contains("\"bytes_received\":18446744073709551614"),
+            "{text}"
+        );
+    }
+
+    /// The snapshot's compact JSON as serde writes it from the structs.
+    fn via_serde(s: &Snapshot) -> Vec<u8> {
+        let doc = SnapshotOut {
+            taken_at: rfc3339(s.taken_at),
+            since: rfc3339(s.since),
+            generation: s.generation,
+            interval_ms: u64::try_from(s.interval.as_millis()).unwrap(),
+            complete: s.complete,
+            capture_mode: s.capture_mode.as_str(),
+            capture_note: capture_note(s),
+            programs: s.programs.iter().map(ProgramOut::of).collect(),
+            unattributed: ConnectionsOut(&s.unattributed),
+        };
+        serde_json::to_vec(&doc).unwrap()
+    }
+
+    #[test]
+    fn compact_json_of_many_connections_is_the_bytes_serde_writes() {
+        // More than one chunk of the writer's buffer.
+        let mut s = tricky_snapshot();
+        let more: Vec<Connection> = (0..200)
+            .flat_map(|_| s.programs[0].connections.clone())
+            .collect();
+        s.programs[0].connections = more;
+        let mut ours = Vec::new();
+        write_snapshot_json(&s, &mut ours, false).unwrap();
+        let mut theirs = Vec::new();
+        write_snapshot_json(&s, &mut theirs, true).unwrap();
+        let a: Value = serde_json::from_slice(&ours).unwrap();
+        let b: Value = serde_json::from_slice(&theirs).unwrap();
+        assert!(ours.len() > 100_000);
+        assert_eq!(a, b);
+        assert!(ours == via_serde(&s), "compact bytes differ from serde's");
     }
 
     #[test]

@@ -33,9 +33,9 @@ struct SessKey {
 }
 
 impl SessKey {
-    fn of(program: &Option<ProgramKey>, c: &Connection) -> SessKey {
+    fn of(program: Option<&ProgramKey>, c: &Connection) -> SessKey {
         SessKey {
-            program: program.clone(),
+            program: program.cloned(),
             pid: c.pid,
             protocol: c.protocol,
             local: c.local,
@@ -348,7 +348,7 @@ impl JournalStage {
                 connection,
             } => (program, connection, false),
         };
-        let key = SessKey::of(program, conn);
+        let key = SessKey::of(program.as_deref(), conn);
         if opened {
             // Sockets nobody holds in TIME_WAIT are the tail of connections
             // already recorded under their program.

@@ -351,3 +351,43 @@ fn stale_snapshot_never_replaces_a_newer_one() {
     tx.publish(Arc::new(s));
     assert_eq!(rx.latest().generation, 5);
 }
+
+#[test]
+fn a_core_that_keeps_its_ticks_makes_the_same_snapshots() {
+    let clock = Arc::new(FakeClock::at_noon());
+    let mut firefox = RawProcess::fake(10, "/usr/bin/firefox");
+    firefox.name = "firefox-bin".into();
+    // Two processes of one program, and one of another.
+    let samples = vec![
+        RawSample::of(
+            vec![
+                firefox.clone(),
+                RawProcess::fake(11, "/usr/bin/firefox"),
+                curl(),
+            ],
+            vec![
+                RawSocket::tcp(10, "10.0.0.2:5000", "198.51.100.1:443"),
+                RawSocket::tcp(11, "10.0.0.2:5001", "198.51.100.2:443"),
+                RawSocket::tcp(100, "10.0.0.2:5002", "203.0.113.7:443"),
+            ],
+        ),
+        RawSample::of(
+            vec![firefox, curl()],
+            vec![RawSocket::tcp(100, "10.0.0.2:5002", "203.0.113.7:443")],
+        ),
+    ];
+    let mut plain = core(samples.clone(), clock.clone());
+    let mut keeping = core(samples, clock.clone());
+    keeping.keep_ticks();
+    for _ in 0..2 {
+        let a = plain.tick().unwrap();
+        let b = keeping.tick().unwrap();
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        clock.advance(Duration::from_secs(1));
+    }
+    let kept = keeping.kept.as_ref().unwrap();
+    assert_eq!(kept.len(), 2, "both ticks' samples are kept");
+    // The first tick opened three sessions; the second closed two.
+    assert_eq!(kept[0].1.len(), 3);
+    assert_eq!(kept[1].1.len(), 2);
+}

@@ -38,6 +38,9 @@ pub struct MonitorCore {
     /// The snapshot lists each program's connections (off: see
     /// [`MonitorCore::without_connections`]).
     connections: bool,
+    /// Each tick's raw sample and events, kept instead of freed (see
+    /// [`MonitorCore::keep_ticks`]).
+    pub(super) kept: Option<Vec<(crate::model::RawSample, Vec<super::tracker::SessionEvent>)>>,
 }
 
 impl MonitorCore {
@@ -58,7 +61,16 @@ impl MonitorCore {
             interval,
             names_source: None,
             connections: true,
+            kept: None,
         }
+    }
+
+    /// For a process that ticks once and ends (`scan`, which forgets the
+    /// core at exit): each tick's sample and events are kept rather than
+    /// freed one allocation at a time. Not for a monitor that keeps
+    /// running: every tick's sample would stay in memory.
+    pub fn keep_ticks(&mut self) {
+        self.kept = Some(Vec::new());
     }
 
     /// Snapshots list programs and processes but no connections: for a
@@ -125,8 +137,15 @@ impl MonitorCore {
         }
         let hasher = &mut self.hasher;
         let stamper = &self.stamper;
-        let events = self.tracker.ingest(&raw, now, &mut |p| {
-            confirmed_hash(p, hasher.as_mut(), stamper)
+        // Many processes can run one script file (200 workers of one
+        // Python program): it is confirmed and hashed once per sample.
+        let mut scripts: ScriptHashes = ScriptHashes::default();
+        let events = self.tracker.ingest(&raw, now, &mut |p| match &p.script {
+            Some(s) if p.exe.is_some() => scripts
+                .entry((s.read_from.clone(), s.stamp))
+                .or_insert_with(|| confirmed_hash(p, hasher.as_mut(), stamper))
+                .clone(),
+            _ => confirmed_hash(p, hasher.as_mut(), stamper),
         });
         self.generation += 1;
         let mut snap =
@@ -143,6 +162,9 @@ impl MonitorCore {
         for stage in &mut self.stages {
             stage.apply(&ctx, &mut snap);
         }
+        if let Some(kept) = &mut self.kept {
+            kept.push((raw, events));
+        }
         Ok(snap)
     }
 
@@ -155,6 +177,14 @@ impl MonitorCore {
         }
     }
 }
+
+/// Script hashes of one sample by the file they were read from and its
+/// (device, inode) as the probe saw it.
+type ScriptHashes = std::collections::HashMap<
+    (std::path::PathBuf, Option<(u64, u64)>),
+    Option<String>,
+    foldhash::fast::RandomState,
+>;
 
 /// The SHA-256 of the file that is `p`'s program (its script, else its
 /// image), only when that file is still the one the probe saw before and

@@ -45,7 +45,9 @@ struct SessionKey {
 
 #[derive(Debug, Clone)]
 struct SessionState {
-    program: Option<ProgramKey>,
+    /// Shared with the process's state: a busy program holds thousands of
+    /// sessions, each would otherwise copy its path.
+    program: Option<Arc<ProgramKey>>,
     state: SockState,
     first_seen: SystemTime,
     last_seen: SystemTime,
@@ -61,7 +63,7 @@ struct SessionState {
 #[derive(Debug, Clone)]
 struct ProcState {
     raw: RawProcess,
-    key: ProgramKey,
+    key: Arc<ProgramKey>,
     sha256: Option<String>,
     hashed_from: HashedFrom,
     last_seen: SystemTime,
@@ -73,17 +75,19 @@ struct ProcState {
 struct ProgramState {
     first_seen: SystemTime,
     last_seen: SystemTime,
+    /// The key every process of the program shares.
+    shared: Arc<ProgramKey>,
 }
 
 /// What changed in one tick, for the stages.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
     Opened {
-        program: Option<ProgramKey>,
+        program: Option<Arc<ProgramKey>>,
         connection: Connection,
     },
     Closed {
-        program: Option<ProgramKey>,
+        program: Option<Arc<ProgramKey>>,
         connection: Connection,
     },
 }
@@ -209,7 +213,13 @@ impl Tracker {
         hash: &mut dyn FnMut(&RawProcess) -> Option<String>,
     ) -> Vec<SessionEvent> {
         self.since.get_or_insert(now);
-        let mut events = Vec::new();
+        // The first sample opens every session it lists: room for them
+        // at once (later samples open few).
+        let mut events = if self.sessions.is_empty() {
+            Vec::with_capacity(sample.sockets.len() + sample.ended.len())
+        } else {
+            Vec::new()
+        };
 
         // Processes: new instances get hashed once; the rest are refreshed.
         let mut seen_procs: Map<u32, ProcId> =
@@ -222,9 +232,20 @@ impl Tracker {
                 start_time: p.start_time,
             };
             seen_procs.insert(p.pid, id);
-            match self.procs.get_mut(&id) {
+            let key = program_key(p);
+            // Every process (and session) of a program shares one copy of
+            // its key: the same copy is the same program.
+            let shared = |programs: &Map<ProgramKey, ProgramState>, key: ProgramKey| match programs
+                .get(&key)
+            {
+                Some(ps) => ps.shared.clone(),
+                None => Arc::new(key),
+            };
+            let key = match self.procs.get_mut(&id) {
                 Some(st) => {
-                    st.key = program_key(p);
+                    if *st.key != key {
+                        st.key = shared(&self.programs, key);
+                    }
                     // `exec` (or a swapped script) keeps the PID but not the
                     // image: hash what runs now. A hash that could not be
                     // confirmed is tried again.
@@ -238,14 +259,16 @@ impl Tracker {
                     st.raw = p.clone();
                     st.last_seen = now;
                     st.alive = true;
+                    st.key.clone()
                 }
                 None => {
                     let sha256 = if p.exe.is_some() { hash(p) } else { None };
+                    let key = shared(&self.programs, key);
                     self.procs.insert(
                         id,
                         ProcState {
                             raw: p.clone(),
-                            key: program_key(p),
+                            key: key.clone(),
                             sha256,
                             hashed_from: HashedFrom::of(p),
                             last_seen: now,
@@ -253,16 +276,22 @@ impl Tracker {
                             had_connections: false,
                         },
                     );
+                    key
+                }
+            };
+            match self.programs.get_mut(&*key) {
+                Some(ps) => ps.last_seen = now,
+                None => {
+                    self.programs.insert(
+                        (*key).clone(),
+                        ProgramState {
+                            first_seen: now,
+                            last_seen: now,
+                            shared: key.clone(),
+                        },
+                    );
                 }
             }
-            let key = program_key(p);
-            self.programs
-                .entry(key)
-                .and_modify(|ps| ps.last_seen = now)
-                .or_insert(ProgramState {
-                    first_seen: now,
-                    last_seen: now,
-                });
         }
         for (id, st) in self.procs.iter_mut() {
             if st.alive && seen_procs.get(&id.pid) != Some(id) {
@@ -284,7 +313,7 @@ impl Tracker {
         self.sessions
             .reserve(sample.sockets.len() + sample.ended.len());
         let names = self.names.as_deref();
-        let mut owners: Vec<(Option<ProcId>, Option<ProgramKey>)> = Vec::new();
+        let mut owners: Vec<(Option<ProcId>, Option<Arc<ProgramKey>>)> = Vec::new();
         let listed = sample.sockets.iter().map(|s| (s, false));
         for (s, ended) in listed.chain(sample.ended.iter().map(|s| (s, true))) {
             owners.clear();
@@ -408,7 +437,7 @@ impl Tracker {
         // Exited processes matter only while their connections are shown.
         self.procs
             .retain(|_, p| p.alive || (p.had_connections && p.last_seen >= horizon));
-        let live_keys: Set<&ProgramKey> = self.procs.values().map(|p| &p.key).collect();
+        let live_keys: Set<&ProgramKey> = self.procs.values().map(|p| &*p.key).collect();
         self.programs
             .retain(|k, p| live_keys.contains(k) || p.last_seen >= horizon);
     }
@@ -429,28 +458,63 @@ impl Tracker {
         interval: Duration,
         connections: bool,
     ) -> Snapshot {
+        // Connections per program, counted first: a busy program holds
+        // thousands, which grown step by step would be copied again and
+        // again. Sessions share their program's key: counted by its copy.
+        let mut counts: Map<*const ProgramKey, usize> = Map::default();
+        let mut unowned = 0;
+        if connections {
+            let mut last: Option<(*const ProgramKey, usize)> = None;
+            for st in self.sessions.values() {
+                let Some(k) = &st.program else {
+                    unowned += 1;
+                    continue;
+                };
+                let k = Arc::as_ptr(k);
+                match &mut last {
+                    Some((lk, n)) if *lk == k => *n += 1,
+                    _ => {
+                        if let Some((lk, n)) = last.take() {
+                            *counts.entry(lk).or_default() += n;
+                        }
+                        last = Some((k, 1));
+                    }
+                }
+            }
+            if let Some((lk, n)) = last {
+                *counts.entry(lk).or_default() += n;
+            }
+        }
         let mut programs: Map<ProgramKey, Program> = Map::default();
         for (id, st) in &self.procs {
-            let prog = programs.entry(st.key.clone()).or_insert_with(|| Program {
-                key: st.key.clone(),
-                name: display_name(&st.raw),
-                exe: match &st.raw.script {
-                    Some(s) => Some(s.path.clone()),
-                    None => st.raw.exe.clone(),
-                },
-                exe_deleted: false,
-                sha256: None,
-                processes: Vec::new(),
-                connections: Vec::new(),
-                findings: Vec::new(),
-                mark: None,
-                stale_mark: None,
-                first_seen: self
-                    .programs
-                    .get(&st.key)
-                    .map(|p| p.first_seen)
-                    .unwrap_or(now),
-            });
+            let prog = programs
+                .entry((*st.key).clone())
+                .or_insert_with(|| Program {
+                    key: (*st.key).clone(),
+                    name: display_name(&st.raw),
+                    exe: match &st.raw.script {
+                        Some(s) => Some(s.path.clone()),
+                        None => st.raw.exe.clone(),
+                    },
+                    exe_deleted: false,
+                    sha256: None,
+                    processes: Vec::new(),
+                    connections: Vec::new(),
+                    findings: Vec::new(),
+                    mark: None,
+                    stale_mark: None,
+                    first_seen: self
+                        .programs
+                        .get(&st.key)
+                        .map(|p| p.first_seen)
+                        .unwrap_or(now),
+                });
+            // Processes of one program normally share one key: else their
+            // counts add up (nothing is pushed yet, so capacity is the sum).
+            if let Some(n) = counts.remove(&Arc::as_ptr(&st.key)) {
+                let want = prog.connections.capacity() + n;
+                prog.connections.reserve(want);
+            }
             prog.processes.push(ProcessInfo {
                 pid: id.pid,
                 parent: st.raw.parent,
@@ -467,10 +531,10 @@ impl Tracker {
                 sha256: st.sha256.clone(),
             });
         }
-        let mut unattributed = Vec::new();
+        let mut unattributed = Vec::with_capacity(unowned);
         // A busy program holds thousands of sessions: the program of the
         // last one is kept at hand instead of hashing its path again.
-        let mut cur: Option<(&ProgramKey, &mut Program)> = None;
+        let mut cur: Option<(&Arc<ProgramKey>, &mut Program)> = None;
         for (key, st) in self.sessions.iter().filter(|_| connections) {
             let conn = to_connection(key, st);
             let Some(k) = st.program.as_ref() else {
@@ -478,7 +542,7 @@ impl Tracker {
                 continue;
             };
             if cur.as_ref().is_none_or(|(ck, _)| *ck != k) {
-                cur = programs.get_mut(k).map(|p| (k, p));
+                cur = programs.get_mut(&**k).map(|p| (k, p));
             }
             match cur.as_mut() {
                 Some((_, p)) => p.connections.push(conn),
@@ -500,12 +564,12 @@ impl Tracker {
                     .chain(p.processes.iter())
                     .find_map(|x| x.sha256.clone());
                 // The sessions come in hash order: stability buys nothing.
-                p.connections.sort_unstable_by(conn_order);
+                sort_connections(&mut p.connections);
                 p
             })
             .collect();
         programs.sort_by(|a, b| a.key.cmp(&b.key));
-        unattributed.sort_unstable_by(conn_order);
+        sort_connections(&mut unattributed);
         Snapshot {
             generation,
             taken_at: now,
@@ -521,15 +585,66 @@ impl Tracker {
     }
 }
 
+/// Live first, then by PID, protocol, local and remote address, and when
+/// first seen: the order of the tuple `(!live, pid, protocol, local,
+/// remote, first_seen)`, compared field by field with IPv4 addresses as
+/// numbers (ten thousand connections are sorted per snapshot).
 fn conn_order(a: &Connection, b: &Connection) -> std::cmp::Ordering {
-    (b.live, a.pid, a.protocol, a.local, a.remote, a.first_seen).cmp(&(
-        a.live,
-        b.pid,
-        b.protocol,
-        b.local,
-        b.remote,
-        b.first_seen,
-    ))
+    b.live
+        .cmp(&a.live)
+        .then_with(|| a.pid.cmp(&b.pid))
+        .then_with(|| a.protocol.cmp(&b.protocol))
+        .then_with(|| addr_order(&a.local, &b.local))
+        .then_with(|| match (&a.remote, &b.remote) {
+            (Some(x), Some(y)) => addr_order(x, y),
+            (x, y) => x.cmp(y),
+        })
+        .then_with(|| a.first_seen.cmp(&b.first_seen))
+}
+
+/// Sorts by [`conn_order`]. A long list of IPv4 connections (the usual
+/// case) is sorted by a key packed into integers, computed once per
+/// connection: comparing and moving those costs less than comparing and
+/// moving the connections themselves.
+fn sort_connections(conns: &mut [Connection]) {
+    let v4 = |a: &SocketAddr| a.is_ipv4();
+    if conns.len() >= 64
+        && conns
+            .iter()
+            .all(|c| v4(&c.local) && c.remote.as_ref().is_none_or(v4))
+    {
+        conns.sort_by_cached_key(v4_order_key);
+    } else {
+        conns.sort_unstable_by(conn_order);
+    }
+}
+
+/// [`conn_order`] as integers, for connections whose addresses are all
+/// IPv4: live first, PID (`None` first), protocol, local address and port;
+/// then the remote (`None` first), then the time first seen.
+fn v4_order_key(c: &Connection) -> (u128, u64, SystemTime) {
+    fn v4(a: &SocketAddr) -> u64 {
+        match a {
+            SocketAddr::V4(a) => (u64::from(a.ip().to_bits()) << 16) | u64::from(a.port()),
+            SocketAddr::V6(_) => 0,
+        }
+    }
+    let first = (u128::from(!c.live) << 100)
+        | (u128::from(c.pid.map_or(0, |p| u64::from(p) + 1)) << 64)
+        | (u128::from(c.protocol as u8) << 56)
+        | u128::from(v4(&c.local));
+    let second = c.remote.map_or(0, |r| (1 << 48) | v4(&r));
+    (first, second, c.first_seen)
+}
+
+/// `SocketAddr`'s own order, with IPv4 addresses compared as numbers.
+fn addr_order(a: &SocketAddr, b: &SocketAddr) -> std::cmp::Ordering {
+    match (a, b) {
+        (SocketAddr::V4(x), SocketAddr::V4(y)) => {
+            (x.ip().to_bits(), x.port()).cmp(&(y.ip().to_bits(), y.port()))
+        }
+        _ => a.cmp(b),
+    }
 }
 
 fn to_connection(key: &SessionKey, st: &SessionState) -> Connection {
@@ -546,5 +661,116 @@ fn to_connection(key: &SessionKey, st: &SessionState) -> Connection {
         remote_name: st.remote_name.clone(),
         bytes_sent: st.bytes.0,
         bytes_received: st.bytes.1,
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    /// The tuple order `conn_order` stands for.
+    fn tuple_order(a: &Connection, b: &Connection) -> std::cmp::Ordering {
+        (!a.live, a.pid, a.protocol, a.local, a.remote, a.first_seen).cmp(&(
+            !b.live,
+            b.pid,
+            b.protocol,
+            b.local,
+            b.remote,
+            b.first_seen,
+        ))
+    }
+
+    #[test]
+    fn connection_order_is_the_tuple_order() {
+        let addrs = [
+            "127.0.0.1:80",
+            "127.0.0.1:81",
+            "127.0.0.2:1",
+            "10.0.0.1:65535",
+            "255.255.255.255:0",
+            "[::1]:80",
+            "[::]:0",
+            "[fe80::1%3]:22",
+            "[::ffff:127.0.0.1]:80",
+        ];
+        let addrs: Vec<SocketAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+        let t0 = SystemTime::UNIX_EPOCH;
+        let mut conns = Vec::new();
+        for (i, local) in addrs.iter().enumerate() {
+            for (j, remote) in addrs.iter().map(Some).chain([None]).enumerate() {
+                for k in 0..4u32 {
+                    conns.push(Connection {
+                        pid: (k != 0).then_some(k % 2 + (i as u32 % 2)),
+                        protocol: if (i + j) % 2 == 0 {
+                            Protocol::Tcp
+                        } else {
+                            Protocol::Udp
+                        },
+                        local: *local,
+                        remote: remote.copied(),
+                        state: SockState::Established,
+                        first_seen: t0 + Duration::from_millis(u64::from(k) * 7 % 3),
+                        last_seen: t0,
+                        live: !(i + j + k as usize).is_multiple_of(3),
+                        uid: None,
+                        remote_name: None,
+                        bytes_sent: None,
+                        bytes_received: None,
+                    });
+                }
+            }
+        }
+        for a in &conns {
+            for b in &conns {
+                assert_eq!(conn_order(a, b), tuple_order(a, b), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn ipv4_connections_sort_by_key_in_the_tuple_order() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let protocols = [Protocol::Tcp, Protocol::Udp, Protocol::Icmp, Protocol::Raw];
+        // A fixed pseudo-random mix: ties broken only by the last fields.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let mut conns: Vec<Connection> = (0..2000)
+            .map(|_| {
+                let ip = |n: u64| {
+                    std::net::Ipv4Addr::from_bits([0, 1, 0x7f00_0001, u32::MAX][n as usize])
+                };
+                let local = SocketAddr::from((ip(next(4)), next(3) as u16 * 30000));
+                let remote =
+                    (next(3) != 0).then(|| SocketAddr::from((ip(next(4)), next(3) as u16 * 30000)));
+                Connection {
+                    pid: [None, Some(0), Some(7), Some(u32::MAX)][next(4) as usize],
+                    protocol: protocols[next(4) as usize],
+                    local,
+                    remote,
+                    state: SockState::Established,
+                    first_seen: t0 + Duration::from_secs(next(3)),
+                    last_seen: t0,
+                    live: next(2) == 0,
+                    uid: None,
+                    remote_name: None,
+                    bytes_sent: None,
+                    bytes_received: None,
+                }
+            })
+            .collect();
+        let mut want = conns.clone();
+        want.sort_by(tuple_order);
+        sort_connections(&mut conns);
+        let keys = |v: &[Connection]| -> Vec<_> {
+            v.iter()
+                .map(|c| (c.live, c.pid, c.protocol, c.local, c.remote, c.first_seen))
+                .collect()
+        };
+        assert_eq!(keys(&conns), keys(&want));
     }
 }

@@ -73,7 +73,7 @@ impl FdTables {
     /// Reads the descriptors of all `pids` not read yet, on a few threads
     /// when there are many (a full owner search; the links are the bulk of
     /// a first sample's system time).
-    fn read_all(&mut self, pids: &[(u32, u64)]) {
+    pub(crate) fn read_all(&mut self, pids: &[(u32, u64)]) {
         let todo: Vec<u32> = pids
             .iter()
             .map(|(pid, _)| *pid)
@@ -181,6 +181,14 @@ impl SocketOwners {
         }
     }
 
+    /// True when the next [`SocketOwners::attribute`] reads every
+    /// process's descriptors (the first sample, a full rescan).
+    pub fn reads_all(&self) -> bool {
+        self.mode == Attribution::Full
+            || self.scanned.is_empty()
+            || self.since_full >= FULL_RESCAN_EVERY
+    }
+
     /// Fills `pids` of every socket; returns false when some owned sockets
     /// stayed unattributed because their processes could not be read.
     pub fn attribute(
@@ -190,9 +198,7 @@ impl SocketOwners {
         fds: &mut FdTables,
     ) -> bool {
         self.last_scanned = 0;
-        let full = self.mode == Attribution::Full
-            || self.scanned.is_empty()
-            || self.since_full >= FULL_RESCAN_EVERY;
+        let full = self.reads_all();
         if full {
             self.map.clear();
             self.scanned.clear();

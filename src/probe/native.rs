@@ -108,8 +108,17 @@ impl NativeProbe {
 
     /// Every process, refreshed completely.
     fn refresh_all(&mut self, fds: &Fds) -> Vec<RawProcess> {
-        self.sys
-            .refresh_processes_specifics(ProcessesToUpdate::All, true, Self::refresh_kind());
+        Self::refresh_sys_all(&mut self.sys);
+        self.describe_all(fds)
+    }
+
+    /// sysinfo's view of every process, read anew.
+    fn refresh_sys_all(sys: &mut System) {
+        sys.refresh_processes_specifics(ProcessesToUpdate::All, true, Self::refresh_kind());
+    }
+
+    /// Every process sysinfo holds, described.
+    fn describe_all(&mut self, fds: &Fds) -> Vec<RawProcess> {
         let mut out: Vec<RawProcess> = self
             .sys
             .processes()
@@ -124,10 +133,21 @@ impl NativeProbe {
     /// the last sample; the rest are known. Executable links are checked
     /// every time, since a file can be deleted while its process runs.
     #[cfg(target_os = "linux")]
-    fn refresh_changed(&mut self, pids: &[(u32, u64)], fds: &Fds) -> Vec<RawProcess> {
+    /// `sys_fresh`: sysinfo was already refreshed for a complete pass
+    /// during this sample.
+    fn refresh_changed(
+        &mut self,
+        pids: &[(u32, u64)],
+        fds: &Fds,
+        sys_fresh: bool,
+    ) -> Vec<RawProcess> {
         let full = self.samples.is_multiple_of(FULL_REFRESH_EVERY);
         if full {
-            let all = self.refresh_all(fds);
+            let all = if sys_fresh {
+                self.describe_all(fds)
+            } else {
+                self.refresh_all(fds)
+            };
             let described: HashMap<u32, &RawProcess> = all.iter().map(|p| (p.pid, p)).collect();
             self.known = pids
                 .iter()
@@ -413,10 +433,56 @@ impl Probe for NativeProbe {
             .map(convert)
             .collect();
 
+        // The bytes of every TCP connection (a second sock_diag dump) are
+        // asked on their own thread meanwhile: the machine has more than
+        // one core, and the owner search below waits on the kernel.
+        #[cfg(target_os = "linux")]
+        let tcp_counts = self.tcp_bytes.then(|| {
+            std::thread::Builder::new()
+                .name("kizuki-tcpinfo".into())
+                .spawn(super::tcpinfo::tcp_bytes)
+        });
+
         #[cfg(target_os = "linux")]
         let (owners_complete, processes, mut special_sockets, stopped) = {
             let (pids, stopped) = super::linux::list_pids();
-            sockets.extend(super::linux::extra_sockets(&pids));
+            // Other namespaces' tables are read on a thread while the
+            // descriptor tables are read here (a full owner search reads
+            // them all; an incremental one reads few, later).
+            // A complete process refresh (sysinfo reads every
+            // `/proc/PID`) runs meanwhile too: it needs no descriptors.
+            // It starts after `list_pids`, as before, so every PID listed
+            // there is in it unless it exited.
+            let mut fds = Fds::default();
+            let full_refresh = self.samples.is_multiple_of(FULL_REFRESH_EVERY);
+            let mut sys_fresh = false;
+            let extra = if self.owners.reads_all() {
+                let sys = &mut self.sys;
+                let (pids_ref, fds_ref, fresh) = (&pids, &mut fds, &mut sys_fresh);
+                std::thread::scope(|scope| {
+                    let netns = std::thread::Builder::new()
+                        .name("kizuki-netns".into())
+                        .spawn_scoped(scope, || super::linux::extra_sockets(pids_ref));
+                    let procs = full_refresh
+                        .then(|| {
+                            std::thread::Builder::new()
+                                .name("kizuki-procs".into())
+                                .spawn_scoped(scope, || Self::refresh_sys_all(sys))
+                        })
+                        .and_then(Result::ok);
+                    fds_ref.read_all(pids_ref);
+                    *fresh = procs.is_some_and(|h| h.join().is_ok());
+                    match netns {
+                        Ok(h) => h
+                            .join()
+                            .unwrap_or_else(|_| super::linux::extra_sockets(pids_ref)),
+                        Err(_) => super::linux::extra_sockets(pids_ref),
+                    }
+                })
+            } else {
+                super::linux::extra_sockets(&pids)
+            };
+            sockets.extend(extra);
             // Raw and packet sockets ride along in the owner search as
             // placeholders, then leave the table (they are not TCP or UDP).
             let special = super::linux::special_socket_inodes();
@@ -433,7 +499,6 @@ impl Probe for NativeProbe {
                 bytes_received: None,
                 opened: None,
             }));
-            let mut fds = Fds::default();
             let complete = self.owners.attribute(&pids, &mut sockets, &mut fds);
             let special: Vec<crate::model::RawSpecialSocket> = sockets
                 .drain(n..)
@@ -446,7 +511,7 @@ impl Probe for NativeProbe {
                 .collect();
             (
                 complete,
-                self.refresh_changed(&pids, &fds),
+                self.refresh_changed(&pids, &fds, sys_fresh),
                 special,
                 stopped,
             )
@@ -460,8 +525,11 @@ impl Probe for NativeProbe {
         );
         self.samples += 1;
         #[cfg(target_os = "linux")]
-        if self.tcp_bytes {
-            let counts = super::tcpinfo::tcp_bytes();
+        if let Some(asked) = tcp_counts {
+            let counts = match asked {
+                Ok(h) => h.join().unwrap_or_else(|_| super::tcpinfo::tcp_bytes()),
+                Err(_) => super::tcpinfo::tcp_bytes(),
+            };
             for s in sockets
                 .iter_mut()
                 .filter(|s| s.protocol == Protocol::Tcp && s.bytes_sent.is_none())
