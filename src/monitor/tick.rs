@@ -84,6 +84,15 @@ impl MonitorCore {
         self
     }
 
+    /// Forgets ended connections after `keep` (or at once: zero), however
+    /// long [`MonitorCore::with_retention`] keeps programs and processes:
+    /// for a monitor that lists no connections (the guard's journal reads
+    /// only the tick's session events), ended sessions are only memory.
+    pub fn keep_ended_sessions(mut self, keep: Duration) -> Self {
+        self.tracker.ended_sessions = Some(keep);
+        self
+    }
+
     pub fn add_stage(&mut self, stage: Box<dyn Stage>) {
         self.stages.push(stage);
     }

@@ -233,8 +233,11 @@ fn run(
             Arc::new(SystemClock),
             INTERVAL,
         )
-        // The journal reads programs, processes and session events only.
-        .without_connections();
+        // The journal reads programs, processes and session events only:
+        // no connection lists, and ended sessions are forgotten at once
+        // (a flood's 50,000 kept for 15 minutes took ~16 MB).
+        .without_connections()
+        .keep_ended_sessions(Duration::ZERO);
         core.set_names(names, None);
         for s in extra_stages {
             core.add_stage(s);
