@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::identity::ExeHasher;
-use crate::model::{RawProcess, Snapshot};
+use crate::model::{RawProcess, RawSample, Snapshot};
 use crate::names::NameCache;
 use crate::probe::{Probe, ProbeError};
 
@@ -38,7 +38,13 @@ pub struct MonitorCore {
     /// The snapshot lists each program's connections (off: see
     /// [`MonitorCore::without_connections`]).
     connections: bool,
+    /// Where each raw sample goes once the stages ran (see
+    /// [`MonitorCore::hand_on_samples`]).
+    raw_sink: Option<RawSink>,
 }
+
+/// Takes each raw sample after a tick (the guard's live store).
+pub type RawSink = Box<dyn FnMut(RawSample) + Send>;
 
 impl MonitorCore {
     pub fn new(
@@ -58,6 +64,7 @@ impl MonitorCore {
             interval,
             names_source: None,
             connections: true,
+            raw_sink: None,
         }
     }
 
@@ -91,6 +98,12 @@ impl MonitorCore {
     pub fn keep_ended_sessions(mut self, keep: Duration) -> Self {
         self.tracker.ended_sessions = Some(keep);
         self
+    }
+
+    /// Hands each tick's raw sample to `sink` once the stages are done
+    /// with it (moved: the guard's live store keeps it without a copy).
+    pub fn hand_on_samples(&mut self, sink: RawSink) {
+        self.raw_sink = Some(sink);
     }
 
     pub fn add_stage(&mut self, stage: Box<dyn Stage>) {
@@ -151,6 +164,9 @@ impl MonitorCore {
         };
         for stage in &mut self.stages {
             stage.apply(&ctx, &mut snap);
+        }
+        if let Some(sink) = self.raw_sink.as_mut() {
+            sink(raw);
         }
         Ok(snap)
     }
