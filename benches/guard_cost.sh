@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${2:-$ROOT/target/release/kizuki}
 LOADGEN=${LOADGEN:-$ROOT/../shared/bench/loadgen.py}
 WARM=${WARM:-15} MEAS=${MEAS:-30}
-export GLIBC_TUNABLES=${GLIBC_TUNABLES-glibc.malloc.arena_max=1}
+export GLIBC_TUNABLES=${GLIBC_TUNABLES-glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=2097152:glibc.malloc.trim_threshold=524288}
 D=$(mktemp -d); mkdir -m 700 "$D/state"
 export KIZUKI_GUARD_SOCKET=$D/guard.sock KIZUKI_STATE_DIR=$D/state BIN WARM MEAS D
 

@@ -33,6 +33,9 @@ const PROGRAMS: &[&str] = &[
     "net_dev_queue",
 ];
 
+/// Where the kernel publishes its own BTF (what `Btf::from_sys_fs` reads).
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
 /// A connectionless flow (UDP, ICMP, raw, packet) has no close the kernel
 /// announces: it ends when its process exits, or after this many drains
 /// without a byte moving (it starts anew if the socket is used again).
@@ -84,16 +87,24 @@ fn load_err(what: &str, e: impl std::fmt::Display) -> CaptureError {
 
 impl EbpfCapture {
     pub fn open() -> Result<Self, CaptureError> {
-        let btf = Btf::from_sys_fs().map_err(|e| load_err("kernel BTF", e))?;
-        // The kernel's BTF is read once (the loader would read it again).
+        // The kernel's BTF (a 5 MB file, parsed into ~16 MB of heap) is
+        // needed twice: by the loader, for the object's CO-RE relocations,
+        // and here, to find each tracepoint. The loader reads its own copy
+        // in `EbpfLoader::new` (handing it ours would not stop that), so
+        // the two copies are made one after the other, never both held:
+        // the heap's high-water mark, which glibc keeps, is one copy.
+        if !std::path::Path::new(KERNEL_BTF).exists() {
+            return Err(load_err("kernel BTF", format!("{KERNEL_BTF} is missing")));
+        }
         let mut ebpf = aya::EbpfLoader::new()
-            .btf(Some(&btf))
             .map_max_entries("EVENTS", RING_BYTES)
             .load(OBJECT)
             .map_err(|e| load_err("object", e))?;
+        let btf = Btf::from_sys_fs().map_err(|e| load_err("kernel BTF", e))?;
         for name in PROGRAMS {
             attach(&mut ebpf, &btf, name)?;
         }
+        drop(btf);
         let take = |ebpf: &mut Ebpf, name: &str| {
             ebpf.take_map(name)
                 .ok_or_else(|| load_err(name, "map missing"))

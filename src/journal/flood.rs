@@ -60,7 +60,13 @@ pub struct FloodGate {
     window_end: Option<SystemTime>,
     counts: HashMap<Who, u32>,
     buckets: HashMap<BucketKey, Aggregate>,
-    counted_open: HashSet<SessionId>,
+    /// Counted sessions still open, each kept as a 64-bit digest of its
+    /// [`SessionId`] (8 bytes instead of ~100: a guard started under
+    /// 10,000 connections counts most of them). Two sessions sharing a
+    /// digest (about one chance in 10^9 at the cap) would only swap
+    /// which of their ends is written on its own and which is counted.
+    counted_open: HashSet<u64, foldhash::fast::RandomState>,
+    ids: foldhash::quality::RandomState,
 }
 
 fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -78,7 +84,8 @@ impl FloodGate {
             window_end: None,
             counts: HashMap::new(),
             buckets: HashMap::new(),
-            counted_open: HashSet::new(),
+            counted_open: HashSet::default(),
+            ids: foldhash::quality::RandomState::default(),
         }
     }
 
@@ -141,7 +148,7 @@ impl FloodGate {
             // Their ends will be written as "closed" records instead.
             self.counted_open.clear();
         }
-        self.counted_open.insert(SessionId::of(c));
+        self.counted_open.insert(self.id(c));
         let b = self.bucket(program, c);
         b.opened += 1;
         b.first = b.first.min(c.first_seen);
@@ -149,11 +156,16 @@ impl FloodGate {
         false
     }
 
+    fn id(&self, c: &Connection) -> u64 {
+        use std::hash::BuildHasher;
+        self.ids.hash_one(SessionId::of(c))
+    }
+
     /// A session ended: `true` when its end is to be written on its own,
     /// `false` when the session was counted (its end and bytes are added
     /// to the window's count).
     pub fn closed(&mut self, program: &Option<ProgramRef>, c: &Connection) -> bool {
-        if !self.counted_open.remove(&SessionId::of(c)) {
+        if !self.counted_open.remove(&self.id(c)) {
             return true;
         }
         let b = self.bucket(program, c);

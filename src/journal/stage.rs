@@ -512,7 +512,7 @@ impl Stage for JournalStage {
         }
         // Shutting down may wait for the disk: the stop must be recorded.
         if let Some(note) = self.shared.take_pending_note(now) {
-            let _ = self.tx.send(Msg::Entry(note));
+            let _ = self.tx.send(Msg::Entry(Box::new(note)));
         }
         let _ = self.tx.send(Msg::Stop(now));
         if let Some(join) = self.join.take() {

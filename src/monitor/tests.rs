@@ -391,3 +391,108 @@ fn a_core_that_keeps_its_ticks_makes_the_same_snapshots() {
     assert_eq!(kept[0].1.len(), 3);
     assert_eq!(kept[1].1.len(), 2);
 }
+
+/// Every event a tick reported, as (opened, closed) counts.
+struct Events(Arc<Mutex<Vec<(usize, usize)>>>);
+impl Stage for Events {
+    fn apply(&mut self, ctx: &TickContext<'_>, _snap: &mut Snapshot) {
+        let opened = ctx
+            .events
+            .iter()
+            .filter(|e| matches!(e, SessionEvent::Opened { .. }))
+            .count();
+        self.0
+            .lock()
+            .unwrap()
+            .push((opened, ctx.events.len() - opened));
+    }
+}
+
+fn burst(n: u16) -> RawSample {
+    RawSample::of(
+        vec![curl()],
+        (0..n)
+            .map(|i| RawSocket::tcp(100, &format!("10.0.0.2:{}", 20000 + i), "203.0.113.7:443"))
+            .collect(),
+    )
+}
+
+#[test]
+fn ended_sessions_kept_for_no_time_are_forgotten_with_the_same_events() {
+    // 3,000 connections, all closed, then one: the guard's monitor (no
+    // connection lists) forgets the ended ones and gives the table's
+    // memory back; the events it reports are those of a monitor that
+    // keeps them for the window.
+    let samples = || vec![burst(3000), burst(3000), burst(0), burst(1)];
+    let run = |lean: bool| {
+        let clock = Arc::new(FakeClock::at_noon());
+        let mut m = core(samples(), clock.clone());
+        if lean {
+            m = m.without_connections().keep_ended_sessions(Duration::ZERO);
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        m.add_stage(Box::new(Events(seen.clone())));
+        let mut counts = Vec::new();
+        for _ in 0..4 {
+            m.tick().unwrap();
+            counts.push((m.tracker().session_count(), m.tracker().session_capacity()));
+            clock.advance(Duration::from_secs(1));
+        }
+        let events = seen.lock().unwrap().clone();
+        (events, counts)
+    };
+    let (kept_events, kept) = run(false);
+    let (lean_events, lean) = run(true);
+    assert_eq!(lean_events, kept_events);
+    assert_eq!(lean_events, vec![(3000, 0), (0, 0), (0, 3000), (1, 0)]);
+    assert_eq!(kept[2].0, 3000, "the window keeps ended sessions");
+    assert_eq!(lean[2].0, 0, "ended sessions are forgotten at once");
+    assert_eq!(lean[3].0, 1);
+    assert!(
+        lean[3].1 < 3000,
+        "the emptied table shrank: capacity {}",
+        lean[3].1
+    );
+}
+
+#[test]
+fn the_same_connections_again_do_not_grow_the_session_table() {
+    let clock = Arc::new(FakeClock::at_noon());
+    let mut m = core(vec![burst(3000)], clock.clone());
+    m.tick().unwrap();
+    let first = m.tracker().session_capacity();
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(1));
+        m.tick().unwrap();
+    }
+    assert_eq!(m.tracker().session_count(), 3000);
+    // Room for one sample, not for the sample again on top of it.
+    assert_eq!(m.tracker().session_capacity(), first);
+    assert!(first < 6000, "capacity {first}");
+}
+
+#[test]
+fn each_raw_sample_is_handed_on_after_the_stages() {
+    let clock = Arc::new(FakeClock::at_noon());
+    let order = Arc::new(Mutex::new(Vec::new()));
+    struct Mark(Arc<Mutex<Vec<String>>>);
+    impl Stage for Mark {
+        fn apply(&mut self, _ctx: &TickContext<'_>, _snap: &mut Snapshot) {
+            self.0.lock().unwrap().push("stage".into());
+        }
+    }
+    let mut m = core(vec![burst(2), burst(3)], clock);
+    m.add_stage(Box::new(Mark(order.clone())));
+    let o = order.clone();
+    m.hand_on_samples(Box::new(move |s| {
+        o.lock()
+            .unwrap()
+            .push(format!("sample of {}", s.sockets.len()));
+    }));
+    m.tick().unwrap();
+    m.tick().unwrap();
+    assert_eq!(
+        *order.lock().unwrap(),
+        vec!["stage", "sample of 2", "stage", "sample of 3"]
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::identity::ExeHasher;
-use crate::model::{RawProcess, Snapshot};
+use crate::model::{RawProcess, RawSample, Snapshot};
 use crate::names::NameCache;
 use crate::probe::{Probe, ProbeError};
 
@@ -41,7 +41,13 @@ pub struct MonitorCore {
     /// Each tick's raw sample and events, kept instead of freed (see
     /// [`MonitorCore::keep_ticks`]).
     pub(super) kept: Option<Vec<(crate::model::RawSample, Vec<super::tracker::SessionEvent>)>>,
+    /// Where each raw sample goes once the stages ran (see
+    /// [`MonitorCore::hand_on_samples`]).
+    raw_sink: Option<RawSink>,
 }
+
+/// Takes each raw sample after a tick (the guard's live store).
+pub type RawSink = Box<dyn FnMut(RawSample) + Send>;
 
 impl MonitorCore {
     pub fn new(
@@ -62,6 +68,7 @@ impl MonitorCore {
             names_source: None,
             connections: true,
             kept: None,
+            raw_sink: None,
         }
     }
 
@@ -94,6 +101,21 @@ impl MonitorCore {
     pub fn with_retention(mut self, retain: Duration) -> Self {
         self.tracker.retain = retain;
         self
+    }
+
+    /// Forgets ended connections after `keep` (or at once: zero), however
+    /// long [`MonitorCore::with_retention`] keeps programs and processes:
+    /// for a monitor that lists no connections (the guard's journal reads
+    /// only the tick's session events), ended sessions are only memory.
+    pub fn keep_ended_sessions(mut self, keep: Duration) -> Self {
+        self.tracker.ended_sessions = Some(keep);
+        self
+    }
+
+    /// Hands each tick's raw sample to `sink` once the stages are done
+    /// with it (moved: the guard's live store keeps it without a copy).
+    pub fn hand_on_samples(&mut self, sink: RawSink) {
+        self.raw_sink = Some(sink);
     }
 
     pub fn add_stage(&mut self, stage: Box<dyn Stage>) {
@@ -164,6 +186,8 @@ impl MonitorCore {
         }
         if let Some(kept) = &mut self.kept {
             kept.push((raw, events));
+        } else if let Some(sink) = self.raw_sink.as_mut() {
+            sink(raw);
         }
         Ok(snap)
     }

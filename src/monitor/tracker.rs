@@ -99,6 +99,9 @@ pub struct Tracker {
     procs: Map<ProcId, ProcState>,
     programs: Map<ProgramKey, ProgramState>,
     pub(super) retain: Duration,
+    /// How long ended sessions are kept, when shorter than `retain`
+    /// (a monitor that lists no connections needs none of them).
+    pub(super) ended_sessions: Option<Duration>,
     since: Option<SystemTime>,
     /// Where remote names come from (the packet reader), when it runs.
     names: Option<Arc<NameCache>>,
@@ -167,6 +170,7 @@ impl Tracker {
             procs: Map::default(),
             programs: Map::default(),
             retain,
+            ended_sessions: None,
             since: None,
             names: None,
             ticks: 0,
@@ -310,8 +314,12 @@ impl Tracker {
         // shared after fork belongs to the lowest PID of each program).
         self.ticks += 1;
         let tick = self.ticks;
+        // Room for the sockets not tracked yet (most are, from the last
+        // sample): reserving the whole sample again on top would double
+        // the table, and a table never shrinks by itself.
+        let listed = sample.sockets.len() + sample.ended.len();
         self.sessions
-            .reserve(sample.sockets.len() + sample.ended.len());
+            .reserve(listed.saturating_sub(self.sessions.len()));
         let names = self.names.as_deref();
         let mut owners: Vec<(Option<ProcId>, Option<Arc<ProgramKey>>)> = Vec::new();
         let listed = sample.sockets.iter().map(|s| (s, false));
@@ -416,11 +424,14 @@ impl Tracker {
     }
 
     fn forget_old(&mut self, now: SystemTime) {
-        let horizon = now
-            .checked_sub(self.retain)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let since = |d: Duration| now.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH);
+        let horizon = since(self.retain);
+        let ended_horizon = since(
+            self.ended_sessions
+                .map_or(self.retain, |d| d.min(self.retain)),
+        );
         self.sessions
-            .retain(|_, s| s.live || s.last_seen >= horizon);
+            .retain(|_, s| s.live || s.last_seen >= ended_horizon);
         if self.sessions.len() > MAX_ENDED {
             let mut ended: Vec<(SystemTime, SessionKey)> = self
                 .sessions
@@ -440,6 +451,13 @@ impl Tracker {
         let live_keys: Set<&ProgramKey> = self.procs.values().map(|p| &*p.key).collect();
         self.programs
             .retain(|k, p| live_keys.contains(k) || p.last_seen >= horizon);
+        shrink_sparse(&mut self.sessions);
+        shrink_sparse(&mut self.procs);
+    }
+
+    /// Capacity of the session table (tests of its memory).
+    pub fn session_capacity(&self) -> usize {
+        self.sessions.capacity()
     }
 
     /// The current picture. Programs are listed when a process of theirs is
@@ -582,6 +600,16 @@ impl Tracker {
             suspended: Vec::new(),
             capture_mode: Default::default(),
         }
+    }
+}
+
+/// A table left mostly empty after a burst (thousands of connections
+/// that closed) gives its memory back: hash tables never shrink by
+/// themselves, and each slot of the session table takes ~250 bytes.
+fn shrink_sparse<K: std::hash::Hash + Eq, V>(map: &mut Map<K, V>) {
+    const FLOOR: usize = 1024;
+    if map.capacity() > FLOOR && map.capacity() > 4 * map.len() {
+        map.shrink_to((2 * map.len()).max(FLOOR));
     }
 }
 
