@@ -32,7 +32,6 @@ const LDX_MSH: u16 = 0xb1;
 const RSH_K: u16 = 0x74;
 const LSH_K: u16 = 0x64;
 const ADD_X: u16 = 0x0c;
-const ADD_K: u16 = 0x04;
 const JEQ_K: u16 = 0x15;
 /// `jgt x`: jump when A > X.
 const JGT_X: u16 = 0x2d;
