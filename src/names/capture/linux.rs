@@ -264,7 +264,6 @@ mod tests {
                 RSH_K => a >>= k,
                 LSH_K => a <<= k,
                 ADD_X => a += x,
-                ADD_K => a += k,
                 TAX => x = a,
                 JEQ_K => pc += usize::from(if a == k { jt } else { jf }),
                 JGT_X => pc += usize::from(if a > x { jt } else { jf }),
