@@ -173,7 +173,37 @@ impl Setup {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        s.assert_malloc_settings();
         s
+    }
+
+    /// Started without the unit's malloc settings, the guard restarted
+    /// itself with them (its memory figures depend on them).
+    fn assert_malloc_settings(&self) {
+        let socket = format!("KIZUKI_GUARD_SOCKET={}", self.socket().display());
+        let guards: Vec<Vec<String>> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == b"guard"))
+            })
+            .filter_map(|e| std::fs::read(e.path().join("environ")).ok())
+            .map(|env| {
+                env.split(|&b| b == 0)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|env| env.contains(&socket))
+            .collect();
+        assert!(!guards.is_empty(), "the guard's process was not found");
+        for env in guards {
+            assert!(
+                env.iter()
+                    .any(|v| v.starts_with("GLIBC_TUNABLES=glibc.malloc.arena_max=1")),
+                "a process with this guard's socket runs without the malloc settings"
+            );
+        }
     }
 
     fn guard_log(&self) -> String {

@@ -9,6 +9,7 @@ mod exec;
 mod fsx;
 pub mod journal;
 mod log;
+mod malloc;
 mod procs;
 pub mod sampler;
 mod server;
@@ -80,6 +81,7 @@ pub fn run() -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!(tr("guard.err.not_root"));
     }
+    malloc::ensure();
     let dir = state_dir();
     fsx::ensure_private_dir(&dir, 0o700).with_context(|| {
         tr_args(
