@@ -420,28 +420,31 @@ impl Probe for NativeProbe {
 
         // Sockets first, then owners, then processes: a process that starts
         // in between is then still listed for the sockets it owns.
+        // TCP from one dump of both families (with the bytes when asked);
+        // netstat2's asks once per family, and each walks every socket.
         #[cfg(target_os = "linux")]
-        let mut sockets: Vec<RawSocket> = netstat2::iterate_sockets_info_without_pids(af, proto)
-            .map_err(|e| ProbeError::Sockets(e.to_string()))?
-            .filter_map(|r| r.ok())
-            .map(|si| convert(&si))
-            .collect();
+        let mut sockets: Vec<RawSocket> = {
+            let (mut tcp, rest) = match super::tcpinfo::tcp_sockets(self.tcp_bytes) {
+                Ok(tcp) => (tcp, ProtocolFlags::UDP),
+                Err(e) => {
+                    log::debug!("TCP socket dump: {e}; asking per family");
+                    (Vec::new(), proto)
+                }
+            };
+            tcp.extend(
+                netstat2::iterate_sockets_info_without_pids(af, rest)
+                    .map_err(|e| ProbeError::Sockets(e.to_string()))?
+                    .filter_map(|r| r.ok())
+                    .map(|si| convert(&si)),
+            );
+            tcp
+        };
         #[cfg(not(target_os = "linux"))]
         let mut sockets: Vec<RawSocket> = netstat2::get_sockets_info(af, proto)
             .map_err(|e| ProbeError::Sockets(e.to_string()))?
             .iter()
             .map(convert)
             .collect();
-
-        // The bytes of every TCP connection (a second sock_diag dump) are
-        // asked on their own thread meanwhile: the machine has more than
-        // one core, and the owner search below waits on the kernel.
-        #[cfg(target_os = "linux")]
-        let tcp_counts = self.tcp_bytes.then(|| {
-            std::thread::Builder::new()
-                .name("kizuki-tcpinfo".into())
-                .spawn(super::tcpinfo::tcp_bytes)
-        });
 
         #[cfg(target_os = "linux")]
         let (owners_complete, processes, mut special_sockets, stopped) = {
@@ -524,23 +527,6 @@ impl Probe for NativeProbe {
             std::collections::HashSet::<u32>::new(),
         );
         self.samples += 1;
-        #[cfg(target_os = "linux")]
-        if let Some(asked) = tcp_counts {
-            let counts = match asked {
-                Ok(h) => h.join().unwrap_or_else(|_| super::tcpinfo::tcp_bytes()),
-                Err(_) => super::tcpinfo::tcp_bytes(),
-            };
-            for s in sockets
-                .iter_mut()
-                .filter(|s| s.protocol == Protocol::Tcp && s.bytes_sent.is_none())
-            {
-                if let Some(&(sent, received)) = counts.get(&s.inode) {
-                    s.bytes_sent = Some(sent);
-                    s.bytes_received = Some(received);
-                }
-            }
-        }
-
         // Drop owners that vanished between the two reads (a PID that exited).
         let alive: HashMap<u32, ()> = processes.iter().map(|p| (p.pid, ())).collect();
         for s in &mut sockets {
