@@ -69,6 +69,22 @@ impl<W: Write> Compact<W> {
         self.buf.extend_from_slice(b"\":");
     }
 
+    /// `,"name":` — a field after the first of its object.
+    pub(super) fn next_key(&mut self, name: &str) {
+        self.buf.push(b',');
+        self.key(name);
+    }
+
+    /// `,"name":value`, the value as serde_json writes it.
+    pub(super) fn field<T: serde::Serialize + ?Sized>(
+        &mut self,
+        name: &str,
+        value: &T,
+    ) -> serde_json::Result<()> {
+        self.next_key(name);
+        self.value(value)
+    }
+
     /// A list of connections, `[{…},{…}]`.
     pub(super) fn connections(&mut self, conns: &[Connection]) -> std::io::Result<()> {
         self.buf.push(b'[');

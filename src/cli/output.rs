@@ -274,26 +274,13 @@ fn write_compact(doc: &SnapshotOut, out: impl std::io::Write) -> serde_json::Res
     w.buf.push(b'{');
     w.key("taken_at");
     w.value(&doc.taken_at)?;
-    w.buf.push(b',');
-    w.key("since");
-    w.value(&doc.since)?;
-    w.buf.push(b',');
-    w.key("generation");
-    w.value(&doc.generation)?;
-    w.buf.push(b',');
-    w.key("interval_ms");
-    w.value(&doc.interval_ms)?;
-    w.buf.push(b',');
-    w.key("complete");
-    w.value(&doc.complete)?;
-    w.buf.push(b',');
-    w.key("capture_mode");
-    w.value(doc.capture_mode)?;
-    w.buf.push(b',');
-    w.key("capture_note");
-    w.value(&doc.capture_note)?;
-    w.buf.push(b',');
-    w.key("programs");
+    w.field("since", &doc.since)?;
+    w.field("generation", &doc.generation)?;
+    w.field("interval_ms", &doc.interval_ms)?;
+    w.field("complete", &doc.complete)?;
+    w.field("capture_mode", doc.capture_mode)?;
+    w.field("capture_note", &doc.capture_note)?;
+    w.next_key("programs");
     w.buf.push(b'[');
     for (i, p) in doc.programs.iter().enumerate() {
         if i > 0 {
@@ -302,8 +289,7 @@ fn write_compact(doc: &SnapshotOut, out: impl std::io::Write) -> serde_json::Res
         write_program_compact(&mut w, p)?;
     }
     w.buf.push(b']');
-    w.buf.push(b',');
-    w.key("unattributed");
+    w.next_key("unattributed");
     w.connections(doc.unattributed.0)
         .map_err(serde_json::Error::io)?;
     w.buf.push(b'}');
@@ -318,40 +304,19 @@ fn write_program_compact<W: std::io::Write>(
     w.buf.push(b'{');
     w.key("exe");
     w.value(&p.exe)?;
-    w.buf.push(b',');
-    w.key("name");
-    w.value(p.name)?;
-    w.buf.push(b',');
-    w.key("pids");
-    w.value(&p.pids)?;
-    w.buf.push(b',');
-    w.key("user");
-    w.value(&p.user)?;
-    w.buf.push(b',');
-    w.key("sha256");
-    w.value(&p.sha256)?;
-    w.buf.push(b',');
-    w.key("exe_deleted");
-    w.value(&p.exe_deleted)?;
-    w.buf.push(b',');
-    w.key("script");
-    w.value(&p.script)?;
-    w.buf.push(b',');
-    w.key("mark");
-    w.value(&p.mark)?;
-    w.buf.push(b',');
-    w.key("first_seen");
-    w.value(&p.first_seen)?;
-    w.buf.push(b',');
-    w.key("processes");
-    w.value(&p.processes)?;
-    w.buf.push(b',');
-    w.key("connections");
+    w.field("name", p.name)?;
+    w.field("pids", &p.pids)?;
+    w.field("user", &p.user)?;
+    w.field("sha256", &p.sha256)?;
+    w.field("exe_deleted", &p.exe_deleted)?;
+    w.field("script", &p.script)?;
+    w.field("mark", &p.mark)?;
+    w.field("first_seen", &p.first_seen)?;
+    w.field("processes", &p.processes)?;
+    w.next_key("connections");
     w.connections(p.connections.0)
         .map_err(serde_json::Error::io)?;
-    w.buf.push(b',');
-    w.key("findings");
-    w.value(&p.findings)?;
+    w.field("findings", &p.findings)?;
     w.buf.push(b'}');
     w.maybe_flush().map_err(serde_json::Error::io)
 }
