@@ -370,20 +370,27 @@ fn write_sample_compact(w: &mut impl Write, reply: &Reply) -> std::io::Result<()
     let Reply::Sample { live } = reply else {
         return write_reply(w, reply);
     };
-    match crate::guard::live::encode_compact(live) {
-        Ok((header, body)) => {
-            w.write_all(&header)?;
-            w.write_all(&body)?;
+    match compact_bytes(live) {
+        Ok(bytes) => {
+            w.write_all(&bytes)?;
             w.flush()
         }
-        Err(e) => write_reply(
-            w,
-            &Reply::Failed {
-                detail: e.to_string(),
-                status: None,
-            },
-        ),
+        Err(failed) => write_reply(w, &failed),
     }
+}
+
+/// The compact form's header and body together, or the reply saying why
+/// there is none.
+fn compact_bytes(live: &crate::guard::live::LiveSample) -> Result<Vec<u8>, Reply> {
+    crate::guard::live::encode_compact(live)
+        .map(|(mut bytes, body)| {
+            bytes.extend_from_slice(&body);
+            bytes
+        })
+        .map_err(|e| Reply::Failed {
+            detail: e.to_string(),
+            status: None,
+        })
 }
 
 /// Root's first compact sample: the one encoded for the store's current
@@ -405,22 +412,15 @@ fn write_root_first(w: &mut impl Write, shared: &Shared, gid: u32) -> std::io::R
     let Reply::Sample { live } = &reply else {
         return write_reply(w, &reply);
     };
-    match crate::guard::live::encode_compact(live) {
-        Ok((mut bytes, body)) => {
-            bytes.extend_from_slice(&body);
+    match compact_bytes(live) {
+        Ok(bytes) => {
             let bytes = Arc::new(bytes);
             *shared.root_first.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some((live.cursor, bytes.clone()));
             w.write_all(&bytes)?;
             w.flush()
         }
-        Err(e) => write_reply(
-            w,
-            &Reply::Failed {
-                detail: e.to_string(),
-                status: None,
-            },
-        ),
+        Err(failed) => write_reply(w, &failed),
     }
 }
 
